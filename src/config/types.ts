@@ -1,0 +1,83 @@
+/** The typed, frozen configuration every part of mailgate receives (never a global). */
+
+export type TlsMode = 'none' | 'starttls' | 'implicit';
+
+export interface ListenConfig {
+  host: string;
+  port: number;
+  /** starttls: clear until STARTTLS; implicit: TLS from the first byte; none: never TLS (tests, behind a TLS terminator). */
+  tls: TlsMode;
+}
+
+/** How mailgate logs in to the upstream on a user's behalf after it accepted a passcode. */
+export type UpstreamAuth =
+  | { method: 'sasl-proxy'; user: string; password: string } // AUTHENTICATE/AUTH PLAIN authzid=user authcid=master
+  | { method: 'separator'; user: string; password: string; separator: string } // LOGIN "user*master" masterpw
+  | { method: 'xclient' }; // Postfix XCLIENT LOGIN=user (SMTP only)
+
+export interface UpstreamConfig {
+  host: string;
+  port: number;
+  tls: TlsMode;
+  /** PEM CA bundle (contents) used to verify the upstream's certificate; default: the system CAs. */
+  ca: string | null;
+  /** TLS server name to verify; default: host. */
+  servername: string | null;
+  rejectUnauthorized: boolean;
+  /**
+   * The upstream trusts mailgate's address (Dovecot login_trusted_networks, Postfix
+   * smtpd_authorized_xclient_hosts): forward the real client IP so the upstream's own auth
+   * penalties land on the client, not on mailgate.
+   */
+  trusted: boolean;
+  auth: UpstreamAuth;
+  connectTimeoutMs: number;
+}
+
+export interface ProtocolConfig {
+  listen: ListenConfig[];
+  upstream: UpstreamConfig;
+}
+
+export interface PolicyConfig {
+  /** 'all', or a list of domains (example.com) and addresses (alice@example.org). */
+  enforce: 'all' | readonly string[];
+  /** Networks (CIDR) whose logins are never enforced, e.g. the webmail host. */
+  exemptNetworks: readonly string[];
+  /** Allow LOGIN/AUTH on a connection without TLS. Off by default. */
+  allowPlaintextAuth: boolean;
+}
+
+export interface AuthTuning {
+  bcryptCost: number;
+  hashWorkers: number;
+  /** Lifetime of the verified-credential cache entries (reconnect storms of mail apps). */
+  cacheTtlMs: number;
+  /** Delay before a failed login is answered (Dovecot's auth_failure_delay is 2 s). */
+  failureDelayMs: number;
+}
+
+export interface Limits {
+  /** A connection that says nothing before login for this long is closed. */
+  idleTimeoutMs: number;
+  /** Invalid commands tolerated before login, then the connection is closed. */
+  maxBadCommands: number;
+  maxLineBytes: number;
+  maxLiteralBytes: number;
+}
+
+export interface Config {
+  /** Absolute path of the file this was loaded from (relative paths in it resolve against its folder). */
+  file: string | null;
+  store: { sqlite: string };
+  secretFile: string;
+  tls: { cert: string; key: string } | null;
+  imap: ProtocolConfig | null;
+  smtp: (ProtocolConfig & { hostname: string }) | null;
+  policy: PolicyConfig;
+  auth: AuthTuning;
+  limits: Limits;
+  log: { level: string };
+  portal: { listen: { host: string; port: number }; publicUrl: string | null } | null;
+  admin: { token: string | null };
+}

@@ -1,0 +1,98 @@
+/**
+ * The one place that decides whether a mail login is accepted. Fronts (IMAP, SMTP, POP3, portal)
+ * call authenticate() and translate the typed Decision into their own protocol's words.
+ *
+ * Cost model: a wrong guess costs an index lookup (the keyed tag does not match) and no bcrypt;
+ * a right passcode costs one bcrypt (in a worker thread) and then nothing while it is cached.
+ */
+import { accountKey } from './accounts.js';
+import type { VerifiedCache } from './cache.js';
+import { isEnforced, type NetworkSet } from './enforcement.js';
+import type { ServerKeys } from './keys.js';
+import { normalizePasscode, passcodeTag } from './passcodes.js';
+import type { AuthRequest, Clock, Decision, Hasher, RejectReason } from './types.js';
+import type { PasscodeRow, Store } from '../store/types.js';
+import type { PolicyConfig } from '../config/types.js';
+
+const MAX_SECRET_BYTES = 1024;
+
+export interface AuthenticatorDeps {
+  store: Store;
+  hasher: Hasher;
+  keys: ServerKeys;
+  policy: Pick<PolicyConfig, 'enforce'>;
+  exempt: NetworkSet;
+  cache: VerifiedCache;
+  clock: Clock;
+  /** Called when the audit log cannot be written; authentication itself goes on. */
+  onAuditError?: (err: Error) => void;
+}
+
+export interface Authenticator {
+  authenticate(req: AuthRequest): Promise<Decision>;
+  /** Records what the upstream said about a passthrough login (it checks the main password). */
+  recordUpstreamResult(req: AuthRequest, ok: boolean, detail?: string): void;
+}
+
+export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
+  const { store, hasher, keys, cache, clock } = deps;
+
+  const audit = (req: AuthRequest, account: string | null, outcome: string, reason: string | null, passcodeId: string | null, detail: Record<string, unknown> | null) => {
+    store.appendAudit({
+      ts: clock.now(), type: 'auth', username: account, protocol: req.protocol, ip: req.remoteIp,
+      passcodeId, outcome, reason, sessionId: req.sessionId ?? null, detail,
+    }).catch((e: Error) => deps.onAuditError?.(e));
+  };
+
+  const reject = (req: AuthRequest, account: string, reason: RejectReason, passcodeId: string | null = null): Decision => {
+    audit(req, account || null, 'reject', reason, passcodeId, req.clientId ? { client: req.clientId } : null);
+    return { kind: 'reject', account, reason };
+  };
+
+  /** Checks that do not depend on who is asking, after the passcode is proven. */
+  const usable = (row: PasscodeRow, req: AuthRequest): RejectReason | null => {
+    if (row.revokedAt !== null) return 'revoked';
+    if (row.expiresAt !== null && row.expiresAt <= clock.now()) return 'expired';
+    if (!row.scopes.includes(req.protocol)) return 'wrong-scope';
+    return null;
+  };
+
+  async function authenticate(req: AuthRequest): Promise<Decision> {
+    const account = accountKey(req.user);
+    if (account === null || req.secret === '' || req.secret.includes('\u0000') || Buffer.byteLength(req.secret) > MAX_SECRET_BYTES) {
+      return reject(req, account ?? '', 'malformed');
+    }
+    if (deps.exempt.has(req.remoteIp)) {
+      audit(req, account, 'passthrough', 'exempt-network', null, null);
+      return { kind: 'passthrough', account, reason: 'exempt-network' };
+    }
+    const override = (await store.getAccount(account))?.enforced;
+    if (!isEnforced(deps.policy, override, account)) {
+      audit(req, account, 'passthrough', 'not-enforced', null, null);
+      return { kind: 'passthrough', account, reason: 'not-enforced' };
+    }
+    const normalized = normalizePasscode(req.secret);
+    if (normalized === null) return reject(req, account, 'not-a-passcode');
+
+    const cachedId = cache.get(account, normalized);
+    let row = cachedId ? await store.getPasscode(cachedId) : await store.findPasscodeByTag(account, passcodeTag(keys.tag, account, normalized));
+    if (row && row.username !== account) row = undefined;
+    if (!row) return reject(req, account, 'unknown-passcode');
+    if (!cachedId && !(await hasher.verify(normalized, row.hash))) return reject(req, account, 'unknown-passcode');
+
+    const problem = usable(row, req);
+    if (problem) return reject(req, account, problem, row.id);
+    if (!cachedId) cache.set(account, normalized, row.id);
+    const now = clock.now();
+    await store.recordPasscodeUse(row.id, now, req.remoteIp, req.clientId ?? null);
+    audit(req, account, 'accept', null, row.id, { cached: cachedId !== null, ...(req.clientId ? { client: req.clientId } : {}) });
+    return { kind: 'accept-passcode', account, passcodeId: row.id, cached: cachedId !== null };
+  }
+
+  return {
+    authenticate,
+    recordUpstreamResult(req, ok, detail) {
+      audit(req, accountKey(req.user), ok ? 'upstream-accept' : 'upstream-reject', detail ?? null, null, null);
+    },
+  };
+}

@@ -1,0 +1,34 @@
+/** Who is under enforcement: the admin's per-account override wins over the configured policy. */
+import { BlockList, isIP } from 'node:net';
+import { domainOf } from './accounts.js';
+import type { PolicyConfig } from '../config/types.js';
+
+/** True when the account must use application passcodes. */
+export function isEnforced(policy: Pick<PolicyConfig, 'enforce'>, override: boolean | null | undefined, account: string): boolean {
+  if (override === true || override === false) return override;
+  if (policy.enforce === 'all') return true;
+  const domain = domainOf(account);
+  return policy.enforce.some((e) => e === account || (!e.includes('@') && e === domain));
+}
+
+/** Matches client addresses against CIDR networks (IPv4, IPv6 and IPv4-mapped IPv6). */
+export class NetworkSet {
+  private readonly list = new BlockList();
+  readonly empty: boolean;
+  constructor(cidrs: readonly string[]) {
+    for (const c of cidrs) {
+      const [addr = '', bits] = c.split('/');
+      const fam = isIP(addr) === 6 ? 'ipv6' : 'ipv4';
+      this.list.addSubnet(addr, Number(bits ?? (fam === 'ipv6' ? 128 : 32)), fam);
+    }
+    this.empty = cidrs.length === 0;
+  }
+  has(ip: string): boolean {
+    if (this.empty) return false;
+    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+    const addr = mapped?.[1] ?? ip;
+    const fam = isIP(addr);
+    if (fam === 0) return false;
+    return this.list.check(addr, fam === 6 ? 'ipv6' : 'ipv4');
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * Administrative actions on accounts and passcodes, shared by the CLI, the admin API and the
+ * portal. Every action leaves an audit event; no secret ever does.
+ */
+import { accountKey } from './accounts.js';
+import type { VerifiedCache } from './cache.js';
+import { isEnforced } from './enforcement.js';
+import type { ServerKeys } from './keys.js';
+import { formatPasscode, generatePasscode, newPasscodeId, passcodeTag } from './passcodes.js';
+import type { SessionRegistry } from './sessions.js';
+import type { Clock, Hasher, Protocol, RandomBytes } from './types.js';
+import type { AccountRow, PasscodeRow, Store } from '../store/types.js';
+import type { PolicyConfig } from '../config/types.js';
+
+export interface ManageDeps {
+  store: Store;
+  hasher: Hasher;
+  keys: ServerKeys;
+  clock: Clock;
+  random: RandomBytes;
+  policy: Pick<PolicyConfig, 'enforce'>;
+  /** Present in the serving process: revocation then also drops cache entries and live sessions. */
+  cache?: VerifiedCache;
+  sessions?: SessionRegistry;
+}
+
+export class UsageError extends Error {}
+
+export interface AccountView { username: string; enforced: boolean; override: boolean | null; passcodes: number; activePasscodes: number }
+
+/** A passcode as shown to admins and users: everything but the hash and tag. */
+export type PasscodeView = Omit<PasscodeRow, 'hash' | 'tag'> & { status: 'active' | 'revoked' | 'expired' };
+
+export function createManager(deps: ManageDeps) {
+  const { store, clock } = deps;
+  const key = (user: string): string => {
+    const k = accountKey(user);
+    if (!k) throw new UsageError(`not a valid account name: ${JSON.stringify(user)}`);
+    return k;
+  };
+  const audit = (type: string, username: string, passcodeId: string | null, detail: Record<string, unknown> | null, actor: string) =>
+    store.appendAudit({ ts: clock.now(), type, username, protocol: null, ip: null, passcodeId, outcome: 'ok', reason: null, sessionId: null, detail: { actor, ...detail } });
+
+  const view = (row: PasscodeRow): PasscodeView => {
+    const { hash: _h, tag: _t, ...rest } = row;
+    const status = row.revokedAt !== null ? 'revoked' : row.expiresAt !== null && row.expiresAt <= clock.now() ? 'expired' : 'active';
+    return { ...rest, status };
+  };
+
+  async function accountView(username: string, row?: AccountRow): Promise<AccountView> {
+    const list = await store.listPasscodes(username);
+    const override = row?.enforced ?? null;
+    return {
+      username, override, enforced: isEnforced(deps.policy, override, username),
+      passcodes: list.length, activePasscodes: list.filter((p) => view(p).status === 'active').length,
+    };
+  }
+
+  return {
+    async listAccounts(): Promise<AccountView[]> {
+      return Promise.all((await store.listAccounts()).map((a) => accountView(a.username, a)));
+    },
+    async showAccount(user: string): Promise<AccountView & { passcodeList: PasscodeView[] }> {
+      const k = key(user);
+      const a = await accountView(k, await store.getAccount(k));
+      return { ...a, passcodeList: (await store.listPasscodes(k)).map(view) };
+    },
+    /** enforced: true/false sets the override, null returns the account to the policy. */
+    async setEnforcement(user: string, enforced: boolean | null, actor = 'cli'): Promise<AccountView> {
+      const k = key(user);
+      await store.setEnforcement(k, enforced, clock.now());
+      await audit(enforced === null ? 'account.release' : 'account.enforce', k, null, { enforced }, actor);
+      return accountView(k, await store.getAccount(k));
+    },
+    /** Creates a passcode; the clear passcode is returned once and never stored. */
+    async createPasscode(user: string, opts: { name: string; scopes: Protocol[]; expiresAt?: number | null }, actor = 'cli') {
+      const k = key(user);
+      const name = opts.name.trim();
+      if (!name || name.length > 100) throw new UsageError('a passcode needs a name of 1 to 100 characters (e.g. "Thunderbird laptop")');
+      if (opts.scopes.length === 0) throw new UsageError('a passcode needs at least one scope (imap, smtp, pop3)');
+      const passcode = generatePasscode(deps.random);
+      const now = clock.now();
+      const row: PasscodeRow = {
+        id: newPasscodeId(deps.random), username: k, name, scopes: [...new Set(opts.scopes)],
+        tag: passcodeTag(deps.keys.tag, k, passcode), hash: await deps.hasher.hash(passcode),
+        createdAt: now, expiresAt: opts.expiresAt ?? null, revokedAt: null, lastUsedAt: null, lastUsedIp: null, lastUsedClient: null,
+      };
+      await store.insertPasscode(row);
+      await audit('passcode.create', k, row.id, { name, scopes: row.scopes, expiresAt: row.expiresAt }, actor);
+      return { passcode, formatted: formatPasscode(passcode), info: view(row) };
+    },
+    async listPasscodes(user: string): Promise<PasscodeView[]> {
+      return (await store.listPasscodes(key(user))).map(view);
+    },
+    /** Revokes at once; in the serving process also ends the passcode's live sessions. */
+    async revokePasscode(user: string, id: string, actor = 'cli'): Promise<{ revoked: boolean; sessionsClosed: number }> {
+      const k = key(user);
+      const revoked = await store.revokePasscode(k, id, clock.now());
+      if (!revoked) return { revoked, sessionsClosed: 0 };
+      deps.cache?.dropPasscode(id);
+      const sessionsClosed = deps.sessions?.closeByPasscode(id, 'passcode revoked') ?? 0;
+      await audit('passcode.revoke', k, id, { sessionsClosed }, actor);
+      return { revoked, sessionsClosed };
+    },
+  };
+}
+
+export type Manager = ReturnType<typeof createManager>;

@@ -1,0 +1,44 @@
+/** Types shared by the policy core and the protocol fronts. The core knows no wire format. */
+import type { Protocol } from '../store/types.js';
+export type { Protocol } from '../store/types.js';
+
+/** Injected so the core is testable without waiting or global mocks. */
+export interface Clock {
+  now(): number;
+}
+export const systemClock: Clock = { now: () => Date.now() };
+
+/** Injected randomness (crypto.randomBytes in production). */
+export type RandomBytes = (n: number) => Buffer;
+
+/** bcrypt off the event loop: implemented by net/hashpool.ts (worker threads). */
+export interface Hasher {
+  hash(secret: string): Promise<string>;
+  verify(secret: string, hash: string): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+export interface AuthRequest {
+  /** As the client sent it (the upstream login uses it verbatim). */
+  user: string;
+  secret: string;
+  protocol: Protocol;
+  remoteIp: string;
+  /** Client name/version from IMAP ID or EHLO name, if known; for "last used". */
+  clientId?: string | null;
+  sessionId?: string | null;
+}
+
+export type RejectReason =
+  | 'not-a-passcode' // enforced account, secret is not passcode-shaped (usually the main password)
+  | 'unknown-passcode' // passcode-shaped but matches none of the account's passcodes
+  | 'revoked'
+  | 'expired'
+  | 'wrong-scope'
+  | 'malformed' // empty user, NUL bytes, over-long input
+  | 'throttled';
+
+export type Decision =
+  | { kind: 'accept-passcode'; account: string; passcodeId: string; cached: boolean }
+  | { kind: 'passthrough'; account: string; reason: 'not-enforced' | 'exempt-network' }
+  | { kind: 'reject'; account: string; reason: RejectReason };

@@ -1,0 +1,97 @@
+/**
+ * Start-up wiring: config → store → core → fronts. The only module that imports all layers.
+ */
+import { randomBytes } from 'node:crypto';
+import { createAuthenticator, type Authenticator } from './core/authenticate.js';
+import { VerifiedCache } from './core/cache.js';
+import { NetworkSet } from './core/enforcement.js';
+import { deriveKeys, type ServerKeys } from './core/keys.js';
+import { createManager, type Manager } from './core/manage.js';
+import { watchRevocations } from './core/revocations.js';
+import { SessionRegistry } from './core/sessions.js';
+import { systemClock, type Clock, type Hasher } from './core/types.js';
+import { loadOrCreateSecret } from './config/secret.js';
+import type { Config } from './config/types.js';
+import { createHashPool } from './net/hashpool.js';
+import { createLogger, type Logger } from './net/logger.js';
+import { loadServerTls } from './net/tls.js';
+import { startImapFront, type ImapFront } from './protocols/imap/listener.js';
+import { UpstreamInfo } from './protocols/imap/upstream-info.js';
+import { openSqliteStore } from './store/sqlite/index.js';
+import type { Store } from './store/types.js';
+
+/** The policy core with its store: what the CLI needs, and what the server builds on. */
+export interface Core {
+  config: Readonly<Config>;
+  store: Store;
+  hasher: Hasher;
+  keys: ServerKeys;
+  clock: Clock;
+  cache: VerifiedCache;
+  sessions: SessionRegistry;
+  manager: Manager;
+  close(): Promise<void>;
+}
+
+export async function openCore(config: Readonly<Config>, opts: { clock?: Clock; hashWorkers?: number } = {}): Promise<Core> {
+  const clock = opts.clock ?? systemClock;
+  const keys = deriveKeys(loadOrCreateSecret(config.secretFile));
+  const store = await openSqliteStore(config.store.sqlite);
+  const hasher = createHashPool({ size: opts.hashWorkers ?? config.auth.hashWorkers, cost: config.auth.bcryptCost });
+  const cache = new VerifiedCache(keys.cache, config.auth.cacheTtlMs, clock);
+  const sessions = new SessionRegistry();
+  const manager = createManager({ store, hasher, keys, clock, random: randomBytes, policy: config.policy, cache, sessions });
+  return {
+    config, store, hasher, keys, clock, cache, sessions, manager,
+    async close() { await hasher.close(); await store.close(); },
+  };
+}
+
+export interface Server {
+  core: Core;
+  authenticator: Authenticator;
+  imap: ImapFront | null;
+  log: Logger;
+  close(): Promise<void>;
+}
+
+/** Starts every configured front. `log` defaults to JSON lines on stdout at the configured level. */
+export async function startServer(config: Readonly<Config>, opts: { log?: Logger; clock?: Clock } = {}): Promise<Server> {
+  const log = opts.log ?? createLogger({ level: config.log.level });
+  const tls = config.tls ? loadServerTls(config.tls) : null;
+  const core = await openCore(config, opts);
+  const authenticator = createAuthenticator({
+    store: core.store, hasher: core.hasher, keys: core.keys, policy: config.policy, exempt: new NetworkSet(config.policy.exemptNetworks),
+    cache: core.cache, clock: core.clock, onAuditError: (e) => log.error({ err: e.message }, 'cannot write the audit log'),
+  });
+  const stopWatching = watchRevocations({ store: core.store, cache: core.cache, sessions: core.sessions, clock: core.clock, onError: (e) => log.error({ err: e.message }, 'revocation watch failed') });
+
+  let imap: ImapFront | null = null;
+  try {
+    if (config.imap) {
+      const upstreamInfo = new UpstreamInfo(config.imap.upstream);
+      try { await upstreamInfo.probe(); } catch (e) {
+        log.warn({ err: (e as Error).message }, 'IMAP upstream not reachable at start; will retry on each login');
+      }
+      imap = await startImapFront({
+        settings: { upstream: config.imap.upstream, allowPlaintextAuth: config.policy.allowPlaintextAuth, failureDelayMs: config.auth.failureDelayMs, ...config.limits },
+        tls, authenticator, sessions: core.sessions, upstreamInfo, log, now: () => core.clock.now(),
+      }, config.imap.listen);
+    }
+  } catch (e) {
+    await imap?.close();
+    stopWatching();
+    await core.close();
+    throw e;
+  }
+
+  return {
+    core, authenticator, imap, log,
+    async close() {
+      stopWatching();
+      await imap?.close();
+      core.sessions.closeAll('shutdown');
+      await core.close();
+    },
+  };
+}

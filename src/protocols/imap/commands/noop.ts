@@ -1,0 +1,6 @@
+import type { CommandHandler } from './index.js';
+
+export const noop: CommandHandler = async (s, cmd) => {
+  s.send(`${cmd.tag} OK NOOP completed.`);
+  return 'continue';
+};

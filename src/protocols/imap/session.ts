@@ -1,0 +1,218 @@
+/**
+ * One client connection before login. Reads commands, dispatches them through the typed
+ * registry, and on a successful login hands the connection to the upstream and splices.
+ * The session knows the protocol; who may log in is decided by the core's Authenticator.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { LineConn } from '../../net/conn.js';
+import { splice } from '../../net/splice.js';
+import type { Logger } from '../../net/logger.js';
+import type { ServerTls } from '../../net/tls.js';
+import type { Authenticator } from '../../core/authenticate.js';
+import type { SessionRegistry } from '../../core/sessions.js';
+import type { AuthRequest, Decision } from '../../core/types.js';
+import type { UpstreamConfig } from '../../config/types.js';
+import { preLoginCapabilities } from './capabilities.js';
+import { COMMANDS, type Next, type SessionApi } from './commands/index.js';
+import { R } from './responses.js';
+import { ImapUpstream, UpstreamError, type LoginCredentials } from './upstream.js';
+import type { UpstreamInfo } from './upstream-info.js';
+import { parseCommand, WireError } from './wire.js';
+
+export interface ImapSettings {
+  upstream: UpstreamConfig;
+  allowPlaintextAuth: boolean;
+  /** Delay before answering a failed login (Dovecot's auth_failure_delay is 2 s). */
+  failureDelayMs: number;
+  idleTimeoutMs: number;
+  maxBadCommands: number;
+  maxLineBytes: number;
+  maxLiteralBytes: number;
+}
+
+export interface ImapDeps {
+  settings: ImapSettings;
+  tls: ServerTls | null;
+  authenticator: Authenticator;
+  sessions: SessionRegistry;
+  upstreamInfo: UpstreamInfo;
+  log: Logger;
+  now: () => number;
+}
+
+export class ImapSession implements SessionApi {
+  readonly id = randomBytes(8).toString('hex');
+  readonly conn: LineConn;
+  readonly remoteIp: string;
+  readonly remotePort: number;
+  private clientIdFields: Array<[string, string]> = [];
+  private badCommands = 0;
+  private readonly log: Logger;
+
+  constructor(socket: Socket, private readonly deps: ImapDeps, private readonly starttlsListener: boolean) {
+    this.remoteIp = (socket.remoteAddress ?? '').replace(/^::ffff:(?=\d+\.)/, '');
+    this.remotePort = socket.remotePort ?? 0;
+    this.log = deps.log.child({ sid: this.id, ip: this.remoteIp, proto: 'imap' });
+    const s = deps.settings;
+    this.conn = new LineConn(socket, { maxLineBytes: s.maxLineBytes, maxLiteralBytes: s.maxLiteralBytes, maxCommandBytes: s.maxLiteralBytes * 2 + s.maxLineBytes },
+      (size) => { this.conn.write(`+ Ready for ${size} bytes\r\n`); return true; }, s.idleTimeoutMs);
+    socket.setNoDelay(true);
+  }
+
+  get secure(): boolean { return this.conn.secure; }
+  get plaintextAllowed(): boolean { return this.secure || this.deps.settings.allowPlaintextAuth; }
+  get starttlsAvailable(): boolean { return this.starttlsListener && !this.secure && this.deps.tls !== null; }
+
+  send(line: string): void { this.conn.write(`${line}\r\n`); }
+
+  capabilities(): string[] {
+    return preLoginCapabilities(this.deps.upstreamInfo.capabilities, { secure: this.secure, starttlsAvailable: this.starttlsAvailable, allowPlaintextAuth: this.deps.settings.allowPlaintextAuth });
+  }
+
+  idResponse(): string { return this.deps.upstreamInfo.idResponse; }
+
+  setClientId(fields: Array<[string, string]>): void { this.clientIdFields = fields.slice(0, 30); }
+
+  private clientName(): string | null {
+    const get = (k: string) => this.clientIdFields.find(([f]) => f.toLowerCase() === k)?.[1];
+    const name = get('name');
+    return name ? `${name}${get('version') ? ` ${get('version')}` : ''}`.slice(0, 100) : null;
+  }
+
+  /** Runs the pre-login dialogue until logout, close, or hand-off to the upstream. */
+  async run(): Promise<void> {
+    this.log.debug('connected');
+    this.send(`* OK [CAPABILITY ${this.capabilities().join(' ')}] ${this.deps.upstreamInfo.greetingText}`);
+    try {
+      for (;;) {
+        const next = await this.step();
+        if (next === 'continue') continue;
+        if (next === 'close') this.conn.destroy();
+        return;
+      }
+    } catch (e) {
+      this.log.error({ err: e }, 'internal error in IMAP session');
+      this.conn.destroy();
+    }
+  }
+
+  private async step(): Promise<Next> {
+    const item = await this.conn.read();
+    if (item.type === 'closed') return 'close';
+    if (item.type === 'timeout') { await this.conn.flush(`${R.idleTimeout}\r\n`); return 'close'; }
+    if (item.type === 'error') return this.bad(item.error.tag, item.error.message, item.error.fatal || item.error.code === 'line-too-long');
+    let cmd;
+    try { cmd = parseCommand(item.data); } catch (e) {
+      if (e instanceof WireError) return this.bad(e.tag, e.message, false);
+      throw e;
+    }
+    const handler = COMMANDS[cmd.name];
+    if (!handler) {
+      const known = /^(SELECT|EXAMINE|FETCH|LIST|LSUB|STATUS|APPEND|IDLE|ENABLE|UID|SEARCH|CREATE|DELETE|RENAME|SUBSCRIBE|UNSUBSCRIBE|NAMESPACE|EXPUNGE|CLOSE|CHECK|STORE|COPY|MOVE|COMPRESS|GETQUOTA|GETQUOTAROOT)$/.test(cmd.name);
+      return this.bad(cmd.tag, known ? 'Command not allowed before login.' : 'Unknown command.', false);
+    }
+    return handler(this, cmd);
+  }
+
+  /** Answers BAD; past the budget of bad commands (or on a fatal input error) hangs up. */
+  async bad(tag: string | null, text: string, fatal: boolean): Promise<Next> {
+    this.badCommands++;
+    this.send(`${tag ?? '*'} BAD ${text.replace(/[\r\n]/g, ' ')}`);
+    if (fatal || this.badCommands >= this.deps.settings.maxBadCommands) {
+      await this.conn.flush(`${fatal ? R.lineTooLong : R.tooManyBad}\r\n`);
+      this.log.info({ badCommands: this.badCommands }, 'disconnected: invalid input');
+      return 'close';
+    }
+    return 'continue';
+  }
+
+  async startTls(tag: string): Promise<Next> {
+    if (!this.starttlsAvailable || !this.deps.tls) return this.bad(tag, this.secure ? 'TLS is already active.' : 'STARTTLS not available.', false);
+    await this.conn.flush(`${tag} OK Begin TLS negotiation now.\r\n`);
+    // upgradeServer discards whatever the client pipelined in clear (STARTTLS injection, CVE-2011-0411 class).
+    const ok = await this.conn.upgradeServer(this.deps.tls.context);
+    if (!ok) { this.log.info('TLS handshake failed'); return 'close'; }
+    return 'continue';
+  }
+
+  /** Reads one line of an AUTHENTICATE exchange; null when the client went away. */
+  async readContinuation(): Promise<string | null> {
+    this.conn.reader.rawLines = true;
+    try {
+      const item = await this.conn.read();
+      if (item.type === 'line') return item.data.toString('latin1');
+      return item.type === 'error' ? '' : null;
+    } finally {
+      this.conn.reader.rawLines = false;
+    }
+  }
+
+  /** The common end of LOGIN and AUTHENTICATE: decide, log in upstream, splice. */
+  async login(tag: string, user: string, secret: string): Promise<Next> {
+    const req: AuthRequest = { user, secret, protocol: 'imap', remoteIp: this.remoteIp, clientId: this.clientName(), sessionId: this.id };
+    const decision = await this.deps.authenticator.authenticate(req);
+    if (decision.kind === 'reject') {
+      this.log.info({ user: decision.account, reason: decision.reason }, 'login rejected');
+      return this.fail(tag);
+    }
+    const creds: LoginCredentials = decision.kind === 'accept-passcode' ? { kind: 'master', user } : { kind: 'user', user, password: secret };
+    let up: ImapUpstream | null = null;
+    try {
+      up = await ImapUpstream.open(this.deps.settings.upstream);
+      this.deps.upstreamInfo.learn(up);
+      const local = this.conn.socket;
+      await up.sendClientInfo({ remoteIp: this.remoteIp, remotePort: this.remotePort, localIp: local.localAddress ?? '', localPort: local.localPort ?? 0, sessionId: this.id, clientId: this.clientIdFields });
+      const res = await up.login(creds);
+      if (res.status !== 'OK') return await this.upstreamRefused(tag, up, req, decision, res.text);
+      for (const u of res.untagged) this.send(u);
+      this.send(`${tag} OK ${res.text}`);
+      this.handOff(up, decision);
+      return 'handoff';
+    } catch (e) {
+      up?.close();
+      const stage = e instanceof UpstreamError ? e.stage : 'internal';
+      this.log.error({ stage, err: (e as Error).message, upstream: `${this.deps.settings.upstream.host}:${this.deps.settings.upstream.port}` }, 'upstream unavailable');
+      this.send(`${tag} ${R.unavailable}`);
+      return 'continue';
+    }
+  }
+
+  private async upstreamRefused(tag: string, up: ImapUpstream, req: AuthRequest, decision: Decision, text: string): Promise<Next> {
+    up.close();
+    if (decision.kind === 'passthrough') {
+      this.deps.authenticator.recordUpstreamResult(req, false);
+      this.log.info({ user: decision.account }, 'login rejected by upstream');
+      this.send(`${tag} ${R.authFailed}`); // the upstream already delayed its answer
+      return 'continue';
+    }
+    if (/\[AUTHORIZATIONFAILED\]/i.test(text)) {
+      // The master user may not act as this user: the account is gone upstream.
+      this.log.warn({ user: decision.account }, 'upstream refused the master login for this user (unknown account?)');
+      return this.fail(tag);
+    }
+    this.log.error({ user: decision.account, upstreamSaid: text.slice(0, 200) }, 'upstream refused the master login: check imap.upstream.auth');
+    this.send(`${tag} ${R.unavailable}`);
+    return 'continue';
+  }
+
+  private async fail(tag: string): Promise<Next> {
+    const delay = this.deps.settings.failureDelayMs;
+    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+    this.send(`${tag} ${R.authFailed}`);
+    return 'continue';
+  }
+
+  private handOff(up: ImapUpstream, decision: Exclude<Decision, { kind: 'reject' }>): void {
+    const client = this.conn.detach();
+    const upstream = up.conn.detach();
+    const sp = splice(client.socket, upstream.socket, { toUpstream: client.rest, toClient: upstream.rest });
+    const unregister = this.deps.sessions.register({
+      id: this.id, account: decision.account, passcodeId: decision.kind === 'accept-passcode' ? decision.passcodeId : null,
+      protocol: 'imap', remoteIp: this.remoteIp, since: this.deps.now(),
+      close: (reason) => { this.log.info({ reason }, 'session ended by mailgate'); sp.destroy(); },
+    });
+    this.log.info({ user: decision.account, via: decision.kind, passcodeId: decision.kind === 'accept-passcode' ? decision.passcodeId : undefined }, 'logged in');
+    void sp.done.then((stats) => { unregister(); this.log.info(stats, 'session closed'); });
+  }
+}

@@ -1,0 +1,198 @@
+/**
+ * The upstream side of an IMAP session: connect (TLS as configured), read the greeting, STARTTLS,
+ * learn capabilities, forward the real client address (ID x-originating-ip, RFC 2971 extension
+ * understood by Dovecot from login_trusted_networks), and log in on the user's behalf.
+ * Only the pre-login dialogue is parsed; after login the socket is handed over for splicing.
+ */
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
+import { LineConn } from '../../net/conn.js';
+import { imapString, quote } from './wire.js';
+import type { UpstreamConfig } from '../../config/types.js';
+
+/** The upstream could not be used (down, TLS failure, master login refused): NO [UNAVAILABLE]. */
+export class UpstreamError extends Error {
+  constructor(message: string, readonly stage: 'connect' | 'tls' | 'greeting' | 'login' | 'protocol') { super(message); }
+}
+
+export interface ClientInfo {
+  remoteIp: string;
+  remotePort: number;
+  localIp: string;
+  localPort: number;
+  sessionId: string;
+  /** Name/version the client announced with ID, forwarded so upstream logs show them. */
+  clientId: Array<[string, string]>;
+}
+
+export interface TaggedResult { status: 'OK' | 'NO' | 'BAD'; text: string; untagged: string[] }
+
+export type LoginCredentials =
+  | { kind: 'master'; user: string } // log in as `user` with the configured master credentials
+  | { kind: 'user'; user: string; password: string }; // the client's own credentials (passthrough)
+
+const LIMITS = { maxLineBytes: 64 * 1024, maxLiteralBytes: 1024 * 1024, maxCommandBytes: 2 * 1024 * 1024 };
+
+export function tlsOptions(cfg: UpstreamConfig): ConnectionOptions {
+  return {
+    host: cfg.host, port: cfg.port,
+    servername: cfg.servername ?? (/^[\d.:]+$/.test(cfg.host) ? undefined : cfg.host),
+    ca: cfg.ca ?? undefined,
+    // Node checks the certificate against `servername` or, for an IP literal, its IP SANs.
+    rejectUnauthorized: cfg.rejectUnauthorized,
+  };
+}
+
+/** Capability atoms from a "[CAPABILITY …]" response code or a "* CAPABILITY …" line. */
+export function parseCapabilities(line: string): string[] | null {
+  const m = /^\* CAPABILITY (.*)$/i.exec(line) ?? /\[CAPABILITY ([^\]]*)\]/i.exec(line);
+  return m?.[1] ? m[1].trim().split(/\s+/) : null;
+}
+
+export class ImapUpstream {
+  capabilities: string[] = [];
+  greeting = '';
+  private seq = 0;
+
+  private constructor(readonly conn: LineConn, private readonly cfg: UpstreamConfig) {}
+
+  /** Connects and gets to the "ready to log in" state. */
+  static async open(cfg: UpstreamConfig): Promise<ImapUpstream> {
+    const socket = await connectSocket(cfg);
+    const up = new ImapUpstream(new LineConn(socket, LIMITS, undefined, cfg.connectTimeoutMs), cfg);
+    try {
+      await up.readGreeting();
+      if (cfg.tls === 'starttls') {
+        const r = await up.command('STARTTLS');
+        if (r.status !== 'OK') throw new UpstreamError(`upstream refused STARTTLS: ${r.text}`, 'tls');
+        try { await up.conn.upgradeClient(tlsOptions(cfg), cfg.connectTimeoutMs); } catch (e) {
+          throw new UpstreamError(`TLS with the upstream failed: ${(e as Error).message}`, 'tls');
+        }
+        up.capabilities = [];
+      }
+      if (up.capabilities.length === 0) await up.refreshCapabilities();
+      return up;
+    } catch (e) {
+      up.close();
+      throw e;
+    }
+  }
+
+  private async readGreeting(): Promise<void> {
+    const line = await this.readLine();
+    if (!/^\* OK\b/i.test(line)) throw new UpstreamError(`unexpected upstream greeting: ${line.slice(0, 200)}`, 'greeting');
+    this.greeting = line;
+    this.capabilities = parseCapabilities(line) ?? [];
+  }
+
+  async refreshCapabilities(): Promise<void> {
+    const r = await this.command('CAPABILITY');
+    for (const u of r.untagged) { const c = parseCapabilities(u); if (c) this.capabilities = c; }
+  }
+
+  has(cap: string): boolean { return this.capabilities.some((c) => c.toUpperCase() === cap.toUpperCase()); }
+
+  private async readLine(): Promise<string> {
+    const item = await this.conn.read();
+    if (item.type === 'line') return item.data.toString('utf8');
+    if (item.type === 'error') throw new UpstreamError(`bad data from upstream: ${item.error.message}`, 'protocol');
+    throw new UpstreamError(item.type === 'timeout' ? 'upstream timed out' : 'upstream closed the connection', 'protocol');
+  }
+
+  /** Sends one command (parts with literals are sent with sync/non-sync literal handling). */
+  async command(text: string, literals: Buffer[] = []): Promise<TaggedResult> {
+    const tag = `mg${++this.seq}`;
+    const segments = text.split(/(?<=\{\d+\+?\})/); // each literal announcement ends a segment
+    const untagged: string[] = [];
+    this.conn.write(`${tag} ${segments[0]}`);
+    for (let i = 0; i < literals.length; i++) {
+      const nonSync = /\{\d+\+\}$/.test(segments[i] ?? '');
+      this.conn.write('\r\n');
+      if (!nonSync) {
+        const cont = await this.readLine();
+        if (!cont.startsWith('+')) return finish(cont);
+      }
+      this.conn.write(literals[i]!);
+      this.conn.write(segments[i + 1] ?? '');
+    }
+    this.conn.write('\r\n');
+    for (;;) {
+      const line = await this.readLine();
+      if (line.startsWith(`${tag} `)) return finish(line);
+      if (line.startsWith('+')) { this.conn.write('*\r\n'); continue; } // unexpected challenge: cancel
+      untagged.push(line);
+    }
+    function finish(line: string): TaggedResult {
+      const m = /^\S+ (OK|NO|BAD)\b ?(.*)$/i.exec(line);
+      if (!m) throw new UpstreamError(`unexpected upstream response: ${line.slice(0, 200)}`, 'protocol');
+      return { status: m[1]!.toUpperCase() as TaggedResult['status'], text: m[2] ?? '', untagged };
+    }
+  }
+
+  /** ID with the real client address (only to an upstream that trusts us), plus the client's own ID fields. */
+  async sendClientInfo(info: ClientInfo): Promise<void> {
+    const fields: Array<[string, string]> = [...info.clientId.filter(([k]) => !k.toLowerCase().startsWith('x-'))];
+    if (this.cfg.trusted) {
+      fields.push(['x-originating-ip', info.remoteIp], ['x-originating-port', String(info.remotePort)],
+        ['x-connected-ip', info.localIp], ['x-connected-port', String(info.localPort)], ['x-session-ext-id', info.sessionId]);
+    }
+    if (fields.length === 0 || !this.has('ID')) return;
+    await this.command(`ID (${fields.map(([k, v]) => `${quote(k)} ${quote(v)}`).join(' ')})`);
+  }
+
+  /** Logs in; resolves with the upstream's tagged answer (its OK carries [CAPABILITY …]). */
+  async login(creds: LoginCredentials): Promise<TaggedResult> {
+    const auth = this.cfg.auth;
+    if (creds.kind === 'master') {
+      if (auth.method === 'separator') return this.loginCommand(`${creds.user}${auth.separator}${auth.user}`, auth.password);
+      if (auth.method === 'sasl-proxy') return this.authenticatePlain(creds.user, auth.user, auth.password);
+      throw new UpstreamError(`upstream auth method ${auth.method} is not usable for IMAP`, 'login');
+    }
+    if (this.has('AUTH=PLAIN')) return this.authenticatePlain('', creds.user, creds.password);
+    return this.loginCommand(creds.user, creds.password);
+  }
+
+  private authenticatePlain(authzid: string, authcid: string, password: string): Promise<TaggedResult> {
+    const ir = Buffer.from(`${authzid}\u0000${authcid}\u0000${password}`, 'utf8').toString('base64');
+    if (this.has('SASL-IR')) return this.command(`AUTHENTICATE PLAIN ${ir}`);
+    return this.authenticateWithContinuation(ir);
+  }
+
+  private async authenticateWithContinuation(ir: string): Promise<TaggedResult> {
+    const tag = `mg${++this.seq}`;
+    this.conn.write(`${tag} AUTHENTICATE PLAIN\r\n`);
+    const cont = await this.readLine();
+    if (!cont.startsWith('+')) return { status: 'NO', text: cont, untagged: [] };
+    this.conn.write(`${ir}\r\n`);
+    const untagged: string[] = [];
+    for (;;) {
+      const line = await this.readLine();
+      const m = new RegExp(`^${tag} (OK|NO|BAD)\\b ?(.*)$`, 'i').exec(line);
+      if (m) return { status: m[1]!.toUpperCase() as TaggedResult['status'], text: m[2] ?? '', untagged };
+      untagged.push(line);
+    }
+  }
+
+  private loginCommand(user: string, password: string): Promise<TaggedResult> {
+    const lp = this.has('LITERAL+');
+    const u = imapString(user, lp);
+    const p = imapString(password, lp);
+    return this.command(`LOGIN ${u.text} ${p.text}`, [u.literal, p.literal].filter((x): x is Buffer => x !== null));
+  }
+
+  close(): void { this.conn.destroy(); }
+}
+
+function connectSocket(cfg: UpstreamConfig): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket: Socket = cfg.tls === 'implicit' ? tlsConnect(tlsOptions(cfg)) : netConnect({ host: cfg.host, port: cfg.port });
+    const ready = cfg.tls === 'implicit' ? 'secureConnect' : 'connect';
+    const timer = setTimeout(() => { socket.destroy(); reject(new UpstreamError(`connecting to ${cfg.host}:${cfg.port} timed out`, 'connect')); }, cfg.connectTimeoutMs);
+    socket.once(ready, () => { clearTimeout(timer); socket.setNoDelay(true); resolve(socket); });
+    socket.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      const stage = cfg.tls === 'implicit' && !e.code?.startsWith('E') ? 'tls' : 'connect';
+      reject(new UpstreamError(`cannot reach the upstream ${cfg.host}:${cfg.port}: ${e.message}`, stage));
+    });
+  });
+}

@@ -1,0 +1,73 @@
+/**
+ * Starts mailgate in front of a test Dovecot (and later Postfix) with a config built the way an
+ * admin writes it (YAML keys, validated by the real loader), on port 0, with logs captured in
+ * memory so tests can assert on them (and on the absence of secrets).
+ */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { buildConfig } from '../../src/config/load.js';
+import { createLogger } from '../../src/net/logger.js';
+import { startServer, type Server } from '../../src/main.js';
+import type { DovecotInstance } from '../../src/testbed/dovecot.js';
+
+export interface Gate {
+  server: Server;
+  /** STARTTLS-style IMAP port (clear until STARTTLS). */
+  imapPort: number;
+  /** Implicit-TLS IMAP port. */
+  imapsPort: number;
+  ca: string;
+  dir: string;
+  logs(): string;
+  close(): Promise<void>;
+}
+
+export type Overrides = Record<string, unknown>;
+
+/** Deep-merges plain objects (arrays and scalars replace). */
+function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const cur = out[k];
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && cur && typeof cur === 'object' && !Array.isArray(cur)
+      ? merge(cur as Record<string, unknown>, v as Record<string, unknown>) : v;
+  }
+  return out;
+}
+
+export function gateConfigDoc(dovecot: DovecotInstance, dir: string, overrides: Overrides = {}): Record<string, unknown> {
+  return merge({
+    store: { sqlite: join(dir, 'mailgate.db') },
+    secret_file: join(dir, 'secret.key'),
+    tls: { cert: dovecot.certs.cert, key: dovecot.certs.key },
+    imap: {
+      listen: [{ host: '127.0.0.1', port: 0, tls: 'starttls' }, { host: '127.0.0.1', port: 0, tls: 'implicit' }],
+      upstream: {
+        host: '127.0.0.1', port: dovecot.imapPort, tls: 'starttls', ca: dovecot.certs.caCert, trusted: true, connect_timeout: '3s',
+        auth: { method: 'sasl-proxy', user: dovecot.master.user, password: dovecot.master.password },
+      },
+    },
+    policy: { enforce: ['alice@example.com'] },
+    auth: { bcrypt_cost: 4, hash_workers: 1, failure_delay: '10ms' },
+    limits: { idle_timeout: '20s' },
+    log: { level: 'debug' },
+  }, overrides);
+}
+
+export async function startGate(dovecot: DovecotInstance, overrides: Overrides = {}): Promise<Gate> {
+  const dir = mkdtempSync(join(tmpdir(), 'mailgate-test-'));
+  const config = buildConfig(gateConfigDoc(dovecot, dir, overrides), join(dir, 'mailgate.yaml'));
+  const lines: string[] = [];
+  const sink = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
+  const server = await startServer(config, { log: createLogger({ level: config.log.level, destination: sink }) });
+  const addrs = server.imap?.addresses ?? [];
+  return {
+    server, dir, ca: dovecot.certs.caCert,
+    imapPort: addrs.find((a) => a.tls !== 'implicit')?.port ?? 0,
+    imapsPort: addrs.find((a) => a.tls === 'implicit')?.port ?? 0,
+    logs: () => lines.join(''),
+    close: () => server.close(),
+  };
+}
