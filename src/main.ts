@@ -17,6 +17,7 @@ import { createLogger, type Logger } from './net/logger.js';
 import { loadServerTls } from './net/tls.js';
 import { startImapFront, type ImapFront } from './protocols/imap/listener.js';
 import { UpstreamInfo } from './protocols/imap/upstream-info.js';
+import { startSmtpFront, type SmtpFront } from './protocols/smtp/front.js';
 import { openSqliteStore } from './store/sqlite/index.js';
 import type { Store } from './store/types.js';
 
@@ -51,6 +52,7 @@ export interface Server {
   core: Core;
   authenticator: Authenticator;
   imap: ImapFront | null;
+  smtp: SmtpFront | null;
   log: Logger;
   close(): Promise<void>;
 }
@@ -67,6 +69,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
   const stopWatching = watchRevocations({ store: core.store, cache: core.cache, sessions: core.sessions, clock: core.clock, onError: (e) => log.error({ err: e.message }, 'revocation watch failed') });
 
   let imap: ImapFront | null = null;
+  let smtp: SmtpFront | null = null;
   try {
     if (config.imap) {
       const upstreamInfo = new UpstreamInfo(config.imap.upstream);
@@ -78,7 +81,17 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
         tls, authenticator, sessions: core.sessions, upstreamInfo, log, now: () => core.clock.now(),
       }, config.imap.listen);
     }
+    if (config.smtp) {
+      smtp = await startSmtpFront({
+        settings: {
+          upstream: config.smtp.upstream, hostname: config.smtp.hostname, allowPlaintextAuth: config.policy.allowPlaintextAuth,
+          failureDelayMs: config.auth.failureDelayMs, idleTimeoutMs: config.limits.idleTimeoutMs, maxBadCommands: config.limits.maxBadCommands,
+        },
+        tls, authenticator, sessions: core.sessions, log, now: () => core.clock.now(),
+      }, config.smtp.listen);
+    }
   } catch (e) {
+    await smtp?.close();
     await imap?.close();
     stopWatching();
     await core.close();
@@ -86,10 +99,11 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
   }
 
   return {
-    core, authenticator, imap, log,
+    core, authenticator, imap, smtp, log,
     async close() {
       stopWatching();
       await imap?.close();
+      await smtp?.close();
       core.sessions.closeAll('shutdown');
       await core.close();
     },

@@ -11,6 +11,7 @@ import { buildConfig } from '../../src/config/load.js';
 import { createLogger } from '../../src/net/logger.js';
 import { startServer, type Server } from '../../src/main.js';
 import type { DovecotInstance } from '../../src/testbed/dovecot.js';
+import type { PostfixInstance } from '../../src/testbed/postfix.js';
 
 export interface Gate {
   server: Server;
@@ -18,6 +19,10 @@ export interface Gate {
   imapPort: number;
   /** Implicit-TLS IMAP port. */
   imapsPort: number;
+  /** SMTP submission, STARTTLS-style (0 when no Postfix was given). */
+  smtpPort: number;
+  /** SMTP submission, implicit TLS (0 when no Postfix was given). */
+  smtpsPort: number;
   ca: string;
   dir: string;
   logs(): string;
@@ -37,8 +42,15 @@ function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<s
   return out;
 }
 
-export function gateConfigDoc(dovecot: DovecotInstance, dir: string, overrides: Overrides = {}): Record<string, unknown> {
+export function gateConfigDoc(dovecot: DovecotInstance, dir: string, overrides: Overrides = {}, postfix?: PostfixInstance): Record<string, unknown> {
+  const smtp = postfix ? {
+    smtp: {
+      listen: [{ host: '127.0.0.1', port: 0, tls: 'starttls' }, { host: '127.0.0.1', port: 0, tls: 'implicit' }],
+      upstream: { host: '127.0.0.1', port: postfix.submissionPort, tls: 'starttls', ca: dovecot.certs.caCert, trusted: true, connect_timeout: '3s', auth: { method: 'xclient' } },
+    },
+  } : {};
   return merge({
+    ...smtp,
     store: { sqlite: join(dir, 'mailgate.db') },
     secret_file: join(dir, 'secret.key'),
     tls: { cert: dovecot.certs.cert, key: dovecot.certs.key },
@@ -56,17 +68,20 @@ export function gateConfigDoc(dovecot: DovecotInstance, dir: string, overrides: 
   }, overrides);
 }
 
-export async function startGate(dovecot: DovecotInstance, overrides: Overrides = {}): Promise<Gate> {
+export async function startGate(dovecot: DovecotInstance, overrides: Overrides = {}, postfix?: PostfixInstance): Promise<Gate> {
   const dir = mkdtempSync(join(tmpdir(), 'mailgate-test-'));
-  const config = buildConfig(gateConfigDoc(dovecot, dir, overrides), join(dir, 'mailgate.yaml'));
+  const config = buildConfig(gateConfigDoc(dovecot, dir, overrides, postfix), join(dir, 'mailgate.yaml'));
   const lines: string[] = [];
   const sink = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
   const server = await startServer(config, { log: createLogger({ level: config.log.level, destination: sink }) });
   const addrs = server.imap?.addresses ?? [];
+  const smtpAddrs = server.smtp?.addresses ?? [];
   return {
     server, dir, ca: dovecot.certs.caCert,
     imapPort: addrs.find((a) => a.tls !== 'implicit')?.port ?? 0,
     imapsPort: addrs.find((a) => a.tls === 'implicit')?.port ?? 0,
+    smtpPort: smtpAddrs.find((a) => a.tls !== 'implicit')?.port ?? 0,
+    smtpsPort: smtpAddrs.find((a) => a.tls === 'implicit')?.port ?? 0,
     logs: () => lines.join(''),
     close: () => server.close(),
   };

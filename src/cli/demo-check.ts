@@ -1,0 +1,32 @@
+/** `mailgate demo --check`: proves the demo works with a real IMAP client, as a newcomer would. */
+import { readFileSync } from 'node:fs';
+import { ImapFlow } from 'imapflow';
+import type { Io } from './util.js';
+
+async function tryLogin(port: number, ca: Buffer, user: string, pass: string): Promise<{ ok: boolean; detail: string }> {
+  const client = new ImapFlow({ host: '127.0.0.1', port, secure: true, tls: { ca }, auth: { user, pass }, logger: false, verifyOnly: false });
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    const box = await client.mailboxOpen('INBOX');
+    await client.logout();
+    return { ok: true, detail: `${box.exists} messages in INBOX` };
+  } catch (e) {
+    client.close();
+    return { ok: false, detail: (e as { responseText?: string }).responseText ?? (e as Error).message };
+  }
+}
+
+export async function runDemoCheck(o: { io: Io; ca: string; passcode: string; ports: { imaps: number } }): Promise<boolean> {
+  const ca = readFileSync(o.ca);
+  const withPasscode = await tryLogin(o.ports.imaps, ca, 'alice@example.com', o.passcode);
+  const withPassword = await tryLogin(o.ports.imaps, ca, 'alice@example.com', 'alice-main-pw');
+  const bob = await tryLogin(o.ports.imaps, ca, 'bob@example.com', 'bob-main-pw');
+  const results = [
+    { what: 'alice with her passcode is let in', pass: withPasscode.ok, detail: withPasscode.detail },
+    { what: 'alice with her main password is refused', pass: !withPassword.ok, detail: withPassword.detail },
+    { what: 'bob (not enforced) with his password is let in', pass: bob.ok, detail: bob.detail },
+  ];
+  for (const r of results) o.io.out(`${r.pass ? 'ok  ' : 'FAIL'}  ${r.what} (${r.detail})`);
+  return results.every((r) => r.pass);
+}

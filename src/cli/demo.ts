@@ -1,0 +1,131 @@
+/**
+ * mailgate demo: a private Dovecot (and Postfix, when installed) on loopback with demo users and
+ * mail, mailgate in front of it with a real config file, one enforced account with a fresh
+ * passcode — and exact instructions to try it with a real client.
+ */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { resolve, join } from 'node:path';
+import { stringify } from 'yaml';
+import { startServer, type Server } from '../main.js';
+import { loadConfig } from '../config/load.js';
+import { createLogger } from '../net/logger.js';
+import { dovecotBinary, startDovecot, type DovecotInstance } from '../testbed/dovecot.js';
+import { postfixBinary, startPostfix, type PostfixInstance } from '../testbed/postfix.js';
+import { INTEROP_INSTALL_HINT } from '../testbed/interop.js';
+import { demoMessages } from './demo-mail.js';
+import { runDemoCheck } from './demo-check.js';
+import { CliError, parse, type Io } from './util.js';
+
+const USERS = [
+  { user: 'alice@example.com', password: 'alice-main-pw' },
+  { user: 'bob@example.com', password: 'bob-main-pw' },
+];
+
+async function portOr0(port: number): Promise<number> {
+  return new Promise((res) => {
+    const s = createServer();
+    s.once('error', () => res(0));
+    s.listen(port, '127.0.0.1', () => s.close(() => res(port)));
+  });
+}
+
+export async function demoCommand(argv: string[], io: Io): Promise<number> {
+  const { values } = parse(argv, { dir: { type: 'string' }, check: { type: 'boolean', default: false } });
+  if (values.help) {
+    io.out('mailgate demo [--dir DIR] [--check]\n  starts Dovecot (+ Postfix), mailgate in front, prints how to connect; --check tests it with a real client and exits');
+    return 0;
+  }
+  if (!dovecotBinary()) throw new CliError(`the demo needs Dovecot on this machine. Install it with:\n  sudo ${INTEROP_INSTALL_HINT}\nthen run: npx mailgate demo`, 1);
+  if (process.getuid?.() !== 0) throw new CliError('the demo starts a private Dovecot, which needs root (sudo npx mailgate demo)', 1);
+
+  const dir = resolve(values.dir ?? '.mailgate-demo');
+  rmSync(dir, { recursive: true, force: true });
+  // 0755: Postfix and Dovecot drop privileges and must reach their folders inside; the secrets
+  // (master password, server secret, database) are 0600 files in it.
+  mkdirSync(dir, { recursive: true, mode: 0o755 });
+  io.out(`Starting a private Dovecot${postfixBinary() ? ' and Postfix' : ''} on 127.0.0.1 …`);
+
+  let dovecot: DovecotInstance | null = null;
+  let postfix: PostfixInstance | null = null;
+  let server: Server | null = null;
+  try {
+    dovecot = await startDovecot({ dir: join(dir, 'dovecot'), users: USERS, messages: demoMessages() });
+    if (postfixBinary()) postfix = await startPostfix({ dovecot, dir: join(dir, 'postfix') });
+    const masterFile = join(dir, 'master.password');
+    writeFileSync(masterFile, `${dovecot.master.password}\n`, { mode: 0o600 });
+    const upstreamTls = { tls: 'starttls', ca: dovecot.certs.caCert, trusted: true };
+    const doc: Record<string, unknown> = {
+      store: { sqlite: join(dir, 'data/mailgate.db') },
+      secret_file: join(dir, 'data/secret.key'),
+      tls: { cert: dovecot.certs.cert, key: dovecot.certs.key },
+      imap: {
+        listen: [{ host: '127.0.0.1', port: await portOr0(1143), tls: 'starttls' }, { host: '127.0.0.1', port: await portOr0(1993), tls: 'implicit' }],
+        upstream: { host: '127.0.0.1', port: dovecot.imapPort, ...upstreamTls, auth: { method: 'sasl-proxy', user: dovecot.master.user, password_file: masterFile } },
+      },
+      ...(postfix ? {
+        smtp: {
+          listen: [{ host: '127.0.0.1', port: await portOr0(1587), tls: 'starttls' }, { host: '127.0.0.1', port: await portOr0(1465), tls: 'implicit' }],
+          upstream: { host: '127.0.0.1', port: postfix.submissionPort, ...upstreamTls, auth: { method: 'xclient' } },
+        },
+      } : {}),
+      policy: { enforce: ['alice@example.com'], allow_plaintext_auth: false },
+      log: { level: 'info' },
+    };
+    const configFile = join(dir, 'mailgate.yaml');
+    writeFileSync(configFile, `# Written by \`mailgate demo\`; see config/mailgate.example.yaml for every key.\n${stringify(doc)}`);
+    const config = loadConfig(configFile, io.env);
+    server = await startServer(config, { log: createLogger({ level: 'warn', destination: 2 }) });
+    const created = await server.core.manager.createPasscode('alice@example.com', { name: 'demo mail app', scopes: ['imap', 'smtp', 'pop3'] }, 'demo');
+
+    const ports = {
+      imap: server.imap!.addresses.find((a) => a.tls === 'starttls')!.port,
+      imaps: server.imap!.addresses.find((a) => a.tls === 'implicit')!.port,
+      smtp: server.smtp?.addresses.find((a) => a.tls === 'starttls')?.port,
+      smtps: server.smtp?.addresses.find((a) => a.tls === 'implicit')?.port,
+    };
+    io.out(instructions({ configFile, ca: dovecot.certs.caCert, passcode: created.formatted, ports }));
+    if (values.check) {
+      const ok = await runDemoCheck({ io, ca: dovecot.certs.caCert, passcode: created.formatted, ports });
+      return ok ? 0 : 1;
+    }
+    io.out('mailgate is running. Press Ctrl-C to stop the demo.');
+    await new Promise<void>((r) => { process.once('SIGINT', () => r()); process.once('SIGTERM', () => r()); });
+    return 0;
+  } finally {
+    await server?.close();
+    await postfix?.stop();
+    await dovecot?.stop();
+  }
+}
+
+function instructions(o: { configFile: string; ca: string; passcode: string; ports: { imap: number; imaps: number; smtp?: number | undefined; smtps?: number | undefined } }): string {
+  const compact = o.passcode.replace(/ /g, '');
+  const smtp = o.ports.smtps ? `
+  SMTP submission  127.0.0.1 port ${o.ports.smtp} (STARTTLS) or ${o.ports.smtps} (SSL/TLS)
+  Send a message with the passcode:
+    curl -sS --ssl-reqd --cacert ${o.ca} --url smtps://127.0.0.1:${o.ports.smtps} --user 'alice@example.com:${compact}' \\
+         --mail-from alice@example.com --mail-rcpt bob@example.com -T - <<< $'Subject: hi from mailgate\\r\\n\\r\\nIt works.'
+` : '\n  (Postfix is not installed, so the demo has no SMTP: apt-get install postfix)\n';
+  return `
+mailgate demo is ready. Everything runs on 127.0.0.1; the certificate is signed by a demo CA:
+  CA certificate   ${o.ca}
+  Configuration    ${o.configFile}   (try: npx mailgate accounts list --config ${o.configFile})
+
+  Account under enforcement   alice@example.com   main password "alice-main-pw" is REFUSED for mail apps
+  Its application passcode    ${o.passcode}
+  Account not enforced        bob@example.com     password "bob-main-pw" works as before
+
+  IMAP             127.0.0.1 port ${o.ports.imap} (STARTTLS) or ${o.ports.imaps} (SSL/TLS)
+  Read the inbox with the passcode:
+    curl -sS --cacert ${o.ca} --url 'imaps://127.0.0.1:${o.ports.imaps}/INBOX?ALL' --user 'alice@example.com:${compact}'
+  The main password is refused:
+    curl -sS --cacert ${o.ca} --url 'imaps://127.0.0.1:${o.ports.imaps}/INBOX?ALL' --user 'alice@example.com:alice-main-pw'
+  By hand:
+    openssl s_client -quiet -CAfile ${o.ca} -connect 127.0.0.1:${o.ports.imaps}
+    a1 LOGIN alice@example.com "${o.passcode}"
+${smtp}
+  Mail apps: server 127.0.0.1, the ports above, user alice@example.com, password = the passcode
+  (your app must trust ${o.ca}, or accept the certificate when asked).
+`;
+}

@@ -1,0 +1,78 @@
+/**
+ * mailgate doctor: checks what an admin gets wrong most often — the config, the certificate, the
+ * upstream's reachability and TLS, and the master login — and says what to do about it.
+ */
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { loadServerTls } from '../net/tls.js';
+import { ImapUpstream } from '../protocols/imap/upstream.js';
+import type { Config } from '../config/types.js';
+import { parse, readConfig, type Io } from './util.js';
+
+type Check = { name: string; ok: boolean; detail: string };
+
+export async function doctorCommand(argv: string[], io: Io): Promise<number> {
+  const { values } = parse(argv, { user: { type: 'string' } });
+  if (values.help) { io.out('mailgate doctor [--config FILE] [--user USER]   check config, certificate, upstream and master login'); return 0; }
+  const checks: Check[] = [];
+  let config: Readonly<Config>;
+  try {
+    config = readConfig(values.config, io);
+    checks.push({ name: 'configuration', ok: true, detail: config.file ?? '' });
+  } catch (e) {
+    checks.push({ name: 'configuration', ok: false, detail: (e as Error).message });
+    return report(checks, io, values.json);
+  }
+  if (config.tls) checks.push(certificateCheck(config.tls));
+  if (config.imap) checks.push(...(await imapChecks(config, values.user)));
+  return report(checks, io, values.json);
+}
+
+function certificateCheck(tls: { cert: string; key: string }): Check {
+  try {
+    loadServerTls(tls);
+    const cert = new X509Certificate(readFileSync(tls.cert));
+    const days = Math.floor((Date.parse(cert.validTo) - Date.now()) / 86_400_000);
+    if (days < 0) return { name: 'TLS certificate', ok: false, detail: `${tls.cert} expired on ${cert.validTo}: renew it` };
+    return { name: 'TLS certificate', ok: true, detail: `${cert.subject.replace(/\n/g, ', ')}; valid ${days} more days${days < 14 ? ' — renew soon' : ''}` };
+  } catch (e) {
+    return { name: 'TLS certificate', ok: false, detail: (e as Error).message };
+  }
+}
+
+async function imapChecks(config: Readonly<Config>, user: string | undefined): Promise<Check[]> {
+  const u = config.imap!.upstream;
+  const where = `${u.host}:${u.port} (${u.tls})`;
+  let up: ImapUpstream;
+  try {
+    up = await ImapUpstream.open(u);
+  } catch (e) {
+    return [{ name: 'IMAP upstream', ok: false, detail: `${where}: ${(e as Error).message}. Is the server running, and does imap.upstream match its port and TLS mode (and CA, for TLS)?` }];
+  }
+  const checks: Check[] = [{ name: 'IMAP upstream', ok: true, detail: `${where}: ${up.greeting.slice(0, 120)}` }];
+  if (u.auth.method === 'xclient') { up.close(); return checks; }
+  // Without a real user, ask for a user that cannot exist: a right master password then yields
+  // AUTHORIZATIONFAILED (Dovecot), a wrong one AUTHENTICATIONFAILED.
+  const target = user ?? 'mailgate-doctor-probe@invalid';
+  try {
+    const r = await up.login({ kind: 'master', user: target });
+    if (r.status === 'OK') checks.push({ name: 'IMAP master login', ok: true, detail: `logged in as ${target} with master user ${u.auth.user}` });
+    else if (!user && /AUTHORIZATIONFAILED/i.test(r.text)) checks.push({ name: 'IMAP master login', ok: true, detail: `master credentials of ${u.auth.user} accepted (test a real account with --user USER)` });
+    else checks.push({ name: 'IMAP master login', ok: false, detail: `the upstream said "${r.text}". Check imap.upstream.auth (method ${u.auth.method}, user ${u.auth.user}) against the server's master user setup (Dovecot: a passdb with master = yes, pass = yes${u.auth.method === 'separator' ? ', auth_master_user_separator' : ''})` });
+  } catch (e) {
+    checks.push({ name: 'IMAP master login', ok: false, detail: (e as Error).message });
+  } finally {
+    up.close();
+  }
+  return checks;
+}
+
+function report(checks: Check[], io: Io, json: boolean | undefined): number {
+  const failed = checks.filter((c) => !c.ok).length;
+  if (json) io.out(JSON.stringify({ ok: failed === 0, checks }, null, 2));
+  else {
+    for (const c of checks) io.out(`${c.ok ? 'ok  ' : 'FAIL'}  ${c.name}: ${c.detail}`);
+    io.out(failed ? `\n${failed} problem(s) found.` : '\nAll checks passed.');
+  }
+  return failed ? 1 : 0;
+}

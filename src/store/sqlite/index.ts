@@ -1,0 +1,290 @@
+/**
+ * The sqlite Store backend (better-sqlite3). Queries are synchronous and take microseconds, so every
+ * method does its work inline and returns an already-settled Promise; errors become rejections.
+ */
+import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { Database as Db, Statement } from 'better-sqlite3';
+import { PROTOCOLS } from '../types.js';
+import type { AccountRow, AuditEvent, AuditQuery, PasscodeRow, Protocol, Store } from '../types.js';
+import { migrate } from './migrations.js';
+
+const DEFAULT_AUDIT_LIMIT = 100;
+
+interface AccountRecord {
+  username: string;
+  enforced: 0 | 1 | null;
+  created_at: number;
+  updated_at: number;
+}
+
+interface PasscodeRecord {
+  id: string;
+  username: string;
+  name: string;
+  scopes: string;
+  tag: string;
+  hash: string;
+  created_at: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+  last_used_at: number | null;
+  last_used_ip: string | null;
+  last_used_client: string | null;
+}
+
+interface AuditRecord {
+  id: number;
+  ts: number;
+  type: string;
+  username: string | null;
+  protocol: string | null;
+  ip: string | null;
+  passcode_id: string | null;
+  outcome: string;
+  reason: string | null;
+  session_id: string | null;
+  detail: string | null;
+}
+
+const isProtocol = (s: string): s is Protocol => (PROTOCOLS as readonly string[]).includes(s);
+
+/** Scopes are stored as comma-separated text ('imap,smtp'); validated on write so a comma can't sneak in. */
+function encodeScopes(scopes: readonly Protocol[]): string {
+  for (const s of scopes) if (!isProtocol(s)) throw new Error(`unknown passcode scope: ${String(s)}`);
+  return scopes.join(',');
+}
+
+/** An unknown scope (written by a newer version) is dropped: a scope we don't know grants nothing. */
+function decodeScopes(text: string): Protocol[] {
+  return text === '' ? [] : text.split(',').filter(isProtocol);
+}
+
+function toAccount(r: AccountRecord): AccountRow {
+  return {
+    username: r.username,
+    enforced: r.enforced === null ? null : r.enforced === 1,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+  };
+}
+
+function toPasscode(r: PasscodeRecord): PasscodeRow {
+  return {
+    id: r.id,
+    username: r.username,
+    name: r.name,
+    scopes: decodeScopes(r.scopes),
+    tag: r.tag,
+    hash: r.hash,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+    revokedAt: r.revoked_at,
+    lastUsedAt: r.last_used_at,
+    lastUsedIp: r.last_used_ip,
+    lastUsedClient: r.last_used_client,
+  };
+}
+
+function toAudit(r: AuditRecord): AuditEvent {
+  return {
+    id: r.id,
+    ts: r.ts,
+    type: r.type,
+    username: r.username,
+    protocol: r.protocol,
+    ip: r.ip,
+    passcodeId: r.passcode_id,
+    outcome: r.outcome,
+    reason: r.reason,
+    sessionId: r.session_id,
+    detail: r.detail === null ? null : (JSON.parse(r.detail) as Record<string, unknown>),
+  };
+}
+
+/** Turns sqlite constraint errors into messages that say which uniqueness rule was hit. */
+function conflictError(err: unknown, row: PasscodeRow): unknown {
+  const code = (err as { code?: unknown }).code;
+  if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+    return new Error(`passcode id already exists: ${row.id}`, { cause: err });
+  }
+  if (code === 'SQLITE_CONSTRAINT_UNIQUE') {
+    return new Error(`passcode tag already exists for ${row.username}`, { cause: err });
+  }
+  return err;
+}
+
+/** Creates the file (and its directory) up front so it never exists with a umask-derived mode. */
+function prepareFile(path: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  // 'a' creates if missing and never truncates; the mode only applies on creation. An empty file
+  // is a valid empty database. SQLite gives the -wal/-shm files the same mode as the db file.
+  closeSync(openSync(path, 'a', 0o600));
+}
+
+function openDatabase(path: string): Db {
+  const memory = path === ':memory:';
+  if (!memory) prepareFile(path);
+  const db = new Database(path);
+  try {
+    // First, so that even switching to WAL waits for (rather than fails on) another process's lock.
+    db.pragma('busy_timeout = 5000');
+    db.pragma('journal_mode = WAL');
+    // In WAL mode a commit is an append to the WAL in the OS page cache; NORMAL skips the fsync per
+    // commit. Committed data survives a process crash (SIGKILL, OOM); only a power loss / kernel
+    // panic can lose the last few commits — never corrupt the file. Auth traffic writes a lot.
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    migrate(db);
+    return db;
+  } catch (err) {
+    db.close();
+    throw err;
+  }
+}
+
+/** Opens (creating and migrating if needed) a sqlite-backed Store at `path`, or ':memory:'. */
+export async function openSqliteStore(path: string): Promise<Store> {
+  return new SqliteStore(openDatabase(path));
+}
+
+/** Every fixed statement, prepared once per connection. */
+function prepareStatements(db: Db) {
+  const p = <T>(sql: string) => db.prepare<unknown[], T>(sql);
+  return {
+    getAccount: p<AccountRecord>('SELECT * FROM accounts WHERE username = ?'),
+    listAccounts: p<AccountRecord>(
+      `SELECT a.* FROM accounts a
+       WHERE a.enforced IS NOT NULL OR EXISTS (SELECT 1 FROM passcodes p WHERE p.username = a.username)
+       ORDER BY a.username`,
+    ),
+    setEnforcement: p(
+      `INSERT INTO accounts (username, enforced, created_at, updated_at) VALUES (?, ?, ?, ?)
+       ON CONFLICT (username) DO UPDATE SET enforced = excluded.enforced, updated_at = excluded.updated_at`,
+    ),
+    ensureAccount: p(
+      `INSERT INTO accounts (username, enforced, created_at, updated_at) VALUES (?, NULL, ?, ?)
+       ON CONFLICT (username) DO NOTHING`,
+    ),
+    insertPasscode: p(
+      `INSERT INTO passcodes (id, username, name, scopes, tag, hash, created_at, expires_at, revoked_at,
+         last_used_at, last_used_ip, last_used_client) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    findByTag: p<PasscodeRecord>('SELECT * FROM passcodes WHERE username = ? AND tag = ?'),
+    getPasscode: p<PasscodeRecord>('SELECT * FROM passcodes WHERE id = ?'),
+    // rowid breaks ties between passcodes created in the same millisecond: insertion order.
+    listPasscodes: p<PasscodeRecord>('SELECT * FROM passcodes WHERE username = ? ORDER BY created_at, rowid'),
+    revoke: p('UPDATE passcodes SET revoked_at = ? WHERE id = ? AND username = ? AND revoked_at IS NULL'),
+    recordUse: p('UPDATE passcodes SET last_used_at = ?, last_used_ip = ?, last_used_client = ? WHERE id = ?'),
+    revokedSince: p<{ id: string; username: string; revokedAt: number }>(
+      `SELECT id, username, revoked_at AS revokedAt FROM passcodes WHERE revoked_at >= ? ORDER BY revoked_at, id`,
+    ),
+    appendAudit: p(
+      `INSERT INTO audit (ts, type, username, protocol, ip, passcode_id, outcome, reason, session_id, detail)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+  };
+}
+
+class SqliteStore implements Store {
+  private closed = false;
+  private readonly s: ReturnType<typeof prepareStatements>;
+  /** queryAudit statements, one per filter shape (at most 16), prepared on first use. */
+  private readonly auditQueries = new Map<string, Statement<unknown[], AuditRecord>>();
+  /** The account row and the passcode go in together or not at all. */
+  private readonly insertTx: (r: PasscodeRow) => void;
+
+  constructor(private readonly db: Db) {
+    this.s = prepareStatements(db);
+    this.insertTx = db.transaction((r: PasscodeRow) => {
+      this.s.ensureAccount.run(r.username, r.createdAt, r.createdAt);
+      this.s.insertPasscode.run(
+        r.id, r.username, r.name, encodeScopes(r.scopes), r.tag, r.hash, r.createdAt, r.expiresAt,
+        r.revokedAt, r.lastUsedAt, r.lastUsedIp, r.lastUsedClient,
+      );
+    });
+  }
+
+  async getAccount(username: string): Promise<AccountRow | undefined> {
+    const r = this.s.getAccount.get(username);
+    return r && toAccount(r);
+  }
+
+  async listAccounts(): Promise<AccountRow[]> {
+    return this.s.listAccounts.all().map(toAccount);
+  }
+
+  async setEnforcement(username: string, enforced: boolean | null, at: number): Promise<void> {
+    this.s.setEnforcement.run(username, enforced === null ? null : enforced ? 1 : 0, at, at);
+  }
+
+  async insertPasscode(row: PasscodeRow): Promise<void> {
+    try {
+      this.insertTx(row);
+    } catch (err) {
+      throw conflictError(err, row);
+    }
+  }
+
+  async findPasscodeByTag(username: string, tag: string): Promise<PasscodeRow | undefined> {
+    const r = this.s.findByTag.get(username, tag);
+    return r && toPasscode(r);
+  }
+
+  async getPasscode(id: string): Promise<PasscodeRow | undefined> {
+    const r = this.s.getPasscode.get(id);
+    return r && toPasscode(r);
+  }
+
+  async listPasscodes(username: string): Promise<PasscodeRow[]> {
+    return this.s.listPasscodes.all(username).map(toPasscode);
+  }
+
+  async revokePasscode(username: string, id: string, at: number): Promise<boolean> {
+    return this.s.revoke.run(at, id, username).changes === 1;
+  }
+
+  async recordPasscodeUse(id: string, at: number, ip: string | null, client: string | null): Promise<void> {
+    this.s.recordUse.run(at, ip, client, id);
+  }
+
+  async revokedSince(since: number): Promise<Array<{ id: string; username: string; revokedAt: number }>> {
+    return this.s.revokedSince.all(since);
+  }
+
+  async appendAudit(e: AuditEvent): Promise<number> {
+    const detail = e.detail === null || e.detail === undefined ? null : JSON.stringify(e.detail);
+    const info = this.s.appendAudit.run(
+      e.ts, e.type, e.username, e.protocol, e.ip, e.passcodeId, e.outcome, e.reason, e.sessionId, detail,
+    );
+    return Number(info.lastInsertRowid);
+  }
+
+  async queryAudit(q: AuditQuery): Promise<AuditEvent[]> {
+    const limit =
+      q.limit === undefined || !Number.isFinite(q.limit) ? DEFAULT_AUDIT_LIMIT : Math.max(0, Math.floor(q.limit));
+    const where: string[] = [];
+    const args: unknown[] = [];
+    if (q.username !== undefined) (where.push('username = ?'), args.push(q.username));
+    if (q.type !== undefined) (where.push('type = ?'), args.push(q.type));
+    if (q.afterId !== undefined) (where.push('id > ?'), args.push(q.afterId));
+    if (q.since !== undefined) (where.push('ts >= ?'), args.push(q.since));
+    // The SQL text depends only on which filters are present, never on their values.
+    const key = where.join(' AND ');
+    let stmt = this.auditQueries.get(key);
+    if (!stmt) {
+      const sql = `SELECT * FROM audit ${key ? `WHERE ${key}` : ''} ORDER BY id DESC LIMIT ?`;
+      stmt = this.db.prepare<unknown[], AuditRecord>(sql);
+      this.auditQueries.set(key, stmt);
+    }
+    // Newest N first from the index, then flipped so callers read oldest first.
+    return stmt.all(...args, limit).reverse().map(toAudit);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.db.close();
+  }
+}

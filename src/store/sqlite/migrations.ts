@@ -1,0 +1,95 @@
+/**
+ * Schema migrations for the sqlite store. Append-only: never edit a released migration, add a new one.
+ * The applied version lives in `PRAGMA user_version` (part of the db header, so it commits atomically
+ * with the DDL in the same transaction).
+ */
+import type { Database } from 'better-sqlite3';
+
+export interface Migration {
+  version: number;
+  name: string;
+  up: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    up: `
+      CREATE TABLE accounts (
+        username   TEXT PRIMARY KEY NOT NULL,
+        enforced   INTEGER NULL CHECK (enforced IN (0, 1)),
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+
+      CREATE TABLE passcodes (
+        id               TEXT PRIMARY KEY NOT NULL,
+        username         TEXT NOT NULL REFERENCES accounts(username) ON DELETE CASCADE,
+        name             TEXT NOT NULL,
+        scopes           TEXT NOT NULL,
+        tag              TEXT NOT NULL,
+        hash             TEXT NOT NULL,
+        created_at       INTEGER NOT NULL,
+        expires_at       INTEGER NULL,
+        revoked_at       INTEGER NULL,
+        last_used_at     INTEGER NULL,
+        last_used_ip     TEXT NULL,
+        last_used_client TEXT NULL,
+        UNIQUE (username, tag)
+      );
+      CREATE INDEX passcodes_revoked_at ON passcodes(revoked_at);
+
+      -- passcode_id is deliberately not a foreign key: the audit trail outlives the passcode.
+      CREATE TABLE audit (
+        id          INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts          INTEGER NOT NULL,
+        type        TEXT NOT NULL,
+        username    TEXT NULL,
+        protocol    TEXT NULL,
+        ip          TEXT NULL,
+        passcode_id TEXT NULL,
+        outcome     TEXT NOT NULL,
+        reason      TEXT NULL,
+        session_id  TEXT NULL,
+        detail      TEXT NULL
+      );
+      CREATE INDEX audit_username_id ON audit(username, id);
+      CREATE INDEX audit_ts ON audit(ts);
+
+      -- The audit log is append-only, enforced by the database itself so that no code path
+      -- (or a careless ad-hoc query through this schema) can rewrite history.
+      CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+      CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+    `,
+  },
+];
+
+/** The schema version this code writes and understands. */
+export const LATEST_VERSION: number = MIGRATIONS.reduce((v, m) => Math.max(v, m.version), 0);
+
+/** Applies all pending migrations, each in its own transaction; returns the resulting version. */
+export function migrate(db: Database, migrations: readonly Migration[] = MIGRATIONS): number {
+  const latest = migrations.reduce((v, m) => Math.max(v, m.version), 0);
+  const readVersion = (): number => db.pragma('user_version', { simple: true }) as number;
+  const current = readVersion();
+  if (current > latest) {
+    throw new Error(
+      `database schema version ${current} is newer than this mailgate understands (${latest}); ` +
+        'upgrade mailgate or restore a backup — refusing to open it',
+    );
+  }
+  const pending = [...migrations].filter((m) => m.version > current).sort((a, b) => a.version - b.version);
+  for (const m of pending) {
+    // IMMEDIATE takes the write lock up front, so two processes opening the same fresh file do not
+    // both run migration 1; the loser re-reads the version inside the lock and skips.
+    db.transaction(() => {
+      if (readVersion() >= m.version) return;
+      db.exec(m.up);
+      db.pragma(`user_version = ${Math.trunc(m.version)}`);
+    }).immediate();
+  }
+  return readVersion();
+}

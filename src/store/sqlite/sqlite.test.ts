@@ -1,0 +1,139 @@
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { samplePasscode, sampleAudit, storeContract } from '../contract.js';
+import { openSqliteStore } from './index.js';
+import { LATEST_VERSION, migrate } from './migrations.js';
+
+const tmp = mkdtempSync(join(tmpdir(), 'mailgate-sqlite-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+let counter = 0;
+const freshPath = (): string => join(tmp, `db-${process.pid}-${counter++}`, 'mailgate.db');
+
+storeContract('sqlite :memory:', () => openSqliteStore(':memory:'));
+storeContract('sqlite file', () => openSqliteStore(freshPath()));
+
+describe('sqlite store specifics', () => {
+  it('keeps data across reopen', async () => {
+    const path = freshPath();
+    const a = await openSqliteStore(path);
+    await a.insertPasscode(samplePasscode());
+    await a.setEnforcement('bob', false, 1);
+    const auditId = await a.appendAudit(sampleAudit({ detail: { k: 'v' } }));
+    await a.close();
+    const b = await openSqliteStore(path);
+    expect(await b.getPasscode('pc_1')).toEqual(samplePasscode());
+    expect(await b.getAccount('bob')).toMatchObject({ enforced: false });
+    expect(await b.queryAudit({})).toEqual([{ ...sampleAudit({ detail: { k: 'v' } }), id: auditId }]);
+    // AUTOINCREMENT: ids keep increasing after reopen.
+    expect(await b.appendAudit(sampleAudit())).toBeGreaterThan(auditId);
+    await b.close();
+  });
+
+  it('shares one file between connections (CLI revokes while the daemon runs)', async () => {
+    const path = freshPath();
+    const daemon = await openSqliteStore(path);
+    const cli = await openSqliteStore(path);
+    await daemon.insertPasscode(samplePasscode());
+    expect(await cli.revokePasscode('alice@example.org', 'pc_1', 42)).toBe(true);
+    expect(await daemon.revokedSince(42)).toEqual([{ id: 'pc_1', username: 'alice@example.org', revokedAt: 42 }]);
+    await cli.close();
+    await daemon.close();
+  });
+
+  it('applies migrations idempotently and records the version', async () => {
+    const path = freshPath();
+    for (let i = 0; i < 3; i++) await (await openSqliteStore(path)).close();
+    const db = new Database(path);
+    expect(db.pragma('user_version', { simple: true })).toBe(LATEST_VERSION);
+    expect(migrate(db)).toBe(LATEST_VERSION);
+    expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
+    db.close();
+  });
+
+  it('refuses a database newer than the code', async () => {
+    const path = freshPath();
+    await (await openSqliteStore(path)).close();
+    const db = new Database(path);
+    db.pragma(`user_version = ${LATEST_VERSION + 1}`);
+    db.close();
+    await expect(openSqliteStore(path)).rejects.toThrow(/newer than this mailgate understands/);
+  });
+
+  it('creates the directory 0700 and the file 0600', async () => {
+    const path = freshPath();
+    const store = await openSqliteStore(path);
+    await store.appendAudit(sampleAudit());
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    expect(statSync(join(path, '..')).mode & 0o777).toBe(0o700);
+    expect(statSync(`${path}-wal`).mode & 0o777).toBe(0o600);
+    await store.close();
+  });
+
+  it('blocks UPDATE and DELETE on audit rows with triggers', async () => {
+    const path = freshPath();
+    const store = await openSqliteStore(path);
+    await store.appendAudit(sampleAudit());
+    await store.close();
+    const db = new Database(path);
+    expect(() => db.prepare("UPDATE audit SET outcome = 'reject'").run()).toThrow(/append-only/);
+    expect(() => db.prepare('DELETE FROM audit').run()).toThrow(/append-only/);
+    expect(db.prepare('SELECT outcome FROM audit').all()).toEqual([{ outcome: 'accept' }]);
+    db.close();
+  });
+
+  it('enforces foreign keys and cascades account deletion', async () => {
+    const path = freshPath();
+    const store = await openSqliteStore(path);
+    await store.insertPasscode(samplePasscode());
+    await store.close();
+    const db = new Database(path);
+    db.pragma('foreign_keys = ON'); // per-connection setting, as in the store
+    expect(() =>
+      db.prepare("INSERT INTO passcodes (id, username, name, scopes, tag, hash, created_at) VALUES ('x', 'ghost', 'n', '', 't', 'h', 0)").run(),
+    ).toThrow(/FOREIGN KEY/);
+    db.prepare('DELETE FROM accounts').run();
+    expect(db.prepare('SELECT count(*) AS n FROM passcodes').get()).toEqual({ n: 0 });
+    db.close();
+  });
+
+  it('keeps every committed write when the writer is SIGKILLed', async () => {
+    const path = freshPath();
+    const fixture = fileURLToPath(new URL('./crash-writer.fixture.ts', import.meta.url));
+    const root = fileURLToPath(new URL('../../../', import.meta.url));
+    const child = spawn(process.execPath, ['--import', 'tsx', fixture, path], {
+      cwd: root, stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.on('exit', (_c, sig) => resolve(sig)));
+    // Start the 300 ms clock at the first committed write, not at spawn (tsx startup varies).
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`writer never wrote; stderr: ${err}`)), 15_000);
+      child.stdout.once('data', () => (clearTimeout(timer), resolve()));
+      child.once('exit', () => (clearTimeout(timer), reject(new Error(`writer exited early; stderr: ${err}`))));
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGKILL');
+    expect(await exited).toBe('SIGKILL');
+
+    const ids = out.split('\n').filter((l) => l.startsWith('crash-'));
+    expect(ids.length).toBeGreaterThan(10);
+    const raw = new Database(path);
+    expect(raw.pragma('integrity_check', { simple: true })).toBe('ok');
+    raw.close();
+    const store = await openSqliteStore(path);
+    const present = await Promise.all(ids.map(async (id) => (await store.getPasscode(id)) !== undefined));
+    expect(present.filter((p) => !p)).toHaveLength(0);
+    const audit = await store.queryAudit({ type: 'passcode.create', limit: 1_000_000 });
+    const audited = new Set(audit.map((e) => e.passcodeId));
+    expect(ids.every((id) => audited.has(id))).toBe(true);
+    await store.close();
+  }, 30_000);
+});

@@ -1,0 +1,251 @@
+/**
+ * IMAP through mailgate against a real Dovecot, with real clients (imapflow, raw transcripts).
+ * Policy in the gate: alice@example.com is enforced, bob@example.com is not.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { ImapFlow } from 'imapflow';
+import { describeInterop } from '../support/interop.js';
+import { startGate, type Gate } from '../support/gate.js';
+import { RawClient } from '../support/raw.js';
+import { startDovecot, type DovecotInstance } from '../../src/testbed/dovecot.js';
+import { freePort } from '../../src/testbed/ports.js';
+
+const ALICE = 'alice@example.com';
+const ODD = { user: 'carol@example.com', password: 'pä "ss" w{rd}\\ x' }; // spaces, quotes, UTF-8, braces, backslash
+
+describeInterop('IMAP front against Dovecot', ['dovecot'], () => {
+  let dovecot: DovecotInstance;
+  let gate: Gate;
+  let passcode: { id: string; formatted: string };
+
+  const client = (user: string, pass: string, opts: { starttls?: boolean } = {}) => {
+    const c = new ImapFlow({
+      host: '127.0.0.1', port: opts.starttls ? gate.imapPort : gate.imapsPort, secure: !opts.starttls, doSTARTTLS: opts.starttls ? true : undefined,
+      tls: { ca: readFileSync(gate.ca) }, auth: { user, pass }, logger: false, disableAutoIdle: true,
+    });
+    c.on('error', () => {});
+    return c;
+  };
+  const loginFails = async (user: string, pass: string): Promise<string> => {
+    const c = client(user, pass);
+    try { await c.connect(); await c.logout(); return 'logged in'; } catch (e) { return String((e as { responseText?: string }).responseText ?? (e as Error).message); } finally { c.close(); }
+  };
+
+  beforeAll(async () => {
+    dovecot = await startDovecot({
+      users: [{ user: ALICE, password: 'alice-main-pw' }, { user: 'bob@example.com', password: 'bob-main-pw' }, ODD],
+      messages: [{ user: ALICE, raw: 'From: x@example.org\r\nSubject: first\r\n\r\nhello alice\r\n' }],
+    });
+    gate = await startGate(dovecot);
+    const r = await gate.server.core.manager.createPasscode(ALICE, { name: 'imapflow', scopes: ['imap'] });
+    passcode = { id: r.info.id, formatted: r.formatted };
+  }, 30_000);
+
+  afterAll(async () => { await gate?.close(); await dovecot?.stop(); });
+
+  it('lets an enforced account in with its passcode: SELECT, FETCH, APPEND, IDLE, COMPRESS work through the splice', async () => {
+    const c = client(ALICE, passcode.formatted);
+    await c.connect();
+    expect(c.capabilities.has('IDLE')).toBe(true);
+    const box = await c.mailboxOpen('INBOX');
+    expect(box.exists).toBe(1);
+    const msg = await c.fetchOne('1', { source: true, envelope: true });
+    expect(msg && msg.envelope?.subject).toBe('first');
+    expect(msg && msg.source?.toString()).toContain('hello alice');
+    await c.append('INBOX', 'From: me@example.com\r\nSubject: appended\r\n\r\nvia mailgate\r\n', ['\\Seen']);
+    expect(((await c.status('INBOX', { messages: true })) as { messages?: number }).messages).toBe(2);
+    // IDLE: a message appended by another session is announced to the idling one.
+    const exists = new Promise<number>((res) => c.on('exists', (d: { count: number }) => res(d.count)));
+    const idling = c.idle();
+    const other = client(ALICE, passcode.formatted);
+    await other.connect();
+    await other.append('INBOX', 'Subject: during idle\r\n\r\nx\r\n');
+    await other.logout();
+    expect(await exists).toBe(3);
+    await c.noop();
+    await idling.catch(() => {});
+    await c.logout();
+  });
+
+  it('COMPRESS=DEFLATE negotiates and works through mailgate', async () => {
+    const c = new ImapFlow({ host: '127.0.0.1', port: gate.imapsPort, secure: true, tls: { ca: readFileSync(gate.ca) }, auth: { user: ALICE, pass: passcode.formatted }, logger: false });
+    c.on('error', () => {});
+    await c.connect();
+    expect(c.capabilities.has('COMPRESS=DEFLATE')).toBe(true);
+    // imapflow compresses automatically after login when the server offers it.
+    expect((c as unknown as { _deflate?: unknown })._deflate).toBeTruthy();
+    const box = await c.mailboxOpen('INBOX');
+    expect(box.exists).toBeGreaterThanOrEqual(1);
+    await c.logout();
+  });
+
+  it("refuses an enforced account's main password with the generic failure", async () => {
+    expect(await loginFails(ALICE, 'alice-main-pw')).toBe('Authentication failed.');
+  });
+
+  it('refuses a passcode with the wrong scope, an expired and a revoked one', async () => {
+    const m = gate.server.core.manager;
+    const smtpOnly = await m.createPasscode(ALICE, { name: 'smtp only', scopes: ['smtp'] });
+    expect(await loginFails(ALICE, smtpOnly.formatted)).toBe('Authentication failed.');
+    const expired = await m.createPasscode(ALICE, { name: 'old', scopes: ['imap'], expiresAt: Date.now() - 1000 });
+    expect(await loginFails(ALICE, expired.formatted)).toBe('Authentication failed.');
+    const revoked = await m.createPasscode(ALICE, { name: 'lost phone', scopes: ['imap'] });
+    const c = client(ALICE, revoked.formatted);
+    await c.connect(); // works (and is now cached) before the revocation …
+    await c.logout();
+    await m.revokePasscode(ALICE, revoked.info.id);
+    expect(await loginFails(ALICE, revoked.formatted)).toBe('Authentication failed.'); // … and not after
+  });
+
+  it('passes a non-enforced account through with its own password, and refuses a wrong one', async () => {
+    const c = client('bob@example.com', 'bob-main-pw', { starttls: true });
+    await c.connect();
+    expect(c.secureConnection).toBe(true);
+    expect((await c.mailboxOpen('INBOX')).exists).toBe(0);
+    await c.logout();
+    expect(await loginFails('bob@example.com', 'wrong')).toBe('Authentication failed.');
+  });
+
+  it('advertises LOGINDISABLED and refuses LOGIN in clear; STARTTLS enables it and drops pipelined clear text', async () => {
+    const raw = await RawClient.connect(gate.imapPort);
+    const [greeting] = await raw.until(/^\* OK/);
+    expect(greeting).toMatch(/\bSTARTTLS\b/);
+    expect(greeting).toMatch(/\bLOGINDISABLED\b/);
+    expect(greeting).not.toMatch(/AUTH=/);
+    expect((await raw.cmd('a1', 'LOGIN bob@example.com bob-main-pw')).at(-1)).toMatch(/^a1 NO \[PRIVACYREQUIRED\]/);
+    expect((await raw.cmd('a2', 'AUTHENTICATE PLAIN AGJvYkBleGFtcGxlLmNvbQBib2ItbWFpbi1wdw==')).at(-1)).toMatch(/^a2 NO \[PRIVACYREQUIRED\]/);
+    // STARTTLS with a command pipelined in the same packet: the injected command must not run.
+    raw.send('a3 STARTTLS\r\na4 CAPABILITY\r\n');
+    await raw.until(/^a3 OK/);
+    await raw.starttls(gate.ca);
+    const caps = await raw.cmd('a5', 'CAPABILITY');
+    expect(caps.join('\n')).not.toMatch(/^a4 /m);
+    expect(caps[0]).toMatch(/AUTH=PLAIN/);
+    expect(caps[0]).not.toMatch(/LOGINDISABLED|STARTTLS/);
+    expect((await raw.cmd('a6', 'LOGIN bob@example.com bob-main-pw')).at(-1)).toMatch(/^a6 OK \[CAPABILITY /);
+    expect((await raw.cmd('a7', 'SELECT INBOX')).at(-1)).toMatch(/^a7 OK \[READ-WRITE\]/);
+    raw.close();
+  });
+
+  it('takes a password with spaces, quotes and UTF-8 through synchronising and LITERAL+ literals', async () => {
+    const pw = Buffer.from(ODD.password, 'utf8');
+    for (const plus of ['', '+']) {
+      const raw = await RawClient.connect(gate.imapsPort, { tls: true, ca: gate.ca });
+      await raw.until(/^\* OK/);
+      raw.send(`b1 LOGIN "${ODD.user}" {${pw.length}${plus}}\r\n`);
+      if (!plus) await raw.until(/^\+ /);
+      raw.send(Buffer.concat([pw, Buffer.from('\r\n')]));
+      expect((await raw.until(/^b1 /)).at(-1)).toMatch(/^b1 OK/);
+      raw.close();
+    }
+  });
+
+  it('supports AUTHENTICATE PLAIN with and without SASL-IR, and AUTHENTICATE LOGIN; * cancels', async () => {
+    const plain = Buffer.from(`\u0000${ALICE}\u0000${passcode.formatted}`).toString('base64');
+    const raw = await RawClient.connect(gate.imapsPort, { tls: true, ca: gate.ca });
+    await raw.until(/^\* OK/);
+    raw.send('c0 AUTHENTICATE PLAIN\r\n');
+    await raw.until(/^\+/);
+    raw.send('*\r\n');
+    expect((await raw.until(/^c0 /)).at(-1)).toMatch(/^c0 BAD/);
+    expect((await raw.cmd('c1', `AUTHENTICATE PLAIN ${plain}`)).at(-1)).toMatch(/^c1 OK/);
+    raw.close();
+
+    const raw2 = await RawClient.connect(gate.imapsPort, { tls: true, ca: gate.ca });
+    await raw2.until(/^\* OK/);
+    raw2.send('d1 AUTHENTICATE PLAIN\r\n');
+    await raw2.until(/^\+/);
+    raw2.send(`${plain}\r\n`);
+    expect((await raw2.until(/^d1 /)).at(-1)).toMatch(/^d1 OK/);
+    raw2.close();
+
+    const raw3 = await RawClient.connect(gate.imapsPort, { tls: true, ca: gate.ca });
+    await raw3.until(/^\* OK/);
+    raw3.send('e1 AUTHENTICATE LOGIN\r\n');
+    await raw3.until(/^\+ VXNlcm5hbWU6/);
+    raw3.send(`${Buffer.from(ALICE).toString('base64')}\r\n`);
+    await raw3.until(/^\+ UGFzc3dvcmQ6/);
+    raw3.send(`${Buffer.from(passcode.formatted).toString('base64')}\r\n`);
+    expect((await raw3.until(/^e1 /)).at(-1)).toMatch(/^e1 OK/);
+    raw3.close();
+  });
+
+  it('forwards commands pipelined right behind LOGIN to the upstream', async () => {
+    const raw = await RawClient.connect(gate.imapsPort, { tls: true, ca: gate.ca });
+    await raw.until(/^\* OK/);
+    raw.send(`f1 LOGIN ${ALICE} "${passcode.formatted}"\r\nf2 SELECT INBOX\r\nf3 LOGOUT\r\n`);
+    const lines = await raw.until(/^f3 OK/);
+    expect(lines.find((l) => l.startsWith('f1 '))).toMatch(/^f1 OK/);
+    expect(lines.find((l) => l.startsWith('f2 '))).toMatch(/^f2 OK \[READ-WRITE\]/);
+    raw.close();
+  });
+
+  it('answers BAD before login and hangs up after a budget of bad commands', async () => {
+    const raw = await RawClient.connect(gate.imapsPort, { tls: true, ca: gate.ca });
+    await raw.until(/^\* OK/);
+    expect((await raw.cmd('g1', 'SELECT INBOX')).at(-1)).toMatch(/^g1 BAD/);
+    expect((await raw.cmd('g2', 'FOO')).at(-1)).toMatch(/^g2 BAD/);
+    raw.send('this is not imap\r\n');
+    await raw.until(/BAD/);
+    raw.send('g4 LOGIN\r\ng5 NOOP x y (\r\n');
+    await raw.until(/^\* BYE/);
+    expect(await raw.closedWithin(2000)).toBe(true);
+  });
+
+  it('forwards the real client address, so Dovecot penalises the client and not mailgate', async () => {
+    // Failures from 127.0.0.2 must not slow down a login from 127.0.0.3: Dovecot's auth penalty
+    // lands on the IP it sees, which is the forwarded one (ID x-originating-ip).
+    const fail = async () => {
+      const raw = await RawClient.connect(gate.imapsPort, { tls: true, ca: gate.ca, localAddress: '127.0.0.2' });
+      await raw.until(/^\* OK/);
+      const r = await raw.cmd('h1', 'LOGIN bob@example.com wrong-password', 20_000);
+      raw.close();
+      return r.at(-1);
+    };
+    expect(await Promise.all([fail(), fail(), fail(), fail()])).toEqual(Array(4).fill('h1 NO [AUTHENTICATIONFAILED] Authentication failed.'));
+    const raw = await RawClient.connect(gate.imapsPort, { tls: true, ca: gate.ca, localAddress: '127.0.0.3' });
+    await raw.until(/^\* OK/);
+    const t0 = Date.now();
+    expect((await raw.cmd('h2', 'LOGIN bob@example.com bob-main-pw')).at(-1)).toMatch(/^h2 OK/);
+    expect(Date.now() - t0).toBeLessThan(1500);
+    raw.close();
+    expect(dovecot.log()).toMatch(/user=<bob@example.com>.*rip=127\.0\.0\.3/);
+    expect(dovecot.log()).toMatch(/rip=127\.0\.0\.2/);
+  }, 30_000);
+
+  it('ends the live sessions of a revoked passcode within a second', async () => {
+    const m = gate.server.core.manager;
+    const p = await m.createPasscode(ALICE, { name: 'to revoke', scopes: ['imap'] });
+    const raw = await RawClient.connect(gate.imapsPort, { tls: true, ca: gate.ca });
+    await raw.until(/^\* OK/);
+    expect((await raw.cmd('i1', `LOGIN ${ALICE} "${p.formatted}"`)).at(-1)).toMatch(/^i1 OK/);
+    expect((await raw.cmd('i2', 'SELECT INBOX')).at(-1)).toMatch(/^i2 OK/);
+    expect(gate.server.core.sessions.list({ passcodeId: p.info.id })).toHaveLength(1);
+    // As the CLI does it: another process writes the revocation to the store; the watcher ends the session.
+    await gate.server.core.store.revokePasscode(ALICE, p.info.id, Date.now());
+    expect(await raw.closedWithin(1500)).toBe(true);
+    expect(gate.server.core.sessions.list({ passcodeId: p.info.id })).toHaveLength(0);
+  });
+
+  it('answers NO [UNAVAILABLE] and logs an error when the upstream is down', async () => {
+    const down = await startGate(dovecot, { imap: { upstream: { port: await freePort() } } });
+    try {
+      const raw = await RawClient.connect(down.imapsPort, { tls: true, ca: down.ca });
+      await raw.until(/^\* OK/);
+      expect((await raw.cmd('j1', `LOGIN ${ALICE} "${passcode.formatted}"`)).at(-1)).toMatch(/^j1 NO \[UNAVAILABLE\]/);
+      raw.close();
+      expect(down.logs()).toMatch(/"level":50.*upstream unavailable/);
+    } finally {
+      await down.close();
+    }
+  });
+
+  it('never writes a secret to its log', () => {
+    const logs = gate.logs();
+    expect(logs.length).toBeGreaterThan(1000);
+    for (const secret of ['alice-main-pw', 'bob-main-pw', 'wrong-password', passcode.formatted, passcode.formatted.replace(/ /g, ''), dovecot.master.password]) {
+      expect(logs).not.toContain(secret);
+    }
+  });
+});
