@@ -231,9 +231,10 @@ describeInterop('IMAP front against Dovecot', ['dovecot'], () => {
   it('answers NO [UNAVAILABLE] and logs an error when the upstream is down', async () => {
     const down = await startGate(dovecot, { imap: { upstream: { port: await freePort() } } });
     try {
+      const p = await down.server.core.manager.createPasscode(ALICE, { name: 'x', scopes: ['imap'] });
       const raw = await RawClient.connect(down.imapsPort, { tls: true, ca: down.ca });
       await raw.until(/^\* OK/);
-      expect((await raw.cmd('j1', `LOGIN ${ALICE} "${passcode.formatted}"`)).at(-1)).toMatch(/^j1 NO \[UNAVAILABLE\]/);
+      expect((await raw.cmd('j1', `LOGIN ${ALICE} "${p.formatted}"`)).at(-1)).toMatch(/^j1 NO \[UNAVAILABLE\]/);
       raw.close();
       expect(down.logs()).toMatch(/"level":50.*upstream unavailable/);
     } finally {

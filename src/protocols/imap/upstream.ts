@@ -31,6 +31,7 @@ export type LoginCredentials =
   | { kind: 'master'; user: string } // log in as `user` with the configured master credentials
   | { kind: 'user'; user: string; password: string }; // the client's own credentials (passthrough)
 
+const COMMAND_TIMEOUT_MS = 60_000;
 const LIMITS = { maxLineBytes: 64 * 1024, maxLiteralBytes: 1024 * 1024, maxCommandBytes: 2 * 1024 * 1024 };
 
 export function tlsOptions(cfg: UpstreamConfig): ConnectionOptions {
@@ -59,7 +60,9 @@ export class ImapUpstream {
   /** Connects and gets to the "ready to log in" state. */
   static async open(cfg: UpstreamConfig): Promise<ImapUpstream> {
     const socket = await connectSocket(cfg);
-    const up = new ImapUpstream(new LineConn(socket, LIMITS, undefined, cfg.connectTimeoutMs), cfg);
+    // Answers to LOGIN may be slow on purpose (the upstream's auth penalty: Dovecot waits up to
+    // 15 s after failures), so only the greeting is held to the connect timeout.
+    const up = new ImapUpstream(new LineConn(socket, LIMITS, undefined, COMMAND_TIMEOUT_MS), cfg);
     try {
       await up.readGreeting();
       if (cfg.tls === 'starttls') {
@@ -79,7 +82,7 @@ export class ImapUpstream {
   }
 
   private async readGreeting(): Promise<void> {
-    const line = await this.readLine();
+    const line = await this.readLine(this.cfg.connectTimeoutMs);
     if (!/^\* OK\b/i.test(line)) throw new UpstreamError(`unexpected upstream greeting: ${line.slice(0, 200)}`, 'greeting');
     this.greeting = line;
     this.capabilities = parseCapabilities(line) ?? [];
@@ -92,8 +95,8 @@ export class ImapUpstream {
 
   has(cap: string): boolean { return this.capabilities.some((c) => c.toUpperCase() === cap.toUpperCase()); }
 
-  private async readLine(): Promise<string> {
-    const item = await this.conn.read();
+  private async readLine(timeoutMs?: number): Promise<string> {
+    const item = await this.conn.read(timeoutMs);
     if (item.type === 'line') return item.data.toString('utf8');
     if (item.type === 'error') throw new UpstreamError(`bad data from upstream: ${item.error.message}`, 'protocol');
     throw new UpstreamError(item.type === 'timeout' ? 'upstream timed out' : 'upstream closed the connection', 'protocol');
