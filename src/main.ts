@@ -11,6 +11,7 @@ import { watchRevocations } from './core/revocations.js';
 import { SessionRegistry } from './core/sessions.js';
 import { systemClock, type Clock, type Hasher } from './core/types.js';
 import { loadOrCreateSecret } from './config/secret.js';
+import { loadConfig } from './config/load.js';
 import type { Config } from './config/types.js';
 import { createHashPool } from './net/hashpool.js';
 import { createLogger, type Logger } from './net/logger.js';
@@ -54,6 +55,10 @@ export interface Server {
   imap: ImapFront | null;
   smtp: SmtpFront | null;
   log: Logger;
+  /** Re-reads the config file: new certificate and policy for new logins; live sessions stay. */
+  reload(): Promise<void>;
+  /** Stops accepting, lets live sessions go on for up to graceMs, then closes everything. */
+  shutdown(graceMs: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -79,7 +84,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
       imap = await startImapFront({
         settings: { upstream: config.imap.upstream, allowPlaintextAuth: config.policy.allowPlaintextAuth, failureDelayMs: config.auth.failureDelayMs, ...config.limits },
         tls, authenticator, sessions: core.sessions, upstreamInfo, log, now: () => core.clock.now(),
-      }, config.imap.listen);
+      }, config.imap.listen, config.limits);
     }
     if (config.smtp) {
       smtp = await startSmtpFront({
@@ -98,14 +103,34 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
     throw e;
   }
 
-  return {
-    core, authenticator, imap, smtp, log,
-    async close() {
+  let closed: Promise<void> | null = null;
+  const close = () => {
+    closed ??= (async () => {
       stopWatching();
       await imap?.close();
       await smtp?.close();
       core.sessions.closeAll('shutdown');
       await core.close();
+    })();
+    return closed;
+  };
+  return {
+    core, authenticator, imap, smtp, log, close,
+    async reload() {
+      if (!config.file) throw new Error('this server was not started from a configuration file');
+      const next = loadConfig(config.file);
+      const nextTls = next.tls ? loadServerTls(next.tls) : null;
+      authenticator.setPolicy(next.policy, new NetworkSet(next.policy.exemptNetworks));
+      if (nextTls) imap?.reloadTls(nextTls);
+      log.info({ enforce: next.policy.enforce, exemptNetworks: next.policy.exemptNetworks }, 'configuration reloaded (certificate and policy)');
+    },
+    async shutdown(graceMs) {
+      await imap?.stopAccepting();
+      log.info({ sessions: core.sessions.size, graceMs }, 'no longer accepting connections; draining live sessions');
+      const deadline = Date.now() + graceMs;
+      while (core.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      if (core.sessions.size > 0) log.info({ sessions: core.sessions.size }, 'grace period over: closing the remaining sessions');
+      await close();
     },
   };
 }

@@ -5,12 +5,24 @@ import { parse, readConfig, type Io } from './util.js';
 export async function serveCommand(argv: string[], io: Io): Promise<number> {
   const { values } = parse(argv, {});
   if (values.help) { io.out('mailgate serve [--config FILE]   run the proxy (logs JSON lines to stdout)'); return 0; }
-  const server = await startServer(readConfig(values.config, io));
-  await new Promise<void>((resolve) => {
-    const stop = (sig: string) => { server.log.info({ signal: sig }, 'shutting down'); resolve(); };
-    process.once('SIGINT', () => stop('SIGINT'));
-    process.once('SIGTERM', () => stop('SIGTERM'));
+  const config = readConfig(values.config, io);
+  const server = await startServer(config);
+  // SIGHUP: new certificate and policy without dropping anyone. A broken file keeps the old ones.
+  const onHup = () => {
+    server.reload().catch((e: Error) => server.log.error({ err: e.message }, 'reload failed; keeping the running configuration'));
+  };
+  process.on('SIGHUP', onHup);
+  const signal = await new Promise<string>((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'));
+    process.once('SIGTERM', () => resolve('SIGTERM'));
   });
-  await server.close();
+  process.off('SIGHUP', onHup);
+  server.log.info({ signal }, 'shutting down');
+  // A second signal during the grace period closes at once.
+  const now = () => { void server.close(); };
+  process.once('SIGINT', now);
+  process.once('SIGTERM', now);
+  await server.shutdown(config.limits.shutdownGraceMs);
+  server.log.info('stopped');
   return 0;
 }

@@ -228,7 +228,7 @@ export function buildConfig(doc: unknown, file: string | null, env: NodeJS.Proce
   const auth = r.obj(root, 'auth', 'auth') ?? {};
   r.unknownKeys(auth, ['bcrypt_cost', 'hash_workers', 'cache_ttl', 'failure_delay'], 'auth');
   const limits = r.obj(root, 'limits', 'limits') ?? {};
-  r.unknownKeys(limits, ['idle_timeout', 'max_bad_commands', 'max_line', 'max_literal'], 'limits');
+  r.unknownKeys(limits, ['idle_timeout', 'max_bad_commands', 'max_line', 'max_literal', 'max_prelogin_commands', 'max_prelogin_per_ip', 'max_connections', 'shutdown_grace'], 'limits');
   const log = r.obj(root, 'log', 'log') ?? {};
   r.unknownKeys(log, ['level'], 'log');
   const level = r.str(log, 'level', 'log', 'info');
@@ -256,6 +256,10 @@ export function buildConfig(doc: unknown, file: string | null, env: NodeJS.Proce
       maxBadCommands: r.int(limits, 'max_bad_commands', 'limits', 5, 1, 1000),
       maxLineBytes: r.int(limits, 'max_line', 'limits', 8192, 512, 1 << 20),
       maxLiteralBytes: r.int(limits, 'max_literal', 'limits', 8192, 512, 1 << 20),
+      maxPreLoginCommands: r.int(limits, 'max_prelogin_commands', 'limits', 50, 5, 10_000),
+      maxPreLoginPerIp: r.int(limits, 'max_prelogin_per_ip', 'limits', 20, 1, 100_000),
+      maxConnections: r.int(limits, 'max_connections', 'limits', 20_000, 1, 1_000_000),
+      shutdownGraceMs: r.duration(limits, 'shutdown_grace', 'limits', 30_000),
     },
     log: { level },
     portal: portalObj ? {

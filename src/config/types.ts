@@ -64,6 +64,14 @@ export interface Limits {
   maxBadCommands: number;
   maxLineBytes: number;
   maxLiteralBytes: number;
+  /** Commands of any kind before login (NOOP loops must not hold a slot forever). */
+  maxPreLoginCommands: number;
+  /** Connections still in the pre-login phase from one address. */
+  maxPreLoginPerIp: number;
+  /** All connections of one listener, logged in or not. */
+  maxConnections: number;
+  /** On SIGTERM, how long live sessions may go on before they are closed. */
+  shutdownGraceMs: number;
 }
 
 export interface Config {

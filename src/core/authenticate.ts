@@ -30,12 +30,15 @@ export interface AuthenticatorDeps {
 
 export interface Authenticator {
   authenticate(req: AuthRequest): Promise<Decision>;
+  /** Replaces the enforcement policy (SIGHUP reload); decisions after the call use the new one. */
+  setPolicy(policy: Pick<PolicyConfig, 'enforce'>, exempt: NetworkSet): void;
   /** Records what the upstream said about a passthrough login (it checks the main password). */
   recordUpstreamResult(req: AuthRequest, ok: boolean, detail?: string): void;
 }
 
 export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   const { store, hasher, keys, cache, clock } = deps;
+  let { policy, exempt } = deps;
 
   const audit = (req: AuthRequest, account: string | null, outcome: string, reason: string | null, passcodeId: string | null, detail: Record<string, unknown> | null) => {
     store.appendAudit({
@@ -62,12 +65,12 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     if (account === null || req.secret === '' || req.secret.includes('\u0000') || Buffer.byteLength(req.secret) > MAX_SECRET_BYTES) {
       return reject(req, account ?? '', 'malformed');
     }
-    if (deps.exempt.has(req.remoteIp)) {
+    if (exempt.has(req.remoteIp)) {
       audit(req, account, 'passthrough', 'exempt-network', null, null);
       return { kind: 'passthrough', account, reason: 'exempt-network' };
     }
     const override = (await store.getAccount(account))?.enforced;
-    if (!isEnforced(deps.policy, override, account)) {
+    if (!isEnforced(policy, override, account)) {
       audit(req, account, 'passthrough', 'not-enforced', null, null);
       return { kind: 'passthrough', account, reason: 'not-enforced' };
     }
@@ -91,6 +94,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
 
   return {
     authenticate,
+    setPolicy(p, e) { policy = p; exempt = e; },
     recordUpstreamResult(req, ok, detail) {
       audit(req, accountKey(req.user), ok ? 'upstream-accept' : 'upstream-reject', detail ?? null, null, null);
     },

@@ -3,37 +3,56 @@
  * becomes an ImapSession; the listener keeps track of them so shutdown can end them.
  */
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer } from 'node:tls';
-import type { ListenConfig } from '../../config/types.js';
+import { createServer as createTlsServer, Server as TlsServer } from 'node:tls';
+import type { Limits, ListenConfig } from '../../config/types.js';
+import { R } from './responses.js';
+import type { ServerTls } from '../../net/tls.js';
 import { ImapSession, type ImapDeps } from './session.js';
 
 export interface ImapFront {
   /** Bound addresses, in the order of the listen config (port 0 → the real port). */
   addresses: Array<{ host: string; port: number; tls: ListenConfig['tls'] }>;
+  /** Stops accepting connections; live sessions go on. */
+  stopAccepting(): Promise<void>;
+  /** New certificate for connections from now on (implicit TLS and STARTTLS). */
+  reloadTls(tls: ServerTls): void;
   close(): Promise<void>;
 }
 
-export async function startImapFront(deps: ImapDeps, listen: readonly ListenConfig[]): Promise<ImapFront> {
+export async function startImapFront(deps: ImapDeps, listen: readonly ListenConfig[], limits: Pick<Limits, 'maxPreLoginPerIp' | 'maxConnections'>): Promise<ImapFront> {
   const servers: Server[] = [];
   const sockets = new Set<Socket>();
   const track = (s: Socket) => { sockets.add(s); s.once('close', () => sockets.delete(s)); };
   const addresses: ImapFront['addresses'] = [];
+  // Connections still in the pre-login phase, per address: one source cannot hold every slot.
+  const preLogin = new Map<string, number>();
+  const accept = (sock: Socket, starttls: boolean) => {
+    track(sock);
+    const ip = sock.remoteAddress ?? '';
+    const n = preLogin.get(ip) ?? 0;
+    if (n >= limits.maxPreLoginPerIp) {
+      deps.log.warn({ ip, limit: limits.maxPreLoginPerIp }, 'connection refused: too many pre-login connections from this address');
+      sock.on('error', () => {});
+      sock.end(`${R.tooManyConnections}\r\n`);
+      return;
+    }
+    preLogin.set(ip, n + 1);
+    void new ImapSession(sock, deps, starttls).run().finally(() => {
+      const left = (preLogin.get(ip) ?? 1) - 1;
+      if (left <= 0) preLogin.delete(ip); else preLogin.set(ip, left);
+    });
+  };
   for (const l of listen) {
     let server: Server;
     if (l.tls === 'implicit') {
       if (!deps.tls) throw new Error('an implicit-TLS IMAP listener needs tls.cert and tls.key');
-      const tls = createTlsServer({ ...deps.tls.options, handshakeTimeout: 30_000 }, (sock) => {
-        track(sock);
-        void new ImapSession(sock, deps, false).run();
-      });
+      const tls = createTlsServer({ ...deps.tls.options, handshakeTimeout: 30_000 }, (sock) => accept(sock, false));
       tls.on('tlsClientError', (err, sock) => { deps.log.debug({ err: err.message, ip: sock.remoteAddress }, 'TLS handshake failed'); });
       server = tls;
     } else {
-      server = createNetServer((sock) => {
-        track(sock);
-        void new ImapSession(sock, deps, l.tls === 'starttls').run();
-      });
+      server = createNetServer((sock) => accept(sock, l.tls === 'starttls'));
     }
+    server.maxConnections = limits.maxConnections;
     server.on('error', (err) => deps.log.error({ err: err.message }, 'IMAP listener error'));
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -44,11 +63,21 @@ export async function startImapFront(deps: ImapDeps, listen: readonly ListenConf
     servers.push(server);
     deps.log.info({ host: l.host, port: addresses.at(-1)!.port, tls: l.tls }, 'IMAP listening');
   }
+  let closing: Promise<void> | null = null;
+  // server.close() stops listening at once; its callback waits until every connection ended.
+  const stopAccepting = (): Promise<void> => {
+    closing ??= Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => {});
+    return closing;
+  };
   return {
     addresses,
+    stopAccepting: async () => { void stopAccepting(); },
+    reloadTls(tls) {
+      deps.tls = tls;
+      for (const s of servers) if (s instanceof TlsServer) s.setSecureContext(tls.options);
+    },
     async close() {
-      // server.close() waits for open connections, so end them first.
-      const closed = Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r()))));
+      const closed = stopAccepting();
       for (const s of sockets) s.destroy();
       await closed;
     },

@@ -5,6 +5,8 @@ export const R = {
   unavailable: 'NO [UNAVAILABLE] Service temporarily unavailable, please try again later.',
   privacyRequired: 'NO [PRIVACYREQUIRED] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.',
   tooManyBad: '* BYE Too many invalid IMAP commands.',
+  tooManyCommands: '* BYE Too many commands before login.',
+  tooManyConnections: '* BYE Too many connections from your address.',
   idleTimeout: '* BYE Disconnected for inactivity.',
   lineTooLong: '* BYE Input line too long.',
   shuttingDown: '* BYE Server shutting down.',

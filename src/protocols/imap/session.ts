@@ -29,10 +29,12 @@ export interface ImapSettings {
   maxBadCommands: number;
   maxLineBytes: number;
   maxLiteralBytes: number;
+  maxPreLoginCommands: number;
 }
 
 export interface ImapDeps {
   settings: ImapSettings;
+  /** Replaced on reload; read at every STARTTLS. */
   tls: ServerTls | null;
   authenticator: Authenticator;
   sessions: SessionRegistry;
@@ -41,6 +43,8 @@ export interface ImapDeps {
   now: () => number;
 }
 
+const HTTP_REQUEST = /^(GET|POST|HEAD|PUT|DELETE|OPTIONS|CONNECT|PATCH) \S+ HTTP\/\d/;
+
 export class ImapSession implements SessionApi {
   readonly id = randomBytes(8).toString('hex');
   readonly conn: LineConn;
@@ -48,6 +52,7 @@ export class ImapSession implements SessionApi {
   readonly remotePort: number;
   private clientIdFields: Array<[string, string]> = [];
   private badCommands = 0;
+  private commands = 0;
   private readonly log: Logger;
 
   constructor(socket: Socket, private readonly deps: ImapDeps, private readonly starttlsListener: boolean) {
@@ -102,6 +107,16 @@ export class ImapSession implements SessionApi {
     if (item.type === 'closed') return 'close';
     if (item.type === 'timeout') { await this.conn.flush(`${R.idleTimeout}\r\n`); return 'close'; }
     if (item.type === 'error') return this.bad(item.error.tag, item.error.message, item.error.fatal || item.error.code === 'line-too-long');
+    if (++this.commands > this.deps.settings.maxPreLoginCommands) {
+      await this.conn.flush(`${R.tooManyCommands}\r\n`);
+      this.log.info({ commands: this.commands }, 'disconnected: too many commands before login');
+      return 'close';
+    }
+    if (this.commands === 1 && HTTP_REQUEST.test(item.data.toString('latin1'))) {
+      // A browser or scanner talking HTTP to the IMAP port: no point answering at length.
+      this.log.info('disconnected: HTTP request on the IMAP port');
+      return 'close';
+    }
     let cmd;
     try { cmd = parseCommand(item.data); } catch (e) {
       if (e instanceof WireError) return this.bad(e.tag, e.message, false);
@@ -151,7 +166,14 @@ export class ImapSession implements SessionApi {
   /** The common end of LOGIN and AUTHENTICATE: decide, log in upstream, splice. */
   async login(tag: string, user: string, secret: string): Promise<Next> {
     const req: AuthRequest = { user, secret, protocol: 'imap', remoteIp: this.remoteIp, clientId: this.clientName(), sessionId: this.id };
-    const decision = await this.deps.authenticator.authenticate(req);
+    let decision: Decision;
+    try {
+      decision = await this.deps.authenticator.authenticate(req);
+    } catch (e) {
+      this.log.error({ err: (e as Error).message }, 'authentication failed internally (store or hashing)');
+      this.send(`${tag} ${R.unavailable}`);
+      return 'continue';
+    }
     if (decision.kind === 'reject') {
       this.log.info({ user: decision.account, reason: decision.reason }, 'login rejected');
       return this.fail(tag);
