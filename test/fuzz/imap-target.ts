@@ -46,11 +46,18 @@ export async function exchange(port: number, chunks: Buffer[], quietMs = 60): Pr
     // Only complete lines count: a quiet period may fall in the middle of one.
     const done = () => { clearTimeout(timer); s.destroy(); resolve({ lines: data.split('\r\n').slice(0, -1).filter((l) => l !== ''), closed }); };
     const arm = () => { clearTimeout(timer); timer = setTimeout(done, quietMs); };
+    let sent = false;
     s.setEncoding('latin1');
-    s.on('data', (d: string) => { data += d; arm(); });
+    // Send only after the greeting, then wait for a quiet period: a loaded machine must not turn
+    // a slow greeting into a false failure.
+    s.on('data', (d: string) => {
+      data += d;
+      if (!sent) { sent = true; for (const c of chunks) s.write(c); }
+      arm();
+    });
     s.on('close', () => { closed = true; done(); });
     s.on('error', (e: NodeJS.ErrnoException) => { if (e.code !== 'ECONNRESET' && e.code !== 'EPIPE') reject(e); });
-    s.on('connect', () => { for (const c of chunks) s.write(c); arm(); });
+    s.on('connect', () => { timer = setTimeout(done, 5000); });
   });
 }
 
