@@ -15,6 +15,7 @@
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promises as fs, readFileSync } from 'node:fs';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -64,7 +65,11 @@ export interface DovecotInstance {
   configPath: string;
   /** Full text of Dovecot's log file so far (plus anything the master printed on stderr). */
   log(): string;
-  /** SIGTERM the master, wait until it and every listener is gone. Idempotent. */
+  /**
+   * SIGTERM the master, wait until it and every listener is gone (about 1 s: Dovecot's master
+   * waits for its children). A temp dir created by startDovecot is then removed (set
+   * MAILGATE_KEEP_TESTBED=1 to keep it); log() still works. Idempotent.
+   */
   stop(): Promise<void>;
 }
 
@@ -262,7 +267,8 @@ function buildConfig(
     `    port = ${p.imaps}`,
     '    ssl = yes',
     '  }',
-    ...(tuned ? ['  service_count = 0', '  process_min_avail = 2', '  client_limit = 1000', '  vsz_limit = 1G'] : []),
+    // High-performance login mode: a few long-lived login processes, many clients each.
+    ...(tuned ? ['  service_count = 0', '  process_min_avail = 2', '  process_limit = 8', '  client_limit = 1000', '  vsz_limit = 1G'] : []),
     '}',
     'service pop3-login {',
     '  inet_listener pop3 {',
@@ -272,7 +278,7 @@ function buildConfig(
     '  inet_listener pop3s {',
     '    port = 0',
     '  }',
-    ...(tuned ? ['  service_count = 0', '  process_min_avail = 2', '  client_limit = 1000', '  vsz_limit = 1G'] : []),
+    ...(tuned ? ['  service_count = 0', '  process_min_avail = 2', '  process_limit = 4', '  client_limit = 1000', '  vsz_limit = 1G'] : []),
     '}',
     'service lmtp {',
     '  inet_listener lmtp {',
@@ -288,11 +294,15 @@ function buildConfig(
     '}',
     ...(tuned
       ? [
-          'default_process_limit = 4096',
+          // One imap process per logged-in session (service_count = 1 for imap is the default).
+          'default_process_limit = 1024',
           'default_client_limit = 10000',
           'service imap {',
           '  process_limit = 4096',
           '  process_min_avail = 2',
+          '}',
+          'service pop3 {',
+          '  process_limit = 1024',
           '}',
           'service anvil {',
           '  client_limit = 10000',
@@ -317,6 +327,7 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotIn
   }
   const mail = systemUser('mail') ?? { uid: 8, gid: 8 };
 
+  const ownsDir = !opts.dir;
   const dir = opts.dir ? path.resolve(opts.dir) : await fs.mkdtemp(path.join(os.tmpdir(), 'mailgate-dovecot-'));
   assertSafePath(dir);
   await fs.mkdir(dir, { recursive: true });
@@ -359,6 +370,15 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotIn
   await chownR(l.homeRoot, mail.uid, mail.gid);
 
   const trusted = opts.trustedNetworks ?? ['127.0.0.1/32', '::1/128'];
+  // Dovecot does not validate login_trusted_networks at startup: a bad entry makes every
+  // imap-login process crash (SIGSEGV) instead. Check here.
+  for (const n of trusted) {
+    const [ip, bits, extra] = n.split('/');
+    const family = net.isIP(ip ?? '');
+    const max = family === 6 ? 128 : 32;
+    const okBits = bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= max);
+    if (!family || !okBits || extra !== undefined) throw new Error(`dovecot testbed: invalid trusted network ${JSON.stringify(n)}`);
+  }
   const instanceName = `mailgate-${path.basename(dir).replace(/^mailgate-dovecot-/, '')}`;
 
   let lastError: Error | null = null;
@@ -369,7 +389,7 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotIn
     // Truncate the previous attempt's log so readiness errors are about this attempt.
     await fs.writeFile(l.logFile, '');
     try {
-      return await launch(bin, l, ports, { users, master, certs });
+      return await launch(bin, l, ports, { users, master, certs }, ownsDir);
     } catch (err) {
       lastError = err as Error;
       if (!/Address already in use/i.test(lastError.message)) break;
@@ -383,6 +403,7 @@ async function launch(
   l: Layout,
   ports: { imap: number; imaps: number; pop3: number; lmtp: number },
   who: { users: TestUser[]; master: TestUser; certs: TestCerts },
+  ownsDir: boolean,
 ): Promise<DovecotInstance> {
   let stderr = '';
   let exited: { code: number | null; signal: NodeJS.Signals | null } | null = null;
@@ -412,7 +433,9 @@ async function launch(
     if (pid > 0) killQuietly(pid, 'SIGTERM');
   });
 
+  let finalLog: string | null = null;
   const readLog = (): string => {
+    if (finalLog !== null) return finalLog;
     let text = '';
     try {
       text = readFileSync(l.logFile, 'utf8');
@@ -423,6 +446,7 @@ async function launch(
   };
 
   let stopping: Promise<void> | null = null;
+  let removeDirOnStop = ownsDir && process.env.MAILGATE_KEEP_TESTBED !== '1';
   const stop = (): Promise<void> => {
     stopping ??= (async () => {
       if (!exited && pid > 0) {
@@ -434,6 +458,12 @@ async function launch(
       // Children (login processes) hold the listening sockets too; wait until they are gone.
       await waitForPortsClosed([ports.imap, ports.imaps, ports.pop3, ports.lmtp], '127.0.0.1', 10_000);
       unregisterExitCleanup(cleanupId);
+      finalLog = readLog();
+      // A temp dir we created is removed (log() keeps answering from memory), unless
+      // MAILGATE_KEEP_TESTBED=1 asks to keep it for a post-mortem.
+      if (removeDirOnStop) {
+        await fs.rm(l.dir, { recursive: true, force: true }).catch(() => undefined);
+      }
     })();
     return stopping;
   };
@@ -441,10 +471,13 @@ async function launch(
   try {
     await waitForBanner(ports.imap, /^\* OK/, {
       timeoutMs: 10_000,
-      abort: () => (exited ? `dovecot exited early (code ${String((exited as { code: number | null }).code)})` : null),
+      abort: () => {
+        if (exited) return `dovecot exited early (code ${String((exited as { code: number | null }).code)})`;
+        const fatal = /^.*\b(Fatal|Panic): .*$/m.exec(readLog());
+        return fatal ? `dovecot logged: ${fatal[0]}` : null;
+      },
     });
   } catch (err) {
-    await stop().catch(() => undefined);
     let check = '';
     try {
       const r = await execFileP(doveconfBinary(), ['-c', l.conf, '-n'], { timeout: 10_000 });
@@ -453,6 +486,9 @@ async function launch(
       const ee = e as { stderr?: string; message: string };
       check = ee.stderr?.trim() || ee.message;
     }
+    // Keep the dir: a retry reuses it, and a final failure leaves it for a post-mortem.
+    removeDirOnStop = false;
+    await stop().catch(() => undefined);
     throw new Error(
       `dovecot testbed failed to start: ${(err as Error).message}\n` +
         `--- doveconf -c ${l.conf} -n ---\n${check}\n--- log tail ---\n${tail(readLog())}`,

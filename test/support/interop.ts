@@ -1,22 +1,33 @@
 /**
- * describeInterop: runs a suite that needs real Dovecot/Postfix. Missing components skip the
- * suite with a visible warning and the install command — or fail it under
- * MAILGATE_REQUIRE_INTEROP=1 (CI), so a missing install can never pass silently.
+ * vitest helper for tests that need the real Dovecot/Postfix testbed (src/testbed/).
+ *
+ *   describeInterop('imap proxy against Dovecot', ['dovecot'], () => { ... });
+ *
+ * - components available            → describe(name, fn)
+ * - missing, MAILGATE_REQUIRE_INTEROP=1 → one test that fails with the install hint
+ * - missing otherwise               → describe.skip(name, fn) plus one console.warn line
  */
 import { describe, it } from 'vitest';
 import { interopStatus, REQUIRE_INTEROP } from '../../src/testbed/interop.js';
 
-export type Component = 'dovecot' | 'postfix';
+export type InteropComponent = 'dovecot' | 'postfix';
 
-export function describeInterop(name: string, needs: Component[], fn: () => void): void {
+export function describeInterop(name: string, needs: InteropComponent[], fn: () => void): void {
   const status = interopStatus();
-  const missing = needs.filter((c) => !status[c]);
-  if (missing.length === 0) { describe(name, fn); return; }
-  const why = `${missing.join(' and ')} not available: ${status.hint}`;
-  if (REQUIRE_INTEROP) {
-    describe(name, () => { it('needs real mail servers (MAILGATE_REQUIRE_INTEROP=1)', () => { throw new Error(why); }); });
+  const missing = needs.filter((n) => !status[n]);
+  if (missing.length === 0) {
+    describe(name, fn);
     return;
   }
-  console.warn(`[interop] skipping "${name}": ${why}`);
-  describe.skip(`${name} [skipped: ${why}]`, fn);
+  const msg = `${missing.join(' and ')} not available for "${name}"; install with: ${status.hint}`;
+  if (REQUIRE_INTEROP) {
+    describe(name, () => {
+      it(`requires ${missing.join(', ')}`, () => {
+        throw new Error(`${msg} (MAILGATE_REQUIRE_INTEROP=1 makes this a failure)`);
+      });
+    });
+    return;
+  }
+  console.warn(`[interop] skipping: ${msg}`);
+  describe.skip(name, fn);
 }

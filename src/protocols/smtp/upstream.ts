@@ -1,0 +1,261 @@
+/**
+ * The upstream side of an SMTP session: one connection to the real submission server (connect,
+ * 220, EHLO, STARTTLS with certificate verification, EHLO), the login on the user's behalf
+ * (XCLIENT LOGIN= or AUTH PLAIN with an authzid), then commands and streamed DATA.
+ */
+import { once } from 'node:events';
+import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import type { Readable } from 'node:stream';
+import type { UpstreamConfig } from '../../config/types.js';
+import { DotStuffer, ReplyReader, replyText, xtext, type Reply } from './reply.js';
+
+/** Stages at which the upstream could not be used; all of them mean "454, try again later". */
+export type UpstreamStage = 'connect' | 'tls' | 'greeting' | 'login' | 'protocol' | 'closed';
+
+export class UpstreamError extends Error {
+  constructor(message: string, readonly stage: UpstreamStage) { super(message); }
+}
+
+/** Reply deadlines during a transaction (RFC 5321 §4.5.3.2 minimums). */
+const COMMAND_TIMEOUT_MS = 5 * 60_000;
+const DATA_END_TIMEOUT_MS = 10 * 60_000;
+
+export function tlsOptions(cfg: UpstreamConfig): ConnectionOptions {
+  return {
+    host: cfg.host, port: cfg.port,
+    servername: cfg.servername ?? (/^[\d.:]+$/.test(cfg.host) ? undefined : cfg.host),
+    ca: cfg.ca ?? undefined,
+    rejectUnauthorized: cfg.rejectUnauthorized,
+    minVersion: 'TLSv1.2',
+  };
+}
+
+/** EHLO keywords (upper case) → their parameters. */
+export type Extensions = Map<string, string>;
+
+export function parseEhlo(r: Reply): Extensions {
+  const ext: Extensions = new Map();
+  for (const line of r.lines.slice(1)) {
+    const m = /^([A-Za-z0-9][A-Za-z0-9-]*)(?:[ =](.*))?$/.exec(line.trim());
+    if (m) ext.set(m[1]!.toUpperCase(), (m[2] ?? '').trim());
+  }
+  return ext;
+}
+
+export class SmtpUpstream {
+  extensions: Extensions = new Map();
+  /** Set once the connection is unusable (closed by the peer, timed out, protocol error). */
+  failure: UpstreamError | null = null;
+  private readonly reader = new ReplyReader();
+  private readonly replies: Reply[] = [];
+  private waiter: { resolve: (r: Reply) => void; reject: (e: UpstreamError) => void } | null = null;
+  private readonly lostListeners: Array<(err: UpstreamError) => void> = [];
+  private closing = false;
+
+  private constructor(private socket: Socket, private readonly cfg: UpstreamConfig, private readonly ehloName: string) {
+    this.attach(socket);
+  }
+
+  /** Connects, reads the greeting, says EHLO and does STARTTLS as configured. */
+  static async open(cfg: UpstreamConfig, ehloName: string): Promise<SmtpUpstream> {
+    const up = new SmtpUpstream(await connectSocket(cfg), cfg, ehloName);
+    try {
+      const greeting = await up.read(cfg.connectTimeoutMs);
+      if (greeting.code !== 220) throw new UpstreamError(`upstream greeting: ${replyText(greeting)}`, 'greeting');
+      await up.ehlo(cfg.connectTimeoutMs);
+      if (cfg.tls === 'starttls') {
+        if (!up.extensions.has('STARTTLS')) throw new UpstreamError('the upstream does not offer STARTTLS', 'tls');
+        const r = await up.command('STARTTLS', cfg.connectTimeoutMs);
+        if (r.code !== 220) throw new UpstreamError(`upstream refused STARTTLS: ${replyText(r)}`, 'tls');
+        await up.upgrade();
+        await up.ehlo(cfg.connectTimeoutMs);
+      }
+      return up;
+    } catch (e) {
+      up.destroy();
+      throw e instanceof UpstreamError ? e : new UpstreamError((e as Error).message, 'protocol');
+    }
+  }
+
+  get alive(): boolean { return this.failure === null && !this.socket.destroyed; }
+
+  has(ext: string): boolean { return this.extensions.has(ext.toUpperCase()); }
+
+  /** Called once if the connection fails or the upstream closes it (not when mailgate does). */
+  onLost(fn: (err: UpstreamError) => void): void { this.lostListeners.push(fn); }
+
+  private attach(socket: Socket): void {
+    socket.on('data', this.onData);
+    socket.on('error', this.onGone);
+    socket.on('close', this.onGone);
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    try {
+      this.replies.push(...this.reader.push(chunk));
+    } catch (e) {
+      this.fail(new UpstreamError((e as Error).message, 'protocol'));
+      return;
+    }
+    if (this.waiter && this.replies.length > 0) {
+      const w = this.waiter;
+      this.waiter = null;
+      w.resolve(this.replies.shift()!);
+    }
+  };
+
+  private readonly onGone = (e?: unknown): void => {
+    this.fail(new UpstreamError(e instanceof Error ? `upstream connection failed: ${e.message}` : 'the upstream closed the connection', 'closed'));
+  };
+
+  /** Marks the connection unusable (once), wakes a pending read and tells the listeners. */
+  private fail(err: UpstreamError, destroy = true): void {
+    if (this.failure) return;
+    this.failure = err;
+    if (destroy) this.socket.destroy();
+    const w = this.waiter;
+    this.waiter = null;
+    w?.reject(err);
+    const listeners = this.lostListeners.splice(0);
+    if (!this.closing) for (const fn of listeners) fn(err);
+  }
+
+  /** The next reply; rejects when the connection is gone or the deadline passes. */
+  read(timeoutMs = COMMAND_TIMEOUT_MS): Promise<Reply> {
+    const r = this.replies.shift();
+    if (r) return Promise.resolve(r);
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => this.fail(new UpstreamError(`no reply from the upstream within ${timeoutMs} ms`, 'protocol')), timeoutMs);
+      this.waiter = { resolve: (x) => { clearTimeout(t); resolve(x); }, reject: (e) => { clearTimeout(t); reject(e); } };
+    });
+  }
+
+  /** Sends one command line and reads its reply. */
+  command(line: string, timeoutMs = COMMAND_TIMEOUT_MS): Promise<Reply> {
+    const stale = this.replies.shift();
+    if (stale) this.fail(new UpstreamError(`unexpected reply from the upstream: ${replyText(stale)}`, stale.code === 421 ? 'closed' : 'protocol'));
+    // smtp-server refuses control characters in what it parses; this is the last line of defence.
+    if (/[\r\n\0]/.test(line)) this.fail(new UpstreamError('refusing to send a command with a line break', 'protocol'));
+    if (this.failure) return Promise.reject(this.failure);
+    this.socket.write(`${line}\r\n`);
+    return this.read(timeoutMs);
+  }
+
+  async ehlo(timeoutMs = COMMAND_TIMEOUT_MS, name = this.ehloName): Promise<void> {
+    const r = await this.command(`EHLO ${name}`, timeoutMs);
+    if (r.code !== 250) throw new UpstreamError(`upstream refused EHLO: ${replyText(r)}`, 'greeting');
+    this.extensions = parseEhlo(r);
+  }
+
+  private async upgrade(): Promise<void> {
+    if (this.reader.pending || this.replies.length) throw new UpstreamError('upstream sent data after its STARTTLS reply', 'tls');
+    const plain = this.socket;
+    plain.off('data', this.onData).off('error', this.onGone).off('close', this.onGone);
+    plain.on('error', () => {}); // reported through the TLS socket
+    const tls: TLSSocket = tlsConnect({ ...tlsOptions(this.cfg), socket: plain });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error('TLS handshake timed out')), this.cfg.connectTimeoutMs);
+        tls.once('secureConnect', () => { clearTimeout(t); resolve(); });
+        tls.once('error', (e) => { clearTimeout(t); reject(e); });
+      });
+    } catch (e) {
+      tls.destroy();
+      plain.destroy();
+      throw new UpstreamError(`TLS with the upstream failed: ${(e as Error).message}`, 'tls');
+    }
+    this.socket = tls;
+    this.attach(tls);
+  }
+
+  /**
+   * XCLIENT (Postfix): the upstream answers with a new 220 greeting and wants EHLO again.
+   * Only attributes the upstream announced are sent; returns the refusal, or null on success.
+   */
+  async xclient(attrs: Array<[string, string]>, heloName: string): Promise<Reply | null> {
+    const offered = new Set((this.extensions.get('XCLIENT') ?? '').toUpperCase().split(/\s+/));
+    const line = attrs.filter(([k]) => offered.has(k)).map(([k, v]) => `${k}=${xtext(v)}`).join(' ');
+    const r = await this.command(`XCLIENT ${line}`, this.cfg.connectTimeoutMs);
+    if (r.code !== 220) return r;
+    await this.ehlo(this.cfg.connectTimeoutMs, heloName);
+    return null;
+  }
+
+  /** AUTH PLAIN (or LOGIN if that is all the upstream offers); resolves with the final reply. */
+  async auth(authzid: string, authcid: string, password: string): Promise<Reply> {
+    const mechs = (this.extensions.get('AUTH') ?? '').toUpperCase().split(/\s+/);
+    const t = this.cfg.connectTimeoutMs;
+    const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
+    if (!mechs.includes('PLAIN') && mechs.includes('LOGIN') && authzid === '') {
+      let r = await this.command('AUTH LOGIN', t);
+      if (r.code === 334) r = await this.command(b64(authcid), t);
+      if (r.code === 334) r = await this.command(b64(password), t);
+      return r;
+    }
+    const r = await this.command(`AUTH PLAIN ${b64(`${authzid}\u0000${authcid}\u0000${password}`)}`, t);
+    return r.code === 334 ? this.command('*', t) : r; // a server that ignores the initial response: cancel
+  }
+
+  /**
+   * Streams a message after a 354: dot-stuffed, with back-pressure both ways. Resolves with the
+   * upstream's final reply. If the source fails (client gone), the connection is dropped without
+   * the final dot, so nothing is queued upstream, and the error is rethrown. If the upstream goes
+   * away, the rest of the message is still read (the client gets its reply after its final dot).
+   */
+  async sendData(source: Readable): Promise<{ reply: Reply; bytes: number }> {
+    const stuffer = new DotStuffer();
+    let bytes = 0;
+    try {
+      for await (const chunk of source as AsyncIterable<Buffer>) {
+        bytes += chunk.length;
+        if (this.failure) continue;
+        if (!this.socket.write(stuffer.stuff(chunk))) await this.drained();
+      }
+      if (!source.readableEnded) throw new Error('message stream ended early');
+    } catch (e) {
+      this.destroy();
+      throw e;
+    }
+    if (this.failure) throw this.failure;
+    this.socket.write(stuffer.end());
+    return { reply: await this.read(DATA_END_TIMEOUT_MS), bytes };
+  }
+
+  private async drained(): Promise<void> {
+    const ac = new AbortController();
+    await Promise.race([once(this.socket, 'drain', { signal: ac.signal }), once(this.socket, 'close', { signal: ac.signal })]).catch(() => undefined);
+    ac.abort();
+  }
+
+  /** Polite end: QUIT, then close. */
+  quit(): void {
+    if (!this.alive) return;
+    const s = this.socket;
+    this.closing = true;
+    this.fail(new UpstreamError('closed by mailgate', 'closed'), false);
+    s.end('QUIT\r\n');
+    setTimeout(() => s.destroy(), 2_000).unref();
+  }
+
+  destroy(): void {
+    this.closing = true;
+    this.fail(new UpstreamError('closed by mailgate', 'closed'));
+    this.socket.destroy();
+  }
+}
+
+function connectSocket(cfg: UpstreamConfig): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const implicit = cfg.tls === 'implicit';
+    const socket: Socket = implicit ? tlsConnect(tlsOptions(cfg)) : netConnect({ host: cfg.host, port: cfg.port });
+    const timer = setTimeout(() => { socket.destroy(); reject(new UpstreamError(`connecting to ${cfg.host}:${cfg.port} timed out`, 'connect')); }, cfg.connectTimeoutMs);
+    socket.once(implicit ? 'secureConnect' : 'connect', () => { clearTimeout(timer); socket.setNoDelay(true); resolve(socket); });
+    socket.once('error', (e: NodeJS.ErrnoException) => {
+      clearTimeout(timer);
+      const stage = implicit && !e.code?.startsWith('E') ? 'tls' : 'connect';
+      reject(new UpstreamError(`cannot reach the upstream ${cfg.host}:${cfg.port}: ${e.message}`, stage));
+    });
+  });
+}

@@ -1,0 +1,134 @@
+/**
+ * Whether the real components (Dovecot, Postfix) the interop tests need are available, plus the
+ * small process bookkeeping shared by the testbed launchers.
+ */
+import { accessSync, constants, readFileSync } from 'node:fs';
+import path from 'node:path';
+
+/** Set MAILGATE_REQUIRE_INTEROP=1 (CI) to turn "component missing → skipped" into a failure. */
+export const REQUIRE_INTEROP: boolean = process.env.MAILGATE_REQUIRE_INTEROP === '1';
+
+export const INTEROP_INSTALL_HINT = 'apt-get install -y dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix';
+
+/** Find an executable: first in `preferred` (absolute paths), then on PATH (plus the sbin dirs). */
+export function findExecutable(name: string, preferred: string[] = []): string | null {
+  const pathDirs = (process.env.PATH ?? '').split(path.delimiter).filter(Boolean);
+  const candidates = [
+    ...preferred,
+    ...[...pathDirs, '/usr/sbin', '/usr/local/sbin', '/sbin', '/usr/bin', '/usr/local/bin'].map((d) => path.join(d, name)),
+  ];
+  return candidates.find(isExecutable) ?? null;
+}
+
+const DOVECOT_LIBEXEC = ['/usr/lib/dovecot', '/usr/libexec/dovecot', '/usr/local/libexec/dovecot'];
+
+function isExecutable(p: string): boolean {
+  try {
+    accessSync(p, constants.X_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+/**
+ * Which real components can be started here. Both launchers need root (Dovecot drops to the
+ * `mail` user for mail access; Postfix's master always runs as root).
+ */
+export function interopStatus(): { dovecot: boolean; postfix: boolean; hint: string } {
+  const root = isRoot();
+  const dovecot =
+    root &&
+    findExecutable('dovecot', ['/usr/sbin/dovecot']) !== null &&
+    findExecutable('doveconf', ['/usr/bin/doveconf']) !== null &&
+    // the imap/pop3/lmtp binaries come from dovecot-imapd/-pop3d/-lmtpd, not dovecot-core
+    ['imap', 'pop3', 'lmtp'].every((b) => DOVECOT_LIBEXEC.some((d) => isExecutable(path.join(d, b))));
+  const postfix = root && findExecutable('postfix', ['/usr/sbin/postfix']) !== null && findExecutable('postconf', ['/usr/sbin/postconf']) !== null;
+  // MAILGATE_INTEROP_DISABLE=dovecot,postfix pretends a component is missing (to exercise the
+  // skip/fail paths, or to skip the slower interop suites locally).
+  const disabled = new Set((process.env.MAILGATE_INTEROP_DISABLE ?? '').split(',').map((x) => x.trim()));
+  const hint = root ? INTEROP_INSTALL_HINT : `${INTEROP_INSTALL_HINT} (and run the tests as root)`;
+  return { dovecot: dovecot && !disabled.has('dovecot'), postfix: postfix && !disabled.has('postfix'), hint };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Safety net: daemons started by the testbed must not outlive the test runner.
+
+type Killer = () => void;
+const killers = new Map<number, Killer>();
+let exitHookInstalled = false;
+let nextId = 1;
+
+function runExitCleanups(): void {
+  for (const k of killers.values()) {
+    try {
+      k();
+    } catch {
+      /* best effort */
+    }
+  }
+  killers.clear();
+}
+
+/**
+ * Register a synchronous cleanup to run from process 'exit' (e.g. SIGTERM a daemon's master pid).
+ * Returns a handle for `unregisterExitCleanup` once the daemon was stopped normally.
+ */
+export function registerExitCleanup(fn: Killer): number {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.on('exit', runExitCleanups);
+    // 'exit' does not fire when the process dies of a signal (a test runner terminating its
+    // workers, Ctrl-C). Clean up then too; if nobody else handles the signal, re-raise it so the
+    // default action (terminate) still happens.
+    for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP'] as const) {
+      const onSignal = (): void => {
+        runExitCleanups();
+        if (process.listenerCount(sig) === 1) {
+          process.removeListener(sig, onSignal);
+          process.kill(process.pid, sig);
+        }
+      };
+      process.on(sig, onSignal);
+    }
+  }
+  const id = nextId++;
+  killers.set(id, fn);
+  return id;
+}
+
+export function unregisterExitCleanup(id: number): void {
+  killers.delete(id);
+}
+
+/** Send `signal` to `pid`, ignoring "no such process". */
+export function killQuietly(pid: number, signal: NodeJS.Signals = 'SIGTERM'): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    /* already gone */
+  }
+}
+
+/**
+ * Is `pid` alive? A zombie (exited, not yet reaped: daemons are re-parented to pid 1, which may
+ * reap slowly in containers) counts as dead.
+ */
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+    return state !== 'Z' && state !== 'X';
+  } catch {
+    return true; // no procfs: trust kill(0)
+  }
+}
