@@ -121,11 +121,12 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
       const next = loadConfig(config.file);
       const nextTls = next.tls ? loadServerTls(next.tls) : null;
       authenticator.setPolicy(next.policy, new NetworkSet(next.policy.exemptNetworks));
-      if (nextTls) imap?.reloadTls(nextTls);
+      if (nextTls) { imap?.reloadTls(nextTls); smtp?.reloadTls(nextTls); }
       log.info({ enforce: next.policy.enforce, exemptNetworks: next.policy.exemptNetworks }, 'configuration reloaded (certificate and policy)');
     },
     async shutdown(graceMs) {
       await imap?.stopAccepting();
+      await smtp?.stopAccepting();
       log.info({ sessions: core.sessions.size, graceMs }, 'no longer accepting connections; draining live sessions');
       const deadline = Date.now() + graceMs;
       while (core.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));

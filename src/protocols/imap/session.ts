@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { LineConn } from '../../net/conn.js';
+import { LineConn } from './conn.js';
 import { splice } from '../../net/splice.js';
 import type { Logger } from '../../net/logger.js';
 import type { ServerTls } from '../../net/tls.js';
@@ -16,7 +16,8 @@ import type { UpstreamConfig } from '../../config/types.js';
 import { preLoginCapabilities } from './capabilities.js';
 import { COMMANDS, type Next, type SessionApi } from './commands/index.js';
 import { R } from './responses.js';
-import { ImapUpstream, UpstreamError, type LoginCredentials } from './upstream.js';
+import { ImapUpstream, type LoginCredentials } from './upstream.js';
+import { UpstreamError } from '../../net/upstream.js';
 import type { UpstreamInfo } from './upstream-info.js';
 import { parseCommand, WireError } from './wire.js';
 

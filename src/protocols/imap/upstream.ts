@@ -4,16 +4,12 @@
  * understood by Dovecot from login_trusted_networks), and log in on the user's behalf.
  * Only the pre-login dialogue is parsed; after login the socket is handed over for splicing.
  */
-import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
-import { LineConn } from '../../net/conn.js';
+import { LineConn } from './conn.js';
+import { connectUpstream, upstreamTlsOptions, UpstreamError } from '../../net/upstream.js';
 import { imapString, quote } from './wire.js';
 import type { UpstreamConfig } from '../../config/types.js';
 
-/** The upstream could not be used (down, TLS failure, master login refused): NO [UNAVAILABLE]. */
-export class UpstreamError extends Error {
-  constructor(message: string, readonly stage: 'connect' | 'tls' | 'greeting' | 'login' | 'protocol') { super(message); }
-}
+export { UpstreamError };
 
 export interface ClientInfo {
   remoteIp: string;
@@ -34,16 +30,6 @@ export type LoginCredentials =
 const COMMAND_TIMEOUT_MS = 60_000;
 const LIMITS = { maxLineBytes: 64 * 1024, maxLiteralBytes: 1024 * 1024, maxCommandBytes: 2 * 1024 * 1024 };
 
-export function tlsOptions(cfg: UpstreamConfig): ConnectionOptions {
-  return {
-    host: cfg.host, port: cfg.port,
-    servername: cfg.servername ?? (/^[\d.:]+$/.test(cfg.host) ? undefined : cfg.host),
-    ca: cfg.ca ?? undefined,
-    // Node checks the certificate against `servername` or, for an IP literal, its IP SANs.
-    rejectUnauthorized: cfg.rejectUnauthorized,
-  };
-}
-
 /** Capability atoms from a "[CAPABILITY …]" response code or a "* CAPABILITY …" line. */
 export function parseCapabilities(line: string): string[] | null {
   const m = /^\* CAPABILITY (.*)$/i.exec(line) ?? /\[CAPABILITY ([^\]]*)\]/i.exec(line);
@@ -59,7 +45,7 @@ export class ImapUpstream {
 
   /** Connects and gets to the "ready to log in" state. */
   static async open(cfg: UpstreamConfig): Promise<ImapUpstream> {
-    const socket = await connectSocket(cfg);
+    const socket = await connectUpstream(cfg);
     // Answers to LOGIN may be slow on purpose (the upstream's auth penalty: Dovecot waits up to
     // 15 s after failures), so only the greeting is held to the connect timeout.
     const up = new ImapUpstream(new LineConn(socket, LIMITS, undefined, COMMAND_TIMEOUT_MS), cfg);
@@ -68,7 +54,7 @@ export class ImapUpstream {
       if (cfg.tls === 'starttls') {
         const r = await up.command('STARTTLS');
         if (r.status !== 'OK') throw new UpstreamError(`upstream refused STARTTLS: ${r.text}`, 'tls');
-        try { await up.conn.upgradeClient(tlsOptions(cfg), cfg.connectTimeoutMs); } catch (e) {
+        try { await up.conn.upgradeClient(upstreamTlsOptions(cfg), cfg.connectTimeoutMs); } catch (e) {
           throw new UpstreamError(`TLS with the upstream failed: ${(e as Error).message}`, 'tls');
         }
         up.capabilities = [];
@@ -186,16 +172,3 @@ export class ImapUpstream {
   close(): void { this.conn.destroy(); }
 }
 
-function connectSocket(cfg: UpstreamConfig): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const socket: Socket = cfg.tls === 'implicit' ? tlsConnect(tlsOptions(cfg)) : netConnect({ host: cfg.host, port: cfg.port });
-    const ready = cfg.tls === 'implicit' ? 'secureConnect' : 'connect';
-    const timer = setTimeout(() => { socket.destroy(); reject(new UpstreamError(`connecting to ${cfg.host}:${cfg.port} timed out`, 'connect')); }, cfg.connectTimeoutMs);
-    socket.once(ready, () => { clearTimeout(timer); socket.setNoDelay(true); resolve(socket); });
-    socket.once('error', (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      const stage = cfg.tls === 'implicit' && !e.code?.startsWith('E') ? 'tls' : 'connect';
-      reject(new UpstreamError(`cannot reach the upstream ${cfg.host}:${cfg.port}: ${e.message}`, stage));
-    });
-  });
-}

@@ -41,6 +41,10 @@ export interface SmtpDeps {
 
 export interface SmtpFront {
   addresses: Array<{ host: string; port: number; tls: ListenConfig['tls'] }>;
+  /** Stops accepting connections; live sessions go on. */
+  stopAccepting(): Promise<void>;
+  /** New certificate for connections from now on (implicit TLS and STARTTLS). */
+  reloadTls(tls: ServerTls): void;
   close(): Promise<void>;
 }
 
@@ -80,10 +84,21 @@ export async function startSmtpFront(deps: SmtpDeps, listen: readonly ListenConf
     for (const server of servers) server.close();
     throw e;
   }
+  let closing: Promise<void> | null = null;
+  // net.Server.close() stops listening at once; its callback waits for every connection to end.
+  const stopAccepting = () => {
+    closing ??= Promise.all(servers.map((server) => new Promise<void>((r) => server.server.close(() => r())))).then(() => {});
+    return closing;
+  };
   return {
     addresses,
+    stopAccepting: async () => { void stopAccepting(); },
+    reloadTls(tls) {
+      deps.tls = tls;
+      for (const server of servers) server.updateSecureContext(tls.options);
+    },
     async close() {
-      const closed = Promise.all(servers.map((server) => new Promise<void>((r) => server.close(() => r()))));
+      const closed = stopAccepting();
       for (const c of clients.values()) if (c.conn) endClient(c.conn, R.shuttingDown);
       for (const server of servers) caps.detach(server);
       // Give the 421s a moment to leave, then end whatever is still open.

@@ -4,32 +4,20 @@
  * (XCLIENT LOGIN= or AUTH PLAIN with an authzid), then commands and streamed DATA.
  */
 import { once } from 'node:events';
-import { connect as netConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type ConnectionOptions, type TLSSocket } from 'node:tls';
+import type { Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { connectUpstream, upstreamTlsOptions, UpstreamError } from '../../net/upstream.js';
 import type { Readable } from 'node:stream';
 import type { UpstreamConfig } from '../../config/types.js';
 import { DotStuffer, ReplyReader, replyText, xtext, type Reply } from './reply.js';
 
 /** Stages at which the upstream could not be used; all of them mean "454, try again later". */
-export type UpstreamStage = 'connect' | 'tls' | 'greeting' | 'login' | 'protocol' | 'closed';
-
-export class UpstreamError extends Error {
-  constructor(message: string, readonly stage: UpstreamStage) { super(message); }
-}
+export { UpstreamError };
+export type UpstreamStage = UpstreamError['stage'];
 
 /** Reply deadlines during a transaction (RFC 5321 §4.5.3.2 minimums). */
 const COMMAND_TIMEOUT_MS = 5 * 60_000;
 const DATA_END_TIMEOUT_MS = 10 * 60_000;
-
-export function tlsOptions(cfg: UpstreamConfig): ConnectionOptions {
-  return {
-    host: cfg.host, port: cfg.port,
-    servername: cfg.servername ?? (/^[\d.:]+$/.test(cfg.host) ? undefined : cfg.host),
-    ca: cfg.ca ?? undefined,
-    rejectUnauthorized: cfg.rejectUnauthorized,
-    minVersion: 'TLSv1.2',
-  };
-}
 
 /** EHLO keywords (upper case) → their parameters. */
 export type Extensions = Map<string, string>;
@@ -59,7 +47,7 @@ export class SmtpUpstream {
 
   /** Connects, reads the greeting, says EHLO and does STARTTLS as configured. */
   static async open(cfg: UpstreamConfig, ehloName: string): Promise<SmtpUpstream> {
-    const up = new SmtpUpstream(await connectSocket(cfg), cfg, ehloName);
+    const up = new SmtpUpstream(await connectUpstream(cfg), cfg, ehloName);
     try {
       const greeting = await up.read(cfg.connectTimeoutMs);
       if (greeting.code !== 220) throw new UpstreamError(`upstream greeting: ${replyText(greeting)}`, 'greeting');
@@ -154,7 +142,7 @@ export class SmtpUpstream {
     const plain = this.socket;
     plain.off('data', this.onData).off('error', this.onGone).off('close', this.onGone);
     plain.on('error', () => {}); // reported through the TLS socket
-    const tls: TLSSocket = tlsConnect({ ...tlsOptions(this.cfg), socket: plain });
+    const tls: TLSSocket = tlsConnect({ ...upstreamTlsOptions(this.cfg), socket: plain });
     try {
       await new Promise<void>((resolve, reject) => {
         const t = setTimeout(() => reject(new Error('TLS handshake timed out')), this.cfg.connectTimeoutMs);
@@ -246,16 +234,3 @@ export class SmtpUpstream {
   }
 }
 
-function connectSocket(cfg: UpstreamConfig): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const implicit = cfg.tls === 'implicit';
-    const socket: Socket = implicit ? tlsConnect(tlsOptions(cfg)) : netConnect({ host: cfg.host, port: cfg.port });
-    const timer = setTimeout(() => { socket.destroy(); reject(new UpstreamError(`connecting to ${cfg.host}:${cfg.port} timed out`, 'connect')); }, cfg.connectTimeoutMs);
-    socket.once(implicit ? 'secureConnect' : 'connect', () => { clearTimeout(timer); socket.setNoDelay(true); resolve(socket); });
-    socket.once('error', (e: NodeJS.ErrnoException) => {
-      clearTimeout(timer);
-      const stage = implicit && !e.code?.startsWith('E') ? 'tls' : 'connect';
-      reject(new UpstreamError(`cannot reach the upstream ${cfg.host}:${cfg.port}: ${e.message}`, stage));
-    });
-  });
-}

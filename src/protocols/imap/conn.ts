@@ -6,7 +6,7 @@
  */
 import { Socket } from 'node:net';
 import { TLSSocket, connect as tlsConnect, type ConnectionOptions, type SecureContext } from 'node:tls';
-import { LineReader, type ReadItem, type ReaderLimits } from '../protocols/imap/wire.js';
+import { LineReader, type ReadItem, type ReaderLimits } from './wire.js';
 
 export type ConnItem = ReadItem | { type: 'closed' } | { type: 'timeout' };
 
