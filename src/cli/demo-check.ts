@@ -1,6 +1,7 @@
 /** `mailgate demo --check`: proves the demo works with a real IMAP client, as a newcomer would. */
 import { readFileSync } from 'node:fs';
 import { ImapFlow } from 'imapflow';
+import { createTransport } from 'nodemailer';
 import type { Io } from './util.js';
 
 async function tryLogin(port: number, ca: Buffer, user: string, pass: string): Promise<{ ok: boolean; detail: string }> {
@@ -17,7 +18,19 @@ async function tryLogin(port: number, ca: Buffer, user: string, pass: string): P
   }
 }
 
-export async function runDemoCheck(o: { io: Io; ca: string; passcode: string; ports: { imaps: number } }): Promise<boolean> {
+async function trySend(port: number, ca: Buffer, user: string, pass: string): Promise<{ ok: boolean; detail: string }> {
+  const t = createTransport({ host: '127.0.0.1', port, secure: true, tls: { ca }, auth: { user, pass } });
+  try {
+    const info = await t.sendMail({ from: user, to: 'bob@example.com', subject: 'sent through mailgate', text: 'It works.' });
+    return { ok: true, detail: info.response };
+  } catch (e) {
+    return { ok: false, detail: (e as { response?: string }).response ?? (e as Error).message };
+  } finally {
+    t.close();
+  }
+}
+
+export async function runDemoCheck(o: { io: Io; ca: string; passcode: string; ports: { imaps: number; smtps?: number | undefined } }): Promise<boolean> {
   const ca = readFileSync(o.ca);
   const withPasscode = await tryLogin(o.ports.imaps, ca, 'alice@example.com', o.passcode);
   const withPassword = await tryLogin(o.ports.imaps, ca, 'alice@example.com', 'alice-main-pw');
@@ -27,6 +40,14 @@ export async function runDemoCheck(o: { io: Io; ca: string; passcode: string; po
     { what: 'alice with her main password is refused', pass: !withPassword.ok, detail: withPassword.detail },
     { what: 'bob (not enforced) with his password is let in', pass: bob.ok, detail: bob.detail },
   ];
+  if (o.ports.smtps) {
+    const sent = await trySend(o.ports.smtps, ca, 'alice@example.com', o.passcode);
+    const refused = await trySend(o.ports.smtps, ca, 'alice@example.com', 'alice-main-pw');
+    results.push(
+      { what: 'alice sends mail with her passcode', pass: sent.ok, detail: sent.detail },
+      { what: 'alice sending with her main password is refused', pass: !refused.ok, detail: refused.detail },
+    );
+  }
   for (const r of results) o.io.out(`${r.pass ? 'ok  ' : 'FAIL'}  ${r.what} (${r.detail})`);
   return results.every((r) => r.pass);
 }
