@@ -5,9 +5,10 @@ import { randomBytes } from 'node:crypto';
 import { createAuthenticator, type Authenticator } from './core/authenticate.js';
 import { VerifiedCache } from './core/cache.js';
 import { NetworkSet } from './core/enforcement.js';
+import { AuthGuard, DEFAULT_GUARD } from './core/guard.js';
 import { deriveKeys, type ServerKeys } from './core/keys.js';
 import { createManager, type Manager } from './core/manage.js';
-import { watchRevocations } from './core/revocations.js';
+import { watchRevocations, watchUnblocks } from './core/revocations.js';
 import { SessionRegistry } from './core/sessions.js';
 import { systemClock, type Clock, type Hasher } from './core/types.js';
 import { loadOrCreateSecret } from './config/secret.js';
@@ -52,6 +53,7 @@ export async function openCore(config: Readonly<Config>, opts: { clock?: Clock; 
 export interface Server {
   core: Core;
   authenticator: Authenticator;
+  guard: AuthGuard;
   imap: ImapFront | null;
   smtp: SmtpFront | null;
   log: Logger;
@@ -67,10 +69,21 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
   const log = opts.log ?? createLogger({ level: config.log.level });
   const tls = config.tls ? loadServerTls(config.tls) : null;
   const core = await openCore(config, opts);
+  const t = config.auth.throttle;
+  const guard = new AuthGuard(core.clock, {
+    ...DEFAULT_GUARD, baseDelayMs: config.auth.failureDelayMs, maxDelayMs: Math.max(t.maxDelayMs, config.auth.failureDelayMs),
+    blockAfter: t.blockAfter, blockForMs: t.blockForMs, windowMs: t.windowMs, accountCeiling: t.accountCeiling,
+  }, (e) => {
+    log.warn(e, e.type === 'abuse.unblock' ? 'block lifted' : e.type === 'abuse.block' ? 'source blocked after repeated login failures' : 'account under attack: refusing new sources for it');
+    const username = e.type === 'abuse.account-ceiling' ? e.account : null;
+    core.store.appendAudit({ ts: core.clock.now(), type: e.type, username, protocol: null, ip: 'source' in e ? e.source : null, passcodeId: null, outcome: 'ok', reason: null, sessionId: null, detail: { ...e } })
+      .catch((err: Error) => log.error({ err: err.message }, 'cannot write the audit log'));
+  });
   const authenticator = createAuthenticator({
     store: core.store, hasher: core.hasher, keys: core.keys, policy: config.policy, exempt: new NetworkSet(config.policy.exemptNetworks),
-    cache: core.cache, clock: core.clock, onAuditError: (e) => log.error({ err: e.message }, 'cannot write the audit log'),
+    cache: core.cache, clock: core.clock, guard, onAuditError: (e) => log.error({ err: e.message }, 'cannot write the audit log'),
   });
+  const stopUnblocks = watchUnblocks({ store: core.store, guard, clock: core.clock, onError: (e) => log.error({ err: e.message }, 'unblock watch failed') });
   const stopWatching = watchRevocations({ store: core.store, cache: core.cache, sessions: core.sessions, clock: core.clock, onError: (e) => log.error({ err: e.message }, 'revocation watch failed') });
 
   let imap: ImapFront | null = null;
@@ -99,6 +112,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
     await smtp?.close();
     await imap?.close();
     stopWatching();
+    stopUnblocks();
     await core.close();
     throw e;
   }
@@ -107,6 +121,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
   const close = () => {
     closed ??= (async () => {
       stopWatching();
+      stopUnblocks();
       await imap?.close();
       await smtp?.close();
       core.sessions.closeAll('shutdown');
@@ -115,7 +130,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
     return closed;
   };
   return {
-    core, authenticator, imap, smtp, log, close,
+    core, authenticator, guard, imap, smtp, log, close,
     async reload() {
       if (!config.file) throw new Error('this server was not started from a configuration file');
       const next = loadConfig(config.file);

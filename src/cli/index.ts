@@ -6,6 +6,7 @@ import { demoCommand } from './demo.js';
 import { doctorCommand } from './doctor.js';
 import { passcodesCommand, PASSCODES_HELP } from './passcodes.js';
 import { serveCommand } from './serve.js';
+import { unblockCommand, UNBLOCK_HELP } from './unblock.js';
 import { CliError, processIo, type Io } from './util.js';
 
 const COMMANDS: Readonly<Record<string, (argv: string[], io: Io) => Promise<number>>> = {
@@ -14,6 +15,7 @@ const COMMANDS: Readonly<Record<string, (argv: string[], io: Io) => Promise<numb
   doctor: doctorCommand,
   accounts: accountsCommand,
   passcodes: passcodesCommand,
+  unblock: unblockCommand,
 };
 
 const HELP = `mailgate — application passcodes (2FA discipline) in front of any IMAP/SMTP server
@@ -23,6 +25,7 @@ mailgate demo [--check]                   try it: private Dovecot/Postfix + mail
 mailgate doctor [--user USER]             check config, certificate, upstream, master login
 ${ACCOUNTS_HELP}
 ${PASSCODES_HELP}
+${UNBLOCK_HELP}
 
 Every command takes --config FILE (default: $MAILGATE_CONFIG, then ./config/mailgate.yaml);
 listings take --json.`;

@@ -226,7 +226,9 @@ export function buildConfig(doc: unknown, file: string | null, env: NodeJS.Proce
   if (needsTls && !tls) r.problem('tls', 'a listener uses TLS: set tls.cert and tls.key (PEM files)');
 
   const auth = r.obj(root, 'auth', 'auth') ?? {};
-  r.unknownKeys(auth, ['bcrypt_cost', 'hash_workers', 'cache_ttl', 'failure_delay'], 'auth');
+  r.unknownKeys(auth, ['bcrypt_cost', 'hash_workers', 'cache_ttl', 'failure_delay', 'throttle'], 'auth');
+  const throttle = r.obj(auth, 'throttle', 'auth.throttle') ?? {};
+  r.unknownKeys(throttle, ['max_delay', 'block_after', 'block_for', 'window', 'account_ceiling'], 'auth.throttle');
   const limits = r.obj(root, 'limits', 'limits') ?? {};
   r.unknownKeys(limits, ['idle_timeout', 'max_bad_commands', 'max_line', 'max_literal', 'max_prelogin_commands', 'max_prelogin_per_ip', 'max_connections', 'shutdown_grace'], 'limits');
   const log = r.obj(root, 'log', 'log') ?? {};
@@ -250,6 +252,13 @@ export function buildConfig(doc: unknown, file: string | null, env: NodeJS.Proce
       hashWorkers: r.int(auth, 'hash_workers', 'auth', 2, 1, 64),
       cacheTtlMs: r.duration(auth, 'cache_ttl', 'auth', 5 * 60_000),
       failureDelayMs: r.duration(auth, 'failure_delay', 'auth', 2_000),
+      throttle: {
+        maxDelayMs: r.duration(throttle, 'max_delay', 'auth.throttle', 15_000),
+        blockAfter: r.int(throttle, 'block_after', 'auth.throttle', 10, 1, 1_000_000),
+        blockForMs: r.duration(throttle, 'block_for', 'auth.throttle', 15 * 60_000),
+        windowMs: r.duration(throttle, 'window', 'auth.throttle', 15 * 60_000),
+        accountCeiling: r.int(throttle, 'account_ceiling', 'auth.throttle', 30, 1, 1_000_000),
+      },
     },
     limits: {
       idleTimeoutMs: r.duration(limits, 'idle_timeout', 'limits', 60_000),

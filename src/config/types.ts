@@ -53,8 +53,17 @@ export interface AuthTuning {
   hashWorkers: number;
   /** Lifetime of the verified-credential cache entries (reconnect storms of mail apps). */
   cacheTtlMs: number;
-  /** Delay before a failed login is answered (Dovecot's auth_failure_delay is 2 s). */
+  /** Delay before a failed login is answered (Dovecot's auth_failure_delay is 2 s); doubles per further failure. */
   failureDelayMs: number;
+  throttle: {
+    maxDelayMs: number;
+    /** Failures from one source (IPv4 address, IPv6 /64) within windowMs before it is blocked. */
+    blockAfter: number;
+    blockForMs: number;
+    windowMs: number;
+    /** Failures on one account from unknown sources within windowMs before new sources are refused. */
+    accountCeiling: number;
+  };
 }
 
 export interface Limits {

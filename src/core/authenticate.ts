@@ -8,7 +8,8 @@
 import { accountKey } from './accounts.js';
 import type { VerifiedCache } from './cache.js';
 import { isEnforced, type NetworkSet } from './enforcement.js';
-import type { ServerKeys } from './keys.js';
+import type { AuthGuard } from './guard.js';
+import { keyedHash, type ServerKeys } from './keys.js';
 import { normalizePasscode, passcodeTag } from './passcodes.js';
 import type { AuthRequest, Clock, Decision, Hasher, RejectReason } from './types.js';
 import type { PasscodeRow, Store } from '../store/types.js';
@@ -24,6 +25,8 @@ export interface AuthenticatorDeps {
   exempt: NetworkSet;
   cache: VerifiedCache;
   clock: Clock;
+  /** Brute-force defence: blocked sources are refused before any work; failures are delayed. */
+  guard: AuthGuard;
   /** Called when the audit log cannot be written; authentication itself goes on. */
   onAuditError?: (err: Error) => void;
 }
@@ -32,8 +35,12 @@ export interface Authenticator {
   authenticate(req: AuthRequest): Promise<Decision>;
   /** Replaces the enforcement policy (SIGHUP reload); decisions after the call use the new one. */
   setPolicy(policy: Pick<PolicyConfig, 'enforce'>, exempt: NetworkSet): void;
-  /** Records what the upstream said about a passthrough login (it checks the main password). */
-  recordUpstreamResult(req: AuthRequest, ok: boolean, detail?: string): void;
+  /**
+   * Records what the upstream said about a passthrough login (it checks the main password), so
+   * the guard counts it; returns how long to wait before answering a failure (beyond the
+   * upstream's own delay, which it already applied).
+   */
+  recordUpstreamResult(req: AuthRequest, ok: boolean, detail?: string): number;
 }
 
 export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
@@ -47,9 +54,13 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     }).catch((e: Error) => deps.onAuditError?.(e));
   };
 
+  /** Identifies (account, secret) for the guard's repeat detection without keeping the secret. */
+  const fingerprint = (account: string, secret: string) => keyedHash(keys.cache, 'failed-login', account, secret).slice(0, 16);
+
   const reject = (req: AuthRequest, account: string, reason: RejectReason, passcodeId: string | null = null): Decision => {
     audit(req, account || null, 'reject', reason, passcodeId, req.clientId ? { client: req.clientId } : null);
-    return { kind: 'reject', account, reason };
+    const delayMs = deps.guard.failure(req.remoteIp, account || null, fingerprint(account, req.secret));
+    return { kind: 'reject', account, reason, delayMs };
   };
 
   /** Checks that do not depend on who is asking, after the passcode is proven. */
@@ -64,6 +75,12 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     const account = accountKey(req.user);
     if (account === null || req.secret === '' || req.secret.includes('\u0000') || Buffer.byteLength(req.secret) > MAX_SECRET_BYTES) {
       return reject(req, account ?? '', 'malformed');
+    }
+    const verdict = deps.guard.check(req.remoteIp, account);
+    if (verdict.kind === 'blocked') {
+      // Answered at once and cheaply: no store, no bcrypt, no upstream connection.
+      audit(req, account, 'reject', 'throttled', null, { block: verdict.reason, until: verdict.until });
+      return { kind: 'reject', account, reason: 'throttled', delayMs: 0 };
     }
     if (exempt.has(req.remoteIp)) {
       audit(req, account, 'passthrough', 'exempt-network', null, null);
@@ -88,6 +105,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     if (!cachedId) cache.set(account, normalized, row.id);
     const now = clock.now();
     await store.recordPasscodeUse(row.id, now, req.remoteIp, req.clientId ?? null);
+    deps.guard.success(req.remoteIp, account);
     audit(req, account, 'accept', null, row.id, { cached: cachedId !== null, ...(req.clientId ? { client: req.clientId } : {}) });
     return { kind: 'accept-passcode', account, passcodeId: row.id, cached: cachedId !== null };
   }
@@ -96,7 +114,11 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     authenticate,
     setPolicy(p, e) { policy = p; exempt = e; },
     recordUpstreamResult(req, ok, detail) {
-      audit(req, accountKey(req.user), ok ? 'upstream-accept' : 'upstream-reject', detail ?? null, null, null);
+      const account = accountKey(req.user);
+      audit(req, account, ok ? 'upstream-accept' : 'upstream-reject', detail ?? null, null, null);
+      if (ok) { if (account) deps.guard.success(req.remoteIp, account); return 0; }
+      deps.guard.failure(req.remoteIp, account, fingerprint(account ?? '', req.secret));
+      return 0;
     },
   };
 }

@@ -8,6 +8,7 @@ import { createManager } from './manage.js';
 import { formatPasscode, generatePasscode, normalizePasscode, passcodeTag } from './passcodes.js';
 import { SessionRegistry } from './sessions.js';
 import { accountKey } from './accounts.js';
+import { AuthGuard, DEFAULT_GUARD } from './guard.js';
 import type { AuthRequest, Hasher } from './types.js';
 import { openSqliteStore } from '../store/sqlite/index.js';
 import type { Store } from '../store/types.js';
@@ -100,7 +101,7 @@ describe('authenticate()', () => {
     hasher = countingHasher();
     cache = new VerifiedCache(keys.cache, 60_000, clock);
     const policy = { enforce: ['example.com'] as string[] };
-    auth = createAuthenticator({ store, hasher, keys, policy, exempt: new NetworkSet(['10.0.0.5/32']), cache, clock });
+    auth = createAuthenticator({ store, hasher, keys, policy, exempt: new NetworkSet(['10.0.0.5/32']), cache, clock, guard: new AuthGuard(clock, { ...DEFAULT_GUARD, blockAfter: 1000 }) });
     manager = createManager({ store, hasher, keys, clock, random: randomBytes, policy, cache, sessions: new SessionRegistry() });
   });
 
@@ -117,7 +118,7 @@ describe('authenticate()', () => {
 
   it('refuses the main password and wrong passcodes without running bcrypt', async () => {
     await manager.createPasscode('alice@example.com', { name: 'tb', scopes: ['imap'] });
-    expect(await auth.authenticate(req('alice@example.com', 'alice-main-pw'))).toEqual({ kind: 'reject', account: 'alice@example.com', reason: 'not-a-passcode' });
+    expect(await auth.authenticate(req('alice@example.com', 'alice-main-pw'))).toEqual({ kind: 'reject', account: 'alice@example.com', reason: 'not-a-passcode', delayMs: 2000 });
     expect(await auth.authenticate(req('alice@example.com', 'abcd efgh ijkl mnop'))).toMatchObject({ reason: 'unknown-passcode' });
     expect(hasher.verifies).toBe(0);
   });
@@ -146,6 +147,17 @@ describe('authenticate()', () => {
     await manager.setEnforcement('alice@example.com', null);
     expect((await auth.authenticate(req('alice@example.com', 'pw'))).kind).toBe('reject');
     expect(await auth.authenticate(req('alice@example.com', 'pw', { remoteIp: '10.0.0.5' }))).toMatchObject({ kind: 'passthrough', reason: 'exempt-network' });
+  });
+
+  it('refuses a blocked source at once, without bcrypt, even with the right passcode', async () => {
+    const p = await manager.createPasscode('alice@example.com', { name: 'tb', scopes: ['imap'] });
+    const guard = new AuthGuard(clock, { ...DEFAULT_GUARD, blockAfter: 2 });
+    const strict = createAuthenticator({ store, hasher, keys, policy: { enforce: ['example.com'] }, exempt: new NetworkSet([]), cache, clock, guard });
+    expect(await strict.authenticate(req('alice@example.com', 'wrong-1'))).toMatchObject({ reason: 'not-a-passcode', delayMs: 2000 });
+    expect(await strict.authenticate(req('alice@example.com', 'wrong-2'))).toMatchObject({ reason: 'not-a-passcode', delayMs: 4000 });
+    expect(await strict.authenticate(req('alice@example.com', p.passcode))).toEqual({ kind: 'reject', account: 'alice@example.com', reason: 'throttled', delayMs: 0 });
+    expect(hasher.verifies).toBe(0);
+    expect((await strict.authenticate(req('alice@example.com', p.passcode, { remoteIp: '192.0.2.99' }))).kind).toBe('accept-passcode');
   });
 
   it('rejects malformed input without touching the store', async () => {

@@ -41,4 +41,5 @@ export type RejectReason =
 export type Decision =
   | { kind: 'accept-passcode'; account: string; passcodeId: string; cached: boolean }
   | { kind: 'passthrough'; account: string; reason: 'not-enforced' | 'exempt-network' }
-  | { kind: 'reject'; account: string; reason: RejectReason };
+  /** delayMs: how long the front waits before answering (throttling; 0 for a blocked source). */
+  | { kind: 'reject'; account: string; reason: RejectReason; delayMs: number };

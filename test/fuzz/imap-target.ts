@@ -21,8 +21,8 @@ export interface FuzzTarget { port: number; front: ImapFront; close(): Promise<v
 export async function startFuzzTarget(): Promise<FuzzTarget> {
   const certs = await makeCerts(mkdtempSync(join(tmpdir(), 'mailgate-fuzz-')));
   const refuseAll: Authenticator = {
-    authenticate: async (req) => ({ kind: 'reject', account: req.user, reason: 'unknown-passcode' }),
-    recordUpstreamResult: () => {},
+    authenticate: async (req) => ({ kind: 'reject', account: req.user, reason: 'unknown-passcode', delayMs: 0 }),
+    recordUpstreamResult: () => 0,
     setPolicy: () => {},
   };
   const upstream = { host: '127.0.0.1', port: 1, tls: 'none' as const, ca: null, servername: null, rejectUnauthorized: true, trusted: false, auth: { method: 'sasl-proxy' as const, user: 'm', password: 'p' }, connectTimeoutMs: 500 };

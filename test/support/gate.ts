@@ -62,7 +62,8 @@ export function gateConfigDoc(dovecot: DovecotInstance, dir: string, overrides: 
       },
     },
     policy: { enforce: ['alice@example.com'] },
-    auth: { bcrypt_cost: 4, hash_workers: 1, failure_delay: '10ms' },
+    // All test clients share 127.0.0.x: keep blocking out of the way unless a test asks for it.
+    auth: { bcrypt_cost: 4, hash_workers: 1, failure_delay: '10ms', throttle: { block_after: 1000, account_ceiling: 1000 } },
     limits: { idle_timeout: '20s' },
     log: { level: 'debug' },
   }, overrides);

@@ -176,8 +176,8 @@ export class ImapSession implements SessionApi {
       return 'continue';
     }
     if (decision.kind === 'reject') {
-      this.log.info({ user: decision.account, reason: decision.reason }, 'login rejected');
-      return this.fail(tag);
+      this.log.info({ user: decision.account, reason: decision.reason, delayMs: decision.delayMs }, 'login rejected');
+      return this.fail(tag, decision.delayMs);
     }
     const creds: LoginCredentials = decision.kind === 'accept-passcode' ? { kind: 'master', user } : { kind: 'user', user, password: secret };
     let up: ImapUpstream | null = null;
@@ -188,6 +188,7 @@ export class ImapSession implements SessionApi {
       await up.sendClientInfo({ remoteIp: this.remoteIp, remotePort: this.remotePort, localIp: local.localAddress ?? '', localPort: local.localPort ?? 0, sessionId: this.id, clientId: this.clientIdFields });
       const res = await up.login(creds);
       if (res.status !== 'OK') return await this.upstreamRefused(tag, up, req, decision, res.text);
+      if (decision.kind === 'passthrough') this.deps.authenticator.recordUpstreamResult(req, true);
       for (const u of res.untagged) this.send(u);
       this.send(`${tag} OK ${res.text}`);
       this.handOff(up, decision);
@@ -204,24 +205,23 @@ export class ImapSession implements SessionApi {
   private async upstreamRefused(tag: string, up: ImapUpstream, req: AuthRequest, decision: Decision, text: string): Promise<Next> {
     up.close();
     if (decision.kind === 'passthrough') {
-      this.deps.authenticator.recordUpstreamResult(req, false);
+      const delayMs = this.deps.authenticator.recordUpstreamResult(req, false);
       this.log.info({ user: decision.account }, 'login rejected by upstream');
-      this.send(`${tag} ${R.authFailed}`); // the upstream already delayed its answer
-      return 'continue';
+      return this.fail(tag, delayMs); // the upstream already delayed its answer
     }
     if (/\[AUTHORIZATIONFAILED\]/i.test(text)) {
       // The master user may not act as this user: the account is gone upstream.
       this.log.warn({ user: decision.account }, 'upstream refused the master login for this user (unknown account?)');
-      return this.fail(tag);
+      return this.fail(tag, this.deps.settings.failureDelayMs);
     }
     this.log.error({ user: decision.account, upstreamSaid: text.slice(0, 200) }, 'upstream refused the master login: check imap.upstream.auth');
     this.send(`${tag} ${R.unavailable}`);
     return 'continue';
   }
 
-  private async fail(tag: string): Promise<Next> {
-    const delay = this.deps.settings.failureDelayMs;
-    if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+  /** The one failure answer; the delay is a timer, so a waiting client costs no CPU. */
+  private async fail(tag: string, delayMs: number): Promise<Next> {
+    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
     this.send(`${tag} ${R.authFailed}`);
     return 'continue';
   }

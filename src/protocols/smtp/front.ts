@@ -208,8 +208,8 @@ async function onAuth(deps: SmtpDeps, caps: UpstreamCapabilities, clients: Map<s
   }
   const decision = await deps.authenticator.authenticate(req);
   if (decision.kind === 'reject') {
-    c.log.info({ user: decision.account, reason: decision.reason }, 'login rejected');
-    await delay(deps.settings.failureDelayMs);
+    c.log.info({ user: decision.account, reason: decision.reason, delayMs: decision.delayMs }, 'login rejected');
+    await delay(decision.delayMs);
     return R.authFailed;
   }
   const log = c.log.child({ user: decision.account });
