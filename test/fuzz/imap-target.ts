@@ -18,7 +18,7 @@ import { makeCerts } from '../../src/testbed/certs.js';
 
 export interface FuzzTarget { port: number; front: ImapFront; close(): Promise<void> }
 
-export async function startFuzzTarget(): Promise<FuzzTarget> {
+export async function startFuzzTarget(limits: { idleTimeoutMs?: number; maxPreLoginPerIp?: number; maxConnections?: number; maxPreLoginCommands?: number } = {}): Promise<FuzzTarget> {
   const certs = await makeCerts(mkdtempSync(join(tmpdir(), 'mailgate-fuzz-')));
   const refuseAll: Authenticator = {
     authenticate: async (req) => ({ kind: 'reject', account: req.user, reason: 'unknown-passcode', delayMs: 0 }),
@@ -27,10 +27,10 @@ export async function startFuzzTarget(): Promise<FuzzTarget> {
   };
   const upstream = { host: '127.0.0.1', port: 1, tls: 'none' as const, ca: null, servername: null, rejectUnauthorized: true, trusted: false, auth: { method: 'sasl-proxy' as const, user: 'm', password: 'p' }, connectTimeoutMs: 500 };
   const front = await startImapFront({
-    settings: { upstream, allowPlaintextAuth: false, failureDelayMs: 0, idleTimeoutMs: 2000, maxBadCommands: 5, maxLineBytes: 1024, maxLiteralBytes: 1024, maxPreLoginCommands: 50 },
+    settings: { upstream, allowPlaintextAuth: false, failureDelayMs: 0, idleTimeoutMs: limits.idleTimeoutMs ?? 2000, maxBadCommands: 5, maxLineBytes: 1024, maxLiteralBytes: 1024, maxPreLoginCommands: limits.maxPreLoginCommands ?? 50 },
     tls: loadServerTls({ cert: certs.cert, key: certs.key }), authenticator: refuseAll, sessions: new SessionRegistry(),
     upstreamInfo: new UpstreamInfo(upstream), log: createLogger({ level: 'silent' }), now: Date.now,
-  }, [{ host: '127.0.0.1', port: 0, tls: 'starttls' }], { maxPreLoginPerIp: 10_000, maxConnections: 10_000 });
+  }, [{ host: '127.0.0.1', port: 0, tls: 'starttls' }], { maxPreLoginPerIp: limits.maxPreLoginPerIp ?? 10_000, maxConnections: limits.maxConnections ?? 10_000 });
   return { port: front.addresses[0]!.port, front, close: () => front.close() };
 }
 

@@ -75,6 +75,16 @@ export async function startGate(dovecot: DovecotInstance, overrides: Overrides =
   const lines: string[] = [];
   const sink = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
   const server = await startServer(config, { log: createLogger({ level: config.log.level, destination: sink }) });
+  // Every secret this gate ever saw: its logs are checked for them when it closes (debug level),
+  // so every end-to-end suite doubles as a "no secret in any log" test.
+  const secrets = new Set<string>([dovecot.master.password, ...dovecot.users.map((u) => u.password)]);
+  const manager = server.core.manager;
+  const create = manager.createPasscode.bind(manager);
+  manager.createPasscode = async (...args) => {
+    const r = await create(...args);
+    secrets.add(r.passcode).add(r.formatted);
+    return r;
+  };
   const addrs = server.imap?.addresses ?? [];
   const smtpAddrs = server.smtp?.addresses ?? [];
   return {
@@ -84,6 +94,11 @@ export async function startGate(dovecot: DovecotInstance, overrides: Overrides =
     smtpPort: smtpAddrs.find((a) => a.tls !== 'implicit')?.port ?? 0,
     smtpsPort: smtpAddrs.find((a) => a.tls === 'implicit')?.port ?? 0,
     logs: () => lines.join(''),
-    close: () => server.close(),
+    async close() {
+      await server.close();
+      const text = lines.join('');
+      const leaked = [...secrets].filter((x) => x.length >= 6 && text.includes(x));
+      if (leaked.length) throw new Error(`a secret reached mailgate's log (${leaked.length} of ${secrets.size} checked)`);
+    },
   };
 }
