@@ -6,6 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { loadServerTls } from '../net/tls.js';
 import { ImapUpstream } from '../protocols/imap/upstream.js';
+import { SmtpUpstream } from '../protocols/smtp/upstream.js';
 import type { Config } from '../config/types.js';
 import { parse, readConfig, type Io } from './util.js';
 
@@ -25,6 +26,7 @@ export async function doctorCommand(argv: string[], io: Io): Promise<number> {
   }
   if (config.tls) checks.push(certificateCheck(config.tls));
   if (config.imap) checks.push(...(await imapChecks(config, values.user)));
+  if (config.smtp) checks.push(...(await smtpChecks(config)));
   return report(checks, io, values.json);
 }
 
@@ -65,6 +67,32 @@ async function imapChecks(config: Readonly<Config>, user: string | undefined): P
     up.close();
   }
   return checks;
+}
+
+async function smtpChecks(config: Readonly<Config>): Promise<Check[]> {
+  const u = config.smtp!.upstream;
+  const where = `${u.host}:${u.port} (${u.tls})`;
+  let up: SmtpUpstream;
+  try {
+    up = await SmtpUpstream.open(u, config.smtp!.hostname);
+  } catch (e) {
+    return [{ name: 'SMTP upstream', ok: false, detail: `${where}: ${(e as Error).message}. Is the submission server running, and does smtp.upstream match its port and TLS mode?` }];
+  }
+  try {
+    const ext = [...up.extensions.keys()].join(' ');
+    const checks: Check[] = [{ name: 'SMTP upstream', ok: true, detail: `${where}: EHLO offers ${ext}` }];
+    if (u.auth.method === 'xclient' || u.trusted) {
+      // Postfix announces XCLIENT only to hosts in smtpd_authorized_xclient_hosts.
+      const has = up.extensions.has('XCLIENT');
+      checks.push(has
+        ? { name: 'SMTP XCLIENT', ok: true, detail: `allowed for mailgate (${up.extensions.get('XCLIENT')})` }
+        : { name: 'SMTP XCLIENT', ok: u.auth.method !== 'xclient', detail: `the upstream does not offer XCLIENT to mailgate's address: add it to Postfix's smtpd_authorized_xclient_hosts${u.auth.method === 'xclient' ? '' : ' (or set smtp.upstream.trusted: false)'}` });
+    }
+    if (u.auth.method === 'sasl-proxy' && !up.extensions.has('AUTH')) checks.push({ name: 'SMTP AUTH', ok: false, detail: 'the upstream offers no AUTH to mailgate (sasl-proxy needs AUTH PLAIN with a master user)' });
+    return checks;
+  } finally {
+    up.destroy();
+  }
 }
 
 function report(checks: Check[], io: Io, json: boolean | undefined): number {

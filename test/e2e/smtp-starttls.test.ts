@@ -4,12 +4,16 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeInterop } from '../support/interop.js';
-import { startGate, type Gate } from '../support/gate.js';
+import { gateConfigDoc, startGate, type Gate } from '../support/gate.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { main } from '../../src/cli/index.js';
 import { RawClient } from '../support/raw.js';
 import { startDovecot, type DovecotInstance } from '../../src/testbed/dovecot.js';
 import { startPostfix, type PostfixInstance } from '../../src/testbed/postfix.js';
 
-describeInterop('SMTP STARTTLS injection', ['dovecot', 'postfix'], () => {
+describeInterop('SMTP STARTTLS injection and doctor', ['dovecot', 'postfix'], () => {
   let dovecot: DovecotInstance;
   let postfix: PostfixInstance;
   let gate: Gate;
@@ -39,5 +43,15 @@ describeInterop('SMTP STARTTLS injection', ['dovecot', 'postfix'], () => {
     const noop = await raw.until(/^250 /);
     expect(noop).toHaveLength(1);
     raw.close();
+  });
+
+  it('doctor checks the SMTP upstream and that Postfix lets mailgate use XCLIENT', async () => {
+    const file = join(gate.dir, 'doctor.yaml');
+    writeFileSync(file, stringify(gateConfigDoc(dovecot, gate.dir, {}, postfix)));
+    let out = '';
+    const io = { out: (t: string) => { out += `${t}\n`; }, err: (t: string) => { out += t; }, env: {} };
+    expect(await main(['doctor', '--config', file], io)).toBe(0);
+    expect(out).toMatch(/ok\s+SMTP upstream: .*PIPELINING/);
+    expect(out).toMatch(/ok\s+SMTP XCLIENT: allowed for mailgate/);
   });
 });
