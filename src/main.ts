@@ -20,6 +20,7 @@ import { loadServerTls } from './net/tls.js';
 import { startImapFront, type ImapFront } from './protocols/imap/listener.js';
 import { UpstreamInfo } from './protocols/imap/upstream-info.js';
 import { startSmtpFront, type SmtpFront } from './protocols/smtp/front.js';
+import { createImapLogin, mailSettingsFrom, startPortal, type PortalHandle } from './portal/index.js';
 import { openSqliteStore } from './store/sqlite/index.js';
 import type { Store } from './store/types.js';
 
@@ -56,6 +57,7 @@ export interface Server {
   guard: AuthGuard;
   imap: ImapFront | null;
   smtp: SmtpFront | null;
+  portal: PortalHandle | null;
   log: Logger;
   /** Re-reads the config file: new certificate and policy for new logins; live sessions stay. */
   reload(): Promise<void>;
@@ -88,6 +90,9 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
 
   let imap: ImapFront | null = null;
   let smtp: SmtpFront | null = null;
+  let portal: PortalHandle | null = null;
+  // A live view, so that a SIGHUP policy reload reaches the portal too.
+  let currentPolicy = config.policy;
   try {
     if (config.imap) {
       const upstreamInfo = new UpstreamInfo(config.imap.upstream);
@@ -108,7 +113,17 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
         tls, authenticator, sessions: core.sessions, log, now: () => core.clock.now(),
       }, config.smtp.listen);
     }
+    if (config.portal && config.imap) {
+      portal = await startPortal({
+        store: core.store, manager: core.manager, hasher: core.hasher, keys: core.keys, clock: core.clock, sessions: core.sessions,
+        portal: config.portal, admin: config.admin, policy: { get enforce() { return currentPolicy.enforce; } },
+        mail: mailSettingsFrom(config, { imap: imap?.addresses, smtp: smtp?.addresses }),
+        imapLogin: createImapLogin(config.imap.upstream), log, guard,
+      });
+      if (!config.admin.token) log.info('admin API off (no admin token configured)');
+    } else if (config.portal) log.warn('the portal needs an imap section (it checks main passwords with the IMAP server); not started');
   } catch (e) {
+    await portal?.close();
     await smtp?.close();
     await imap?.close();
     stopWatching();
@@ -122,6 +137,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
     closed ??= (async () => {
       stopWatching();
       stopUnblocks();
+      await portal?.close();
       await imap?.close();
       await smtp?.close();
       core.sessions.closeAll('shutdown');
@@ -130,12 +146,13 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
     return closed;
   };
   return {
-    core, authenticator, guard, imap, smtp, log, close,
+    core, authenticator, guard, imap, smtp, portal, log, close,
     async reload() {
       if (!config.file) throw new Error('this server was not started from a configuration file');
       const next = loadConfig(config.file);
       const nextTls = next.tls ? loadServerTls(next.tls) : null;
       authenticator.setPolicy(next.policy, new NetworkSet(next.policy.exemptNetworks));
+      currentPolicy = next.policy;
       if (nextTls) { imap?.reloadTls(nextTls); smtp?.reloadTls(nextTls); }
       log.info({ enforce: next.policy.enforce, exemptNetworks: next.policy.exemptNetworks }, 'configuration reloaded (certificate and policy)');
     },

@@ -30,7 +30,7 @@ async function trySend(port: number, ca: Buffer, user: string, pass: string): Pr
   }
 }
 
-export async function runDemoCheck(o: { io: Io; ca: string; passcode: string; ports: { imaps: number; smtps?: number | undefined } }): Promise<boolean> {
+export async function runDemoCheck(o: { io: Io; ca: string; passcode: string; portal: string | null; ports: { imaps: number; smtps?: number | undefined } }): Promise<boolean> {
   const ca = readFileSync(o.ca);
   const withPasscode = await tryLogin(o.ports.imaps, ca, 'alice@example.com', o.passcode);
   const withPassword = await tryLogin(o.ports.imaps, ca, 'alice@example.com', 'alice-main-pw');
@@ -47,6 +47,11 @@ export async function runDemoCheck(o: { io: Io; ca: string; passcode: string; po
       { what: 'alice sends mail with her passcode', pass: sent.ok, detail: sent.detail },
       { what: 'alice sending with her main password is refused', pass: !refused.ok, detail: refused.detail },
     );
+  }
+  if (o.portal) {
+    const r = await fetch(new URL('signin', o.portal.endsWith('/') ? o.portal : `${o.portal}/`)).catch((e: Error) => e);
+    const ok = !(r instanceof Error) && r.status === 200 && /Sign in/.test(await r.text());
+    results.push({ what: 'the self-service portal shows its sign-in page', pass: ok, detail: r instanceof Error ? r.message : `HTTP ${r.status}` });
   }
   for (const r of results) o.io.out(`${r.pass ? 'ok  ' : 'FAIL'}  ${r.what} (${r.detail})`);
   return results.every((r) => r.pass);

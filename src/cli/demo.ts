@@ -69,6 +69,7 @@ export async function demoCommand(argv: string[], io: Io): Promise<number> {
           upstream: { host: '127.0.0.1', port: postfix.submissionPort, ...upstreamTls, auth: { method: 'xclient' } },
         },
       } : {}),
+      portal: { listen: { host: '127.0.0.1', port: await portOr0(8080) } },
       policy: { enforce: ['alice@example.com'], allow_plaintext_auth: false },
       log: { level: 'info' },
     };
@@ -84,9 +85,9 @@ export async function demoCommand(argv: string[], io: Io): Promise<number> {
       smtp: server.smtp?.addresses.find((a) => a.tls === 'starttls')?.port,
       smtps: server.smtp?.addresses.find((a) => a.tls === 'implicit')?.port,
     };
-    io.out(instructions({ configFile, ca: dovecot.certs.caCert, passcode: created.formatted, ports }));
+    io.out(instructions({ configFile, ca: dovecot.certs.caCert, passcode: created.formatted, ports, portal: server.portal?.url ?? null }));
     if (values.check) {
-      const ok = await runDemoCheck({ io, ca: dovecot.certs.caCert, passcode: created.formatted, ports });
+      const ok = await runDemoCheck({ io, ca: dovecot.certs.caCert, passcode: created.formatted, ports, portal: server.portal?.url ?? null });
       return ok ? 0 : 1;
     }
     io.out('mailgate is running. Press Ctrl-C to stop the demo.');
@@ -99,7 +100,7 @@ export async function demoCommand(argv: string[], io: Io): Promise<number> {
   }
 }
 
-function instructions(o: { configFile: string; ca: string; passcode: string; ports: { imap: number; imaps: number; smtp?: number | undefined; smtps?: number | undefined } }): string {
+function instructions(o: { configFile: string; ca: string; passcode: string; portal: string | null; ports: { imap: number; imaps: number; smtp?: number | undefined; smtps?: number | undefined } }): string {
   const compact = o.passcode.replace(/ /g, '');
   const smtp = o.ports.smtps ? `
   SMTP submission  127.0.0.1 port ${o.ports.smtp} (STARTTLS) or ${o.ports.smtps} (SSL/TLS)
@@ -127,5 +128,10 @@ mailgate demo is ready. Everything runs on 127.0.0.1; the certificate is signed 
 ${smtp}
   Mail apps: server 127.0.0.1, the ports above, user alice@example.com, password = the passcode
   (your app must trust ${o.ca}, or accept the certificate when asked).
-`;
+${o.portal ? `
+  Self-service portal  ${o.portal}
+  Sign in as bob@example.com / bob-main-pw and turn on two-factor authentication with an
+  authenticator app (or: oathtool --totp -b KEY, with the key the page shows); then create a
+  passcode for a mail app there — from then on bob's main password is refused for mail apps.
+` : ''}`;
 }

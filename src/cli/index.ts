@@ -7,6 +7,9 @@ import { doctorCommand } from './doctor.js';
 import { passcodesCommand, PASSCODES_HELP } from './passcodes.js';
 import { serveCommand } from './serve.js';
 import { unblockCommand, UNBLOCK_HELP } from './unblock.js';
+import { totpCommand, TOTP_HELP } from './totp.js';
+import { codesCommand, CODES_HELP } from './codes.js';
+import { auditCommand, AUDIT_HELP } from './audit.js';
 import { CliError, processIo, type Io } from './util.js';
 
 const COMMANDS: Readonly<Record<string, (argv: string[], io: Io) => Promise<number>>> = {
@@ -16,6 +19,9 @@ const COMMANDS: Readonly<Record<string, (argv: string[], io: Io) => Promise<numb
   accounts: accountsCommand,
   passcodes: passcodesCommand,
   unblock: unblockCommand,
+  totp: totpCommand,
+  codes: codesCommand,
+  audit: auditCommand,
 };
 
 const HELP = `mailgate — application passcodes (2FA discipline) in front of any IMAP/SMTP server
@@ -26,6 +32,9 @@ mailgate doctor [--user USER]             check config, certificate, upstream, m
 ${ACCOUNTS_HELP}
 ${PASSCODES_HELP}
 ${UNBLOCK_HELP}
+${TOTP_HELP}
+${CODES_HELP}
+${AUDIT_HELP}
 
 Every command takes --config FILE (default: $MAILGATE_CONFIG, then ./config/mailgate.yaml);
 listings take --json.`;

@@ -83,8 +83,8 @@ class Reader {
 
   resolvePath(p: string): string { return isAbsolute(p) ? p : resolve(this.baseDir, p); }
 
-  /** A secret from `key`, `key_env` or `key_file`; exactly one may be set. */
-  secret(o: Obj, key: string, path: string): string | null {
+  /** A secret from `key`, `key_env` or `key_file`; exactly one may be set. `optional`: an unset variable means "none". */
+  secret(o: Obj, key: string, path: string, optional = false): string | null {
     const inline = this.str(o, key, path, null);
     const envName = this.str(o, `${key}_env`, path, null);
     const file = this.str(o, `${key}_file`, path, null);
@@ -93,7 +93,7 @@ class Reader {
     if (inline !== null) return inline;
     if (envName !== null) {
       const v = this.env[envName];
-      if (v === undefined || v === '') { this.problem(`${path}.${key}_env`, `environment variable ${envName} is not set`); return null; }
+      if (v === undefined || v === '') { if (!optional) this.problem(`${path}.${key}_env`, `environment variable ${envName} is not set`); return null; }
       return v;
     }
     if (file !== null) {
@@ -236,6 +236,9 @@ export function buildConfig(doc: unknown, file: string | null, env: NodeJS.Proce
   const level = r.str(log, 'level', 'log', 'info');
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(level)) r.problem('log.level', 'expected one of fatal, error, warn, info, debug, trace, silent');
   const portalObj = r.obj(root, 'portal', 'portal');
+  if (portalObj) r.unknownKeys(portalObj, ['listen', 'public_url'], 'portal');
+  const publicUrl = portalObj ? r.str(portalObj, 'public_url', 'portal', null) : null;
+  if (publicUrl !== null && !/^https?:\/\/[^/\s]+/.test(publicUrl)) r.problem('portal.public_url', `expected an http(s) URL, got ${JSON.stringify(publicUrl)}`);
   const admin = r.obj(root, 'admin', 'admin') ?? {};
   r.unknownKeys(admin, ['token', 'token_env', 'token_file'], 'admin');
 
@@ -275,7 +278,7 @@ export function buildConfig(doc: unknown, file: string | null, env: NodeJS.Proce
       listen: (() => { const l = r.obj(portalObj, 'listen', 'portal.listen') ?? {}; return { host: r.str(l, 'host', 'portal.listen', '127.0.0.1'), port: r.int(l, 'port', 'portal.listen', 8080, 0, 65535) }; })(),
       publicUrl: r.str(portalObj, 'public_url', 'portal', null),
     } : null,
-    admin: { token: r.secret(admin, 'token', 'admin') },
+    admin: { token: r.secret(admin, 'token', 'admin', true) },
   };
   if (r.problems.length) throw new ConfigError(r.problems, file);
   return deepFreeze(config);

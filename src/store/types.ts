@@ -62,6 +62,46 @@ export interface AuditQuery {
   limit?: number;
 }
 
+/** An account's authenticator-app (TOTP) state. Secrets are ciphertexts: the store never sees them in clear. */
+export interface TotpRow {
+  username: string;
+  /** Encrypted secret in force, null while only an enrolment is pending. */
+  secret: string | null;
+  enabledAt: number | null;
+  /** Highest time step accepted so far: a code for this step or an earlier one is a replay. */
+  lastStep: number | null;
+  /** Encrypted secret being enrolled (shown as a QR code, not yet confirmed with a code). */
+  pendingSecret: string | null;
+  pendingAt: number | null;
+}
+
+/** One of an account's one-time emergency codes. */
+export interface EmergencyCodeRow {
+  username: string;
+  /** 1..n within the current set. */
+  id: number;
+  /** Keyed lookup tag, as for passcodes: one bcrypt per attempt, not one per code. */
+  tag: string;
+  /** bcrypt hash of the normalised code. */
+  hash: string;
+  createdAt: number;
+  usedAt: number | null;
+}
+
+/** A signed-in (or half signed-in) portal browser session, kept server-side. */
+export interface PortalSessionRow {
+  /** A hash of the cookie value, never the value itself. */
+  id: string;
+  username: string;
+  /** 'password': main password checked, second factor still due; 'complete': fully signed in. */
+  stage: 'password' | 'complete';
+  /** Synchronizer token every form of this session must echo. */
+  csrf: string;
+  ip: string | null;
+  createdAt: number;
+  lastSeenAt: number;
+}
+
 export interface Store {
   getAccount(username: string): Promise<AccountRow | undefined>;
   /** Accounts that have an override or at least one passcode, sorted by username. */
@@ -80,6 +120,35 @@ export interface Store {
   recordPasscodeUse(id: string, at: number, ip: string | null, client: string | null): Promise<void>;
   /** Passcodes revoked at or after `since` (used to end live sessions revoked by another process). */
   revokedSince(since: number): Promise<Array<{ id: string; username: string; revokedAt: number }>>;
+
+  getTotp(username: string): Promise<TotpRow | undefined>;
+  /** Stores (replacing any earlier one) the secret being enrolled; an enabled secret stays in force. */
+  setPendingTotp(username: string, secret: string, at: number): Promise<void>;
+  /**
+   * Puts the pending secret in force, if it still is `pendingSecret` (two tabs enrolling at once:
+   * only the secret the user confirmed wins). Records `step` as used. False if it changed.
+   */
+  activateTotp(username: string, pendingSecret: string, at: number, step: number): Promise<boolean>;
+  /** Atomically records `step` as used if it is later than every step used before (replay guard). */
+  useTotpStep(username: string, step: number): Promise<boolean>;
+  /** Removes the secret (and any pending one); false if there was nothing. */
+  deleteTotp(username: string): Promise<boolean>;
+
+  /** Replaces the whole set at once (an empty list deletes it); ids are 1..n in list order. */
+  replaceEmergencyCodes(username: string, codes: Array<{ tag: string; hash: string }>, at: number): Promise<void>;
+  /** The current set, id order, used ones included. */
+  listEmergencyCodes(username: string): Promise<EmergencyCodeRow[]>;
+  /** Marks a code used if it is still unused; false if it was used already (or does not exist). */
+  useEmergencyCode(username: string, id: number, at: number): Promise<boolean>;
+
+  createPortalSession(row: PortalSessionRow): Promise<void>;
+  getPortalSession(id: string): Promise<PortalSessionRow | undefined>;
+  touchPortalSession(id: string, at: number): Promise<void>;
+  deletePortalSession(id: string): Promise<void>;
+  /** Ends every portal session of an account (e.g. after its authenticator was reset); returns how many. */
+  deletePortalSessionsOf(username: string): Promise<number>;
+  /** Deletes sessions idle since before `idleBefore` or created before `createdBefore`. */
+  prunePortalSessions(idleBefore: number, createdBefore: number): Promise<number>;
 
   appendAudit(event: AuditEvent): Promise<number>;
   queryAudit(query: AuditQuery): Promise<AuditEvent[]>;

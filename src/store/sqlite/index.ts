@@ -7,8 +7,11 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
 import { PROTOCOLS } from '../types.js';
-import type { AccountRow, AuditEvent, AuditQuery, PasscodeRow, Protocol, Store } from '../types.js';
+import type {
+  AccountRow, AuditEvent, AuditQuery, EmergencyCodeRow, PasscodeRow, PortalSessionRow, Protocol, Store, TotpRow,
+} from '../types.js';
 import { migrate } from './migrations.js';
+import { TwoFactorTables } from './twofactor.js';
 
 const DEFAULT_AUDIT_LIMIT = 100;
 
@@ -194,9 +197,11 @@ class SqliteStore implements Store {
   private readonly auditQueries = new Map<string, Statement<unknown[], AuditRecord>>();
   /** The account row and the passcode go in together or not at all. */
   private readonly insertTx: (r: PasscodeRow) => void;
+  private readonly tf: TwoFactorTables;
 
   constructor(private readonly db: Db) {
     this.s = prepareStatements(db);
+    this.tf = new TwoFactorTables(db);
     this.insertTx = db.transaction((r: PasscodeRow) => {
       this.s.ensureAccount.run(r.username, r.createdAt, r.createdAt);
       this.s.insertPasscode.run(
@@ -252,6 +257,22 @@ class SqliteStore implements Store {
   async revokedSince(since: number): Promise<Array<{ id: string; username: string; revokedAt: number }>> {
     return this.s.revokedSince.all(since);
   }
+
+  // Two-factor state (twofactor.ts).
+  async getTotp(u: string): Promise<TotpRow | undefined> { return this.tf.getTotp(u); }
+  async setPendingTotp(u: string, secret: string, at: number): Promise<void> { this.tf.setPendingTotp(u, secret, at); }
+  async activateTotp(u: string, pending: string, at: number, step: number): Promise<boolean> { return this.tf.activateTotp(u, pending, at, step); }
+  async useTotpStep(u: string, step: number): Promise<boolean> { return this.tf.useTotpStep(u, step); }
+  async deleteTotp(u: string): Promise<boolean> { return this.tf.deleteTotp(u); }
+  async replaceEmergencyCodes(u: string, codes: Array<{ tag: string; hash: string }>, at: number): Promise<void> { this.tf.replaceEmergencyCodes(u, codes, at); }
+  async listEmergencyCodes(u: string): Promise<EmergencyCodeRow[]> { return this.tf.listEmergencyCodes(u); }
+  async useEmergencyCode(u: string, id: number, at: number): Promise<boolean> { return this.tf.useEmergencyCode(u, id, at); }
+  async createPortalSession(row: PortalSessionRow): Promise<void> { this.tf.createPortalSession(row); }
+  async getPortalSession(id: string): Promise<PortalSessionRow | undefined> { return this.tf.getPortalSession(id); }
+  async touchPortalSession(id: string, at: number): Promise<void> { this.tf.touchPortalSession(id, at); }
+  async deletePortalSession(id: string): Promise<void> { this.tf.deletePortalSession(id); }
+  async deletePortalSessionsOf(u: string): Promise<number> { return this.tf.deletePortalSessionsOf(u); }
+  async prunePortalSessions(idleBefore: number, createdBefore: number): Promise<number> { return this.tf.prunePortalSessions(idleBefore, createdBefore); }
 
   async appendAudit(e: AuditEvent): Promise<number> {
     const detail = e.detail === null || e.detail === undefined ? null : JSON.stringify(e.detail);

@@ -65,6 +65,45 @@ export const MIGRATIONS: readonly Migration[] = [
         BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
     `,
   },
+  {
+    version: 2,
+    name: 'two-factor: TOTP secrets, emergency codes, portal sessions',
+    up: `
+      -- One row per account that has (or is enrolling) an authenticator app. Secrets are
+      -- AES-256-GCM ciphertexts (core/totp.ts); last_step is the replay guard.
+      CREATE TABLE totp (
+        username       TEXT PRIMARY KEY NOT NULL,
+        secret         TEXT NULL,
+        enabled_at     INTEGER NULL,
+        last_step      INTEGER NULL,
+        pending_secret TEXT NULL,
+        pending_at     INTEGER NULL
+      );
+
+      CREATE TABLE emergency_codes (
+        username   TEXT NOT NULL,
+        id         INTEGER NOT NULL,
+        tag        TEXT NOT NULL,
+        hash       TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        used_at    INTEGER NULL,
+        PRIMARY KEY (username, id)
+      );
+
+      -- id is a hash of the cookie value: a copy of the database does not hand out live sessions.
+      CREATE TABLE portal_sessions (
+        id           TEXT PRIMARY KEY NOT NULL,
+        username     TEXT NOT NULL,
+        stage        TEXT NOT NULL CHECK (stage IN ('password', 'complete')),
+        csrf         TEXT NOT NULL,
+        ip           TEXT NULL,
+        created_at   INTEGER NOT NULL,
+        last_seen_at INTEGER NOT NULL
+      );
+      CREATE INDEX portal_sessions_username ON portal_sessions(username);
+      CREATE INDEX portal_sessions_last_seen ON portal_sessions(last_seen_at);
+    `,
+  },
 ];
 
 /** The schema version this code writes and understands. */

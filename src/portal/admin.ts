@@ -1,0 +1,139 @@
+/**
+ * The admin JSON API under /api/admin, for scripts and help desks: the same verbs as the CLI.
+ * Authenticated with a bearer token from the configuration, compared in constant time; wrong
+ * tokens are throttled per client IP like wrong passwords.
+ */
+import { parseDuration } from '../config/load.js';
+import { UsageError } from '../core/manage.js';
+import { PROTOCOLS, type AuditQuery, type Protocol } from '../store/types.js';
+import { sameSecret } from './csrf.js';
+import { HttpError, readBody, sendJson } from './http.js';
+import type { Ctx, Portal } from './types.js';
+
+type Json = Record<string, unknown>;
+interface Call { p: Portal; c: Ctx; user: string; id: string; body: Json }
+interface Endpoint { method: 'GET' | 'POST' | 'DELETE'; pattern: RegExp; run(x: Call): Promise<[number, unknown]> }
+
+const A = { actor: 'api' };
+const ok = (v: unknown): [number, unknown] => [200, v];
+
+function scopesOf(v: unknown): Protocol[] {
+  if (v === undefined) return ['imap', 'smtp'];
+  if (!Array.isArray(v) || v.length === 0 || !v.every((s) => (PROTOCOLS as readonly unknown[]).includes(s))) {
+    throw new UsageError(`"scopes" must be a non-empty list of ${PROTOCOLS.join(', ')}`);
+  }
+  return v as Protocol[];
+}
+
+function auditQuery(q: URLSearchParams): AuditQuery {
+  const num = (name: string, max = Number.MAX_SAFE_INTEGER): number | undefined => {
+    const v = q.get(name);
+    if (v === null) return undefined;
+    const n = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
+    if (!Number.isFinite(n) || n < 0 || n > max) throw new UsageError(`"${name}" must be a number${name === 'since' ? ' (ms) or an ISO date' : ''}`);
+    return n;
+  };
+  return {
+    username: q.get('user')?.trim().toLowerCase() || undefined, type: q.get('type') || undefined,
+    since: num('since'), afterId: num('after'), limit: num('limit', 1000) ?? 100,
+  };
+}
+
+async function accountDetail(p: Portal, user: string) {
+  const a = await p.deps.manager.showAccount(user);
+  const live = (id: string) => p.deps.sessions.list({ passcodeId: id }).length;
+  return {
+    ...a, passcodeList: a.passcodeList.map((pc) => ({ ...pc, liveSessions: live(pc.id) })),
+    twoFactor: await p.tf.status(user), liveSessions: p.deps.sessions.list({ account: a.username }).length,
+  };
+}
+
+const ACCOUNT = '/api/admin/accounts/([^/]+)';
+const ENDPOINTS: Endpoint[] = [
+  { method: 'GET', pattern: /^\/api\/admin\/accounts$/, run: async ({ p }) => ok(await p.deps.manager.listAccounts()) },
+  { method: 'GET', pattern: new RegExp(`^${ACCOUNT}$`), run: async ({ p, user }) => ok(await accountDetail(p, user)) },
+  {
+    method: 'POST', pattern: new RegExp(`^${ACCOUNT}/enforce$`),
+    run: async ({ p, user, body }) => ok(await p.deps.manager.setEnforcement(user, body.enforced !== false, A.actor)),
+  },
+  { method: 'POST', pattern: new RegExp(`^${ACCOUNT}/release$`), run: async ({ p, user }) => ok(await p.deps.manager.setEnforcement(user, null, A.actor)) },
+  { method: 'GET', pattern: new RegExp(`^${ACCOUNT}/passcodes$`), run: async ({ p, user }) => ok((await accountDetail(p, user)).passcodeList) },
+  {
+    method: 'POST', pattern: new RegExp(`^${ACCOUNT}/passcodes$`),
+    async run({ p, user, body }) {
+      if (typeof body.name !== 'string') throw new UsageError('"name" is required, e.g. {"name": "Thunderbird laptop"}');
+      let expiresAt: number | null = null;
+      if (body.expires !== undefined && body.expires !== null) {
+        const d = typeof body.expires === 'string' ? parseDuration(body.expires) : null;
+        if (d === null || d <= 0) throw new UsageError('"expires" takes a duration like "90d", "12h" or "30m"');
+        expiresAt = p.deps.clock.now() + d;
+      }
+      const r = await p.deps.manager.createPasscode(user, { name: body.name, scopes: scopesOf(body.scopes), expiresAt }, A.actor);
+      return [201, { passcode: r.formatted, ...r.info }];
+    },
+  },
+  {
+    method: 'DELETE', pattern: new RegExp(`^${ACCOUNT}/passcodes/([^/]+)$`),
+    async run({ p, user, id }) {
+      const r = await p.deps.manager.revokePasscode(user, id, A.actor);
+      return r.revoked ? ok(r) : [404, { error: `no active passcode ${id} for ${user}`, ...r }];
+    },
+  },
+  { method: 'DELETE', pattern: new RegExp(`^${ACCOUNT}/totp$`), run: async ({ p, user }) => ok(await p.tf.reset(user, A)) },
+  {
+    method: 'POST', pattern: new RegExp(`^${ACCOUNT}/emergency-codes$`),
+    run: async ({ p, user }) => [201, { codes: await p.tf.regenerateCodes(user, A) }],
+  },
+  { method: 'GET', pattern: /^\/api\/admin\/audit$/, run: async ({ p, c }) => ok(await p.deps.store.queryAudit(auditQuery(c.query))) },
+];
+
+/** True when the request carries the configured token; answers 401/403/429 itself otherwise. */
+function authorized(p: Portal, c: Ctx): boolean {
+  const token = p.deps.admin.token;
+  if (!token) {
+    sendJson(c.res, 403, { error: 'the admin API is off: set admin.token, admin.token_env or admin.token_file in the configuration' });
+    return false;
+  }
+  const wait = p.perIp.waitMs(`api|${c.ip}`);
+  if (wait > 0) {
+    sendJson(c.res, 429, { error: 'too many wrong tokens from this address; wait and retry' }, { 'Retry-After': String(Math.ceil(wait / 1000)) });
+    return false;
+  }
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(c.req.headers.authorization ?? '');
+  if (m?.[1] && sameSecret(m[1], token)) return true;
+  p.perIp.fail(`api|${c.ip}`);
+  p.deps.log.warn({ ip: c.ip, path: c.path }, 'admin API: missing or wrong bearer token');
+  sendJson(c.res, 401, { error: 'a valid bearer token is required: Authorization: Bearer <admin token>' }, { 'WWW-Authenticate': 'Bearer realm="mailgate admin"' });
+  return false;
+}
+
+async function jsonBody(c: Ctx): Promise<Json> {
+  const text = await readBody(c.req, 64 * 1024);
+  if (!text.trim()) return {};
+  let v: unknown;
+  try { v = JSON.parse(text); } catch { throw new HttpError(400, 'the body is not valid JSON'); }
+  if (!v || typeof v !== 'object' || Array.isArray(v)) throw new HttpError(400, 'the body must be a JSON object');
+  return v as Json;
+}
+
+export async function handleAdmin(p: Portal, c: Ctx): Promise<void> {
+  if (!authorized(p, c)) return;
+  const matches = ENDPOINTS.map((e) => ({ e, m: e.pattern.exec(c.path) })).filter((x) => x.m);
+  const hit = matches.find((x) => x.e.method === c.req.method);
+  if (!hit) {
+    if (matches.length) return sendJson(c.res, 405, { error: 'method not allowed' }, { Allow: matches.map((x) => x.e.method).join(', ') });
+    return sendJson(c.res, 404, { error: 'no such endpoint; see the README for the admin API' });
+  }
+  try {
+    const [user = '', id = ''] = hit.m!.slice(1).map((s) => decodeURIComponent(s));
+    const body = c.req.method === 'GET' ? {} : await jsonBody(c);
+    const [status, value] = await hit.e.run({ p, c, user, id, body });
+    if (c.req.method !== 'GET') p.deps.log.info({ method: c.req.method, path: c.path, status, ip: c.ip }, 'admin API call');
+    sendJson(c.res, status, value);
+  } catch (e) {
+    if (e instanceof UsageError) return sendJson(c.res, 400, { error: e.message });
+    if (e instanceof URIError) return sendJson(c.res, 400, { error: 'malformed percent-encoding in the path' });
+    if (e instanceof HttpError) return sendJson(c.res, e.status, { error: e.message });
+    throw e;
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * The self-service portal and the admin JSON API, on their own port (config `portal.listen`).
+ * `startPortal` takes its dependencies explicitly; main.ts builds them from the running core.
+ */
+import { randomBytes } from 'node:crypto';
+import { createServer as createHttpServer, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import { FailureThrottle } from '../core/throttle.js';
+import { createTwoFactor, issuerFor } from '../core/twofactor.js';
+import type { Config } from '../config/types.js';
+import { createRequestHandler } from './app.js';
+import { PreSessionCsrf } from './csrf.js';
+import { authRoutes } from './routes/auth.js';
+import { passcodeRoutes } from './routes/passcodes.js';
+import { twoFactorRoutes } from './routes/twofactor.js';
+import { DEFAULT_TIMEOUTS, PortalSessions } from './sessions.js';
+import type { MailEndpoint, MailSettings, Portal, PortalDeps } from './types.js';
+
+export type { ImapLogin, MailSettings, PortalDeps } from './types.js';
+export { createImapLogin, UpstreamUnavailable } from './imap-login.js';
+
+export interface PortalHandle {
+  address: { host: string; port: number };
+  /** The URL the portal is reachable at (public_url when set). */
+  url: string;
+  close(): Promise<void>;
+}
+
+const ROUTES = [...authRoutes, ...twoFactorRoutes, ...passcodeRoutes];
+const PRUNE_EVERY_MS = 10 * 60_000;
+
+/** Mail settings for the passcode setup steps, from the config and (port 0 in tests) the bound addresses. */
+export function mailSettingsFrom(config: Pick<Config, 'imap' | 'smtp'>, bound: { imap?: MailEndpoint[]; smtp?: MailEndpoint[] } = {}, host: string | null = null): MailSettings {
+  const pick = (l: MailEndpoint[]) => l.map(({ port, tls }) => ({ port, tls }));
+  return { host, imap: pick(bound.imap ?? config.imap?.listen ?? []), smtp: pick(bound.smtp ?? config.smtp?.listen ?? []) };
+}
+
+function buildPortal(deps: PortalDeps): Portal {
+  const random = deps.random ?? randomBytes;
+  const publicUrl = deps.portal.publicUrl ? new URL(deps.portal.publicUrl) : null;
+  const base = publicUrl ? publicUrl.pathname.replace(/\/+$/, '') : '';
+  // Secure cookies when the browser talks TLS: to us directly, or to the reverse proxy in front.
+  const secure = !!deps.tls || publicUrl?.protocol === 'https:';
+  const tf = createTwoFactor({
+    store: deps.store, hasher: deps.hasher, keys: deps.keys, clock: deps.clock, random, policy: deps.policy,
+    manager: deps.manager, issuer: deps.issuer ?? issuerFor(deps.portal.publicUrl),
+  });
+  const sessions = new PortalSessions(deps.store, deps.clock, random, { ...DEFAULT_TIMEOUTS, ...deps.timeouts }, { path: base || '/', secure });
+  const t = { baseDelayMs: 2_000, maxDelayMs: 5 * 60_000, forgetAfterMs: 15 * 60_000, ...deps.throttle };
+  return {
+    deps, tf, sessions, pre: new PreSessionCsrf(), base, secure,
+    perAccount: new FailureThrottle(deps.clock, { freeFailures: 5, ...t }),
+    perIp: new FailureThrottle(deps.clock, { ...t, freeFailures: Math.max(30, t.freeFailures ?? 0) }),
+  };
+}
+
+/** Starts the portal; resolves once it listens. */
+export async function startPortal(deps: PortalDeps): Promise<PortalHandle> {
+  const p = buildPortal(deps);
+  const handler = createRequestHandler(p, ROUTES);
+  const server: Server = deps.tls
+    ? createHttpsServer({ cert: deps.tls.cert, key: deps.tls.key, minVersion: 'TLSv1.2' }, handler)
+    : createHttpServer(handler);
+  // Slow-loris bounds: a request has 20 s for its headers and 30 s in all.
+  server.headersTimeout = 20_000;
+  server.requestTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(deps.portal.listen.port, deps.portal.listen.host, () => { server.off('error', reject); resolve(); });
+  });
+  const addr = server.address();
+  const address = { host: deps.portal.listen.host, port: typeof addr === 'object' && addr ? addr.port : deps.portal.listen.port };
+  const hostForUrl = address.host.includes(':') ? `[${address.host}]` : address.host;
+  const url = deps.portal.publicUrl ?? `${deps.tls ? 'https' : 'http'}://${hostForUrl}:${address.port}/`;
+  const prune = setInterval(() => {
+    p.sessions.prune().catch((e: Error) => deps.log.error({ err: e.message }, 'portal: cannot prune sessions'));
+  }, PRUNE_EVERY_MS);
+  prune.unref();
+  deps.log.info({ host: address.host, port: address.port, tls: !!deps.tls, url }, 'portal listening');
+  return {
+    address, url,
+    async close() {
+      clearInterval(prune);
+      await new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      });
+    },
+  };
+}

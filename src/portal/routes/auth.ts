@@ -1,0 +1,129 @@
+/**
+ * Signing in and out. The main password is checked by the upstream IMAP server (mailgate never
+ * stores it); with 2FA on, a TOTP or emergency code is then due. Failures are throttled per
+ * client IP + account and per client IP, and a wrong answer never says whether the account exists.
+ */
+import { accountKey } from '../../core/accounts.js';
+import { keyedHash } from '../../core/keys.js';
+import { go, preCookie, PRE_COOKIE, render } from '../app.js';
+import { cookie } from '../http.js';
+import type { Ctx, Portal, Route } from '../types.js';
+import { signinBody, verifyBody } from '../views/signin.js';
+import type { Notice } from '../views/layout.js';
+
+const NOTICES: Record<string, Notice> = {
+  expired: { kind: 'warn', text: 'You were signed out because the page was not used for a while. Sign in again to continue.' },
+  signedout: { kind: 'ok', text: 'You are signed out.' },
+};
+
+/** "8 seconds" / "5 minutes", for throttling messages. */
+export function waitText(ms: number): string {
+  const s = Math.ceil(ms / 1000);
+  return s < 90 ? `${s} second${s === 1 ? '' : 's'}` : `${Math.ceil(s / 60)} minutes`;
+}
+
+export function audit(p: Portal, c: Ctx, type: string, username: string | null, outcome: string, reason: string | null, detail: Record<string, unknown> = {}): Promise<number> {
+  return p.deps.store.appendAudit({
+    ts: p.deps.clock.now(), type, username, protocol: null, ip: c.ip, passcodeId: null, outcome, reason, sessionId: null, detail: { actor: 'portal', ...detail },
+  });
+}
+
+function showSignin(p: Portal, c: Ctx, status: number, v: { username?: string; error?: string }, notice: Notice | null = null, headers: Record<string, string> = {}): void {
+  const nonce = p.pre.newNonce();
+  render(p, c, status, 'Sign in', signinBody(p.base, p.pre.token(nonce), v), notice, { ...headers, 'Set-Cookie': preCookie(p, nonce) });
+}
+
+async function signinPost(p: Portal, c: Ctx): Promise<void> {
+  const username = (c.form.get('username') ?? '').trim();
+  const password = c.form.get('password') ?? '';
+  const account = accountKey(username);
+  if (!account || !password) {
+    showSignin(p, c, 400, { username, error: !account ? 'Enter your email address and your password.' : 'Enter your password.' });
+    return;
+  }
+  const key = `${c.ip}|${account}`;
+  const verdict = p.deps.guard?.check(c.ip, account);
+  const guardWait = verdict?.kind === 'blocked' ? verdict.until - p.deps.clock.now() : 0;
+  const wait = Math.max(p.perAccount.waitMs(key), p.perIp.waitMs(c.ip), guardWait);
+  if (wait > 0) {
+    await audit(p, c, 'portal.signin', account, 'reject', 'throttled');
+    showSignin(p, c, 429, { username, error: `Too many failed attempts. Wait ${waitText(wait)}, then try again.` }, null, { 'Retry-After': String(Math.ceil(wait / 1000)) });
+    return;
+  }
+  let ok: boolean;
+  try {
+    ok = await p.deps.imapLogin(username, password, c.ip);
+  } catch (e) {
+    p.deps.log.warn({ err: (e as Error).message }, 'portal: cannot check a password with the IMAP server');
+    await audit(p, c, 'portal.signin', account, 'error', 'upstream-unavailable');
+    showSignin(p, c, 503, { username, error: 'The mail server cannot be reached to check your password right now. Try again in a few minutes; if it keeps happening, tell your mail administrator.' });
+    return;
+  }
+  if (!ok) {
+    p.perAccount.fail(key);
+    p.perIp.fail(c.ip);
+    p.deps.guard?.failure(c.ip, account, keyedHash(p.deps.keys.cache, 'portal-password', account, password).slice(0, 16));
+    await audit(p, c, 'portal.signin', account, 'reject', 'wrong-password');
+    showSignin(p, c, 400, { username, error: 'That email address and password do not match. Check both and try again. Use your main mail password, not an app passcode.' });
+    return;
+  }
+  p.perAccount.reset(key);
+  p.deps.guard?.success(c.ip, account);
+  if (c.session) await p.sessions.end(c.session);
+  const enabled = (await p.tf.status(account)).enabled;
+  const { setCookie } = await p.sessions.start(account, enabled ? 'password' : 'complete', c.ip);
+  await audit(p, c, 'portal.signin', account, 'accept', null, { secondFactorDue: enabled });
+  const clearPre = cookie(PRE_COOKIE, '', { path: p.base || '/', secure: p.secure, maxAgeSeconds: 0 });
+  go(p, c, enabled ? '/verify' : '/', { 'Set-Cookie': [setCookie, clearPre] });
+}
+
+const VERIFY_ERRORS: Record<string, string> = {
+  'wrong-code': 'That code is not right. Enter the 6 digits your app shows now (or one of your unused emergency codes).',
+  replayed: 'That code was already used. Wait until your app shows a new code, then enter the new one.',
+  'used-code': 'That emergency code was already used: each one works only once. Use another one.',
+};
+
+async function verifyPost(p: Portal, c: Ctx): Promise<void> {
+  const s = c.session!;
+  const keys = [`${c.ip}|${s.username}`, `2fa|${s.username}`];
+  const wait = Math.max(...keys.map((k) => p.perAccount.waitMs(k)));
+  if (wait > 0) {
+    render(p, c, 429, 'Enter your code', verifyBody(p.base, s.csrf, s.username, `Too many wrong codes. Wait ${waitText(wait)}, then try again.`), null, { 'Retry-After': String(Math.ceil(wait / 1000)) });
+    return;
+  }
+  const r = await p.tf.verify(s.username, c.form.get('code') ?? '', { actor: 'portal', ip: c.ip });
+  if (!r.ok && r.reason === 'not-enabled') { // reset by an admin meanwhile: start over
+    await p.sessions.end(s);
+    go(p, c, '/signin', { 'Set-Cookie': p.sessions.clearCookie() });
+    return;
+  }
+  if (!r.ok) {
+    for (const k of keys) p.perAccount.fail(k);
+    render(p, c, 400, 'Enter your code', verifyBody(p.base, s.csrf, s.username, VERIFY_ERRORS[r.reason] ?? VERIFY_ERRORS['wrong-code']!));
+    return;
+  }
+  for (const k of keys) p.perAccount.reset(k);
+  const { setCookie } = await p.sessions.elevate(s);
+  go(p, c, r.method === 'emergency' ? `/?notice=emergency&left=${r.codesLeft}` : '/', { 'Set-Cookie': setCookie });
+}
+
+export const authRoutes: Route[] = [
+  {
+    method: 'GET', path: '/signin', access: 'none',
+    async run(p, c) {
+      if (c.session) return go(p, c, c.session.stage === 'complete' ? '/' : '/verify');
+      showSignin(p, c, 200, {}, NOTICES[c.query.get('notice') ?? ''] ?? null);
+    },
+  },
+  { method: 'POST', path: '/signin', access: 'none', run: signinPost },
+  { method: 'GET', path: '/verify', access: 'pending', async run(p, c) { render(p, c, 200, 'Enter your code', verifyBody(p.base, c.session!.csrf, c.session!.username, null)); } },
+  { method: 'POST', path: '/verify', access: 'pending', run: verifyPost },
+  {
+    method: 'POST', path: '/signout', access: 'any',
+    async run(p, c) {
+      await p.sessions.end(c.session!);
+      await audit(p, c, 'portal.signout', c.session!.username, 'ok', null);
+      go(p, c, '/signin?notice=signedout', { 'Set-Cookie': p.sessions.clearCookie() });
+    },
+  },
+];

@@ -1,0 +1,89 @@
+/** The start page, turning 2FA on (or moving it to a new phone) and off, and emergency codes. */
+import { go, render } from '../app.js';
+import type { Ctx, Portal, Route } from '../types.js';
+import { homeBody, homeNotice } from '../views/home.js';
+import { codesBody, disableBody, enableBody, newCodesBody, qrSvg } from '../views/twofactor.js';
+import { waitText } from './auth.js';
+
+const who = (c: Ctx) => ({ actor: 'portal', ip: c.ip });
+
+async function showEnable(p: Portal, c: Ctx, status: number, error: string | null): Promise<void> {
+  const user = c.session!.username;
+  const e = (await p.tf.pendingEnrolment(user)) ?? (await p.tf.beginEnrolment(user));
+  const replacing = (await p.tf.status(user)).enabled;
+  render(p, c, status, replacing ? 'Move to a new phone' : 'Turn on two-factor authentication', enableBody(p.base, c.session!.csrf, user, e, await qrSvg(e.uri), error, replacing));
+}
+
+async function enablePost(p: Portal, c: Ctx): Promise<void> {
+  const user = c.session!.username;
+  if (c.form.get('action') === 'restart') {
+    await p.tf.beginEnrolment(user);
+    return go(p, c, '/enable');
+  }
+  const r = await p.tf.confirmEnrolment(user, c.form.get('code') ?? '', who(c));
+  if (!r.ok) {
+    const error = r.reason === 'no-enrolment'
+      ? 'This setup took too long or was restarted in another window. Scan the new code below and try again.'
+      : 'That code did not work. Enter the code the app shows now; if it still fails, check that the time on your phone is set automatically.';
+    return showEnable(p, c, 400, error);
+  }
+  if (r.replaced) return go(p, c, '/?notice=phone-changed');
+  render(p, c, 200, 'Two-factor authentication is on', newCodesBody(p.base, user, p.tf.issuer, r.codes, true));
+}
+
+const DISABLE_ERRORS: Record<string, string> = {
+  'wrong-code': 'That code is not right. Enter the 6 digits your app shows now.',
+  replayed: 'That code was already used. Wait until your app shows a new code, then enter the new one.',
+};
+
+async function disablePost(p: Portal, c: Ctx): Promise<void> {
+  const user = c.session!.username;
+  const key = `2fa|${user}`;
+  const wait = p.perAccount.waitMs(key);
+  const status = await p.tf.status(user);
+  if (wait > 0) return render(p, c, 429, 'Turn off two-factor authentication', disableBody(p.base, c.session!.csrf, status, `Too many wrong codes. Wait ${waitText(wait)}, then try again.`));
+  const r = await p.tf.disable(user, c.form.get('code') ?? '', who(c));
+  if (r.ok) { p.perAccount.reset(key); return go(p, c, '/?notice=2fa-off'); }
+  if (r.reason === 'not-enabled') return go(p, c, '/');
+  if (r.reason !== 'required') p.perAccount.fail(key);
+  render(p, c, 400, 'Turn off two-factor authentication', disableBody(p.base, c.session!.csrf, status, DISABLE_ERRORS[r.reason] ?? null));
+}
+
+export const twoFactorRoutes: Route[] = [
+  {
+    method: 'GET', path: '/', access: 'full',
+    async run(p, c) {
+      const user = c.session!.username;
+      const [status, account] = await Promise.all([p.tf.status(user), p.deps.manager.showAccount(user)]);
+      render(p, c, 200, 'Your mail account security', homeBody(p.base, { status, override: account.override, activePasscodes: account.activePasscodes }), homeNotice(c.query, p.base));
+    },
+  },
+  { method: 'GET', path: '/enable', access: 'full', run: (p, c) => showEnable(p, c, 200, null) },
+  { method: 'POST', path: '/enable', access: 'full', run: enablePost },
+  {
+    method: 'GET', path: '/disable', access: 'full',
+    async run(p, c) {
+      const status = await p.tf.status(c.session!.username);
+      if (!status.enabled) return go(p, c, '/');
+      render(p, c, 200, 'Turn off two-factor authentication', disableBody(p.base, c.session!.csrf, status, null));
+    },
+  },
+  { method: 'POST', path: '/disable', access: 'full', run: disablePost },
+  {
+    method: 'GET', path: '/codes', access: 'full',
+    async run(p, c) {
+      const status = await p.tf.status(c.session!.username);
+      if (!status.enabled) return go(p, c, '/');
+      render(p, c, 200, 'Emergency codes', codesBody(p.base, c.session!.csrf, status));
+    },
+  },
+  {
+    method: 'POST', path: '/codes', access: 'full',
+    async run(p, c) {
+      const user = c.session!.username;
+      if (!(await p.tf.status(user)).enabled) return go(p, c, '/');
+      const codes = await p.tf.regenerateCodes(user, who(c));
+      render(p, c, 200, 'Your new emergency codes', newCodesBody(p.base, user, p.tf.issuer, codes, false));
+    },
+  },
+];

@@ -1,0 +1,93 @@
+/** What the portal is built from, and what its request handlers share. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AuthGuard } from '../core/guard.js';
+import type { ServerKeys } from '../core/keys.js';
+import type { Manager } from '../core/manage.js';
+import type { SessionRegistry } from '../core/sessions.js';
+import type { FailureThrottle, ThrottleOptions } from '../core/throttle.js';
+import type { TwoFactor } from '../core/twofactor.js';
+import type { Clock, Hasher, RandomBytes } from '../core/types.js';
+import type { Config, PolicyConfig, TlsMode } from '../config/types.js';
+import type { Logger } from '../net/logger.js';
+import type { PortalSessionRow, Store } from '../store/types.js';
+import type { PreSessionCsrf } from './csrf.js';
+import type { PortalSessions, SessionTimeouts } from './sessions.js';
+
+/** Checks a user's main password by logging in to the upstream IMAP server. Throws if it cannot tell. */
+export type ImapLogin = (user: string, password: string, clientIp?: string) => Promise<boolean>;
+
+export interface MailEndpoint { port: number; tls: TlsMode }
+
+/** What mail apps connect to, for the setup instructions next to a new passcode. */
+export interface MailSettings {
+  /** Server name users type into their mail app; default: public_url's host, else the Host the browser used. */
+  host: string | null;
+  imap: MailEndpoint[];
+  smtp: MailEndpoint[];
+}
+
+export interface PortalDeps {
+  store: Store;
+  manager: Manager;
+  hasher: Hasher;
+  keys: ServerKeys;
+  clock: Clock;
+  /** Live IMAP/SMTP sessions: counts per passcode, and revocation ends them. */
+  sessions: SessionRegistry;
+  portal: NonNullable<Config['portal']>;
+  admin: Config['admin'];
+  policy: Pick<PolicyConfig, 'enforce'>;
+  mail: MailSettings;
+  imapLogin: ImapLogin;
+  log: Logger;
+  /** Serve HTTPS with this certificate (session cookies then get Secure). Default: plain HTTP. */
+  tls?: { cert: Buffer | string; key: Buffer | string } | null;
+  /** Shown in authenticator apps. Default: public_url's host, else "mailgate". */
+  issuer?: string;
+  random?: RandomBytes;
+  timeouts?: Partial<SessionTimeouts>;
+  /** Sign-in throttling per client IP + account; tests shorten it. */
+  throttle?: Partial<ThrottleOptions>;
+  /**
+   * The mail fronts' brute-force guard: a source blocked for guessing passwords over IMAP/SMTP is
+   * blocked here too, and wrong main passwords typed here count against it there.
+   */
+  guard?: AuthGuard;
+}
+
+/** The portal's shared services, built once by startPortal. */
+export interface Portal {
+  deps: PortalDeps;
+  tf: TwoFactor;
+  sessions: PortalSessions;
+  pre: PreSessionCsrf;
+  /** Failures per "ip|account" (password and code). */
+  perAccount: FailureThrottle;
+  /** Failures per IP, whatever the account (spraying one password over many accounts). */
+  perIp: FailureThrottle;
+  base: string;
+  secure: boolean;
+}
+
+export interface Ctx {
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** Path below the portal's base. */
+  path: string;
+  query: URLSearchParams;
+  ip: string;
+  cookies: Map<string, string>;
+  /** The posted form (empty for GET). */
+  form: URLSearchParams;
+  session: PortalSessionRow | null;
+}
+
+/** none: anyone; pending: password checked, code due; full: signed in; any: pending or full. */
+export type Access = 'none' | 'pending' | 'full' | 'any';
+
+export interface Route {
+  method: 'GET' | 'POST';
+  path: string;
+  access: Access;
+  run(p: Portal, c: Ctx): Promise<void>;
+}

@@ -1,0 +1,100 @@
+/** The admin JSON API: bearer token required (and throttled), the CLI's verbs, no secrets out. */
+import { afterEach, describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN, Browser, enrol, startHarness, type Harness } from './portal-harness.js';
+
+const ALICE = encodeURIComponent('alice@example.com');
+
+describe('admin API', () => {
+  let h: Harness;
+  afterEach(async () => { await h?.close(); });
+
+  const api = async (method: string, path: string, body?: unknown, token: string | null = ADMIN_TOKEN) => {
+    const res = await fetch(`${h.url}/api/admin${path}`, {
+      method, headers: { ...(token !== null ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) },
+      body: body ? JSON.stringify(body) : undefined,
+    });
+    const text = await res.text();
+    return { status: res.status, headers: res.headers, text, json: JSON.parse(text) as Record<string, unknown> & unknown[] };
+  };
+
+  it('requires the bearer token, compares it exactly, and slows down guessing', async () => {
+    h = await startHarness({ throttle: { baseDelayMs: 10_000 } });
+    const none = await api('GET', '/accounts', undefined, null);
+    expect([none.status, none.headers.get('www-authenticate')]).toEqual([401, 'Bearer realm="mailgate admin"']);
+    expect((await api('GET', '/accounts', undefined, `${ADMIN_TOKEN}x`)).status).toBe(401);
+    expect((await api('GET', '/accounts', undefined, ADMIN_TOKEN.slice(0, -1))).status).toBe(401);
+    expect((await api('GET', '/accounts')).status).toBe(200);
+    for (let i = 0; i < 30; i++) await api('GET', '/accounts', undefined, 'guess');
+    const blocked = await api('GET', '/accounts'); // even the right token waits now
+    expect(blocked.status).toBe(429);
+    h.clock.t += 10_001;
+    expect((await api('GET', '/accounts')).status).toBe(200);
+    expect(h.logs()).not.toContain(ADMIN_TOKEN);
+  });
+
+  it('is off without a configured token', async () => {
+    h = await startHarness({ admin: { token: null } });
+    const r = await api('GET', '/accounts');
+    expect(r.status).toBe(403);
+    expect(r.json).toMatchObject({ error: expect.stringContaining('admin.token') });
+  });
+
+  it('lists, shows, enforces and releases accounts', async () => {
+    h = await startHarness();
+    expect((await api('GET', '/accounts')).json).toEqual([]);
+    expect((await api('POST', `/accounts/${ALICE}/enforce`)).json).toMatchObject({ username: 'alice@example.com', enforced: true, override: true });
+    expect((await api('POST', `/accounts/${ALICE}/enforce`, { enforced: false })).json).toMatchObject({ enforced: false, override: false });
+    expect((await api('POST', `/accounts/${ALICE}/release`)).json).toMatchObject({ enforced: false, override: null });
+    const show = await api('GET', `/accounts/${ALICE}`);
+    expect(show.json).toMatchObject({ username: 'alice@example.com', twoFactor: { enabled: false, codesLeft: 0 }, liveSessions: 0, passcodeList: [] });
+    expect((await api('GET', '/accounts/%ZZ')).status).toBe(400);
+    expect((await api('GET', '/nope')).status).toBe(404);
+    expect((await api('PUT', '/accounts')).status).toBe(405);
+    expect((await api('POST', `/accounts/${ALICE}/enforce`, undefined)).status).toBe(200);
+    const badJson = await fetch(`${h.url}/api/admin/accounts/${ALICE}/enforce`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, body: '{' });
+    expect(badJson.status).toBe(400);
+  });
+
+  it('creates, lists and revokes passcodes; revoking ends live sessions', async () => {
+    h = await startHarness();
+    const created = await api('POST', `/accounts/${ALICE}/passcodes`, { name: 'Helpdesk phone', scopes: ['imap'], expires: '30d' });
+    expect(created.status).toBe(201);
+    expect(created.json).toMatchObject({ name: 'Helpdesk phone', scopes: ['imap'], status: 'active', expiresAt: h.clock.now() + 30 * 86_400_000 });
+    const id = created.json.id as string;
+    let closed = 0;
+    h.sessions.register({ id: 's', account: 'alice@example.com', passcodeId: id, protocol: 'imap', remoteIp: '::1', since: 0, close: () => { closed++; } });
+    const list = await api('GET', `/accounts/${ALICE}/passcodes`);
+    expect(list.json).toEqual([expect.objectContaining({ id, liveSessions: 1 })]);
+    expect(list.text).not.toMatch(/"hash"|"tag"|passcode"/);
+    expect((await api('POST', `/accounts/${ALICE}/passcodes`, { name: 'x', scopes: ['ftp'] })).status).toBe(400);
+    expect((await api('POST', `/accounts/${ALICE}/passcodes`, { scopes: ['imap'] })).status).toBe(400);
+    expect((await api('DELETE', `/accounts/${ALICE}/passcodes/${id}`)).json).toEqual({ revoked: true, sessionsClosed: 1 });
+    expect(closed).toBe(1);
+    expect((await api('DELETE', `/accounts/${ALICE}/passcodes/${id}`)).status).toBe(404);
+  });
+
+  it('resets TOTP (ending portal sessions), regenerates emergency codes, and queries the audit log', async () => {
+    h = await startHarness();
+    const b = new Browser(h.url);
+    await enrol(b, h);
+    const codes = await api('POST', `/accounts/${ALICE}/emergency-codes`);
+    expect(codes.status).toBe(201);
+    expect(codes.json.codes).toHaveLength(10);
+    expect((await api('GET', `/accounts/${ALICE}`)).json).toMatchObject({ twoFactor: { enabled: true, codesLeft: 10 }, enforced: true });
+    expect((await api('DELETE', `/accounts/${ALICE}/totp`)).json).toEqual({ removed: true, portalSessionsEnded: 1 });
+    expect((await b.get('/')).headers.get('location')).toBe('/signin?notice=expired');
+    expect((await api('GET', `/accounts/${ALICE}`)).json).toMatchObject({ twoFactor: { enabled: false, codesLeft: 0 }, enforced: true });
+    expect((await api('POST', `/accounts/${ALICE}/emergency-codes`)).status).toBe(400);
+
+    const all = (await api('GET', '/audit?user=Alice@Example.com')).json as Array<{ type: string; id: number; detail: { actor: string } }>;
+    expect(all.map((e) => e.type)).toEqual(['portal.signin', 'totp.enable', 'account.enforce', 'codes.generate', 'codes.generate', 'totp.reset']);
+    expect(all.at(-1)!.detail.actor).toBe('api');
+    const codesOnly = (await api('GET', '/audit?type=codes.generate&limit=1')).json as Array<{ detail: { actor: string } }>;
+    expect(codesOnly).toHaveLength(1);
+    expect(codesOnly[0]!.detail.actor).toBe('api');
+    expect((await api('GET', `/audit?after=${all[3]!.id}`)).json).toHaveLength(2);
+    expect((await api('GET', `/audit?since=${new Date(h.clock.now() + 1).toISOString()}`)).json).toEqual([]);
+    expect((await api('GET', '/audit?limit=abc')).status).toBe(400);
+    expect(JSON.stringify(all)).not.toContain((codes.json.codes as string[])[0]!);
+  });
+});
