@@ -258,6 +258,24 @@ describeInterop('IMAP front against Dovecot', ['dovecot'], () => {
     }
   });
 
+  it('logs in upstream with the separator method (LOGIN user*master) over implicit TLS to the upstream', async () => {
+    const other = await startGate(dovecot, { imap: { upstream: { port: dovecot.imapsPort, tls: 'implicit', auth: { method: 'separator', user: dovecot.master.user, password: dovecot.master.password } } } });
+    try {
+      const p = await other.server.core.manager.createPasscode(ALICE, { name: 'sep', scopes: ['imap'] });
+      const raw = await RawClient.connect(other.imapsPort, { tls: true, ca: other.ca });
+      await raw.until(/^\* OK/);
+      expect((await raw.cmd('s1', `LOGIN ${ALICE} "${p.formatted}"`)).at(-1)).toMatch(/^s1 OK/);
+      expect((await raw.cmd('s2', 'SELECT INBOX')).at(-1)).toMatch(/^s2 OK \[READ-WRITE\]/);
+      raw.close();
+      // Dovecot writes its log asynchronously.
+      for (let i = 0; i < 40 && !/Login: user=<alice@example.com>, method=PLAIN, .*TLS, session=<[0-9a-f]{16}>/.test(dovecot.log()); i++) await new Promise((r) => setTimeout(r, 50));
+      // Implicit TLS to the upstream, and our session id in Dovecot's log (ID x-session-ext-id).
+      expect(dovecot.log()).toMatch(/imap-login: Info: Login: user=<alice@example.com>, method=PLAIN, .*TLS, session=<[0-9a-f]{16}>/);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('never writes a secret to its log', () => {
     const logs = gate.logs();
     expect(logs.length).toBeGreaterThan(1000);
