@@ -7,6 +7,7 @@ import { createServer as createTlsServer, Server as TlsServer } from 'node:tls';
 import type { Limits, ListenConfig } from '../../config/types.js';
 import { R } from './responses.js';
 import type { ServerTls } from '../../net/tls.js';
+import { closer } from '../../net/servers.js';
 import { ImapSession, type ImapDeps } from './session.js';
 
 export interface ImapFront {
@@ -63,12 +64,7 @@ export async function startImapFront(deps: ImapDeps, listen: readonly ListenConf
     servers.push(server);
     deps.log.info({ host: l.host, port: addresses.at(-1)!.port, tls: l.tls }, 'IMAP listening');
   }
-  let closing: Promise<void> | null = null;
-  // server.close() stops listening at once; its callback waits until every connection ended.
-  const stopAccepting = (): Promise<void> => {
-    closing ??= Promise.all(servers.map((s) => new Promise<void>((r) => s.close(() => r())))).then(() => {});
-    return closing;
-  };
+  const stopAccepting = closer(servers);
   return {
     addresses,
     stopAccepting: async () => { void stopAccepting(); },

@@ -15,6 +15,7 @@ import type { AuthRequest } from '../../core/types.js';
 import type { ListenConfig, UpstreamConfig } from '../../config/types.js';
 import type { Logger } from '../../net/logger.js';
 import type { ServerTls } from '../../net/tls.js';
+import { closer } from '../../net/servers.js';
 import { UpstreamCapabilities } from './capabilities.js';
 import { R, sendVerbatim, smtpError, type SmtpReplyText } from './responses.js';
 import { loginUpstream } from './login.js';
@@ -84,12 +85,7 @@ export async function startSmtpFront(deps: SmtpDeps, listen: readonly ListenConf
     for (const server of servers) server.close();
     throw e;
   }
-  let closing: Promise<void> | null = null;
-  // net.Server.close() stops listening at once; its callback waits for every connection to end.
-  const stopAccepting = () => {
-    closing ??= Promise.all(servers.map((server) => new Promise<void>((r) => server.server.close(() => r())))).then(() => {});
-    return closing;
-  };
+  const stopAccepting = closer(servers.map((server) => server.server));
   return {
     addresses,
     stopAccepting: async () => { void stopAccepting(); },
