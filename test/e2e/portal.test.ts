@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { totpCode } from '../../src/core/totp.js';
+import { AuthGuard, DEFAULT_GUARD } from '../../src/core/guard.js';
 import { makeCerts } from '../../src/testbed/certs.js';
 import { Browser, csrfOf, enrol, startHarness, type Harness } from './portal-harness.js';
 
@@ -174,6 +175,18 @@ describe('portal over HTTP', () => {
     const r = await b.signIn('bob@example.com');
     expect(r.setCookies.find((c) => c.startsWith('mailgate_session='))).toMatch(/; Secure$/);
     expect((await b.get('/')).status).toBe(200);
+  });
+
+  it("shares the mail fronts' brute-force guard: a blocked source is refused, and portal failures count there", async () => {
+    const guard = new AuthGuard({ now: () => h.clock.now() }, { ...DEFAULT_GUARD, blockAfter: 3 });
+    h = await startHarness({ guard });
+    const b = new Browser(h.url);
+    for (const pw of ['a', 'b']) expect((await b.submit('/signin', { username: 'alice@example.com', password: pw }, '/signin')).status).toBe(400);
+    guard.failure('127.0.0.1', 'alice@example.com', 'an-imap-guess'); // the third failure, over IMAP
+    expect(guard.check('127.0.0.1', 'bob@example.com').kind).toBe('blocked');
+    const r = await b.submit('/signin', { username: 'bob@example.com', password: 'bob-main-pw' }, '/signin');
+    expect(r.status).toBe(429);
+    expect(h.logins).not.toContain('bob@example.com'); // refused before asking the mail server
   });
 
   it('answers unknown pages and wrong methods plainly', async () => {
