@@ -1,0 +1,98 @@
+/**
+ * mailgate in its own process for the benchmark (a load generator in the same process would
+ * share its event loop and its CPU accounting).
+ *
+ *   node --import tsx bench/gate-process.ts CONFIG.yaml
+ *
+ * Prints one JSON line on stdout once listening: { pid, imap: [...addresses], smtp: [...] | null,
+ * smtpError }. If the SMTP front cannot start (not implemented yet), it starts without it and
+ * says so in smtpError. Control lines on stdin, each answered with one JSON line on stdout:
+ *   gc                 run a full garbage collection (needs --expose-gc), answer { rss, heapUsed, external }
+ *   prof-start         start the V8 CPU profiler
+ *   prof-stop FILE     stop it and write a .cpuprofile (open in Chrome DevTools / speedscope)
+ *   heap FILE          write a heap snapshot
+ *   io-start, io-stop  count socket reads/writes and their sizes in between (io-count.ts)
+ * SIGTERM/SIGINT or the end of stdin (the bench died) close the server and exit.
+ */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import { createInterface } from 'node:readline';
+import { writeHeapSnapshot } from 'node:v8';
+import { loadConfig } from '../src/config/load.js';
+import { createLogger } from '../src/net/logger.js';
+import { startServer, type Server } from '../src/main.js';
+import { startCounting, stopCounting } from './io-count.js';
+
+const file = process.argv[2];
+if (!file) {
+  process.stderr.write('usage: gate-process.ts CONFIG.yaml\n');
+  process.exit(2);
+}
+
+const config = loadConfig(file);
+const log = createLogger({ level: config.log.level, destination: 2 });
+let server: Server;
+let smtpError: string | null = null;
+try {
+  server = await startServer(config, { log });
+} catch (e) {
+  if (!config.smtp) throw e;
+  // The SMTP front may not exist yet: measure IMAP anyway and report SMTP as unavailable.
+  smtpError = (e as Error).message;
+  server = await startServer({ ...config, smtp: null }, { log });
+}
+
+const reply = (o: unknown): void => { process.stdout.write(`${JSON.stringify(o)}\n`); };
+reply({ pid: process.pid, imap: server.imap?.addresses ?? [], smtp: server.smtp?.addresses ?? null, smtpError });
+
+let stopping = false;
+const stop = (code: number): void => {
+  if (stopping) return;
+  stopping = true;
+  const hard = setTimeout(() => process.exit(code), 5000);
+  hard.unref();
+  server.close().catch(() => undefined).finally(() => process.exit(code));
+};
+process.on('SIGTERM', () => stop(0));
+process.on('SIGINT', () => stop(0));
+
+const inspector = new Session();
+let profiling = false;
+const post = <T>(method: string, params?: object): Promise<T> =>
+  new Promise((resolve, reject) => inspector.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res as T))));
+
+async function control(line: string): Promise<unknown> {
+  const [cmd, arg] = line.trim().split(/\s+/, 2);
+  switch (cmd) {
+    case 'gc': {
+      const gc = (globalThis as { gc?: () => void }).gc;
+      if (gc) { gc(); gc(); }
+      const m = process.memoryUsage();
+      return { ok: true, gc: Boolean(gc), rss: m.rss, heapUsed: m.heapUsed, external: m.external };
+    }
+    case 'prof-start':
+      if (!profiling) { inspector.connect(); await post('Profiler.enable'); await post('Profiler.start'); profiling = true; }
+      return { ok: true };
+    case 'prof-stop': {
+      if (!profiling || !arg) return { ok: false };
+      const { profile } = await post<{ profile: unknown }>('Profiler.stop');
+      writeFileSync(arg, JSON.stringify(profile));
+      inspector.disconnect();
+      profiling = false;
+      return { ok: true, file: arg };
+    }
+    case 'io-start':
+      startCounting();
+      return { ok: true };
+    case 'io-stop':
+      return { ok: true, ...stopCounting() };
+    case 'heap':
+      return { ok: true, file: arg ? writeHeapSnapshot(arg) : writeHeapSnapshot() };
+    default:
+      return { ok: false, error: `unknown command ${cmd ?? ''}` };
+  }
+}
+
+const rl = createInterface({ input: process.stdin });
+rl.on('line', (line) => { void control(line).then(reply, (e: Error) => reply({ ok: false, error: e.message })); });
+rl.on('close', () => stop(0));

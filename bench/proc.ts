@@ -1,0 +1,84 @@
+/**
+ * Process accounting from /proc (Linux): CPU time (all threads, including the bcrypt workers)
+ * and resident memory of the processes under test, plus the machine's load.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
+
+const TICKS = (() => {
+  try { return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100; } catch { return 100; }
+})();
+
+/** utime + stime of a process (all its threads) in seconds; NaN if it is gone. */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the ")" that closes the command name: state is field 3, utime 14, stime 15.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / TICKS;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Resident set size of a process in bytes (VmRSS); NaN if it is gone. */
+export function rssBytes(pid: number): number {
+  try {
+    const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** Number of open file descriptors of a process; NaN if it cannot be read. */
+export function openFds(pid: number): number {
+  try { return readdirSync(`/proc/${pid}/fd`).length; } catch { return Number.NaN; }
+}
+
+/** Direct children of a process (by scanning /proc: /proc/PID/task/PID/children is not everywhere). */
+export function childPids(pid: number): number[] {
+  const out: number[] = [];
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(e));
+    } catch { /* gone */ }
+  }
+  return out;
+}
+
+/**
+ * A CPU meter: seconds of CPU used since the call, by `pid` and, with `withChildren`, by its
+ * direct children as they were at the start (nginx: master + workers).
+ */
+export function cpuMeter(pid: number, withChildren = false): () => number {
+  const pids = withChildren ? [pid, ...childPids(pid)] : [pid];
+  const total = () => pids.reduce((a, p) => a + cpuSeconds(p), 0);
+  const start = total();
+  return () => total() - start;
+}
+
+/** `uptime`-style load averages. */
+export function loadAverage(): string {
+  return os.loadavg().map((x) => x.toFixed(2)).join(', ');
+}
+
+/**
+ * Raises this process's open-file limit (soft and hard) so 10,000 sessions fit; children
+ * (Dovecot, the gate process) inherit it. Needs root (CAP_SYS_RESOURCE) to raise the hard limit.
+ * Returns the soft limit now in force.
+ */
+export function raiseFdLimit(want = 65536): number {
+  try {
+    execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${want}:${want}`], { stdio: 'ignore' });
+  } catch { /* keep what we have */ }
+  try {
+    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return m ? Number(m[1]) : Number.NaN;
+  } catch {
+    return Number.NaN;
+  }
+}
