@@ -93,7 +93,9 @@ export class ImapUpstream {
     const tag = `mg${++this.seq}`;
     const segments = text.split(/(?<=\{\d+\+?\})/); // each literal announcement ends a segment
     const untagged: string[] = [];
-    this.conn.write(`${tag} ${segments[0]}`);
+    if (literals.length === 0) {
+      this.conn.write(`${tag} ${text}\r\n`); // one write, one segment: the common case
+    } else this.conn.write(`${tag} ${segments[0]}`);
     for (let i = 0; i < literals.length; i++) {
       const nonSync = /\{\d+\+\}$/.test(segments[i] ?? '');
       this.conn.write('\r\n');
@@ -104,7 +106,7 @@ export class ImapUpstream {
       this.conn.write(literals[i]!);
       this.conn.write(segments[i + 1] ?? '');
     }
-    this.conn.write('\r\n');
+    if (literals.length > 0) this.conn.write('\r\n');
     for (;;) {
       const line = await this.readLine();
       if (line.startsWith(`${tag} `)) return finish(line);
