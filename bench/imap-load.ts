@@ -5,7 +5,7 @@
  */
 import { ImapConn, openLoggedIn, q, type Endpoint } from './imap-client.js';
 import { cpuMeter } from './proc.js';
-import { latency, msSince, type LatencySummary } from './stats.js';
+import { latency, msSince, timedLoop, type LatencySummary } from './stats.js';
 
 /** One way in: the endpoint plus the credentials that work there, and the gate's pid if any. */
 export interface Path {
@@ -88,32 +88,11 @@ export interface LoginResult { perS: number; ok: number; errors: number; lat: La
  * server to close), until `maxLogins` or `budgetMs`. Latency is connect-to-tagged-OK.
  */
 export async function loginStorm(p: Path, concurrency: number, maxLogins: number, budgetMs: number, stop?: { stopped: boolean }): Promise<LoginResult> {
-  const samples: number[] = [];
-  let started = 0;
-  let errors = 0;
-  let firstError: string | null = null;
-  const deadline = Date.now() + budgetMs;
-  const t0 = process.hrtime.bigint();
-  const worker = async (): Promise<void> => {
-    while (started < maxLogins && Date.now() < deadline && !stop?.stopped) {
-      started++;
-      const t = process.hrtime.bigint();
-      let c: ImapConn | null = null;
-      try {
-        c = await openLoggedIn(p.ep, p.user, p.secret, 30_000);
-        samples.push(msSince(t));
-        await c.logout();
-      } catch (e) {
-        errors++;
-        firstError ??= (e as Error).message;
-        c?.close();
-        if (errors > 20 && errors > samples.length) return; // something is broken: stop hammering
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: concurrency }, worker));
-  const seconds = msSince(t0) / 1000;
-  return { perS: samples.length / seconds, ok: samples.length, errors, lat: latency(samples), firstError };
+  const r = await timedLoop({ concurrency, max: maxLogins, budgetMs, maxErrors: 20, stop }, async () => {
+    const c = await openLoggedIn(p.ep, p.user, p.secret, 30_000);
+    try { await c.logout(); } catch (e) { c.close(); throw e; }
+  });
+  return { perS: r.samples.length / r.seconds, ok: r.samples.length, errors: r.errors, lat: latency(r.samples), firstError: r.firstError };
 }
 
 export interface HolResult { quiet: LatencySummary; storm: LatencySummary; stormLogins: LoginResult }

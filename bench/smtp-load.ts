@@ -5,7 +5,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { Endpoint } from './imap-client.js';
-import { latency, msSince, type LatencySummary } from './stats.js';
+import { latency, timedLoop, type LatencySummary } from './stats.js';
 
 class SmtpConn {
   private buf = '';
@@ -91,26 +91,8 @@ export interface SmtpResult { msgsPerS: number; mbPerS: number; ok: number; erro
 /** `concurrency` senders until `maxMessages` or `budgetMs`; MB = 10^6 bytes of message data. */
 export async function smtpLoad(ep: Endpoint, creds: { user: string; secret: string; from: string; to: string }, body: Buffer,
   concurrency: number, maxMessages: number, budgetMs: number): Promise<SmtpResult> {
-  const samples: number[] = [];
-  let started = 0;
-  let errors = 0;
-  let firstError: string | null = null;
-  const deadline = Date.now() + budgetMs;
-  const t0 = process.hrtime.bigint();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    while (started < maxMessages && Date.now() < deadline) {
-      started++;
-      const t = process.hrtime.bigint();
-      try {
-        await sendOne(ep, creds.user, creds.secret, creds.from, creds.to, body);
-        samples.push(msSince(t));
-      } catch (e) {
-        errors++;
-        firstError ??= (e as Error).message;
-        if (errors > 10 && errors > samples.length) return;
-      }
-    }
-  }));
-  const seconds = msSince(t0) / 1000;
-  return { msgsPerS: samples.length / seconds, mbPerS: (samples.length * body.length) / 1e6 / seconds, ok: samples.length, errors, firstError, lat: latency(samples) };
+  const r = await timedLoop({ concurrency, max: maxMessages, budgetMs, maxErrors: 10 },
+    () => sendOne(ep, creds.user, creds.secret, creds.from, creds.to, body));
+  const n = r.samples.length;
+  return { msgsPerS: n / r.seconds, mbPerS: (n * body.length) / 1e6 / r.seconds, ok: n, errors: r.errors, firstError: r.firstError, lat: latency(r.samples) };
 }

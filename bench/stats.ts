@@ -41,3 +41,35 @@ export function msSince(start: bigint): number {
 export function ratio(direct: number, gate: number): number {
   return Number.isFinite(direct) && Number.isFinite(gate) && direct !== 0 ? gate / direct : Number.NaN;
 }
+
+export interface LoopResult { samples: number[]; errors: number; firstError: string | null; seconds: number }
+
+/**
+ * The bounded load loop every phase uses: `concurrency` workers run `op` until `max` operations
+ * were started, `budgetMs` passed or `stop` is set; each success's latency is sampled. A worker
+ * gives up when failures outnumber successes past `maxErrors` (something is broken: stop hammering).
+ */
+export async function timedLoop(o: { concurrency: number; max: number; budgetMs: number; maxErrors: number; stop?: { stopped: boolean } },
+  op: () => Promise<void>): Promise<LoopResult> {
+  const samples: number[] = [];
+  let started = 0;
+  let errors = 0;
+  let firstError: string | null = null;
+  const deadline = Date.now() + o.budgetMs;
+  const t0 = process.hrtime.bigint();
+  await Promise.all(Array.from({ length: o.concurrency }, async () => {
+    while (started < o.max && Date.now() < deadline && !o.stop?.stopped) {
+      started++;
+      const t = process.hrtime.bigint();
+      try {
+        await op();
+        samples.push(msSince(t));
+      } catch (e) {
+        errors++;
+        firstError ??= (e as Error).message;
+        if (errors > o.maxErrors && errors > samples.length) return;
+      }
+    }
+  }));
+  return { samples, errors, firstError, seconds: msSince(t0) / 1000 };
+}
