@@ -84,6 +84,28 @@ describeInterop('IMAP upstream faults', ['dovecot'], () => {
     expect(r.logs).not.toContain('not-the-master-password');
   }, 20_000);
 
+  it('an upstream without SASL-IR gets the master login after its "+" challenge', async () => {
+    const seen: string[] = [];
+    const fake = await fakeUpstream((s) => {
+      s.write('* OK [CAPABILITY IMAP4rev1 AUTH=PLAIN ID] fake ready\r\n');
+      let pending: string | null = null;
+      s.on('data', (d) => {
+        for (const line of String(d).split('\r\n').filter(Boolean)) {
+          seen.push(line);
+          if (pending) { s.write(`${pending} OK [CAPABILITY IMAP4rev1] Logged in\r\n`); pending = null; continue; }
+          const [tag, cmd] = line.split(' ');
+          if (cmd === 'AUTHENTICATE') { pending = tag!; s.write('+ \r\n'); } else s.write(`${tag} OK done\r\n`);
+        }
+      });
+    });
+    const r = await loginThrough({ imap: { upstream: { port: fake.port, tls: 'none' } } });
+    expect(r.answer).toBe('a1 OK [CAPABILITY IMAP4rev1] Logged in');
+    const auth = seen.findIndex((l) => / AUTHENTICATE PLAIN$/.test(l));
+    expect(auth).toBeGreaterThanOrEqual(0);
+    expect(Buffer.from(seen[auth + 1]!, 'base64').toString().split('\u0000').slice(0, 2)).toEqual([ALICE, dovecot.master.user]);
+    fake.server.close();
+  });
+
   it('upstream dies mid-session: the client connection is closed and the session unregistered', async () => {
     // (Stopping Dovecot does not reliably end its post-login imap processes, so the death is scripted.)
     const fake = await fakeUpstream((s) => {

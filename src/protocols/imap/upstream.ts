@@ -89,7 +89,12 @@ export class ImapUpstream {
   }
 
   /** Sends one command (parts with literals are sent with sync/non-sync literal handling). */
-  async command(text: string, literals: Buffer[] = []): Promise<TaggedResult> {
+  /**
+   * Sends one command and reads up to its tagged answer. `literals` follow their `{n}`/`{n+}`
+   * announcements in `text`; `answer` is the one response to a server challenge ("+ …", e.g. in
+   * AUTHENTICATE) — any other challenge is cancelled with "*".
+   */
+  async command(text: string, literals: Buffer[] = [], answer?: string): Promise<TaggedResult> {
     const tag = `mg${++this.seq}`;
     const segments = text.split(/(?<=\{\d+\+?\})/); // each literal announcement ends a segment
     const untagged: string[] = [];
@@ -110,7 +115,11 @@ export class ImapUpstream {
     for (;;) {
       const line = await this.readLine();
       if (line.startsWith(`${tag} `)) return finish(line);
-      if (line.startsWith('+')) { this.conn.write('*\r\n'); continue; } // unexpected challenge: cancel
+      if (line.startsWith('+')) {
+        this.conn.write(`${answer ?? '*'}\r\n`);
+        answer = undefined; // a second challenge is unexpected: cancel it
+        continue;
+      }
       untagged.push(line);
     }
     function finish(line: string): TaggedResult {
@@ -146,22 +155,7 @@ export class ImapUpstream {
   private authenticatePlain(authzid: string, authcid: string, password: string): Promise<TaggedResult> {
     const ir = Buffer.from(`${authzid}\u0000${authcid}\u0000${password}`, 'utf8').toString('base64');
     if (this.has('SASL-IR')) return this.command(`AUTHENTICATE PLAIN ${ir}`);
-    return this.authenticateWithContinuation(ir);
-  }
-
-  private async authenticateWithContinuation(ir: string): Promise<TaggedResult> {
-    const tag = `mg${++this.seq}`;
-    this.conn.write(`${tag} AUTHENTICATE PLAIN\r\n`);
-    const cont = await this.readLine();
-    if (!cont.startsWith('+')) return { status: 'NO', text: cont, untagged: [] };
-    this.conn.write(`${ir}\r\n`);
-    const untagged: string[] = [];
-    for (;;) {
-      const line = await this.readLine();
-      const m = new RegExp(`^${tag} (OK|NO|BAD)\\b ?(.*)$`, 'i').exec(line);
-      if (m) return { status: m[1]!.toUpperCase() as TaggedResult['status'], text: m[2] ?? '', untagged };
-      untagged.push(line);
-    }
+    return this.command('AUTHENTICATE PLAIN', [], ir); // no SASL-IR: the response follows the "+"
   }
 
   private loginCommand(user: string, password: string): Promise<TaggedResult> {
