@@ -16,6 +16,7 @@ import type { PasscodeRow, Store } from '../store/types.js';
 import type { PolicyConfig } from '../config/types.js';
 
 const MAX_SECRET_BYTES = 1024;
+const LAST_USED_PRECISION_MS = 60_000;
 
 export interface AuthenticatorDeps {
   store: Store;
@@ -104,7 +105,11 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     if (problem) return reject(req, account, problem, row.id);
     if (!cachedId) cache.set(account, normalized, row.id);
     const now = clock.now();
-    await store.recordPasscodeUse(row.id, now, req.remoteIp, req.clientId ?? null);
+    // "Last used" is shown at minute precision; a mail app reconnecting all day from the same
+    // place must not cost a database write per connection.
+    const client = req.clientId ?? null;
+    const fresh = row.lastUsedAt !== null && now - row.lastUsedAt < LAST_USED_PRECISION_MS && row.lastUsedIp === req.remoteIp && row.lastUsedClient === client;
+    if (!fresh) await store.recordPasscodeUse(row.id, now, req.remoteIp, client);
     deps.guard.success(req.remoteIp, account);
     audit(req, account, 'accept', null, row.id, { cached: cachedId !== null, ...(req.clientId ? { client: req.clientId } : {}) });
     return { kind: 'accept-passcode', account, passcodeId: row.id, cached: cachedId !== null };

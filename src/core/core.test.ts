@@ -114,6 +114,16 @@ describe('authenticate()', () => {
     expect(hasher.verifies).toBe(1);
     const row = await store.getPasscode(p.info.id);
     expect(row).toMatchObject({ lastUsedAt: now, lastUsedIp: '192.0.2.1' });
+    // Within a minute from the same place: no new write; from elsewhere, or later: recorded.
+    const first = now;
+    now += 30_000;
+    await auth.authenticate(req('alice@example.com', p.passcode));
+    expect((await store.getPasscode(p.info.id))?.lastUsedAt).toBe(first);
+    await auth.authenticate(req('alice@example.com', p.passcode, { remoteIp: '198.51.100.9' }));
+    expect(await store.getPasscode(p.info.id)).toMatchObject({ lastUsedAt: now, lastUsedIp: '198.51.100.9' });
+    now += 61_000;
+    await auth.authenticate(req('alice@example.com', p.passcode, { remoteIp: '198.51.100.9' }));
+    expect((await store.getPasscode(p.info.id))?.lastUsedAt).toBe(now);
   });
 
   it('refuses the main password and wrong passcodes without running bcrypt', async () => {
