@@ -6,6 +6,7 @@ import { createAuthenticator, type Authenticator } from './core/authenticate.js'
 import { VerifiedCache } from './core/cache.js';
 import { NetworkSet } from './core/enforcement.js';
 import { AuthGuard, DEFAULT_GUARD } from './core/guard.js';
+import { identityFor, type Identity } from './core/identity.js';
 import { deriveKeys, type ServerKeys } from './core/keys.js';
 import { createManager, type Manager } from './core/manage.js';
 import { watchRevocations, watchUnblocks } from './core/revocations.js';
@@ -34,6 +35,8 @@ export interface Core {
   cache: VerifiedCache;
   sessions: SessionRegistry;
   manager: Manager;
+  /** The one account name for a typed name, used by every part (core/identity.ts). */
+  identity: Identity;
   close(): Promise<void>;
 }
 
@@ -44,9 +47,10 @@ export async function openCore(config: Readonly<Config>, opts: { clock?: Clock; 
   const hasher = createHashPool({ size: opts.hashWorkers ?? config.auth.hashWorkers, cost: config.auth.bcryptCost });
   const cache = new VerifiedCache(keys.cache, config.auth.cacheTtlMs, clock);
   const sessions = new SessionRegistry();
-  const manager = createManager({ store, hasher, keys, clock, random: randomBytes, policy: config.policy, cache, sessions });
+  const identity = identityFor(config);
+  const manager = createManager({ store, hasher, keys, clock, random: randomBytes, policy: config.policy, cache, sessions, identity });
   return {
-    config, store, hasher, keys, clock, cache, sessions, manager,
+    config, store, hasher, keys, clock, cache, sessions, manager, identity,
     async close() { await hasher.close(); await store.close(); },
   };
 }
@@ -83,8 +87,12 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
   });
   const authenticator = createAuthenticator({
     store: core.store, hasher: core.hasher, keys: core.keys, policy: config.policy, exempt: new NetworkSet(config.policy.exemptNetworks),
-    cache: core.cache, clock: core.clock, guard, onAuditError: (e) => log.error({ err: e.message }, 'cannot write the audit log'),
+    cache: core.cache, clock: core.clock, guard, identity: core.identity, onAuditError: (e) => log.error({ err: e.message }, 'cannot write the audit log'),
   });
+  const enforcesDomains = config.policy.enforce === 'all' || config.policy.enforce.some((e) => !e.includes('@'));
+  if (enforcesDomains && config.identity.defaultDomain === null && config.identity.domains === null) {
+    log.warn('identity.default_domain and identity.domains are not set: if the upstream adds or drops domains (auth_username_format, auth_default_realm), a name typed without its domain is another account for mailgate and escapes enforcement; run `mailgate doctor --user USER`');
+  }
   const stopUnblocks = watchUnblocks({ store: core.store, guard, clock: core.clock, onError: (e) => log.error({ err: e.message }, 'unblock watch failed') });
   const stopWatching = watchRevocations({ store: core.store, cache: core.cache, sessions: core.sessions, clock: core.clock, onError: (e) => log.error({ err: e.message }, 'revocation watch failed') });
 
@@ -116,7 +124,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
     if (config.portal && config.imap) {
       portal = await startPortal({
         store: core.store, manager: core.manager, hasher: core.hasher, keys: core.keys, clock: core.clock, sessions: core.sessions,
-        portal: config.portal, admin: config.admin, policy: { get enforce() { return currentPolicy.enforce; } },
+        identity: core.identity, portal: config.portal, admin: config.admin, policy: { get enforce() { return currentPolicy.enforce; } },
         mail: mailSettingsFrom(config, { imap: imap?.addresses, smtp: smtp?.addresses }),
         imapLogin: createImapLogin(config.imap.upstream), log, guard,
       });

@@ -1,7 +1,7 @@
 /** mailgate audit [--user U] [--type T] [--since 1h|ISO] [--limit N] [--follow] [--json] */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseDuration } from '../config/load.js';
-import { accountKey } from '../core/accounts.js';
+import type { Identity } from '../core/identity.js';
 import { openCore } from '../main.js';
 import type { AuditEvent, AuditQuery } from '../store/types.js';
 import { CliError, parse, readConfig, table, time, type Io } from './util.js';
@@ -23,10 +23,10 @@ function rows(events: AuditEvent[]): Array<Record<string, unknown>> {
 
 const COLUMNS = ['id', 'time', 'type', 'user', 'outcome', 'reason', 'protocol', 'ip', 'passcode', 'detail'];
 
-function buildQuery(values: { user?: string; type?: string; since?: string; limit?: string }, now: number): AuditQuery {
+function buildQuery(values: { user?: string; type?: string; since?: string; limit?: string }, now: number, identity: Identity): AuditQuery {
   const q: AuditQuery = { limit: 50 };
   if (values.user !== undefined) {
-    const k = accountKey(values.user);
+    const k = identity.canonical(values.user);
     if (!k) throw new CliError(`--user: not a valid account name: ${JSON.stringify(values.user)}`);
     q.username = k;
   }
@@ -53,7 +53,7 @@ export async function auditCommand(argv: string[], io: Io, opts: { signal?: Abor
   if (values.help) { io.out(AUDIT_HELP); return 0; }
   const core = await openCore(readConfig(values.config, io), { hashWorkers: 1 });
   try {
-    const query = buildQuery(values, core.clock.now());
+    const query = buildQuery(values, core.clock.now(), core.identity);
     const first = await core.store.queryAudit(query);
     if (!values.follow) {
       io.out(values.json ? JSON.stringify(first, null, 2) : table(rows(first), COLUMNS));

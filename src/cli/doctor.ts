@@ -7,10 +7,12 @@ import { readFileSync } from 'node:fs';
 import { loadServerTls } from '../net/tls.js';
 import { ImapUpstream } from '../protocols/imap/upstream.js';
 import { SmtpUpstream } from '../protocols/smtp/upstream.js';
+import { identityFor } from '../core/identity.js';
 import type { Config } from '../config/types.js';
 import { parse, readConfig, type Io } from './util.js';
 
-type Check = { name: string; ok: boolean; detail: string };
+/** `warn`: works, but a setting is risky; printed as WARN, does not fail the run. */
+type Check = { name: string; ok: boolean; detail: string; warn?: boolean };
 
 export async function doctorCommand(argv: string[], io: Io): Promise<number> {
   const { values } = parse(argv, { user: { type: 'string' } });
@@ -26,6 +28,7 @@ export async function doctorCommand(argv: string[], io: Io): Promise<number> {
   }
   if (config.tls) checks.push(certificateCheck(config.tls));
   if (config.imap) checks.push(...(await imapChecks(config, values.user)));
+  if (config.imap) checks.push(...(await identityChecks(config, values.user)));
   if (config.smtp) checks.push(...(await smtpChecks(config)));
   return report(checks, io, values.json);
 }
@@ -55,7 +58,7 @@ async function imapChecks(config: Readonly<Config>, user: string | undefined): P
   if (u.auth.method === 'xclient') { up.close(); return checks; }
   // Without a real user, ask for a user that cannot exist: a right master password then yields
   // AUTHORIZATIONFAILED (Dovecot), a wrong one AUTHENTICATIONFAILED.
-  const target = user ?? 'mailgate-doctor-probe@invalid';
+  const target = user ? (identityFor(config).canonical(user) ?? user) : 'mailgate-doctor-probe@invalid';
   try {
     const r = await up.login({ kind: 'master', user: target });
     if (r.status === 'OK') checks.push({ name: 'IMAP master login', ok: true, detail: `logged in as ${target} with master user ${u.auth.user}` });
@@ -67,6 +70,51 @@ async function imapChecks(config: Readonly<Config>, user: string | undefined): P
     up.close();
   }
   return checks;
+}
+
+/**
+ * Does the upstream read names the way mailgate does? If it logs in `alice` or
+ * `alice@unlisted-domain.invalid` as a user while mailgate treats that name as another account
+ * than alice@example.com (or as not enforced), a main password walks past enforcement.
+ */
+async function identityChecks(config: Readonly<Config>, user: string | undefined): Promise<Check[]> {
+  const identity = identityFor(config);
+  const enforcesDomains = config.policy.enforce === 'all' || config.policy.enforce.some((e) => !e.includes('@'));
+  const open = config.identity.defaultDomain === null && config.identity.domains === null;
+  const name = 'identity';
+  if (!user) {
+    return [{ name, ok: true, warn: open && enforcesDomains,
+      detail: `${open && enforcesDomains ? 'identity.default_domain and identity.domains are not set: if the upstream adds or drops domains, a name typed another way is another account for mailgate. ' : ''}Run with --user USER to check how the upstream normalises names.` }];
+  }
+  const account = identity.canonical(user);
+  if (account === null) return [{ name, ok: false, detail: `${user} is not an account under this identity configuration (identity.default_domain / identity.domains)` }];
+  const u = config.imap!.upstream;
+  if (u.auth.method === 'xclient') return [];
+  const at = account.lastIndexOf('@');
+  const local = at < 0 ? account : account.slice(0, at);
+  const domain = at < 0 ? null : account.slice(at + 1);
+  const probes: Array<{ probe: string; fix: string }> = [
+    ...(domain ? [{ probe: local, fix: `identity.default_domain: ${domain}` }] : []),
+    { probe: `${local}@unlisted-domain.invalid`, fix: `identity.domains: [ ${domain ?? 'your domains'} ]` },
+  ];
+  const problems: string[] = [];
+  const seen: string[] = [];
+  for (const { probe, fix } of probes) {
+    const seenAs = identity.canonical(probe);
+    // Same account for mailgate, or refused by it: nothing to walk around, whatever the upstream does.
+    if (seenAs === account || seenAs === null) { seen.push(`"${probe}" ${seenAs ? `is ${account} for mailgate` : 'is refused by mailgate'}`); continue; }
+    let up: ImapUpstream | null = null;
+    try {
+      up = await ImapUpstream.open(u);
+      const r = await up.login({ kind: 'master', user: probe });
+      if (r.status === 'OK') problems.push(`the upstream logs in "${probe}" (the same mailbox as ${account}?) but mailgate treats it as another account (${seenAs}): set ${fix}`);
+      else seen.push(`the upstream does not know "${probe}"`);
+    } catch (e) {
+      return [{ name, ok: false, detail: `could not probe the upstream: ${(e as Error).message}` }];
+    } finally { up?.close(); }
+  }
+  if (problems.length) return [{ name, ok: false, detail: `${problems.join('; ')}. Otherwise a main password typed that way is not enforced.` }];
+  return [{ name, ok: true, detail: `the upstream and mailgate agree on who ${account} is (${seen.join('; ')})` }];
 }
 
 async function smtpChecks(config: Readonly<Config>): Promise<Check[]> {
@@ -99,7 +147,7 @@ function report(checks: Check[], io: Io, json: boolean | undefined): number {
   const failed = checks.filter((c) => !c.ok).length;
   if (json) io.out(JSON.stringify({ ok: failed === 0, checks }, null, 2));
   else {
-    for (const c of checks) io.out(`${c.ok ? 'ok  ' : 'FAIL'}  ${c.name}: ${c.detail}`);
+    for (const c of checks) io.out(`${!c.ok ? 'FAIL' : c.warn ? 'WARN' : 'ok  '}  ${c.name}: ${c.detail}`);
     io.out(failed ? `\n${failed} problem(s) found.` : '\nAll checks passed.');
   }
   return failed ? 1 : 0;

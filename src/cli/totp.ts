@@ -12,7 +12,7 @@ mailgate totp reset USER                  lost phone: remove the authenticator a
 export function twoFactorOf(core: Core): TwoFactor {
   return createTwoFactor({
     store: core.store, hasher: core.hasher, keys: core.keys, clock: core.clock, random: randomBytes,
-    policy: core.config.policy, manager: core.manager, issuer: issuerFor(core.config.portal?.publicUrl ?? null),
+    policy: core.config.policy, identity: core.identity, manager: core.manager, issuer: issuerFor(core.config.portal?.publicUrl ?? null),
   });
 }
 

@@ -9,6 +9,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { parse as parseYaml } from 'yaml';
+import type { IdentityConfig } from '../core/identity.js';
 import type {
   Config, ListenConfig, PolicyConfig, ProtocolConfig, TlsMode, UpstreamAuth, UpstreamConfig,
 } from './types.js';
@@ -182,6 +183,25 @@ function protocolSection(r: Reader, root: Obj, name: 'imap' | 'smtp'): ProtocolC
   return { listen: listeners(r, o, name), upstream: upstream(r, r.obj(o, 'upstream', `${name}.upstream`), `${name}.upstream`, name) };
 }
 
+/** `identity`: how a typed name becomes the one account name (core/identity.ts). */
+function identity(r: Reader, root: Obj): IdentityConfig {
+  const o = r.obj(root, 'identity', 'identity') ?? {};
+  r.unknownKeys(o, ['default_domain', 'domains'], 'identity');
+  const domainName = (v: unknown, path: string): string | null => {
+    const d = typeof v === 'string' ? v.trim().toLowerCase().replace(/^@/, '') : '';
+    if (!/^[^\s@*]+$/u.test(d) || d.split('.').some((l) => l === '')) { r.problem(path, `expected a domain like example.com, got ${JSON.stringify(v)}`); return null; }
+    return d.normalize('NFC');
+  };
+  const defaultDomain = o.default_domain === undefined || o.default_domain === null ? null : domainName(o.default_domain, 'identity.default_domain');
+  let domains: string[] | null = null;
+  if (o.domains !== undefined && o.domains !== null) {
+    if (!Array.isArray(o.domains) || o.domains.length === 0) r.problem('identity.domains', 'expected a non-empty list of domains (omit it to accept any domain)');
+    else domains = o.domains.map((d, i) => domainName(d, `identity.domains[${i}]`)).filter((d): d is string => d !== null);
+  }
+  if (defaultDomain && domains && !domains.includes(defaultDomain)) r.problem('identity.default_domain', `${defaultDomain} is not in identity.domains: bare names would all be refused`);
+  return { defaultDomain, domains };
+}
+
 function policy(r: Reader, root: Obj): PolicyConfig {
   const o = r.obj(root, 'policy', 'policy') ?? {};
   r.unknownKeys(o, ['enforce', 'exempt_networks', 'allow_plaintext_auth'], 'policy');
@@ -210,7 +230,7 @@ export function buildConfig(doc: unknown, file: string | null, env: NodeJS.Proce
   const r = new Reader(baseDir, env);
   const root: Obj = isObj(doc) ? doc : {};
   if (!isObj(doc)) r.problem('(top)', 'the configuration must be a YAML mapping');
-  r.unknownKeys(root, ['store', 'secret_file', 'tls', 'imap', 'smtp', 'policy', 'auth', 'limits', 'log', 'portal', 'admin'], '');
+  r.unknownKeys(root, ['store', 'secret_file', 'tls', 'imap', 'smtp', 'identity', 'policy', 'auth', 'limits', 'log', 'portal', 'admin'], '');
 
   const store = r.obj(root, 'store', 'store') ?? {};
   r.unknownKeys(store, ['sqlite'], 'store');
@@ -250,6 +270,7 @@ export function buildConfig(doc: unknown, file: string | null, env: NodeJS.Proce
     tls,
     imap,
     smtp,
+    identity: identity(r, root),
     policy: policy(r, root),
     auth: {
       bcryptCost: r.int(auth, 'bcrypt_cost', 'auth', 10, 4, 15),

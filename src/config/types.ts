@@ -1,4 +1,5 @@
 /** The typed, frozen configuration every part of mailgate receives (never a global). */
+import type { IdentityConfig } from '../core/identity.js';
 
 export type TlsMode = 'none' | 'starttls' | 'implicit';
 
@@ -91,6 +92,8 @@ export interface Config {
   tls: { cert: string; key: string } | null;
   imap: ProtocolConfig | null;
   smtp: (ProtocolConfig & { hostname: string }) | null;
+  /** How typed names become the one canonical account name (core/identity.ts). */
+  identity: IdentityConfig;
   policy: PolicyConfig;
   auth: AuthTuning;
   limits: Limits;

@@ -5,9 +5,9 @@
  * Cost model: a wrong guess costs an index lookup (the keyed tag does not match) and no bcrypt;
  * a right passcode costs one bcrypt (in a worker thread) and then nothing while it is cached.
  */
-import { accountKey } from './accounts.js';
 import type { VerifiedCache } from './cache.js';
 import { isEnforced, type NetworkSet } from './enforcement.js';
+import type { Identity } from './identity.js';
 import type { AuthGuard } from './guard.js';
 import { keyedHash, type ServerKeys } from './keys.js';
 import { normalizePasscode, passcodeTag } from './passcodes.js';
@@ -28,6 +28,8 @@ export interface AuthenticatorDeps {
   clock: Clock;
   /** Brute-force defence: blocked sources are refused before any work; failures are delayed. */
   guard: AuthGuard;
+  /** Turns the typed name into the one account name (core/identity.ts). */
+  identity: Identity;
   /** Called when the audit log cannot be written; authentication itself goes on. */
   onAuditError?: (err: Error) => void;
 }
@@ -46,6 +48,7 @@ export interface Authenticator {
 
 export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   const { store, hasher, keys, cache, clock } = deps;
+  const { identity } = deps;
   let { policy, exempt } = deps;
 
   const audit = (req: AuthRequest, account: string | null, outcome: string, reason: string | null, passcodeId: string | null, detail: Record<string, unknown> | null) => {
@@ -73,7 +76,9 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   };
 
   async function authenticate(req: AuthRequest): Promise<Decision> {
-    const account = accountKey(req.user);
+    // From here on only the canonical account is used — for policy, passcodes, the guard, the audit
+    // log, and by the front for the upstream login (Decision.account).
+    const account = identity.canonical(req.user);
     if (account === null || req.secret === '' || req.secret.includes('\u0000') || Buffer.byteLength(req.secret) > MAX_SECRET_BYTES) {
       return reject(req, account ?? '', 'malformed');
     }
@@ -119,7 +124,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     authenticate,
     setPolicy(p, e) { policy = p; exempt = e; },
     recordUpstreamResult(req, ok, detail) {
-      const account = accountKey(req.user);
+      const account = identity.canonical(req.user);
       audit(req, account, ok ? 'upstream-accept' : 'upstream-reject', detail ?? null, null, null);
       if (ok) { if (account) deps.guard.success(req.remoteIp, account); return 0; }
       deps.guard.failure(req.remoteIp, account, fingerprint(account ?? '', req.secret));

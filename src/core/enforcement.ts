@@ -1,6 +1,6 @@
 /** Who is under enforcement: the admin's per-account override wins over the configured policy. */
 import { BlockList, isIP } from 'node:net';
-import { domainOf } from './accounts.js';
+import { domainOf } from './identity.js';
 import type { PolicyConfig } from '../config/types.js';
 
 /** True when the account must use application passcodes. */

@@ -2,9 +2,9 @@
  * Administrative actions on accounts and passcodes, shared by the CLI, the admin API and the
  * portal. Every action leaves an audit event; no secret ever does.
  */
-import { accountKey } from './accounts.js';
 import type { VerifiedCache } from './cache.js';
 import { isEnforced } from './enforcement.js';
+import type { Identity } from './identity.js';
 import type { ServerKeys } from './keys.js';
 import { formatPasscode, generatePasscode, newPasscodeId, passcodeTag } from './passcodes.js';
 import type { SessionRegistry } from './sessions.js';
@@ -19,6 +19,8 @@ export interface ManageDeps {
   clock: Clock;
   random: RandomBytes;
   policy: Pick<PolicyConfig, 'enforce'>;
+  /** The one account name for a typed name (as the mail fronts use it) (core/identity.ts). */
+  identity: Identity;
   /** Present in the serving process: revocation then also drops cache entries and live sessions. */
   cache?: VerifiedCache;
   sessions?: SessionRegistry;
@@ -33,8 +35,9 @@ export type PasscodeView = Omit<PasscodeRow, 'hash' | 'tag'> & { status: 'active
 
 export function createManager(deps: ManageDeps) {
   const { store, clock } = deps;
+  const { identity } = deps;
   const key = (user: string): string => {
-    const k = accountKey(user);
+    const k = identity.canonical(user);
     if (!k) throw new UsageError(`not a valid account name: ${JSON.stringify(user)}`);
     return k;
   };

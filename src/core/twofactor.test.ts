@@ -1,3 +1,4 @@
+import { Identity } from './identity.js';
 import { createHash, randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { formatEmergencyCode, generateEmergencyCode, normalizeEmergencyCode } from './emergency.js';
@@ -38,8 +39,8 @@ describe('two-factor service', () => {
     now = 1_760_000_000_000;
     policy = { enforce: [] };
     const keys = deriveKeys(Buffer.alloc(32, 3));
-    const manager = createManager({ store, hasher, keys, clock, random: randomBytes, policy });
-    tf = createTwoFactor({ store, hasher, keys, clock, random: randomBytes, policy, manager, issuer: 'mailgate' });
+    const manager = createManager({ store, hasher, keys, clock, random: randomBytes, policy, identity: new Identity() });
+    tf = createTwoFactor({ store, hasher, keys, clock, random: randomBytes, policy, manager, issuer: 'mailgate', identity: new Identity() });
   });
   afterEach(async () => { await store.close(); });
 
@@ -106,7 +107,7 @@ describe('two-factor service', () => {
     expect((await tf.status(U)).required).toBe(true);
     expect(await tf.disable(U, totpCode(secret, now), WHO)).toEqual({ ok: false, reason: 'required' });
     policy.enforce = [];
-    const admin = createManager({ store, hasher, keys: deriveKeys(Buffer.alloc(32, 3)), clock, random: randomBytes, policy });
+    const admin = createManager({ store, hasher, keys: deriveKeys(Buffer.alloc(32, 3)), clock, random: randomBytes, policy, identity: new Identity() });
     await admin.setEnforcement(U, true, 'cli');
     expect(await tf.disable(U, totpCode(secret, now), WHO)).toEqual({ ok: false, reason: 'required' });
   });

@@ -3,9 +3,9 @@
  * factor (TOTP code or emergency code), turning it off, and the admin's reset. Shared by the
  * portal, the admin API and the CLI. Every change leaves an audit event; no secret ever does.
  */
-import { accountKey } from './accounts.js';
 import { emergencyCodesLeft, replaceEmergencyCodes, useEmergencyCode, type EmergencyDeps } from './emergency.js';
 import { isEnforced } from './enforcement.js';
+import type { Identity } from './identity.js';
 import type { ServerKeys } from './keys.js';
 import { UsageError, type Manager } from './manage.js';
 import { groupSecret, matchTotp, newTotpSecret, openSecret, sealSecret, totpUri } from './totp.js';
@@ -23,6 +23,8 @@ export interface TwoFactorDeps {
   clock: Clock;
   random: RandomBytes;
   policy: Pick<PolicyConfig, 'enforce'>;
+  /** The one account name for a typed name (as the mail fronts use it) (core/identity.ts). */
+  identity: Identity;
   manager: Pick<Manager, 'setEnforcement'>;
   /** Shown in authenticator apps next to the account name. */
   issuer: string;
@@ -51,8 +53,9 @@ export function issuerFor(publicUrl: string | null): string {
 export function createTwoFactor(deps: TwoFactorDeps) {
   const { store, clock } = deps;
   const em: EmergencyDeps = { store, hasher: deps.hasher, tagKey: deps.keys.tag, random: deps.random };
+  const { identity } = deps;
   const key = (user: string): string => {
-    const k = accountKey(user);
+    const k = identity.canonical(user);
     if (!k) throw new UsageError(`not a valid account name: ${JSON.stringify(user)}`);
     return k;
   };

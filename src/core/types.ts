@@ -19,7 +19,7 @@ export interface Hasher {
 }
 
 export interface AuthRequest {
-  /** As the client sent it (the upstream login uses it verbatim). */
+  /** As the client typed it; the core makes it canonical (Decision.account), and only that is used after. */
   user: string;
   secret: string;
   protocol: Protocol;
@@ -35,9 +35,10 @@ export type RejectReason =
   | 'revoked'
   | 'expired'
   | 'wrong-scope'
-  | 'malformed' // empty user, NUL bytes, over-long input
+  | 'malformed' // a name that is not an account here (empty, bad characters, a domain not served), NUL bytes, over-long input
   | 'throttled';
 
+/** `account` is the canonical account name (core/identity.ts): the name the front logs in upstream with. */
 export type Decision =
   | { kind: 'accept-passcode'; account: string; passcodeId: string; cached: boolean }
   | { kind: 'passthrough'; account: string; reason: 'not-enforced' | 'exempt-network' }

@@ -1,6 +1,7 @@
 /** What the portal is built from, and what its request handlers share. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthGuard } from '../core/guard.js';
+import type { Identity } from '../core/identity.js';
 import type { ServerKeys } from '../core/keys.js';
 import type { Manager } from '../core/manage.js';
 import type { SessionRegistry } from '../core/sessions.js';
@@ -29,6 +30,8 @@ export interface MailSettings {
 export interface PortalDeps {
   store: Store;
   manager: Manager;
+  /** The mail fronts' account naming: portal sessions, 2FA and the password check use the same account. */
+  identity: Identity;
   hasher: Hasher;
   keys: ServerKeys;
   clock: Clock;

@@ -43,6 +43,12 @@ export interface DovecotOptions {
   messages?: Array<{ user: string; mailbox?: string; raw: string | Buffer }>;
   /** High-performance login processes and high limits for load tests. */
   tuned?: boolean;
+  /**
+   * How this Dovecot normalises user names, as providers configure it: `auth_username_format`
+   * (e.g. '%Ln': lower-case, domain dropped — then `users` are bare names) and `auth_default_realm`
+   * (a domain added to bare names). Default: neither (names are looked up as typed, '%u').
+   */
+  naming?: { usernameFormat?: string; defaultRealm?: string };
 }
 
 export interface DovecotInstance {
@@ -194,6 +200,7 @@ function buildConfig(
   trusted: string[],
   tuned: boolean,
   instanceName: string,
+  naming: NonNullable<DovecotOptions['naming']>,
 ): string {
   const maxUserIp = tuned ? 10000 : 100;
   const lines = [
@@ -217,6 +224,8 @@ function buildConfig(
     'disable_plaintext_auth = no',
     'auth_mechanisms = plain login',
     'auth_master_user_separator = *',
+    ...(naming.usernameFormat ? [`auth_username_format = ${naming.usernameFormat}`] : []),
+    ...(naming.defaultRealm ? [`auth_default_realm = ${naming.defaultRealm}`] : []),
     `login_trusted_networks = ${trusted.join(' ')}`,
     'login_greeting = Dovecot (mailgate testbed) ready.',
     '',
@@ -385,7 +394,7 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotIn
   for (let attempt = 0; attempt < 3; attempt++) {
     const [imap, imaps, pop3, lmtp] = (await freePorts(4)) as [number, number, number, number];
     const ports = { imap, imaps, pop3, lmtp };
-    await fs.writeFile(l.conf, buildConfig(l, ports, certs, mail, trusted, opts.tuned ?? false, instanceName));
+    await fs.writeFile(l.conf, buildConfig(l, ports, certs, mail, trusted, opts.tuned ?? false, instanceName, opts.naming ?? {}));
     // Truncate the previous attempt's log so readiness errors are about this attempt.
     await fs.writeFile(l.logFile, '');
     try {

@@ -270,7 +270,9 @@ export async function startPostfix(opts: PostfixOptions): Promise<PostfixInstanc
   await fs.chmod(l.dataDir, 0o700);
   await fs.writeFile(l.maillog, '');
 
-  const vmailbox = opts.dovecot.users.map((u) => `${u.user} OK`).join('\n') + '\n';
+  // A Dovecot that drops the domain (auth_username_format = %Ln) lists bare names: their
+  // addresses are in example.com, and LMTP delivery maps them back.
+  const vmailbox = opts.dovecot.users.map((u) => `${u.user.includes('@') ? u.user : `${u.user}@example.com`} OK`).join('\n') + '\n';
   await fs.writeFile(path.join(l.configDir, 'vmailbox'), vmailbox);
 
   const syslogName = `mailgate-postfix-${path.basename(dir).replace(/^mailgate-postfix-/, '')}`;

@@ -43,7 +43,7 @@ describe('crash safety of the store', () => {
     db.close();
     const core = await openCore(loadConfig(configFile), { hashWorkers: 2 });
     try {
-      const auth = createAuthenticator({ store: core.store, hasher: core.hasher, keys: core.keys, policy: { enforce: 'all' }, exempt: new NetworkSet([]), cache: core.cache, clock: core.clock, guard: new AuthGuard(core.clock, { ...DEFAULT_GUARD, blockAfter: 1e6, accountCeiling: 1e6 }) });
+      const auth = createAuthenticator({ identity: core.identity, store: core.store, hasher: core.hasher, keys: core.keys, policy: { enforce: 'all' }, exempt: new NetworkSet([]), cache: core.cache, clock: core.clock, guard: new AuthGuard(core.clock, { ...DEFAULT_GUARD, blockAfter: 1e6, accountCeiling: 1e6 }) });
       for (const c of created) {
         const d = await auth.authenticate({ user: c.user!, secret: c.passcode!, protocol: 'imap', remoteIp: '192.0.2.1' });
         expect({ id: c.created, decision: d.kind === 'reject' ? d.reason : d.kind }).toEqual({ id: c.created, decision: revoked.has(c.created) ? 'revoked' : 'accept-passcode' });

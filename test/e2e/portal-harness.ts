@@ -3,6 +3,7 @@
  * injectable clock, plus a tiny cookie-keeping HTTP client. For the HTTP-level portal tests; the
  * browser test runs the real thing in front of Dovecot.
  */
+import { Identity } from '../../src/core/identity.js';
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -40,12 +41,13 @@ export async function startHarness(over: Partial<PortalDeps> = {}): Promise<Harn
   const hasher = createHashPool({ size: 1, cost: 4 });
   const sessions = new SessionRegistry();
   const policy: Harness['policy'] = { enforce: [] };
-  const manager = createManager({ store, hasher, keys, clock, random: randomBytes, policy, sessions });
+  const identity = over.identity ?? new Identity();
+  const manager = createManager({ store, hasher, keys, clock, random: randomBytes, policy, sessions, identity });
   const lines: string[] = [];
   const log = createLogger({ level: 'debug', destination: new Writable({ write(c, _e, cb) { lines.push(String(c)); cb(); } }) });
   const logins: string[] = [];
   const portal = await startPortal({
-    store, manager, hasher, keys, clock, sessions, policy, log,
+    store, manager, hasher, keys, clock, sessions, policy, log, identity,
     portal: { listen: { host: '127.0.0.1', port: 0 }, publicUrl: null },
     admin: { token: ADMIN_TOKEN },
     mail: { host: 'mail.example.com', imap: [{ port: 993, tls: 'implicit' }], smtp: [{ port: 587, tls: 'starttls' }] },

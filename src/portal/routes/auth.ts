@@ -3,7 +3,6 @@
  * stores it); with 2FA on, a TOTP or emergency code is then due. Failures are throttled per
  * client IP + account and per client IP, and a wrong answer never says whether the account exists.
  */
-import { accountKey } from '../../core/accounts.js';
 import { keyedHash } from '../../core/keys.js';
 import { go, preCookie, PRE_COOKIE, render } from '../app.js';
 import { cookie } from '../http.js';
@@ -36,7 +35,9 @@ function showSignin(p: Portal, c: Ctx, status: number, v: { username?: string; e
 async function signinPost(p: Portal, c: Ctx): Promise<void> {
   const username = (c.form.get('username') ?? '').trim();
   const password = c.form.get('password') ?? '';
-  const account = accountKey(username);
+  // The account as the mail fronts name it: 2FA, the session and the password check all use it, so
+  // "alice" and "alice@example.com" cannot be two portal identities of one mailbox.
+  const account = p.deps.identity.canonical(username);
   if (!account || !password) {
     showSignin(p, c, 400, { username, error: !account ? 'Enter your email address and your password.' : 'Enter your password.' });
     return;
@@ -52,7 +53,7 @@ async function signinPost(p: Portal, c: Ctx): Promise<void> {
   }
   let ok: boolean;
   try {
-    ok = await p.deps.imapLogin(username, password, c.ip);
+    ok = await p.deps.imapLogin(account, password, c.ip);
   } catch (e) {
     p.deps.log.warn({ err: (e as Error).message }, 'portal: cannot check a password with the IMAP server');
     await audit(p, c, 'portal.signin', account, 'error', 'upstream-unavailable');

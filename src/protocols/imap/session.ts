@@ -179,7 +179,10 @@ export class ImapSession implements SessionApi {
       this.log.info({ user: decision.account, reason: decision.reason, delayMs: decision.delayMs }, 'login rejected');
       return this.fail(tag, decision.delayMs);
     }
-    const creds: LoginCredentials = decision.kind === 'accept-passcode' ? { kind: 'master', user } : { kind: 'user', user, password: secret };
+    // Upstream, the canonical account logs in, never the name as typed: if the upstream read the typed
+    // name as another account than mailgate did, enforcement could be walked around (core/identity.ts).
+    const account = decision.account;
+    const creds: LoginCredentials = decision.kind === 'accept-passcode' ? { kind: 'master', user: account } : { kind: 'user', user: account, password: secret };
     let up: ImapUpstream | null = null;
     try {
       up = await ImapUpstream.open(this.deps.settings.upstream);

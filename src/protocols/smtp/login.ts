@@ -34,16 +34,16 @@ async function forwardClient(up: SmtpUpstream, deps: SmtpDeps, req: AuthRequest,
 }
 
 /** Enforced account with a valid passcode: log in as the user with mailgate's own credentials. */
-async function loginAsUser(up: SmtpUpstream, deps: SmtpDeps, req: AuthRequest, client: ClientInfo, log: Logger): Promise<void> {
+async function loginAsUser(up: SmtpUpstream, deps: SmtpDeps, account: string, req: AuthRequest, client: ClientInfo, log: Logger): Promise<void> {
   const auth = deps.settings.upstream.auth;
   if (auth.method === 'xclient') {
     if (!up.has('XCLIENT')) throw new UpstreamError('the upstream does not offer XCLIENT to mailgate (Postfix: smtpd_authorized_xclient_hosts)', 'login');
-    const refused = await up.xclient([['LOGIN', req.user], ...clientAttributes(req, client)], client.helo);
+    const refused = await up.xclient([['LOGIN', account], ...clientAttributes(req, client)], client.helo);
     if (refused) throw new UpstreamError(`upstream refused XCLIENT: ${replyText(refused)}`, 'login');
   } else if (auth.method === 'sasl-proxy') {
     await forwardClient(up, deps, req, client, log);
-    const r = await up.auth(req.user, auth.user, auth.password);
-    if (r.code !== 235) throw new UpstreamError(`upstream refused the master login for ${req.user}: ${replyText(r)}`, 'login');
+    const r = await up.auth(account, auth.user, auth.password);
+    if (r.code !== 235) throw new UpstreamError(`upstream refused the master login for ${account}: ${replyText(r)}`, 'login');
   } else {
     throw new UpstreamError(`upstream auth method ${auth.method} is not usable for SMTP`, 'login');
   }
@@ -57,11 +57,13 @@ export async function loginUpstream(deps: SmtpDeps, caps: UpstreamCapabilities, 
   try {
     up = await SmtpUpstream.open(cfg, deps.settings.hostname);
     if (decision.kind === 'accept-passcode') {
-      await loginAsUser(up, deps, req, client, log);
+      // The canonical account, never the name as typed: mailgate and the upstream must agree on
+      // who this is (core/identity.ts).
+      await loginAsUser(up, deps, decision.account, req, client, log);
     } else {
       // Not enforced: the upstream checks the user's own password.
       await forwardClient(up, deps, req, client, log);
-      const r = await up.auth('', req.user, req.secret);
+      const r = await up.auth('', decision.account, req.secret);
       if (r.code !== 235) {
         up.quit();
         if (r.code >= 500) {
