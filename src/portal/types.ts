@@ -1,5 +1,6 @@
 /** What the portal is built from, and what its request handlers share. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { NetworkSet } from '../core/enforcement.js';
 import type { AuthGuard } from '../core/guard.js';
 import type { ServerKeys } from '../core/keys.js';
 import type { Manager } from '../core/manage.js';
@@ -67,6 +68,8 @@ export interface Portal {
   perIp: FailureThrottle;
   base: string;
   secure: boolean;
+  /** Reverse proxies whose X-Forwarded-For is believed (portal.trusted_proxies). */
+  trustedProxies: NetworkSet;
 }
 
 export interface Ctx {
@@ -75,6 +78,7 @@ export interface Ctx {
   /** Path below the portal's base. */
   path: string;
   query: URLSearchParams;
+  /** The real client: the TCP peer, or what a trusted reverse proxy says it forwarded. */
   ip: string;
   cookies: Map<string, string>;
   /** The posted form (empty for GET). */
