@@ -11,6 +11,7 @@ import { createTwoFactor, issuerFor } from '../core/twofactor.js';
 import type { Config } from '../config/types.js';
 import { createRequestHandler } from './app.js';
 import { PreSessionCsrf } from './csrf.js';
+import { InFlight } from './inflight.js';
 import { authRoutes } from './routes/auth.js';
 import { passcodeRoutes } from './routes/passcodes.js';
 import { twoFactorRoutes } from './routes/twofactor.js';
@@ -52,6 +53,7 @@ function buildPortal(deps: PortalDeps): Portal {
     deps, tf, sessions, pre: new PreSessionCsrf(), base, secure, trustedProxies: new NetworkSet(deps.portal.trustedProxies),
     perAccount: new FailureThrottle(deps.clock, { freeFailures: 5, ...t }),
     perIp: new FailureThrottle(deps.clock, { ...t, freeFailures: Math.max(30, t.freeFailures ?? 0) }),
+    inFlight: new InFlight(),
   };
 }
 

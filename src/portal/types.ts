@@ -12,6 +12,7 @@ import type { Config, PolicyConfig, TlsMode } from '../config/types.js';
 import type { Logger } from '../net/logger.js';
 import type { PortalSessionRow, Store } from '../store/types.js';
 import type { PreSessionCsrf } from './csrf.js';
+import type { InFlight } from './inflight.js';
 import type { PortalSessions, SessionTimeouts } from './sessions.js';
 
 /** Checks a user's main password by logging in to the upstream IMAP server. Throws if it cannot tell. */
@@ -66,6 +67,8 @@ export interface Portal {
   perAccount: FailureThrottle;
   /** Failures per IP, whatever the account (spraying one password over many accounts). */
   perIp: FailureThrottle;
+  /** Password and code checks in flight: concurrent guesses are refused, not checked. */
+  inFlight: InFlight;
   base: string;
   secure: boolean;
   /** Reverse proxies whose X-Forwarded-For is believed (portal.trusted_proxies). */

@@ -5,17 +5,19 @@
  *    a few anonymous wrong sign-ins locked out every portal user and, through the shared guard,
  *    every IMAP client on the proxy host (the webmail);
  *  - the throttle was checked, the upstream awaited, the failure recorded after: 100 concurrent
- *    wrong passwords made 100 upstream checks.
+ *    wrong passwords made 100 upstream checks; concurrent codes at the code step likewise.
  * 203.0.113.0/24 and 198.51.100.0/24 are documentation ranges: header values only, never contacted.
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ImapFlow } from 'imapflow';
-import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { buildConfig } from '../../src/config/load.js';
+import { createImapLogin, type ImapLogin } from '../../src/portal/index.js';
 import { startDovecot, type DovecotInstance } from '../../src/testbed/dovecot.js';
 import { describeInterop } from '../support/interop.js';
-import { startGate, type Gate } from '../support/gate.js';
-import { Browser, csrfOf, type Res } from './portal-harness.js';
+import { gateConfigDoc, startGate, type Gate } from '../support/gate.js';
+import { Browser, csrfOf, enrol, startHarness, type Harness, type Res } from './portal-harness.js';
 
 const ALICE = { user: 'alice@example.com', password: 'alice-main-pw' };
 const BOB = { user: 'bob@example.com', password: 'bob-main-pw' };
@@ -35,9 +37,10 @@ async function imapLoginWorks(gate: Gate, user: string, pass: string): Promise<b
 describeInterop('portal behind a reverse proxy, and concurrent sign-ins', ['dovecot'], () => {
   let dovecot: DovecotInstance;
   let gate: Gate | null = null;
+  let h: Harness | null = null;
 
   beforeAll(async () => { dovecot = await startDovecot({ users: [ALICE, BOB] }); }, 30_000);
-  afterEach(async () => { await gate?.close(); gate = null; });
+  afterEach(async () => { await gate?.close(); gate = null; await h?.close(); h = null; });
   afterAll(async () => { await dovecot?.stop(); });
 
   /** mailgate with its portal; the shared guard blocks a source after 3 wrong passwords. */
@@ -93,4 +96,51 @@ describeInterop('portal behind a reverse proxy, and concurrent sign-ins', ['dove
     expect(new Set(audit.map((e) => e.ip))).toEqual(new Set(['127.0.0.1']));
     expect(dovecot.log()).not.toContain('rip=198.51.100.');
   }, 60_000);
+
+  it('finding 6a: concurrent wrong sign-ins are throttled before the upstream is asked', async () => {
+    const upstream = buildConfig(gateConfigDoc(dovecot, dovecot.dir), null).imap!.upstream;
+    const check = createImapLogin(upstream);
+    let checks = 0;
+    // Dovecot's penalties for these failures land on a documentation address, not on 127.0.0.1.
+    const counted: ImapLogin = (user, password) => { checks++; return check(user, password, '192.0.2.66'); };
+    h = await startHarness({ imapLogin: counted });
+    const b = new Browser(h.url);
+    const token = csrfOf((await b.get('/signin')).text);
+    const started = Date.now();
+    const answers = await Promise.all(Array.from({ length: 100 }, (_, i) =>
+      b.request('POST', '/signin', { _csrf: token, username: ALICE.user, password: `wrong-${i}` })));
+    const statuses = answers.map((r) => r.status);
+    const refused = answers.filter((r) => r.status === 429);
+    console.log(`finding 6a: ${checks} upstream checks, ${refused.length} × 429, ${statuses.filter((s) => s === 400).length} × 400, in ${Date.now() - started} ms`);
+    expect(checks).toBeLessThanOrEqual(5);
+    expect(refused.length).toBeGreaterThanOrEqual(90);
+    expect(statuses.every((s) => s === 400 || s === 429)).toBe(true);
+    expect(refused.every((r) => Number(r.headers.get('retry-after')) >= 1)).toBe(true);
+  }, 60_000);
+});
+
+describe('concurrent second-factor codes', () => {
+  let h: Harness | null = null;
+  afterEach(async () => { await h?.close(); h = null; });
+
+  it('finding 6a: concurrent wrong codes at the code step are refused, not checked', async () => {
+    h = await startHarness({ throttle: { baseDelayMs: 10_000 } });
+    const b = new Browser(h.url);
+    await enrol(b, h);
+    await b.submit('/signout', {}, '/');
+    expect((await b.signIn()).headers.get('location')).toBe('/verify');
+    const token = csrfOf((await b.get('/verify')).text);
+    // A database across the network (or a busy one) answers in milliseconds, not microseconds:
+    // that is the window in which concurrent guesses all read "no failures yet".
+    const getTotp = h.store.getTotp.bind(h.store);
+    h.store.getTotp = async (account) => { await new Promise((r) => setTimeout(r, 30)); return getTotp(account); };
+    // 60 guesses of the 6-digit code at once: each one checked would be 60 tries per throttle step.
+    const answers = await Promise.all(Array.from({ length: 60 }, (_, i) =>
+      b.request('POST', '/verify', { _csrf: token, code: String(100_000 + i * 7_919) })));
+    const checked = (await h.store.queryAudit({ username: 'alice@example.com', type: '2fa.verify' })).length;
+    const statuses = answers.map((r) => r.status);
+    console.log(`finding 6a (codes): ${checked} codes checked, ${statuses.filter((s) => s === 429).length} × 429`);
+    expect(checked).toBeLessThanOrEqual(6); // the 5 free failures of the throttle, then one that imposes the wait
+    expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(54);
+  });
 });
