@@ -17,6 +17,7 @@ describe('configuration', () => {
     expect(c.smtp?.upstream.auth).toEqual({ method: 'xclient' });
     expect(c.policy.enforce).toEqual(['example.com']);
     expect(c.auth.failureDelayMs).toBe(2000);
+    expect(c.portal?.trustedProxies).toEqual(['127.0.0.1/32']);
     expect(c.store.sqlite).toMatch(/config\/data\/mailgate\.db$/);
     expect(Object.isFrozen(c.imap?.upstream)).toBe(true);
   });
@@ -36,6 +37,7 @@ imap:
   listen: [ { port: 99999, tls: sometimes } ]
   upstream: { port: abc, auth: { method: magic } }
 policy: { enforce: 42, exempt_networks: [ 10.0.0.0/99 ] }
+portal: { trusted_proxies: [ 127.0.0.1/32, proxy.example.com ] }
 auth: { cache_ttl: soon }
 typo: 1
 `);
@@ -43,7 +45,7 @@ typo: 1
     try { buildConfig(doc, null, {}); } catch (e) { err = e as ConfigError; }
     expect(err).toBeInstanceOf(ConfigError);
     const text = err!.problems.join('\n');
-    for (const k of ['imap.listen[0].port', 'imap.listen[0].tls', 'imap.upstream.port', 'imap.upstream.auth.method', 'policy.enforce', 'policy.exempt_networks[0]', 'auth.cache_ttl', 'typo: unknown key', 'tls: a listener uses TLS']) {
+    for (const k of ['imap.listen[0].port', 'imap.listen[0].tls', 'imap.upstream.port', 'imap.upstream.auth.method', 'policy.enforce', 'policy.exempt_networks[0]', 'portal.trusted_proxies[1]', 'auth.cache_ttl', 'typo: unknown key', 'tls: a listener uses TLS']) {
       expect(text).toContain(k);
     }
   });

@@ -210,18 +210,24 @@ function policy(r: Reader, root: Obj): PolicyConfig {
   else if (Array.isArray(o.enforce) && o.enforce.every((x) => typeof x === 'string' && x.trim() !== '')) {
     enforce = o.enforce.map((x: string) => x.trim().toLowerCase().replace(/^@/, ''));
   } else if (o.enforce !== undefined && o.enforce !== null) r.problem('policy.enforce', 'expected "all" or a list of domains and addresses');
-  const nets = o.exempt_networks ?? [];
-  const exemptNetworks: string[] = [];
-  if (!Array.isArray(nets)) r.problem('policy.exempt_networks', 'expected a list of CIDR networks');
-  else for (const [i, n] of nets.entries()) {
+  const exemptNetworks = cidrList(r, o.exempt_networks, 'policy.exempt_networks');
+  return { enforce, exemptNetworks, allowPlaintextAuth: r.bool(o, 'allow_plaintext_auth', 'policy', false) };
+}
+
+/** A list of CIDR networks (a bare address means just that host). */
+function cidrList(r: Reader, value: unknown, path: string): string[] {
+  const out: string[] = [];
+  const nets = value ?? [];
+  if (!Array.isArray(nets)) { r.problem(path, 'expected a list of CIDR networks'); return out; }
+  for (const [i, n] of nets.entries()) {
     const s = String(n);
     const [addr, bits] = s.split('/');
     const fam = isIP(addr ?? '');
     const max = fam === 6 ? 128 : 32;
-    if (fam === 0 || (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= max))) r.problem(`policy.exempt_networks[${i}]`, `expected a network like 10.0.0.5/32, got ${JSON.stringify(s)}`);
-    else exemptNetworks.push(bits === undefined ? `${addr}/${max}` : s);
+    if (fam === 0 || (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= max))) r.problem(`${path}[${i}]`, `expected a network like 10.0.0.5/32, got ${JSON.stringify(s)}`);
+    else out.push(bits === undefined ? `${addr}/${max}` : s);
   }
-  return { enforce, exemptNetworks, allowPlaintextAuth: r.bool(o, 'allow_plaintext_auth', 'policy', false) };
+  return out;
 }
 
 /** Validates an already-parsed YAML document. `file` is used to resolve relative paths. */
@@ -257,7 +263,7 @@ export function buildConfig(doc: unknown, file: string | null, env: NodeJS.Proce
   const level = r.str(log, 'level', 'log', 'info');
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(level)) r.problem('log.level', 'expected one of fatal, error, warn, info, debug, trace, silent');
   const portalObj = r.obj(root, 'portal', 'portal');
-  if (portalObj) r.unknownKeys(portalObj, ['listen', 'public_url'], 'portal');
+  if (portalObj) r.unknownKeys(portalObj, ['listen', 'public_url', 'trusted_proxies'], 'portal');
   const publicUrl = portalObj ? r.str(portalObj, 'public_url', 'portal', null) : null;
   if (publicUrl !== null && !/^https?:\/\/[^/\s]+/.test(publicUrl)) r.problem('portal.public_url', `expected an http(s) URL, got ${JSON.stringify(publicUrl)}`);
   const admin = r.obj(root, 'admin', 'admin') ?? {};
@@ -301,6 +307,7 @@ export function buildConfig(doc: unknown, file: string | null, env: NodeJS.Proce
     portal: portalObj ? {
       listen: (() => { const l = r.obj(portalObj, 'listen', 'portal.listen') ?? {}; return { host: r.str(l, 'host', 'portal.listen', '127.0.0.1'), port: r.int(l, 'port', 'portal.listen', 8080, 0, 65535) }; })(),
       publicUrl: r.str(portalObj, 'public_url', 'portal', null),
+      trustedProxies: cidrList(r, portalObj.trusted_proxies, 'portal.trusted_proxies'),
     } : null,
     admin: { token: r.secret(admin, 'token', 'admin', true) },
   };

@@ -98,6 +98,11 @@ export interface Config {
   auth: AuthTuning;
   limits: Limits;
   log: { level: string };
-  portal: { listen: { host: string; port: number }; publicUrl: string | null } | null;
+  portal: {
+    listen: { host: string; port: number };
+    publicUrl: string | null;
+    /** Reverse proxies (CIDR) whose X-Forwarded-For names the real client; empty: the header is ignored. */
+    trustedProxies: readonly string[];
+  } | null;
   admin: { token: string | null };
 }

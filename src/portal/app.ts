@@ -4,6 +4,7 @@
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { handleAdmin } from './admin.js';
+import { clientIp } from './client-ip.js';
 import { HttpError, cookie, parseCookies, readForm, redirect, send } from './http.js';
 import { SESSION_COOKIE } from './sessions.js';
 import type { Ctx, Portal, Route } from './types.js';
@@ -84,7 +85,8 @@ export function createRequestHandler(p: Portal, routes: readonly Route[]) {
     const started = p.deps.clock.now();
     const url = new URL(req.url ?? '/', 'http://portal.invalid');
     const c: Ctx = {
-      req, res, path: localPath(p, url.pathname), query: url.searchParams, ip: req.socket.remoteAddress ?? '',
+      req, res, path: localPath(p, url.pathname), query: url.searchParams,
+      ip: clientIp(req.socket.remoteAddress ?? '', req.headers['x-forwarded-for'], p.trustedProxies),
       cookies: parseCookies(req.headers.cookie), form: new URLSearchParams(), session: null,
     };
     const run = async () => {

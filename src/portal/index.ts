@@ -5,11 +5,13 @@
 import { randomBytes } from 'node:crypto';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { NetworkSet } from '../core/enforcement.js';
 import { FailureThrottle } from '../core/throttle.js';
 import { createTwoFactor, issuerFor } from '../core/twofactor.js';
 import type { Config } from '../config/types.js';
 import { createRequestHandler } from './app.js';
 import { PreSessionCsrf } from './csrf.js';
+import { InFlight } from './inflight.js';
 import { authRoutes } from './routes/auth.js';
 import { passcodeRoutes } from './routes/passcodes.js';
 import { twoFactorRoutes } from './routes/twofactor.js';
@@ -48,9 +50,10 @@ function buildPortal(deps: PortalDeps): Portal {
   const sessions = new PortalSessions(deps.store, deps.clock, random, { ...DEFAULT_TIMEOUTS, ...deps.timeouts }, { path: base || '/', secure });
   const t = { baseDelayMs: 2_000, maxDelayMs: 5 * 60_000, forgetAfterMs: 15 * 60_000, ...deps.throttle };
   return {
-    deps, tf, sessions, pre: new PreSessionCsrf(), base, secure,
+    deps, tf, sessions, pre: new PreSessionCsrf(), base, secure, trustedProxies: new NetworkSet(deps.portal.trustedProxies),
     perAccount: new FailureThrottle(deps.clock, { freeFailures: 5, ...t }),
     perIp: new FailureThrottle(deps.clock, { ...t, freeFailures: Math.max(30, t.freeFailures ?? 0) }),
+    inFlight: new InFlight(),
   };
 }
 

@@ -1,5 +1,6 @@
 /** What the portal is built from, and what its request handlers share. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { NetworkSet } from '../core/enforcement.js';
 import type { AuthGuard } from '../core/guard.js';
 import type { Identity } from '../core/identity.js';
 import type { ServerKeys } from '../core/keys.js';
@@ -12,6 +13,7 @@ import type { Config, PolicyConfig, TlsMode } from '../config/types.js';
 import type { Logger } from '../net/logger.js';
 import type { PortalSessionRow, Store } from '../store/types.js';
 import type { PreSessionCsrf } from './csrf.js';
+import type { InFlight } from './inflight.js';
 import type { PortalSessions, SessionTimeouts } from './sessions.js';
 
 /** Checks a user's main password by logging in to the upstream IMAP server. Throws if it cannot tell. */
@@ -68,8 +70,12 @@ export interface Portal {
   perAccount: FailureThrottle;
   /** Failures per IP, whatever the account (spraying one password over many accounts). */
   perIp: FailureThrottle;
+  /** Password and code checks in flight: concurrent guesses are refused, not checked. */
+  inFlight: InFlight;
   base: string;
   secure: boolean;
+  /** Reverse proxies whose X-Forwarded-For is believed (portal.trusted_proxies). */
+  trustedProxies: NetworkSet;
 }
 
 export interface Ctx {
@@ -78,6 +84,7 @@ export interface Ctx {
   /** Path below the portal's base. */
   path: string;
   query: URLSearchParams;
+  /** The real client: the TCP peer, or what a trusted reverse proxy says it forwarded. */
   ip: string;
   cookies: Map<string, string>;
   /** The posted form (empty for GET). */

@@ -3,9 +3,11 @@
  * stores it); with 2FA on, a TOTP or emergency code is then due. Failures are throttled per
  * client IP + account and per client IP, and a wrong answer never says whether the account exists.
  */
+import { sourceOf } from '../../core/guard.js';
 import { keyedHash } from '../../core/keys.js';
 import { go, preCookie, PRE_COOKIE, render } from '../app.js';
 import { cookie } from '../http.js';
+import { withSlots, type Slot } from '../inflight.js';
 import type { Ctx, Portal, Route } from '../types.js';
 import { signinBody, verifyBody } from '../views/signin.js';
 import type { Notice } from '../views/layout.js';
@@ -78,6 +80,24 @@ async function signinPost(p: Portal, c: Ctx): Promise<void> {
   go(p, c, enabled ? '/verify' : '/', { 'Set-Cookie': [setCookie, clearPre] });
 }
 
+/** Password checks in flight from one source (an address, an IPv6 /64) across all accounts. */
+const SIGNIN_PER_SOURCE = 4;
+export const BUSY = 'Your previous attempt is still being checked. Wait a moment, then try again.';
+
+/** One password check at a time per client and account, a few per client. */
+function signinSlots(p: Portal, c: Ctx): Slot[] {
+  const account = p.deps.identity.canonical(c.form.get('username') ?? '');
+  return [[`signin|${sourceOf(c.ip)}`, SIGNIN_PER_SOURCE], ...(account ? [[`signin|${c.ip}|${account}`, 1] as const] : [])];
+}
+
+async function signinBusy(p: Portal, c: Ctx): Promise<void> {
+  await audit(p, c, 'portal.signin', p.deps.identity.canonical(c.form.get('username') ?? ''), 'reject', 'throttled', { concurrent: true });
+  showSignin(p, c, 429, { username: (c.form.get('username') ?? '').trim(), error: BUSY }, null, { 'Retry-After': '1' });
+}
+
+/** One code check at a time per account: a 6-digit code must not be guessed 1000 times in parallel. */
+export const codeSlots = (_p: Portal, c: Ctx): Slot[] => [[`2fa|${c.session!.username}`, 1]];
+
 const VERIFY_ERRORS: Record<string, string> = {
   'wrong-code': 'That code is not right. Enter the 6 digits your app shows now (or one of your unused emergency codes).',
   replayed: 'That code was already used. Wait until your app shows a new code, then enter the new one.',
@@ -116,9 +136,12 @@ export const authRoutes: Route[] = [
       showSignin(p, c, 200, {}, NOTICES[c.query.get('notice') ?? ''] ?? null);
     },
   },
-  { method: 'POST', path: '/signin', access: 'none', run: signinPost },
+  { method: 'POST', path: '/signin', access: 'none', run: withSlots(signinSlots, signinBusy, signinPost) },
   { method: 'GET', path: '/verify', access: 'pending', async run(p, c) { render(p, c, 200, 'Enter your code', verifyBody(p.base, c.session!.csrf, c.session!.username, null)); } },
-  { method: 'POST', path: '/verify', access: 'pending', run: verifyPost },
+  {
+    method: 'POST', path: '/verify', access: 'pending',
+    run: withSlots(codeSlots, async (p, c) => render(p, c, 429, 'Enter your code', verifyBody(p.base, c.session!.csrf, c.session!.username, BUSY), null, { 'Retry-After': '1' }), verifyPost),
+  },
   {
     method: 'POST', path: '/signout', access: 'any',
     async run(p, c) {

@@ -1,9 +1,10 @@
 /** The start page, turning 2FA on (or moving it to a new phone) and off, and emergency codes. */
 import { go, render } from '../app.js';
+import { withSlots } from '../inflight.js';
 import type { Ctx, Portal, Route } from '../types.js';
 import { homeBody, homeNotice } from '../views/home.js';
 import { codesBody, disableBody, enableBody, newCodesBody, qrSvg } from '../views/twofactor.js';
-import { waitText } from './auth.js';
+import { BUSY, codeSlots, waitText } from './auth.js';
 
 const who = (c: Ctx) => ({ actor: 'portal', ip: c.ip });
 
@@ -49,6 +50,11 @@ async function disablePost(p: Portal, c: Ctx): Promise<void> {
   render(p, c, 400, 'Turn off two-factor authentication', disableBody(p.base, c.session!.csrf, status, DISABLE_ERRORS[r.reason] ?? null));
 }
 
+async function disableBusy(p: Portal, c: Ctx): Promise<void> {
+  const status = await p.tf.status(c.session!.username);
+  render(p, c, 429, 'Turn off two-factor authentication', disableBody(p.base, c.session!.csrf, status, BUSY), null, { 'Retry-After': '1' });
+}
+
 export const twoFactorRoutes: Route[] = [
   {
     method: 'GET', path: '/', access: 'full',
@@ -68,7 +74,10 @@ export const twoFactorRoutes: Route[] = [
       render(p, c, 200, 'Turn off two-factor authentication', disableBody(p.base, c.session!.csrf, status, null));
     },
   },
-  { method: 'POST', path: '/disable', access: 'full', run: disablePost },
+  {
+    method: 'POST', path: '/disable', access: 'full',
+    run: withSlots(codeSlots, disableBusy, disablePost),
+  },
   {
     method: 'GET', path: '/codes', access: 'full',
     async run(p, c) {
