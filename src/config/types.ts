@@ -95,6 +95,7 @@ export interface Config {
   auth: AuthTuning;
   limits: Limits;
   log: { level: string };
-  portal: { listen: { host: string; port: number }; publicUrl: string | null } | null;
+  /** firstEnrolment 'code': turning 2FA on without an authenticator in force needs an admin's enrolment code. */
+  portal: { listen: { host: string; port: number }; publicUrl: string | null; firstEnrolment: 'open' | 'code' } | null;
   admin: { token: string | null };
 }
