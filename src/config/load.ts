@@ -263,7 +263,9 @@ export function buildConfig(doc: unknown, file: string | null, env: NodeJS.Proce
   const level = r.str(log, 'level', 'log', 'info');
   if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(level)) r.problem('log.level', 'expected one of fatal, error, warn, info, debug, trace, silent');
   const portalObj = r.obj(root, 'portal', 'portal');
-  if (portalObj) r.unknownKeys(portalObj, ['listen', 'public_url', 'trusted_proxies'], 'portal');
+  if (portalObj) r.unknownKeys(portalObj, ['listen', 'public_url', 'trusted_proxies', 'first_enrolment'], 'portal');
+  const firstEnrolment = portalObj ? r.str(portalObj, 'first_enrolment', 'portal', 'open') : 'open';
+  if (firstEnrolment !== 'open' && firstEnrolment !== 'code') r.problem('portal.first_enrolment', `expected open or code, got ${JSON.stringify(firstEnrolment)}`);
   const publicUrl = portalObj ? r.str(portalObj, 'public_url', 'portal', null) : null;
   if (publicUrl !== null && !/^https?:\/\/[^/\s]+/.test(publicUrl)) r.problem('portal.public_url', `expected an http(s) URL, got ${JSON.stringify(publicUrl)}`);
   const admin = r.obj(root, 'admin', 'admin') ?? {};
@@ -308,6 +310,7 @@ export function buildConfig(doc: unknown, file: string | null, env: NodeJS.Proce
       listen: (() => { const l = r.obj(portalObj, 'listen', 'portal.listen') ?? {}; return { host: r.str(l, 'host', 'portal.listen', '127.0.0.1'), port: r.int(l, 'port', 'portal.listen', 8080, 0, 65535) }; })(),
       publicUrl: r.str(portalObj, 'public_url', 'portal', null),
       trustedProxies: cidrList(r, portalObj.trusted_proxies, 'portal.trusted_proxies'),
+      firstEnrolment: firstEnrolment === 'code' ? 'code' : 'open',
     } : null,
     admin: { token: r.secret(admin, 'token', 'admin', true) },
   };

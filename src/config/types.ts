@@ -103,6 +103,8 @@ export interface Config {
     publicUrl: string | null;
     /** Reverse proxies (CIDR) whose X-Forwarded-For names the real client; empty: the header is ignored. */
     trustedProxies: readonly string[];
+    /** 'code': turning 2FA on without an authenticator in force needs an admin's enrolment code. */
+    firstEnrolment: 'open' | 'code';
   } | null;
   admin: { token: string | null };
 }

@@ -9,7 +9,7 @@ import type { ServerKeys } from './keys.js';
 import { formatPasscode, generatePasscode, newPasscodeId, passcodeTag } from './passcodes.js';
 import type { SessionRegistry } from './sessions.js';
 import type { Clock, Hasher, Protocol, RandomBytes } from './types.js';
-import type { AccountRow, PasscodeRow, Store } from '../store/types.js';
+import type { AccountRow, OverrideOwner, PasscodeRow, Store } from '../store/types.js';
 import type { PolicyConfig } from '../config/types.js';
 
 export interface ManageDeps {
@@ -28,7 +28,15 @@ export interface ManageDeps {
 
 export class UsageError extends Error {}
 
-export interface AccountView { username: string; enforced: boolean; override: boolean | null; passcodes: number; activePasscodes: number }
+export interface AccountView {
+  username: string; enforced: boolean; override: boolean | null;
+  /** Who set the override: 'admin' (CLI, API) or 'portal' (the user turned 2FA on); null without one. */
+  enforcedBy: OverrideOwner | null;
+  passcodes: number; activePasscodes: number;
+}
+
+/** The owner an actor's override gets: only the portal's is the user's own, everyone else is an admin. */
+export const ownerOf = (actor: string): OverrideOwner => (actor === 'portal' ? 'portal' : 'admin');
 
 /** A passcode as shown to admins and users: everything but the hash and tag. */
 export type PasscodeView = Omit<PasscodeRow, 'hash' | 'tag'> & { status: 'active' | 'revoked' | 'expired' };
@@ -54,7 +62,7 @@ export function createManager(deps: ManageDeps) {
     const list = await store.listPasscodes(username);
     const override = row?.enforced ?? null;
     return {
-      username, override, enforced: isEnforced(deps.policy, override, username),
+      username, override, enforcedBy: row?.enforcedBy ?? null, enforced: isEnforced(deps.policy, override, username),
       passcodes: list.length, activePasscodes: list.filter((p) => view(p).status === 'active').length,
     };
   }
@@ -68,11 +76,17 @@ export function createManager(deps: ManageDeps) {
       const a = await accountView(k, await store.getAccount(k));
       return { ...a, passcodeList: (await store.listPasscodes(k)).map(view) };
     },
-    /** enforced: true/false sets the override, null returns the account to the policy. */
+    /**
+     * enforced: true/false sets the override, null returns the account to the policy. The actor
+     * decides the owner (ownerOf); the portal's write is skipped (no audit event) where an admin's
+     * override stands.
+     */
     async setEnforcement(user: string, enforced: boolean | null, actor = 'cli'): Promise<AccountView> {
       const k = key(user);
-      await store.setEnforcement(k, enforced, clock.now());
-      await audit(enforced === null ? 'account.release' : 'account.enforce', k, null, { enforced }, actor);
+      const by = ownerOf(actor);
+      if (await store.setEnforcement(k, enforced, clock.now(), by)) {
+        await audit(enforced === null ? 'account.release' : 'account.enforce', k, null, { enforced, owner: enforced === null ? null : by }, actor);
+      }
       return accountView(k, await store.getAccount(k));
     },
     /** Creates a passcode; the clear passcode is returned once and never stored. */

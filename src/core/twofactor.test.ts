@@ -97,7 +97,7 @@ describe('two-factor service', () => {
     expect(await tf.disable(U, '000000', WHO)).toEqual({ ok: false, reason: 'wrong-code' });
     expect(await tf.disable(U, totpCode(secret, now), WHO)).toEqual({ ok: true });
     expect(await tf.status(U)).toMatchObject({ enabled: false, codesLeft: 0 });
-    expect((await store.getAccount(U))?.enforced).toBeNull();
+    expect(await store.getAccount(U)).toMatchObject({ enforced: null, enforcedBy: null });
   });
 
   it('refuses to turn off where the policy or an admin requires 2FA', async () => {
@@ -110,6 +110,39 @@ describe('two-factor service', () => {
     const admin = createManager({ store, hasher, keys: deriveKeys(Buffer.alloc(32, 3)), clock, random: randomBytes, policy, identity: new Identity() });
     await admin.setEnforcement(U, true, 'cli');
     expect(await tf.disable(U, totpCode(secret, now), WHO)).toEqual({ ok: false, reason: 'required' });
+  });
+
+  it('keeps an admin\'s override the admin\'s: enrolling neither takes it over nor can disabling clear it', async () => {
+    const admin = createManager({ store, hasher, keys: deriveKeys(Buffer.alloc(32, 3)), clock, random: randomBytes, policy, identity: new Identity() });
+    await admin.setEnforcement(U, true, 'api');
+    const { secret } = await enrol();
+    expect(await store.getAccount(U)).toMatchObject({ enforced: true, enforcedBy: 'admin' });
+    expect((await tf.status(U)).required).toBe(true);
+    now += 30_000;
+    expect(await tf.disable(U, totpCode(secret, now), WHO)).toEqual({ ok: false, reason: 'required' });
+    expect(await store.getAccount(U)).toMatchObject({ enforced: true, enforcedBy: 'admin' });
+    // Only the admin's release gives it back to the policy; then the user may turn 2FA off.
+    await admin.setEnforcement(U, null, 'cli');
+    expect(await tf.disable(U, totpCode(secret, now), WHO)).toEqual({ ok: true });
+  });
+
+  it('an admin enforcing over the portal\'s override takes ownership; "never enforce" survives enrolling', async () => {
+    const admin = createManager({ store, hasher, keys: deriveKeys(Buffer.alloc(32, 3)), clock, random: randomBytes, policy, identity: new Identity() });
+    const { secret } = await enrol();
+    expect(await store.getAccount(U)).toMatchObject({ enforced: true, enforcedBy: 'portal' });
+    expect((await admin.showAccount(U)).enforcedBy).toBe('portal');
+    await admin.setEnforcement(U, true, 'cli');
+    expect(await admin.showAccount(U)).toMatchObject({ enforced: true, override: true, enforcedBy: 'admin' });
+    now += 30_000;
+    expect(await tf.disable(U, totpCode(secret, now), WHO)).toEqual({ ok: false, reason: 'required' });
+    const other = 'svc@example.com';
+    await admin.setEnforcement(other, false, 'cli');
+    const { secret: s2 } = await tf.beginEnrolment(other);
+    expect(await tf.confirmEnrolment(other, totpCode(s2, now), WHO)).toMatchObject({ ok: true });
+    expect(await store.getAccount(other)).toMatchObject({ enforced: false, enforcedBy: 'admin' });
+    now += 30_000;
+    expect(await tf.disable(other, totpCode(s2, now), WHO)).toEqual({ ok: true });
+    expect(await store.getAccount(other)).toMatchObject({ enforced: false, enforcedBy: 'admin' });
   });
 
   it('reset removes the authenticator, the codes and the portal sessions, keeps enforcement', async () => {

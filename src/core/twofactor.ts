@@ -3,6 +3,7 @@
  * factor (TOTP code or emergency code), turning it off, and the admin's reset. Shared by the
  * portal, the admin API and the CLI. Every change leaves an audit event; no secret ever does.
  */
+import { checkEnrolCode, issueEnrolCode, spendEnrolCode, type EnrolCodeDeps } from './enrolcode.js';
 import { emergencyCodesLeft, replaceEmergencyCodes, useEmergencyCode, type EmergencyDeps } from './emergency.js';
 import { isEnforced } from './enforcement.js';
 import type { Identity } from './identity.js';
@@ -28,6 +29,8 @@ export interface TwoFactorDeps {
   manager: Pick<Manager, 'setEnforcement'>;
   /** Shown in authenticator apps next to the account name. */
   issuer: string;
+  /** 'code': turning 2FA on without an authenticator in force needs an admin's enrolment code. Default 'open'. */
+  firstEnrolment?: 'open' | 'code';
 }
 
 export interface TwoFactorStatus {
@@ -41,6 +44,10 @@ export interface TwoFactorStatus {
 
 export interface Actor { actor: string; ip?: string | null }
 
+export type ConfirmResult =
+  | { ok: true; codes: string[]; replaced: boolean }
+  | { ok: false; reason: 'no-enrolment' | 'wrong-code' | 'enrol-code' };
+
 export type VerifyResult =
   | { ok: true; method: 'totp' | 'emergency'; codesLeft: number }
   | { ok: false; reason: 'wrong-code' | 'replayed' | 'used-code' | 'not-enabled' };
@@ -52,7 +59,8 @@ export function issuerFor(publicUrl: string | null): string {
 
 export function createTwoFactor(deps: TwoFactorDeps) {
   const { store, clock } = deps;
-  const em: EmergencyDeps = { store, hasher: deps.hasher, tagKey: deps.keys.tag, random: deps.random };
+  const em: EmergencyDeps & EnrolCodeDeps = { store, hasher: deps.hasher, tagKey: deps.keys.tag, random: deps.random };
+  const firstEnrolment = deps.firstEnrolment ?? 'open';
   const { identity } = deps;
   const key = (user: string): string => {
     const k = identity.canonical(user);
@@ -64,15 +72,21 @@ export function createTwoFactor(deps: TwoFactorDeps) {
 
   /**
    * Whether someone other than the user requires 2FA: the configured policy, or an admin's
-   * enforcement override (one the portal set when the user turned 2FA on does not count).
+   * enforcement override (the one the portal set when the user turned 2FA on does not count).
+   * The owner is read from the account row, which the portal cannot overwrite.
    */
   async function required(k: string): Promise<boolean> {
-    const override = (await store.getAccount(k))?.enforced ?? null;
-    if (override === false) return false;
+    const row = await store.getAccount(k);
+    if (row?.enforced === false) return false; // an admin's "never enforce" beats the policy
     if (isEnforced(deps.policy, null, k)) return true;
-    if (override !== true) return false;
-    const [last] = await store.queryAudit({ username: k, type: 'account.enforce', limit: 1 });
-    return last?.detail?.actor !== 'portal';
+    return row?.enforced === true && row.enforcedBy === 'admin';
+  }
+
+  /** Issues an enrolment code (replacing any earlier one), audited without the code. */
+  async function issueCode(k: string, who: Actor, ttlMs?: number): Promise<{ code: string; expiresAt: number }> {
+    const r = await issueEnrolCode(em, k, clock.now(), ttlMs);
+    await audit('totp.enrol-code', k, 'ok', null, who, { action: 'issue', expiresAt: r.expiresAt });
+    return r;
   }
 
   /** Checks a TOTP code against the secret in force and spends its step. */
@@ -84,6 +98,7 @@ export function createTwoFactor(deps: TwoFactorDeps) {
 
   return {
     issuer: deps.issuer,
+    firstEnrolment,
 
     async status(user: string): Promise<TwoFactorStatus> {
       const k = key(user);
@@ -110,24 +125,39 @@ export function createTwoFactor(deps: TwoFactorDeps) {
     },
 
     /**
-     * Confirms enrolment with a current code from the new app. On success the secret is in force,
-     * the account is enforced (unless an admin switched enforcement off for it) and a new set of
-     * emergency codes is returned, to be shown once.
+     * Confirms enrolment with a current code from the new app (and, with first_enrolment 'code'
+     * and no authenticator in force yet, the admin's enrolment code). On success the secret is in
+     * force, the account is enforced unless it has an override already (an admin's stays the
+     * admin's) and a new set of emergency codes is returned, to be shown once.
      */
-    async confirmEnrolment(user: string, code: string, who: Actor): Promise<{ ok: true; codes: string[]; replaced: boolean } | { ok: false; reason: 'no-enrolment' | 'wrong-code' }> {
+    async confirmEnrolment(user: string, code: string, who: Actor, enrolCode = ''): Promise<ConfirmResult> {
       const k = key(user);
       const row = await store.getTotp(k);
       if (!row?.pendingSecret || row.pendingAt === null || clock.now() - row.pendingAt > ENROLMENT_TTL_MS) return { ok: false, reason: 'no-enrolment' };
-      const step = matchTotp(openSecret(deps.keys.totp, k, row.pendingSecret), code, clock.now());
-      if (step === null || !(await store.activateTotp(k, row.pendingSecret, clock.now(), step))) {
-        await audit('totp.enable', k, 'reject', step === null ? 'wrong-code' : 'superseded', who);
-        return { ok: false, reason: step === null ? 'wrong-code' : 'no-enrolment' };
-      }
       const replaced = row.secret !== null;
+      // Moving to a new phone is done signed in with the old one: only a first enrolment needs the code.
+      const needsCode = firstEnrolment === 'code' && !replaced;
+      const codeCheck = needsCode ? await checkEnrolCode(em, k, enrolCode, clock.now()) : 'ok';
+      if (codeCheck !== 'ok') {
+        await audit('totp.enrol-code', k, 'reject', codeCheck, who, { action: 'use' });
+        return { ok: false, reason: 'enrol-code' };
+      }
+      const step = matchTotp(openSecret(deps.keys.totp, k, row.pendingSecret), code, clock.now());
+      if (step === null) { await audit('totp.enable', k, 'reject', 'wrong-code', who); return { ok: false, reason: 'wrong-code' }; }
+      // Spent before activation (compare-and-set): one code never turns 2FA on twice.
+      if (needsCode && !(await spendEnrolCode(em, k, enrolCode, clock.now()))) {
+        await audit('totp.enrol-code', k, 'reject', 'used', who, { action: 'use' });
+        return { ok: false, reason: 'enrol-code' };
+      }
+      if (!(await store.activateTotp(k, row.pendingSecret, clock.now(), step))) {
+        await audit('totp.enable', k, 'reject', 'superseded', who);
+        return { ok: false, reason: 'no-enrolment' };
+      }
+      if (needsCode) await audit('totp.enrol-code', k, 'accept', null, who, { action: 'use' });
       await audit('totp.enable', k, 'ok', null, who, { replaced });
-      // From now on the main password alone no longer opens mail apps. An admin's explicit "never
-      // enforce" (a service account, say) is left alone.
-      if (!replaced && (await store.getAccount(k))?.enforced !== false) await deps.manager.setEnforcement(k, true, who.actor);
+      // From now on the main password alone no longer opens mail apps. Any override already there
+      // stays: an admin's (enforce, or "never enforce" for a service account) is the admin's.
+      if (!replaced && ((await store.getAccount(k))?.enforced ?? null) === null) await deps.manager.setEnforcement(k, true, 'portal');
       const codes = replaced ? [] : await replaceEmergencyCodes(em, k, clock.now());
       if (!replaced) await audit('codes.generate', k, 'ok', null, who, { count: codes.length });
       return { ok: true, codes, replaced };
@@ -161,7 +191,8 @@ export function createTwoFactor(deps: TwoFactorDeps) {
       if (r !== 'ok') { await audit('totp.disable', k, 'reject', r, who); return { ok: false, reason: r }; }
       await store.deleteTotp(k);
       await store.replaceEmergencyCodes(k, [], clock.now());
-      if ((await store.getAccount(k))?.enforced === true) await deps.manager.setEnforcement(k, null, who.actor);
+      // Only the override the user's own enrolment set is undone; required() kept admins' out of here.
+      if ((await store.getAccount(k))?.enforcedBy === 'portal') await deps.manager.setEnforcement(k, null, 'portal');
       await audit('totp.disable', k, 'ok', null, who);
       return { ok: true };
     },
@@ -178,15 +209,28 @@ export function createTwoFactor(deps: TwoFactorDeps) {
     /**
      * Admin reset for a lost phone: removes the authenticator and the emergency codes and ends the
      * account's portal sessions. Enforcement stays, so the mail apps keep working with their
-     * passcodes; the user signs in with the main password and enrols again.
+     * passcodes; the user signs in with the main password and enrols again — with first_enrolment
+     * 'code', with the fresh enrolment code returned here (once) to hand over.
      */
-    async reset(user: string, who: Actor): Promise<{ removed: boolean; portalSessionsEnded: number }> {
+    async reset(user: string, who: Actor): Promise<{ removed: boolean; portalSessionsEnded: number; enrolCode?: { code: string; expiresAt: number } }> {
       const k = key(user);
       const removed = await store.deleteTotp(k);
       await store.replaceEmergencyCodes(k, [], clock.now());
       const portalSessionsEnded = await store.deletePortalSessionsOf(k);
       await audit('totp.reset', k, 'ok', null, who, { removed, portalSessionsEnded });
-      return { removed, portalSessionsEnded };
+      if (!removed || firstEnrolment !== 'code') return { removed, portalSessionsEnded };
+      return { removed, portalSessionsEnded, enrolCode: await issueCode(k, who) };
+    },
+
+    /**
+     * Issues a one-time enrolment code for an account without an authenticator in force (it
+     * replaces any earlier one); returned once, never stored or logged in clear.
+     */
+    async issueEnrolCode(user: string, who: Actor, ttlMs?: number): Promise<{ code: string; expiresAt: number }> {
+      const k = key(user);
+      if ((await store.getTotp(k))?.secret) throw new UsageError(`two-factor authentication is already on for ${k}: moving to a new phone needs no enrolment code (a lost phone: totp reset)`);
+      if (ttlMs !== undefined && !(ttlMs > 0)) throw new UsageError('an enrolment code needs a positive lifetime, e.g. 7d');
+      return issueCode(k, who, ttlMs);
     },
   };
 }

@@ -81,6 +81,14 @@ const ENDPOINTS: Endpoint[] = [
   },
   { method: 'DELETE', pattern: new RegExp(`^${ACCOUNT}/totp$`), run: async ({ p, user }) => ok(await p.tf.reset(user, A)) },
   {
+    method: 'POST', pattern: new RegExp(`^${ACCOUNT}/enrol-code$`),
+    async run({ p, user, body }) {
+      const ttl = body.expires === undefined || body.expires === null ? undefined : typeof body.expires === 'string' ? parseDuration(body.expires) : null;
+      if (ttl === null || (ttl !== undefined && ttl <= 0)) throw new UsageError('"expires" takes a duration like "7d", "12h" or "30m"');
+      return [201, await p.tf.issueEnrolCode(user, A, ttl)];
+    },
+  },
+  {
     method: 'POST', pattern: new RegExp(`^${ACCOUNT}/emergency-codes$`),
     run: async ({ p, user }) => [201, { codes: await p.tf.regenerateCodes(user, A) }],
   },

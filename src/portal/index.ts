@@ -45,7 +45,7 @@ function buildPortal(deps: PortalDeps): Portal {
   const secure = !!deps.tls || publicUrl?.protocol === 'https:';
   const tf = createTwoFactor({
     store: deps.store, hasher: deps.hasher, keys: deps.keys, clock: deps.clock, random, policy: deps.policy,
-    identity: deps.identity, manager: deps.manager, issuer: deps.issuer ?? issuerFor(deps.portal.publicUrl),
+    identity: deps.identity, manager: deps.manager, issuer: deps.issuer ?? issuerFor(deps.portal.publicUrl), firstEnrolment: deps.portal.firstEnrolment,
   });
   const sessions = new PortalSessions(deps.store, deps.clock, random, { ...DEFAULT_TIMEOUTS, ...deps.timeouts }, { path: base || '/', secure });
   const t = { baseDelayMs: 2_000, maxDelayMs: 5 * 60_000, forgetAfterMs: 15 * 60_000, ...deps.throttle };

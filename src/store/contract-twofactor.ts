@@ -80,6 +80,27 @@ export function twoFactorContract(store: () => Store): void {
     expect(await s.listEmergencyCodes('bob')).toHaveLength(1);
   });
 
+  it('enrolment codes: one per account, replaced whole, used once, not after expiry', async () => {
+    const s = store();
+    expect(await s.getEnrolCode(U)).toBeUndefined();
+    expect(await s.useEnrolCode(U, 't1', T0)).toBe(false);
+    await s.setEnrolCode({ username: U, tag: 't1', hash: 'h1', createdAt: T0, expiresAt: T0 + 100 });
+    await s.setEnrolCode({ username: 'bob', tag: 't1', hash: 'hb', createdAt: T0, expiresAt: T0 + 100 });
+    expect(await s.getEnrolCode(U)).toEqual({ username: U, tag: 't1', hash: 'h1', createdAt: T0, expiresAt: T0 + 100, usedAt: null });
+    expect(await s.useEnrolCode(U, 'other', T0 + 1)).toBe(false);
+    expect(await s.useEnrolCode(U, 't1', T0 + 100)).toBe(false); // expired at expiresAt
+    const both = await Promise.all([s.useEnrolCode(U, 't1', T0 + 5), s.useEnrolCode(U, 't1', T0 + 5)]);
+    expect(both.filter(Boolean)).toHaveLength(1);
+    expect(await s.useEnrolCode(U, 't1', T0 + 6)).toBe(false);
+    expect((await s.getEnrolCode(U))?.usedAt).toBe(T0 + 5);
+    // A new code replaces the old one, used or not.
+    await s.setEnrolCode({ username: U, tag: 't2', hash: 'h2', createdAt: T0 + 10, expiresAt: T0 + 200 });
+    expect(await s.getEnrolCode(U)).toEqual({ username: U, tag: 't2', hash: 'h2', createdAt: T0 + 10, expiresAt: T0 + 200, usedAt: null });
+    expect(await s.useEnrolCode(U, 't1', T0 + 11)).toBe(false);
+    expect(await s.useEnrolCode(U, 't2', T0 + 11)).toBe(true);
+    expect((await s.getEnrolCode('bob'))?.usedAt).toBeNull();
+  });
+
   it('portal sessions: create, read, touch, delete', async () => {
     const s = store();
     const row = sampleSession();

@@ -65,25 +65,47 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       });
 
       it('sets, changes and clears the enforcement override', async () => {
-        await store.setEnforcement('alice', true, T0);
+        await store.setEnforcement('alice', true, T0, 'admin');
         expect(await store.getAccount('alice')).toEqual({
-          username: 'alice', enforced: true, createdAt: T0, updatedAt: T0,
+          username: 'alice', enforced: true, enforcedBy: 'admin', createdAt: T0, updatedAt: T0,
         });
-        await store.setEnforcement('alice', false, T0 + 5);
+        await store.setEnforcement('alice', false, T0 + 5, 'admin');
         expect(await store.getAccount('alice')).toEqual({
-          username: 'alice', enforced: false, createdAt: T0, updatedAt: T0 + 5,
+          username: 'alice', enforced: false, enforcedBy: 'admin', createdAt: T0, updatedAt: T0 + 5,
         });
-        await store.setEnforcement('alice', null, T0 + 9);
+        await store.setEnforcement('alice', null, T0 + 9, 'admin');
         expect(await store.getAccount('alice')).toEqual({
-          username: 'alice', enforced: null, createdAt: T0, updatedAt: T0 + 9,
+          username: 'alice', enforced: null, enforcedBy: null, createdAt: T0, updatedAt: T0 + 9,
         });
       });
 
+      it('enforced_by: the portal never replaces or clears an admin override; an admin takes over a portal one', async () => {
+        expect(await store.setEnforcement('p', true, T0, 'portal')).toBe(true);
+        expect(await store.getAccount('p')).toMatchObject({ enforced: true, enforcedBy: 'portal' });
+        expect(await store.setEnforcement('p', null, T0 + 1, 'portal')).toBe(true); // the user's own: cleared
+        expect(await store.getAccount('p')).toMatchObject({ enforced: null, enforcedBy: null });
+
+        await store.setEnforcement('a', true, T0, 'admin');
+        expect(await store.setEnforcement('a', true, T0 + 1, 'portal')).toBe(false);
+        expect(await store.setEnforcement('a', null, T0 + 2, 'portal')).toBe(false);
+        expect(await store.getAccount('a')).toEqual({ username: 'a', enforced: true, enforcedBy: 'admin', createdAt: T0, updatedAt: T0 });
+        await store.setEnforcement('off', false, T0, 'admin'); // "never enforce" (a service account)
+        expect(await store.setEnforcement('off', true, T0 + 1, 'portal')).toBe(false);
+        expect(await store.getAccount('off')).toMatchObject({ enforced: false, enforcedBy: 'admin' });
+
+        await store.setEnforcement('t', true, T0, 'portal');
+        expect(await store.setEnforcement('t', true, T0 + 1, 'admin')).toBe(true);
+        expect(await store.getAccount('t')).toMatchObject({ enforced: true, enforcedBy: 'admin' });
+        expect(await store.setEnforcement('t', null, T0 + 2, 'portal')).toBe(false);
+        expect(await store.setEnforcement('t', null, T0 + 3, 'admin')).toBe(true); // release
+        expect(await store.getAccount('t')).toMatchObject({ enforced: null, enforcedBy: null });
+      });
+
       it('lists accounts with an override or a passcode, sorted by username', async () => {
-        await store.setEnforcement('carol', false, T0);
-        await store.setEnforcement('alice', true, T0);
-        await store.setEnforcement('dave', true, T0);
-        await store.setEnforcement('dave', null, T0 + 1); // cleared, no passcodes: not listed
+        await store.setEnforcement('carol', false, T0, 'admin');
+        await store.setEnforcement('alice', true, T0, 'admin');
+        await store.setEnforcement('dave', true, T0, 'admin');
+        await store.setEnforcement('dave', null, T0 + 1, 'admin'); // cleared, no passcodes: not listed
         await store.insertPasscode(samplePasscode({ username: 'bob' }));
         const list = await store.listAccounts();
         expect(list.map((a) => [a.username, a.enforced])).toEqual([
@@ -95,10 +117,10 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       it('insertPasscode creates the account without touching an existing override', async () => {
         await store.insertPasscode(samplePasscode({ username: 'new' }));
         expect(await store.getAccount('new')).toMatchObject({ username: 'new', enforced: null });
-        await store.setEnforcement('old', true, T0);
+        await store.setEnforcement('old', true, T0, 'admin');
         await store.insertPasscode(samplePasscode({ id: 'pc_2', username: 'old', createdAt: T0 + 50 }));
         expect(await store.getAccount('old')).toEqual({
-          username: 'old', enforced: true, createdAt: T0, updatedAt: T0,
+          username: 'old', enforced: true, enforcedBy: 'admin', createdAt: T0, updatedAt: T0,
         });
       });
     });
@@ -255,7 +277,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       const nfd = 'rene\u0301@example.org'; // normalisation is the caller's job; the store compares exactly
       for (const [i, u] of [...users, nfc, nfd].entries()) {
         await store.insertPasscode(samplePasscode({ id: `u${i}`, username: u, tag: 'same' }));
-        await store.setEnforcement(u, true, T0);
+        await store.setEnforcement(u, true, T0, 'admin');
         await store.appendAudit(sampleAudit({ username: u, detail: { i } }));
       }
       for (const [i, u] of [...users, nfc, nfd].entries()) {
@@ -270,7 +292,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
     describe('two-factor', () => twoFactorContract(() => store));
 
     it('is unusable after close()', async () => {
-      await store.setEnforcement('alice', true, T0);
+      await store.setEnforcement('alice', true, T0, 'admin');
       await store.close();
       closed = true;
       await expect(store.getAccount('alice')).rejects.toThrow();

@@ -9,10 +9,15 @@
 export type Protocol = 'imap' | 'smtp' | 'pop3';
 export const PROTOCOLS: readonly Protocol[] = ['imap', 'smtp', 'pop3'];
 
+/** Who set an enforcement override: an admin (CLI, API) or the user turning 2FA on in the portal. */
+export type OverrideOwner = 'admin' | 'portal';
+
 export interface AccountRow {
   username: string;
-  /** Admin override: true = enforced, false = never enforced, null = follow policy. */
+  /** Override: true = enforced, false = never enforced, null = follow policy. */
   enforced: boolean | null;
+  /** Who owns the override (null when there is none). Only an admin can undo an admin's. */
+  enforcedBy: OverrideOwner | null;
   createdAt: number;
   updatedAt: number;
 }
@@ -88,6 +93,18 @@ export interface EmergencyCodeRow {
   usedAt: number | null;
 }
 
+/** The account's one-time enrolment code (first_enrolment: code), issued by an admin. */
+export interface EnrolCodeRow {
+  username: string;
+  /** Keyed lookup tag of the normalised code, as for passcodes. */
+  tag: string;
+  /** bcrypt hash of the normalised code. */
+  hash: string;
+  createdAt: number;
+  expiresAt: number;
+  usedAt: number | null;
+}
+
 /** A signed-in (or half signed-in) portal browser session, kept server-side. */
 export interface PortalSessionRow {
   /** A hash of the cookie value, never the value itself. */
@@ -106,8 +123,12 @@ export interface Store {
   getAccount(username: string): Promise<AccountRow | undefined>;
   /** Accounts that have an override or at least one passcode, sorted by username. */
   listAccounts(): Promise<AccountRow[]>;
-  /** Creates the account row if needed. */
-  setEnforcement(username: string, enforced: boolean | null, at: number): Promise<void>;
+  /**
+   * Sets (true/false) or clears (null) the override, owned by `by`; creates the account row if
+   * needed. A 'portal' write never replaces or clears an admin's override: it is then skipped,
+   * atomically, and false is returned. True when the row was written.
+   */
+  setEnforcement(username: string, enforced: boolean | null, at: number, by: OverrideOwner): Promise<boolean>;
 
   /** Creates the account row if needed. Throws if (username, tag) or id already exists. */
   insertPasscode(row: PasscodeRow): Promise<void>;
@@ -140,6 +161,15 @@ export interface Store {
   listEmergencyCodes(username: string): Promise<EmergencyCodeRow[]>;
   /** Marks a code used if it is still unused; false if it was used already (or does not exist). */
   useEmergencyCode(username: string, id: number, at: number): Promise<boolean>;
+
+  /** Stores the account's enrolment code, replacing any earlier one (used or not). */
+  setEnrolCode(row: Omit<EnrolCodeRow, 'usedAt'>): Promise<void>;
+  getEnrolCode(username: string): Promise<EnrolCodeRow | undefined>;
+  /**
+   * Marks the code with `tag` used if it is unused and unexpired at `at` (compare-and-set: two
+   * requests racing with one code cannot both pass); false otherwise.
+   */
+  useEnrolCode(username: string, tag: string, at: number): Promise<boolean>;
 
   createPortalSession(row: PortalSessionRow): Promise<void>;
   getPortalSession(id: string): Promise<PortalSessionRow | undefined>;

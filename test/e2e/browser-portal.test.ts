@@ -64,7 +64,7 @@ describeBrowser('portal in a real browser', () => {
     const config = core.config;
     portal = await startPortal({
       identity: core.identity, store: core.store, manager: core.manager, hasher: core.hasher, keys: core.keys, clock: core.clock, sessions: core.sessions,
-      portal: { listen: { host: '127.0.0.1', port: 0 }, publicUrl: null, trustedProxies: [] }, admin: config.admin, policy: config.policy,
+      portal: { listen: { host: '127.0.0.1', port: 0 }, publicUrl: null, trustedProxies: [], firstEnrolment: 'open' }, admin: config.admin, policy: config.policy,
       mail: mailSettingsFrom(config, { imap: gate.server.imap?.addresses }, '127.0.0.1'),
       imapLogin: createImapLogin(config.imap!.upstream), log: gate.server.log,
     });

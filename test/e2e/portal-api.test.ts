@@ -1,6 +1,7 @@
 /** The admin JSON API: bearer token required (and throttled), the CLI's verbs, no secrets out. */
 import { afterEach, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, Browser, enrol, startHarness, type Harness } from './portal-harness.js';
+import { totpCode } from '../../src/core/totp.js';
+import { ADMIN_TOKEN, Browser, csrfOf, enrol, manualKeyOf, startHarness, type Harness } from './portal-harness.js';
 
 const ALICE = encodeURIComponent('alice@example.com');
 
@@ -39,12 +40,38 @@ describe('admin API', () => {
     expect(r.json).toMatchObject({ error: expect.stringContaining('admin.token') });
   });
 
+  it('issues enrolment codes (first_enrolment: code); reset returns a new one; wrong codes are slowed down', async () => {
+    h = await startHarness({ portal: { listen: { host: '127.0.0.1', port: 0 }, publicUrl: null, trustedProxies: [], firstEnrolment: 'code' } });
+    const b = new Browser(h.url);
+    await b.signIn();
+    const tryEnable = async (enrolCode: string) => {
+      const page = await b.get('/enable');
+      return b.request('POST', '/enable', { _csrf: csrfOf(page.text), code: totpCode(manualKeyOf(page.text), h.clock.now()), enrol_code: enrolCode });
+    };
+    for (let i = 0; i < 5; i++) expect((await tryEnable('abcd-efgh-jkmn')).status).toBe(400);
+    const issued = await api('POST', `/accounts/${ALICE}/enrol-code`, { expires: '1d' });
+    expect(issued.status).toBe(201);
+    expect(issued.json).toEqual({ code: expect.stringMatching(/^[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}$/), expiresAt: h.clock.now() + 86_400_000 });
+    expect((await tryEnable('abcd-efgh-jkmn')).status).toBe(400); // the 6th wrong one…
+    const slowed = await tryEnable(issued.json.code as string); // …makes even the right one wait
+    expect([slowed.status, slowed.text.includes('Too many wrong codes')]).toEqual([429, true]);
+    h.clock.t += 2_001;
+    expect((await tryEnable(issued.json.code as string)).text).toContain('Two-factor authentication is on');
+    expect((await api('POST', `/accounts/${ALICE}/enrol-code`)).status).toBe(400); // 2FA is on now
+    expect((await api('POST', `/accounts/${ALICE}/enrol-code`, { expires: 'never' })).status).toBe(400);
+    const reset = await api('DELETE', `/accounts/${ALICE}/totp`);
+    expect(reset.json).toMatchObject({ removed: true, enrolCode: { code: expect.stringMatching(/^[a-z2-9-]{14}$/), expiresAt: h.clock.now() + 7 * 86_400_000 } });
+    const audit = (await api('GET', '/audit?type=totp.enrol-code')).json as Array<{ outcome: string; detail: { actor: string } }>;
+    expect(audit.map((e) => `${e.outcome}/${e.detail.actor}`)).toEqual([...Array(5).fill('reject/portal'), 'ok/api', 'reject/portal', 'accept/portal', 'ok/api']);
+    expect(JSON.stringify(audit) + h.logs()).not.toContain(issued.json.code as string);
+  });
+
   it('lists, shows, enforces and releases accounts', async () => {
     h = await startHarness();
     expect((await api('GET', '/accounts')).json).toEqual([]);
-    expect((await api('POST', `/accounts/${ALICE}/enforce`)).json).toMatchObject({ username: 'alice@example.com', enforced: true, override: true });
-    expect((await api('POST', `/accounts/${ALICE}/enforce`, { enforced: false })).json).toMatchObject({ enforced: false, override: false });
-    expect((await api('POST', `/accounts/${ALICE}/release`)).json).toMatchObject({ enforced: false, override: null });
+    expect((await api('POST', `/accounts/${ALICE}/enforce`)).json).toMatchObject({ username: 'alice@example.com', enforced: true, override: true, enforcedBy: 'admin' });
+    expect((await api('POST', `/accounts/${ALICE}/enforce`, { enforced: false })).json).toMatchObject({ enforced: false, override: false, enforcedBy: 'admin' });
+    expect((await api('POST', `/accounts/${ALICE}/release`)).json).toMatchObject({ enforced: false, override: null, enforcedBy: null });
     const show = await api('GET', `/accounts/${ALICE}`);
     expect(show.json).toMatchObject({ username: 'alice@example.com', twoFactor: { enabled: false, codesLeft: 0 }, liveSessions: 0, passcodeList: [] });
     expect((await api('GET', '/accounts/%ZZ')).status).toBe(400);
@@ -80,7 +107,8 @@ describe('admin API', () => {
     const codes = await api('POST', `/accounts/${ALICE}/emergency-codes`);
     expect(codes.status).toBe(201);
     expect(codes.json.codes).toHaveLength(10);
-    expect((await api('GET', `/accounts/${ALICE}`)).json).toMatchObject({ twoFactor: { enabled: true, codesLeft: 10 }, enforced: true });
+    expect((await api('GET', `/accounts/${ALICE}`)).json).toMatchObject({ twoFactor: { enabled: true, codesLeft: 10 }, enforced: true, enforcedBy: 'portal' });
+    expect((await api('GET', '/accounts')).json).toEqual([expect.objectContaining({ username: 'alice@example.com', enforcedBy: 'portal' })]);
     expect((await api('DELETE', `/accounts/${ALICE}/totp`)).json).toEqual({ removed: true, portalSessionsEnded: 1 });
     expect((await b.get('/')).headers.get('location')).toBe('/signin?notice=expired');
     expect((await api('GET', `/accounts/${ALICE}`)).json).toMatchObject({ twoFactor: { enabled: false, codesLeft: 0 }, enforced: true });

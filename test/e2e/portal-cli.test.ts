@@ -1,4 +1,4 @@
-/** The CLI verbs that go with the portal: totp status|reset, codes generate, audit [--follow]. */
+/** The CLI verbs that go with the portal: totp status|reset|enrol-code, codes generate, audit [--follow]. */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -85,6 +85,25 @@ describe('CLI: totp, codes, audit', () => {
     const r = await following;
     const types = r.out.trim().split('\n').map((l) => (JSON.parse(l) as { type: string }).type);
     expect(types).toEqual(['codes.generate', 'test.event']);
+  });
+
+  it('totp enrol-code prints a one-time code once, replaces the last one, and is refused while 2FA is on', async () => {
+    const BOB = 'bob@example.com';
+    const r = await run(totpCommand, withConfig(['enrol-code', 'Bob@Example.com', '--expires', '2d']));
+    expect(r.code).toBe(0);
+    const code = /^ {4}([a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4})$/m.exec(r.out)?.[1];
+    expect(code).toBeDefined();
+    expect(r.out).toContain('a channel a password thief does not have');
+    expect(r.err).toContain('first_enrolment is "open"'); // this config does not ask for it yet
+    const row = await core.store.getEnrolCode(BOB);
+    expect(row!.expiresAt - row!.createdAt).toBe(2 * 86_400_000);
+    const j = JSON.parse((await run(totpCommand, withConfig(['enrol-code', BOB, '--json']))).out) as { code: string; expiresAt: number };
+    expect(j.code).toMatch(/^[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}$/);
+    expect(j.code).not.toBe(code);
+    expect((await core.store.getEnrolCode(BOB))!.expiresAt - j.expiresAt).toBe(0);
+    expect(JSON.stringify(await core.store.queryAudit({ limit: 1000 }))).not.toContain(j.code);
+    await expect(run(totpCommand, withConfig(['enrol-code', ALICE]))).rejects.toThrow(/already on for alice@example.com/);
+    await expect(run(totpCommand, withConfig(['enrol-code', BOB, '--expires', 'soon']))).rejects.toThrow(/--expires takes a duration/);
   });
 
   it('totp reset removes the authenticator and says what happens next', async () => {

@@ -48,7 +48,7 @@ export async function startHarness(over: Partial<PortalDeps> = {}): Promise<Harn
   const logins: string[] = [];
   const portal = await startPortal({
     store, manager, hasher, keys, clock, sessions, policy, log, identity,
-    portal: { listen: { host: '127.0.0.1', port: 0 }, publicUrl: null, trustedProxies: [] },
+    portal: { listen: { host: '127.0.0.1', port: 0 }, publicUrl: null, trustedProxies: [], firstEnrolment: 'open' },
     admin: { token: ADMIN_TOKEN },
     mail: { host: 'mail.example.com', imap: [{ port: 993, tls: 'implicit' }], smtp: [{ port: 587, tls: 'starttls' }] },
     imapLogin: async (user, password) => { logins.push(user); return PASSWORDS[user.toLowerCase()] === password; },

@@ -153,7 +153,7 @@ describe('portal over HTTP', () => {
   });
 
   it('works below a reverse-proxy path with Secure cookies when public_url is https', async () => {
-    h = await startHarness({ portal: { listen: { host: '127.0.0.1', port: 0 }, publicUrl: 'https://mail.example.com/2fa/', trustedProxies: [] } });
+    h = await startHarness({ portal: { listen: { host: '127.0.0.1', port: 0 }, publicUrl: 'https://mail.example.com/2fa/', trustedProxies: [], firstEnrolment: 'open' } });
     const origin = new URL(h.url).origin;
     const b = new Browser(`${origin}/2fa`); // a proxy that keeps the prefix
     const page = await b.get('/signin');

@@ -8,12 +8,21 @@ import { BUSY, codeSlots, waitText } from './auth.js';
 
 const who = (c: Ctx) => ({ actor: 'portal', ip: c.ip });
 
-async function showEnable(p: Portal, c: Ctx, status: number, error: string | null): Promise<void> {
+/** An enrolment-code field is shown (and its error, if any) when the first enrolment needs one. */
+async function showEnable(p: Portal, c: Ctx, status: number, error: string | null, enrolError: string | null = null): Promise<void> {
   const user = c.session!.username;
   const e = (await p.tf.pendingEnrolment(user)) ?? (await p.tf.beginEnrolment(user));
   const replacing = (await p.tf.status(user)).enabled;
-  render(p, c, status, replacing ? 'Move to a new phone' : 'Turn on two-factor authentication', enableBody(p.base, c.session!.csrf, user, e, await qrSvg(e.uri), error, replacing));
+  const enrol = !replacing && p.tf.firstEnrolment === 'code' ? { error: enrolError } : null;
+  render(p, c, status, replacing ? 'Move to a new phone' : 'Turn on two-factor authentication', enableBody(p.base, c.session!.csrf, user, e, await qrSvg(e.uri), error, replacing, enrol));
 }
+
+const ENABLE_ERRORS = {
+  'no-enrolment': 'This setup took too long or was restarted in another window. Scan the new code below and try again.',
+  'wrong-code': 'That code did not work. Enter the code the app shows now; if it still fails, check that the time on your phone is set automatically.',
+  // The same words whether no code was issued, it is wrong, expired or used: nothing to learn here.
+  'enrol-code': 'That enrolment code is not right or has expired. Check it against what your mail administrator gave you, or ask them for a new one.',
+};
 
 async function enablePost(p: Portal, c: Ctx): Promise<void> {
   const user = c.session!.username;
@@ -21,15 +30,23 @@ async function enablePost(p: Portal, c: Ctx): Promise<void> {
     await p.tf.beginEnrolment(user);
     return go(p, c, '/enable');
   }
-  const r = await p.tf.confirmEnrolment(user, c.form.get('code') ?? '', who(c));
+  // Wrong TOTP and enrolment codes are slowed down per account like wrong codes on /disable.
+  const key = `2fa|${user}`;
+  const wait = p.perAccount.waitMs(key);
+  if (wait > 0) return showEnable(p, c, 429, `Too many wrong codes. Wait ${waitText(wait)}, then try again.`);
+  const r = await p.tf.confirmEnrolment(user, c.form.get('code') ?? '', who(c), c.form.get('enrol_code') ?? '');
   if (!r.ok) {
-    const error = r.reason === 'no-enrolment'
-      ? 'This setup took too long or was restarted in another window. Scan the new code below and try again.'
-      : 'That code did not work. Enter the code the app shows now; if it still fails, check that the time on your phone is set automatically.';
-    return showEnable(p, c, 400, error);
+    if (r.reason !== 'no-enrolment') p.perAccount.fail(key);
+    return r.reason === 'enrol-code' ? showEnable(p, c, 400, null, ENABLE_ERRORS[r.reason]) : showEnable(p, c, 400, ENABLE_ERRORS[r.reason]);
   }
+  p.perAccount.reset(key);
   if (r.replaced) return go(p, c, '/?notice=phone-changed');
-  render(p, c, 200, 'Two-factor authentication is on', newCodesBody(p.base, user, p.tf.issuer, r.codes, true));
+  // Sessions signed in with the main password alone (a thief's, opened before the owner enrolled)
+  // must not carry over into an account that now has 2FA: end them all, this one gets a new id.
+  await p.deps.store.deletePortalSessionsOf(user);
+  const fresh = await p.sessions.start(user, 'complete', c.ip);
+  c.session = fresh.row; // the page's sign-out form carries the new session's CSRF token
+  render(p, c, 200, 'Two-factor authentication is on', newCodesBody(p.base, user, p.tf.issuer, r.codes, true), null, { 'Set-Cookie': fresh.setCookie });
 }
 
 const DISABLE_ERRORS: Record<string, string> = {

@@ -2,7 +2,7 @@
 import QRCode from 'qrcode';
 import type { TwoFactorStatus } from '../../core/twofactor.js';
 import { html, trusted, type Html } from './html.js';
-import { codeField, csrfField } from './layout.js';
+import { codeField, csrfField, field } from './layout.js';
 
 export interface Enrolment { manualKey: string; uri: string; issuer: string }
 
@@ -12,9 +12,19 @@ export async function qrSvg(uri: string): Promise<Html> {
   return trusted(svg.replace('<svg ', '<svg aria-hidden="true" focusable="false" '));
 }
 
-export function enableBody(base: string, csrf: string, account: string, e: Enrolment, qr: Html, error: string | null, replacing: boolean): Html {
+/** The field for the admin's one-time enrolment code (portal.first_enrolment: code). */
+function enrolCodeField(error: string | null): Html {
+  return field({
+    name: 'enrol_code', label: 'Enrolment code', error, autocomplete: 'off', maxlength: 40, autofocus: !!error,
+    hint: 'Your mail administrator gave you an enrolment code (on paper, by phone or in person), like abcd-efgh-jkmn. It works once.',
+  });
+}
+
+/** enrol: non-null when the first enrolment needs the admin's enrolment code (with its error). */
+export function enableBody(base: string, csrf: string, account: string, e: Enrolment, qr: Html, error: string | null, replacing: boolean, enrol: { error: string | null } | null = null): Html {
   return html`<h1>${replacing ? 'Move to a new phone' : 'Turn on two-factor authentication'}</h1>
 ${replacing ? html`<p class="lead">Your current phone keeps working until you finish these steps.</p>` : ''}
+${enrol ? html`<p class="lead">Your mail administrator gave you an enrolment code for this step. You need it to finish; if you have none, ask your administrator for one.</p>` : ''}
 <div class="card">
 <ol class="steps">
 <li><strong>Install an authenticator app on your phone</strong> if you do not have one yet — for example Google Authenticator, Microsoft Authenticator, 2FAS or Aegis. Password managers with one-time codes work too.</li>
@@ -25,9 +35,10 @@ ${replacing ? html`<p class="lead">Your current phone keeps working until you fi
 <p><code class="secret" id="manual-key">${e.manualKey}</code> <button type="button" class="secondary" data-copy="manual-key" hidden>Copy key</button></p>
 <dl class="settings"><dt>Account</dt><dd>${account}</dd><dt>Issuer</dt><dd>${e.issuer}</dd><dt>Type</dt><dd>Time-based, 6 digits, every 30 seconds</dd></dl>
 </details></li>
-<li><strong>Enter the 6-digit code the app now shows</strong> to confirm it works.
+<li><strong>${enrol ? 'Enter your enrolment code and the 6-digit code the app now shows' : 'Enter the 6-digit code the app now shows'}</strong> to confirm it works.
 <form method="post" action="${base}/enable" novalidate>
 ${csrfField(csrf)}
+${enrol ? enrolCodeField(enrol.error) : ''}
 ${codeField(error, { label: '6-digit code', hint: '' })}
 <div class="actions"><button type="submit">${replacing ? 'Use this phone' : 'Turn on'}</button></div>
 </form></li>

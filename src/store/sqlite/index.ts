@@ -8,7 +8,8 @@ import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
 import { PROTOCOLS } from '../types.js';
 import type {
-  AccountRow, AuditEvent, AuditQuery, EmergencyCodeRow, PasscodeRow, PortalSessionRow, Protocol, Store, TotpRow,
+  AccountRow, AuditEvent, AuditQuery, EmergencyCodeRow, EnrolCodeRow, OverrideOwner, PasscodeRow, PortalSessionRow, Protocol, Store,
+  TotpRow,
 } from '../types.js';
 import { migrate } from './migrations.js';
 import { TwoFactorTables } from './twofactor.js';
@@ -18,6 +19,7 @@ const DEFAULT_AUDIT_LIMIT = 100;
 interface AccountRecord {
   username: string;
   enforced: 0 | 1 | null;
+  enforced_by: 'admin' | 'portal' | null;
   created_at: number;
   updated_at: number;
 }
@@ -68,6 +70,7 @@ function toAccount(r: AccountRecord): AccountRow {
   return {
     username: r.username,
     enforced: r.enforced === null ? null : r.enforced === 1,
+    enforcedBy: r.enforced === null ? null : r.enforced_by,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
   };
@@ -162,9 +165,12 @@ function prepareStatements(db: Db) {
        WHERE a.enforced IS NOT NULL OR EXISTS (SELECT 1 FROM passcodes p WHERE p.username = a.username)
        ORDER BY a.username`,
     ),
+    // One statement, so "the portal never replaces an admin's override" holds under races too.
     setEnforcement: p(
-      `INSERT INTO accounts (username, enforced, created_at, updated_at) VALUES (?, ?, ?, ?)
-       ON CONFLICT (username) DO UPDATE SET enforced = excluded.enforced, updated_at = excluded.updated_at`,
+      `INSERT INTO accounts (username, enforced, enforced_by, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (username) DO UPDATE SET enforced = excluded.enforced, enforced_by = excluded.enforced_by,
+         updated_at = excluded.updated_at
+       WHERE ? = 'admin' OR accounts.enforced_by IS NOT 'admin'`,
     ),
     ensureAccount: p(
       `INSERT INTO accounts (username, enforced, created_at, updated_at) VALUES (?, NULL, ?, ?)
@@ -220,8 +226,9 @@ class SqliteStore implements Store {
     return this.s.listAccounts.all().map(toAccount);
   }
 
-  async setEnforcement(username: string, enforced: boolean | null, at: number): Promise<void> {
-    this.s.setEnforcement.run(username, enforced === null ? null : enforced ? 1 : 0, at, at);
+  async setEnforcement(username: string, enforced: boolean | null, at: number, by: OverrideOwner): Promise<boolean> {
+    const value = enforced === null ? null : enforced ? 1 : 0;
+    return this.s.setEnforcement.run(username, value, enforced === null ? null : by, at, at, by).changes === 1;
   }
 
   async insertPasscode(row: PasscodeRow): Promise<void> {
@@ -267,6 +274,9 @@ class SqliteStore implements Store {
   async replaceEmergencyCodes(u: string, codes: Array<{ tag: string; hash: string }>, at: number): Promise<void> { this.tf.replaceEmergencyCodes(u, codes, at); }
   async listEmergencyCodes(u: string): Promise<EmergencyCodeRow[]> { return this.tf.listEmergencyCodes(u); }
   async useEmergencyCode(u: string, id: number, at: number): Promise<boolean> { return this.tf.useEmergencyCode(u, id, at); }
+  async setEnrolCode(row: Omit<EnrolCodeRow, 'usedAt'>): Promise<void> { this.tf.setEnrolCode(row); }
+  async getEnrolCode(u: string): Promise<EnrolCodeRow | undefined> { return this.tf.getEnrolCode(u); }
+  async useEnrolCode(u: string, tag: string, at: number): Promise<boolean> { return this.tf.useEnrolCode(u, tag, at); }
   async createPortalSession(row: PortalSessionRow): Promise<void> { this.tf.createPortalSession(row); }
   async getPortalSession(id: string): Promise<PortalSessionRow | undefined> { return this.tf.getPortalSession(id); }
   async touchPortalSession(id: string, at: number): Promise<void> { this.tf.touchPortalSession(id, at); }

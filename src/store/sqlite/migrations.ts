@@ -104,6 +104,33 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX portal_sessions_last_seen ON portal_sessions(last_seen_at);
     `,
   },
+  {
+    version: 3,
+    name: 'enforcement override owner; enrolment codes',
+    up: `
+      -- Who owns an override: only an admin can undo an admin's (the portal never does). Before
+      -- this column the owner was only in the audit log: the newest account.enforce event says.
+      ALTER TABLE accounts ADD COLUMN enforced_by TEXT NULL CHECK (enforced_by IN ('admin', 'portal'));
+      UPDATE accounts SET enforced_by = CASE
+        WHEN enforced = 1 AND (
+          SELECT json_extract(a.detail, '$.actor') FROM audit a
+          WHERE a.username = accounts.username AND a.type = 'account.enforce' ORDER BY a.id DESC LIMIT 1
+        ) = 'portal' THEN 'portal'
+        ELSE 'admin' END
+      WHERE enforced IS NOT NULL;
+
+      -- One admin-issued, single-use code per account for the first TOTP enrolment
+      -- (portal.first_enrolment: code); bcrypt hash plus keyed lookup tag, never the code.
+      CREATE TABLE enrol_codes (
+        username   TEXT PRIMARY KEY NOT NULL,
+        tag        TEXT NOT NULL,
+        hash       TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL,
+        used_at    INTEGER NULL
+      );
+    `,
+  },
 ];
 
 /** The schema version this code writes and understands. */

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { samplePasscode, sampleAudit, storeContract } from '../contract.js';
 import { openSqliteStore } from './index.js';
-import { LATEST_VERSION, migrate } from './migrations.js';
+import { LATEST_VERSION, MIGRATIONS, migrate } from './migrations.js';
 
 const tmp = mkdtempSync(join(tmpdir(), 'mailgate-sqlite-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -17,12 +17,30 @@ const freshPath = (): string => join(tmp, `db-${process.pid}-${counter++}`, 'mai
 storeContract('sqlite :memory:', () => openSqliteStore(':memory:'));
 storeContract('sqlite file', () => openSqliteStore(freshPath()));
 
+/** A schema-2 database as a release before migration 3 left it. */
+function prepareV2(path: string): void {
+  mkdirSync(join(path, '..'), { recursive: true });
+  const db = new Database(path);
+  expect(migrate(db, MIGRATIONS.filter((m) => m.version <= 2))).toBe(2);
+  const account = db.prepare('INSERT INTO accounts (username, enforced, created_at, updated_at) VALUES (?, ?, 1, 2)');
+  for (const [u, e] of [['admin@example.com', 1], ['portal@example.com', 1], ['quiet@example.com', 1], ['off@example.com', 0], ['none@example.com', null]] as const) account.run(u, e);
+  const event = db.prepare(`INSERT INTO audit (ts, type, username, outcome, detail) VALUES (?, ?, ?, 'ok', ?)`);
+  event.run(1, 'account.enforce', 'admin@example.com', JSON.stringify({ actor: 'portal', enforced: true }));
+  event.run(2, 'account.enforce', 'admin@example.com', JSON.stringify({ actor: 'cli', enforced: true }));
+  event.run(3, 'account.enforce', 'portal@example.com', JSON.stringify({ actor: 'api', enforced: true }));
+  event.run(4, 'account.release', 'portal@example.com', JSON.stringify({ actor: 'api', enforced: null }));
+  event.run(5, 'account.enforce', 'portal@example.com', JSON.stringify({ actor: 'portal', enforced: true }));
+  event.run(6, 'account.enforce', 'quiet@example.com', null);
+  event.run(7, 'account.enforce', 'none@example.com', JSON.stringify({ actor: 'portal', enforced: true }));
+  db.close();
+}
+
 describe('sqlite store specifics', () => {
   it('keeps data across reopen', async () => {
     const path = freshPath();
     const a = await openSqliteStore(path);
     await a.insertPasscode(samplePasscode());
-    await a.setEnforcement('bob', false, 1);
+    await a.setEnforcement('bob', false, 1, 'admin');
     const auditId = await a.appendAudit(sampleAudit({ detail: { k: 'v' } }));
     await a.close();
     const b = await openSqliteStore(path);
@@ -53,6 +71,20 @@ describe('sqlite store specifics', () => {
     expect(migrate(db)).toBe(LATEST_VERSION);
     expect(db.pragma('journal_mode', { simple: true })).toBe('wal');
     db.close();
+  });
+
+  it('migrates a v2 database: override owners from the newest account.enforce event', async () => {
+    const path = freshPath();
+    prepareV2(path);
+    const store = await openSqliteStore(path);
+    const owner = async (u: string) => (await store.getAccount(u))?.enforcedBy;
+    expect(await owner('admin@example.com')).toBe('admin'); // enrolled in the portal first, then an admin enforced
+    expect(await owner('portal@example.com')).toBe('portal'); // admin-enforced, released, then the user turned 2FA on
+    expect(await owner('quiet@example.com')).toBe('admin'); // no actor on record: the safe side
+    expect(await owner('off@example.com')).toBe('admin');
+    expect(await owner('none@example.com')).toBeNull();
+    expect(await store.getAccount('portal@example.com')).toMatchObject({ enforced: true, createdAt: 1, updatedAt: 2 });
+    await store.close();
   });
 
   it('refuses a database newer than the code', async () => {

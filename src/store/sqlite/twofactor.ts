@@ -1,10 +1,10 @@
 /**
- * The sqlite side of two-factor state: TOTP secrets, emergency codes and portal sessions
- * (schema version 2). Kept apart from index.ts so each file stays about one thing; SqliteStore
- * delegates to this class.
+ * The sqlite side of two-factor state: TOTP secrets, emergency codes, enrolment codes and
+ * portal sessions (schema versions 2 and 3). Kept apart from index.ts so each file stays about
+ * one thing; SqliteStore delegates to this class.
  */
 import type { Database as Db } from 'better-sqlite3';
-import type { EmergencyCodeRow, PortalSessionRow, TotpRow } from '../types.js';
+import type { EmergencyCodeRow, EnrolCodeRow, PortalSessionRow, TotpRow } from '../types.js';
 
 interface TotpRecord {
   username: string;
@@ -17,6 +17,8 @@ interface TotpRecord {
 
 interface CodeRecord { username: string; id: number; tag: string; hash: string; created_at: number; used_at: number | null }
 
+interface EnrolRecord { username: string; tag: string; hash: string; created_at: number; expires_at: number; used_at: number | null }
+
 interface SessionRecord {
   id: string; username: string; stage: string; csrf: string; ip: string | null; created_at: number; last_seen_at: number;
 }
@@ -28,6 +30,10 @@ const toTotp = (r: TotpRecord): TotpRow => ({
 
 const toCode = (r: CodeRecord): EmergencyCodeRow => ({
   username: r.username, id: r.id, tag: r.tag, hash: r.hash, createdAt: r.created_at, usedAt: r.used_at,
+});
+
+const toEnrol = (r: EnrolRecord): EnrolCodeRow => ({
+  username: r.username, tag: r.tag, hash: r.hash, createdAt: r.created_at, expiresAt: r.expires_at, usedAt: r.used_at,
 });
 
 const toSession = (r: SessionRecord): PortalSessionRow => ({
@@ -57,6 +63,13 @@ function prepare(db: Db) {
     insertCode: p('INSERT INTO emergency_codes (username, id, tag, hash, created_at, used_at) VALUES (?, ?, ?, ?, ?, NULL)'),
     listCodes: p<CodeRecord>('SELECT * FROM emergency_codes WHERE username = ? ORDER BY id'),
     useCode: p('UPDATE emergency_codes SET used_at = ? WHERE username = ? AND id = ? AND used_at IS NULL'),
+    setEnrol: p(
+      `INSERT INTO enrol_codes (username, tag, hash, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, ?, NULL)
+       ON CONFLICT (username) DO UPDATE SET tag = excluded.tag, hash = excluded.hash, created_at = excluded.created_at,
+         expires_at = excluded.expires_at, used_at = NULL`,
+    ),
+    getEnrol: p<EnrolRecord>('SELECT * FROM enrol_codes WHERE username = ?'),
+    useEnrol: p('UPDATE enrol_codes SET used_at = ? WHERE username = ? AND tag = ? AND used_at IS NULL AND expires_at > ?'),
     createSession: p(
       `INSERT INTO portal_sessions (id, username, stage, csrf, ip, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
     ),
@@ -97,6 +110,13 @@ export class TwoFactorTables {
   }
   listEmergencyCodes(username: string): EmergencyCodeRow[] { return this.s.listCodes.all(username).map(toCode); }
   useEmergencyCode(username: string, id: number, at: number): boolean { return this.s.useCode.run(at, username, id).changes === 1; }
+
+  setEnrolCode(r: Omit<EnrolCodeRow, 'usedAt'>): void { this.s.setEnrol.run(r.username, r.tag, r.hash, r.createdAt, r.expiresAt); }
+  getEnrolCode(username: string): EnrolCodeRow | undefined {
+    const r = this.s.getEnrol.get(username);
+    return r && toEnrol(r);
+  }
+  useEnrolCode(username: string, tag: string, at: number): boolean { return this.s.useEnrol.run(at, username, tag, at).changes === 1; }
 
   createPortalSession(r: PortalSessionRow): void {
     this.s.createSession.run(r.id, r.username, r.stage, r.csrf, r.ip, r.createdAt, r.lastSeenAt);
