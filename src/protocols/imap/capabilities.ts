@@ -1,11 +1,14 @@
 /**
- * What mailgate announces before login: the upstream's own capabilities (so clients see the
- * server they expect), minus what only mailgate decides (authentication, TLS, literals), plus
- * what mailgate itself implements in the pre-login state.
+ * What mailgate announces before login: the upstream's own capability list, in its own order (so
+ * clients see the server they expect — Dovecot's imaptest compares it), with only what mailgate
+ * decides replaced: authentication mechanisms and TLS. Capabilities mailgate implements itself
+ * before login (SASL-IR, ID, LITERAL+) are kept where the upstream lists them, added otherwise.
  */
 
-/** Capabilities owned by mailgate's pre-login front, never copied from the upstream. */
-const OURS = /^(AUTH=.*|STARTTLS|LOGINDISABLED|SASL-IR|LITERAL[+-]|ID|LOGIN-REFERRALS)$/i;
+/** Decided by mailgate's front alone, never copied from the upstream. */
+const OWNED = /^(AUTH=.*|STARTTLS|LOGINDISABLED)$/i;
+/** Implemented by mailgate's pre-login front; announced even when the upstream lacks them. */
+const IMPLEMENTED = ['SASL-IR', 'ID', 'LITERAL+'];
 
 export interface CapabilityState {
   /** The connection is TLS (implicit, or after STARTTLS). */
@@ -16,11 +19,21 @@ export interface CapabilityState {
 }
 
 export function preLoginCapabilities(upstream: readonly string[], s: CapabilityState): string[] {
-  const caps = upstream.filter((c) => !OURS.test(c));
+  const ours = [
+    ...(s.starttlsAvailable && !s.secure ? ['STARTTLS'] : []),
+    ...(s.secure || s.allowPlaintextAuth ? ['AUTH=PLAIN', 'AUTH=LOGIN'] : ['LOGINDISABLED']),
+  ];
+  const caps: string[] = [];
+  let placed = false;
+  for (const c of upstream) {
+    if (!OWNED.test(c)) { caps.push(c); continue; }
+    // Ours go where the upstream announced its own (Dovecot: at the end, after LITERAL+).
+    if (!placed) { caps.push(...ours); placed = true; }
+  }
   if (!caps.some((c) => /^IMAP4rev1$/i.test(c))) caps.unshift('IMAP4rev1');
-  caps.push('SASL-IR', 'ID', 'LITERAL+');
-  if (s.starttlsAvailable && !s.secure) caps.push('STARTTLS');
-  if (s.secure || s.allowPlaintextAuth) caps.push('AUTH=PLAIN', 'AUTH=LOGIN');
-  else caps.push('LOGINDISABLED');
+  const has = (x: string) => caps.some((c) => c.toUpperCase() === x || (x === 'LITERAL+' && /^LITERAL-$/i.test(c)));
+  const missing = IMPLEMENTED.filter((x) => !has(x));
+  if (placed) caps.splice(caps.indexOf(ours[0]!), 0, ...missing);
+  else caps.push(...missing, ...ours);
   return caps;
 }

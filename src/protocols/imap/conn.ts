@@ -124,6 +124,21 @@ export class LineConn {
     return { socket: this.socket, rest };
   }
 
+  /**
+   * Closes after everything written so far reached the peer: a TLS socket destroyed right after a
+   * write drops it (a LOGOUT's tagged OK never arrived over TLS). Destroys after `graceMs` if the
+   * peer does not close its side.
+   */
+  close(graceMs = 2_000): void {
+    if (this.timer) { clearTimeout(this.timer); this.timer = null; }
+    if (this.socket.destroyed) return;
+    const socket = this.socket;
+    const t = setTimeout(() => socket.destroy(), graceMs);
+    t.unref();
+    socket.once('close', () => clearTimeout(t));
+    socket.end();
+  }
+
   destroy(): void {
     if (this.timer) { clearTimeout(this.timer); this.timer = null; }
     this.socket.destroy();

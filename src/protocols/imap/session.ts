@@ -44,6 +44,8 @@ export interface ImapDeps {
   now: () => number;
 }
 
+const ID_MAX_BYTES = 72 * 1024;
+
 const HTTP_REQUEST = /^(GET|POST|HEAD|PUT|DELETE|OPTIONS|CONNECT|PATCH) \S+ HTTP\/\d/;
 
 export class ImapSession implements SessionApi {
@@ -61,7 +63,12 @@ export class ImapSession implements SessionApi {
     this.remotePort = socket.remotePort ?? 0;
     this.log = deps.log.child({ sid: this.id, ip: this.remoteIp, proto: 'imap' });
     const s = deps.settings;
-    this.conn = new LineConn(socket, { maxLineBytes: s.maxLineBytes, maxLiteralBytes: s.maxLiteralBytes, maxCommandBytes: s.maxLiteralBytes * 2 + s.maxLineBytes },
+    this.conn = new LineConn(socket, {
+      maxLineBytes: s.maxLineBytes, maxLiteralBytes: s.maxLiteralBytes, maxCommandBytes: s.maxLiteralBytes * 2 + s.maxLineBytes,
+      // RFC 2971 allows 30 fields of 1024-octet values in one ID (~32 KiB, double that quoted with
+      // escapes); Dovecot answers it, so must we. LOGIN/AUTHENTICATE stay within the strict limits.
+      longCommand: { match: /^[^ ]{1,64} ID[ (]/i, maxBytes: Math.max(s.maxLineBytes, ID_MAX_BYTES) },
+    },
       (size) => { this.conn.write(`+ Ready for ${size} bytes\r\n`); return true; }, s.idleTimeoutMs);
     socket.setNoDelay(true);
   }
@@ -94,7 +101,7 @@ export class ImapSession implements SessionApi {
       for (;;) {
         const next = await this.step();
         if (next === 'continue') continue;
-        if (next === 'close') this.conn.destroy();
+        if (next === 'close') this.conn.close();
         return;
       }
     } catch (e) {

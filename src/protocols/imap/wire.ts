@@ -34,6 +34,11 @@ export interface ReaderLimits {
   maxLiteralBytes: number;
   /** Total bytes of one command, literals included. */
   maxCommandBytes: number;
+  /**
+   * Commands whose first line matches `match` may be up to `maxBytes` long (line and command):
+   * e.g. ID, whose RFC 2971 size (30 fields of 1024-octet values) is far above a login's.
+   */
+  longCommand?: { match: RegExp; maxBytes: number };
 }
 
 export type ReadItem =
@@ -97,8 +102,14 @@ export class LineReader {
     return out;
   }
 
-  private fail(code: WireError['code'], msg: string, fatal = false): void {
-    const tag = extractTag(Buffer.concat(this.parts));
+  /** Is the command starting at `head` one that may be long? Decided on its first line only. */
+  private isLong(head: Buffer): boolean {
+    const l = this.limits.longCommand;
+    return l !== undefined && l.match.test(head.subarray(0, 80).toString('latin1'));
+  }
+
+  private fail(code: WireError['code'], msg: string, fatal = false, head?: Buffer): void {
+    const tag = extractTag(this.parts.length ? Buffer.concat(this.parts) : head ?? Buffer.alloc(0));
     this.items.push({ type: 'error', error: new WireError(code, msg, tag, fatal) });
     this.parts = []; this.partsBytes = 0; this.literalLeft = 0;
   }
@@ -112,17 +123,24 @@ export class LineReader {
         continue;
       }
       const b = this.buf();
+      if (this.parts.length === 0 && !this.skipToEol) this.long = this.isLong(b);
+      const maxLine = this.long ? this.limits.longCommand!.maxBytes : this.limits.maxLineBytes;
+      const maxCommand = this.long ? this.limits.longCommand!.maxBytes : this.limits.maxCommandBytes;
       const lf = b.indexOf(0x0a);
       if (lf < 0) {
-        if (this.buffered > this.limits.maxLineBytes) { this.consume(this.buffered); this.skipToEol = true; this.fail('line-too-long', 'Line too long'); }
+        if (this.buffered > maxLine) {
+          // The tag was read: the BAD goes under it (RFC 3501 §7.1.3), even for the first line.
+          const head = Buffer.from(b.subarray(0, 80));
+          this.consume(this.buffered); this.skipToEol = true; this.fail('line-too-long', 'Line too long', false, head);
+        }
         return;
       }
       const raw = this.consume(lf + 1);
       if (this.skipToEol) { this.skipToEol = false; continue; }
       const line = raw.subarray(0, raw.length - (raw.length >= 2 && raw[raw.length - 2] === 0x0d ? 2 : 1));
-      if (line.length > this.limits.maxLineBytes) { this.fail('line-too-long', 'Line too long'); continue; }
+      if (line.length > maxLine) { this.fail('line-too-long', 'Line too long', false, line); continue; }
       this.partsBytes += line.length;
-      if (this.partsBytes > this.limits.maxCommandBytes) { this.fail('line-too-long', 'Command too long'); continue; }
+      if (this.partsBytes > maxCommand) { this.fail('line-too-long', 'Command too long'); continue; }
       const m = this.rawLines ? null : LITERAL_AT_END.exec(line.toString('latin1'));
       if (!m) {
         this.parts.push(Buffer.from(line));
@@ -132,7 +150,7 @@ export class LineReader {
       }
       const size = Number(m[1]);
       const sync = m[2] !== '+';
-      if (size > this.limits.maxLiteralBytes || this.partsBytes + size > this.limits.maxCommandBytes) {
+      if (size > this.limits.maxLiteralBytes || this.partsBytes + size > maxCommand) {
         // A non-synchronising literal is already on its way: its bytes must be skipped, which we
         // cannot do safely within limits, so the caller closes the connection.
         this.parts.push(Buffer.from(line));
@@ -147,6 +165,8 @@ export class LineReader {
     }
   }
   private skipToEol = false;
+  /** The command being read matched `longCommand`. */
+  private long = false;
 }
 
 const CRLF = Buffer.from('\r\n');
