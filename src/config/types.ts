@@ -97,4 +97,6 @@ export interface Config {
   log: { level: string };
   portal: { listen: { host: string; port: number }; publicUrl: string | null } | null;
   admin: { token: string | null };
+  /** Security notices (2FA on/off/reset, new passcode, emergency code used) APPENDed to the owner's INBOX. */
+  notify: { enabled: boolean; from: string | null };
 }
