@@ -69,7 +69,7 @@ describeInterop('finding 3: security notices in the owner\'s mailbox', ['dovecot
 
   beforeAll(async () => {
     dovecot = await startDovecot();
-    gate = await startGate(dovecot, { portal: { listen: { host: '127.0.0.1', port: 0 }, public_url: PORTAL_URL } });
+    gate = await startGate(dovecot, { notify: { enabled: true }, portal: { listen: { host: '127.0.0.1', port: 0 }, public_url: PORTAL_URL } });
   }, 30_000);
   afterAll(async () => { await gate?.close(); await dovecot?.stop(); });
 
@@ -150,7 +150,7 @@ describeInterop('finding 3: security notices in the owner\'s mailbox', ['dovecot
 
   it('finding 3: upstream unreachable — the action succeeds and the log names the stage', async () => {
     const port = await freePort();
-    const down = await startGate(dovecot, { imap: { upstream: { port } } });
+    const down = await startGate(dovecot, { notify: { enabled: true }, imap: { upstream: { port } } });
     try {
       const r = await down.server.core.manager.createPasscode(BOB, { name: 'while down', scopes: ['imap'] }, 'cli');
       expect(r.info.status).toBe('active');
@@ -162,7 +162,7 @@ describeInterop('finding 3: security notices in the owner\'s mailbox', ['dovecot
   }, 20_000);
 
   it('finding 3: wrong master password — the action succeeds and the log names the login stage', async () => {
-    const wrong = await startGate(dovecot, { imap: { upstream: { auth: { password: 'not-the-master-pw' } } } });
+    const wrong = await startGate(dovecot, { notify: { enabled: true }, imap: { upstream: { auth: { password: 'not-the-master-pw' } } } });
     try {
       const started = Date.now();
       await wrong.server.core.manager.createPasscode(BOB, { name: 'bad master', scopes: ['imap'] }, 'cli');
