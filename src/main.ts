@@ -9,6 +9,7 @@ import { AuthGuard, DEFAULT_GUARD } from './core/guard.js';
 import { identityFor, type Identity } from './core/identity.js';
 import { deriveKeys, type ServerKeys } from './core/keys.js';
 import { createManager, type Manager } from './core/manage.js';
+import { watchNotifications } from './core/notify-watch.js';
 import { watchRevocations, watchUnblocks } from './core/revocations.js';
 import { SessionRegistry } from './core/sessions.js';
 import { systemClock, type Clock, type Hasher } from './core/types.js';
@@ -19,6 +20,7 @@ import { createHashPool } from './net/hashpool.js';
 import { createLogger, type Logger } from './net/logger.js';
 import { loadServerTls } from './net/tls.js';
 import { startImapFront, type ImapFront } from './protocols/imap/listener.js';
+import { imapNotificationSink } from './protocols/imap/notify-sink.js';
 import { UpstreamInfo } from './protocols/imap/upstream-info.js';
 import { startSmtpFront, type SmtpFront } from './protocols/smtp/front.js';
 import { createImapLogin, mailSettingsFrom, startPortal, type PortalHandle } from './portal/index.js';
@@ -95,6 +97,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
   }
   const stopUnblocks = watchUnblocks({ store: core.store, guard, clock: core.clock, onError: (e) => log.error({ err: e.message }, 'unblock watch failed') });
   const stopWatching = watchRevocations({ store: core.store, cache: core.cache, sessions: core.sessions, clock: core.clock, onError: (e) => log.error({ err: e.message }, 'revocation watch failed') });
+  const stopNotices = startNotices(config, core.store, log);
 
   let imap: ImapFront | null = null;
   let smtp: SmtpFront | null = null;
@@ -136,6 +139,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
     await imap?.close();
     stopWatching();
     stopUnblocks();
+    stopNotices();
     await core.close();
     throw e;
   }
@@ -145,6 +149,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
     closed ??= (async () => {
       stopWatching();
       stopUnblocks();
+      stopNotices();
       await portal?.close();
       await imap?.close();
       await smtp?.close();
@@ -174,4 +179,25 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
       await close();
     },
   };
+}
+
+/**
+ * Security notices into the owner's INBOX (core/notify.ts), delivered with the IMAP master login.
+ * Without one there is no way in to the mailbox: said once at start, not on every event.
+ */
+function startNotices(config: Readonly<Config>, store: Store, log: Logger): () => void {
+  if (!config.notify.enabled) return () => {};
+  const method = config.imap?.upstream.auth.method;
+  if (!config.imap || (method !== 'sasl-proxy' && method !== 'separator')) {
+    log.info('security notifications off: they are APPENDed through the IMAP master login (imap.upstream.auth sasl-proxy or separator), and there is none');
+    return () => {};
+  }
+  return watchNotifications({
+    store, sink: imapNotificationSink(config.imap.upstream),
+    settings: { from: config.notify.from, portalUrl: config.portal?.publicUrl ?? null },
+    onDelivered: (i) => log.info({ account: i.account, event: i.type, auditId: i.eventId }, 'security notice delivered'),
+    // Never the message: the stage and the upstream's answer are what the admin needs.
+    onDeliveryError: (err, i) => log.warn({ account: i.account, event: i.type, auditId: i.eventId, stage: (err as Error & { stage?: string }).stage ?? 'unknown', err: err.message }, 'security notice not delivered'),
+    onError: (e) => log.error({ err: e.message }, 'notification watch failed'),
+  });
 }

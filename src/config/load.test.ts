@@ -54,6 +54,15 @@ typo: 1
     expect(() => buildConfig(minimal, null, {})).toThrow(/imap.upstream.auth.password_env: environment variable MP is not set/);
   });
 
+  it('notify: on by default, an optional From that must be one address on one line', () => {
+    const env = { MP: 'pw' };
+    expect(buildConfig(minimal, null, env).notify).toEqual({ enabled: true, from: null });
+    expect(buildConfig({ ...minimal, notify: { enabled: false, from: 'Security <sec@example.org>' } }, null, env).notify).toEqual({ enabled: false, from: 'Security <sec@example.org>' });
+    expect(() => buildConfig({ ...minimal, notify: { from: 'a@b.c\r\nBcc: x@y.z' } }, null, env)).toThrow(/notify\.from: expected one address/);
+    expect(() => buildConfig({ ...minimal, notify: { from: 'nobody' } }, null, env)).toThrow(/notify\.from/);
+    expect(() => buildConfig({ ...minimal, notify: { enabled: 'yes' } }, null, env)).toThrow(/notify\.enabled: expected true or false/);
+  });
+
   it('parses durations', () => {
     expect(parseDuration('90d')).toBe(90 * 86_400_000);
     expect(parseDuration('250ms')).toBe(250);
@@ -63,6 +72,6 @@ typo: 1
 
   it('never puts the example config out of sync with the README keys', () => {
     const readme = readFileSync(join(import.meta.dirname, '../../config/mailgate.example.yaml'), 'utf8');
-    for (const k of ['store:', 'secret_file:', 'tls:', 'imap:', 'smtp:', 'policy:', 'auth:', 'limits:', 'log:']) expect(readme).toContain(k);
+    for (const k of ['store:', 'secret_file:', 'tls:', 'imap:', 'smtp:', 'policy:', 'auth:', 'limits:', 'log:', 'notify:']) expect(readme).toContain(k);
   });
 });

@@ -236,7 +236,7 @@ export function buildConfig(doc: unknown, file: string | null, env: NodeJS.Proce
   const r = new Reader(baseDir, env);
   const root: Obj = isObj(doc) ? doc : {};
   if (!isObj(doc)) r.problem('(top)', 'the configuration must be a YAML mapping');
-  r.unknownKeys(root, ['store', 'secret_file', 'tls', 'imap', 'smtp', 'identity', 'policy', 'auth', 'limits', 'log', 'portal', 'admin'], '');
+  r.unknownKeys(root, ['store', 'secret_file', 'tls', 'imap', 'smtp', 'identity', 'policy', 'auth', 'limits', 'log', 'portal', 'admin', 'notify'], '');
 
   const store = r.obj(root, 'store', 'store') ?? {};
   r.unknownKeys(store, ['sqlite'], 'store');
@@ -270,6 +270,14 @@ export function buildConfig(doc: unknown, file: string | null, env: NodeJS.Proce
   if (publicUrl !== null && !/^https?:\/\/[^/\s]+/.test(publicUrl)) r.problem('portal.public_url', `expected an http(s) URL, got ${JSON.stringify(publicUrl)}`);
   const admin = r.obj(root, 'admin', 'admin') ?? {};
   r.unknownKeys(admin, ['token', 'token_env', 'token_file'], 'admin');
+  const notify = r.obj(root, 'notify', 'notify') ?? {};
+  r.unknownKeys(notify, ['enabled', 'from'], 'notify');
+  const notifyFrom = r.str(notify, 'from', 'notify', null);
+  // It becomes a header line as written: one address, no line breaks or control characters.
+  // eslint-disable-next-line no-control-regex
+  if (notifyFrom !== null && (/[\u0000-\u001f\u007f]/.test(notifyFrom) || notifyFrom.length > 300 || !/^(?:[^<>@]*<[^<>\s@]+@[^<>\s@]+>|[^<>\s@]+@[^<>\s@]+)$/.test(notifyFrom.trim()))) {
+    r.problem('notify.from', `expected one address like "Mail security <postmaster@example.com>" or postmaster@example.com, got ${JSON.stringify(notifyFrom.slice(0, 100))}`);
+  }
 
   const config: Config = {
     file: file ? resolve(file) : null,
@@ -313,6 +321,7 @@ export function buildConfig(doc: unknown, file: string | null, env: NodeJS.Proce
       firstEnrolment: firstEnrolment === 'code' ? 'code' : 'open',
     } : null,
     admin: { token: r.secret(admin, 'token', 'admin', true) },
+    notify: { enabled: r.bool(notify, 'enabled', 'notify', true), from: notifyFrom?.trim() ?? null },
   };
   if (r.problems.length) throw new ConfigError(r.problems, file);
   return deepFreeze(config);

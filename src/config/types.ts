@@ -107,4 +107,6 @@ export interface Config {
     firstEnrolment: 'open' | 'code';
   } | null;
   admin: { token: string | null };
+  /** Security notices (2FA on/off/reset, new passcode, emergency code used) APPENDed to the owner's INBOX. */
+  notify: { enabled: boolean; from: string | null };
 }

@@ -49,8 +49,8 @@ export function createManager(deps: ManageDeps) {
     if (!k) throw new UsageError(`not a valid account name: ${JSON.stringify(user)}`);
     return k;
   };
-  const audit = (type: string, username: string, passcodeId: string | null, detail: Record<string, unknown> | null, actor: string) =>
-    store.appendAudit({ ts: clock.now(), type, username, protocol: null, ip: null, passcodeId, outcome: 'ok', reason: null, sessionId: null, detail: { actor, ...detail } });
+  const audit = (type: string, username: string, passcodeId: string | null, detail: Record<string, unknown> | null, actor: string, ip: string | null = null) =>
+    store.appendAudit({ ts: clock.now(), type, username, protocol: null, ip, passcodeId, outcome: 'ok', reason: null, sessionId: null, detail: { actor, ...detail } });
 
   const view = (row: PasscodeRow): PasscodeView => {
     const { hash: _h, tag: _t, ...rest } = row;
@@ -89,8 +89,12 @@ export function createManager(deps: ManageDeps) {
       }
       return accountView(k, await store.getAccount(k));
     },
-    /** Creates a passcode; the clear passcode is returned once and never stored. */
-    async createPasscode(user: string, opts: { name: string; scopes: Protocol[]; expiresAt?: number | null }, actor = 'cli') {
+    /**
+     * Creates a passcode; the clear passcode is returned once and never stored. `by` is the actor,
+     * or the actor and the address it acted from (shown to the owner in the security notice).
+     */
+    async createPasscode(user: string, opts: { name: string; scopes: Protocol[]; expiresAt?: number | null }, by: string | { actor: string; ip?: string | null } = 'cli') {
+      const { actor, ip = null } = typeof by === 'string' ? { actor: by } : by;
       const k = key(user);
       const name = opts.name.trim();
       if (!name || name.length > 100) throw new UsageError('a passcode needs a name of 1 to 100 characters (e.g. "Thunderbird laptop")');
@@ -103,7 +107,7 @@ export function createManager(deps: ManageDeps) {
         createdAt: now, expiresAt: opts.expiresAt ?? null, revokedAt: null, lastUsedAt: null, lastUsedIp: null, lastUsedClient: null,
       };
       await store.insertPasscode(row);
-      await audit('passcode.create', k, row.id, { name, scopes: row.scopes, expiresAt: row.expiresAt }, actor);
+      await audit('passcode.create', k, row.id, { name, scopes: row.scopes, expiresAt: row.expiresAt }, actor, ip);
       return { passcode, formatted: formatPasscode(passcode), info: view(row) };
     },
     async listPasscodes(user: string): Promise<PasscodeView[]> {

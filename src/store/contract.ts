@@ -259,6 +259,14 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect((await store.queryAudit({ afterId: ids[99]!, limit: 2 })).map((e) => e.id)).toEqual(ids.slice(-2));
       });
 
+      it('returns the oldest N after afterId with oldestFirst (a follower never skips events)', async () => {
+        const ids: number[] = [];
+        for (let i = 0; i < 7; i++) ids.push(await store.appendAudit(sampleAudit({ ts: T0 + i, type: i % 2 ? 'auth' : 'x' })));
+        expect((await store.queryAudit({ afterId: ids[1]!, limit: 3, oldestFirst: true })).map((e) => e.id)).toEqual(ids.slice(2, 5));
+        expect((await store.queryAudit({ afterId: ids[4]!, limit: 3, oldestFirst: true })).map((e) => e.id)).toEqual(ids.slice(5));
+        expect((await store.queryAudit({ type: 'x', limit: 2, oldestFirst: true })).map((e) => e.id)).toEqual([ids[0], ids[2]]);
+      });
+
       it('round-trips detail JSON', async () => {
         const detail = {
           n: 1.5, s: 'ünïcödé ✉', b: false, nil: null, arr: [1, 'two', { three: 3 }], nested: { deep: { x: 'y' } },

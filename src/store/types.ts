@@ -65,6 +65,11 @@ export interface AuditQuery {
   since?: number;
   /** Newest N (default 100), returned oldest first. */
   limit?: number;
+  /**
+   * The oldest N instead of the newest N (still oldest first): a follower reading with afterId
+   * then never skips events when more than N arrived since its last read.
+   */
+  oldestFirst?: boolean;
 }
 
 /** An account's authenticator-app (TOTP) state. Secrets are ciphertexts: the store never sees them in clear. */

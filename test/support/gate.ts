@@ -66,6 +66,9 @@ export function gateConfigDoc(dovecot: DovecotInstance, dir: string, overrides: 
     auth: { bcrypt_cost: 4, hash_workers: 1, failure_delay: '10ms', throttle: { block_after: 1000, account_ceiling: 1000 } },
     limits: { idle_timeout: '20s' },
     log: { level: 'debug' },
+    // Security notices APPEND to the users' INBOXes in the background, which would shift message
+    // counts and open sockets in suites about other things; test/e2e/notify.test.ts turns them on.
+    notify: { enabled: false },
   }, overrides);
 }
 

@@ -58,7 +58,7 @@ async function createPost(p: Portal, c: Ctx): Promise<void> {
   if (form.error) return showList(p, c, 400, form);
   try {
     const expiresAt = expiry.days === null ? null : p.deps.clock.now() + expiry.days * DAY;
-    const r = await p.deps.manager.createPasscode(user, { name: form.name, scopes, expiresAt }, 'portal');
+    const r = await p.deps.manager.createPasscode(user, { name: form.name, scopes, expiresAt }, { actor: 'portal', ip: c.ip });
     render(p, c, 200, 'Your new passcode', createdBody(p.base, user, r.info, r.formatted, serverInfo(p, c)));
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;

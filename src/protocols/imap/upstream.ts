@@ -105,7 +105,9 @@ export class ImapUpstream {
       const nonSync = /\{\d+\+\}$/.test(segments[i] ?? '');
       this.conn.write('\r\n');
       if (!nonSync) {
-        const cont = await this.readLine();
+        // The server may send untagged data (e.g. "* 3 EXISTS") before its "+" (RFC 3501 7.5).
+        let cont = await this.readLine();
+        while (cont.startsWith('* ')) { untagged.push(cont); cont = await this.readLine(); }
         if (!cont.startsWith('+')) return finish(cont);
       }
       this.conn.write(literals[i]!);
@@ -163,6 +165,15 @@ export class ImapUpstream {
     const u = imapString(user, lp);
     const p = imapString(password, lp);
     return this.command(`LOGIN ${u.text} ${p.text}`, [u.literal, p.literal].filter((x): x is Buffer => x !== null));
+  }
+
+  /**
+   * APPENDs one message to `mailbox` (RFC 3501 6.3.11) after a login. A non-synchronising literal
+   * (RFC 7888: LITERAL+, or LITERAL- up to 4096 bytes) saves the round trip for the "+".
+   */
+  append(mailbox: string, message: Buffer): Promise<TaggedResult> {
+    const nonSync = this.has('LITERAL+') || (this.has('LITERAL-') && message.length <= 4096);
+    return this.command(`APPEND ${quote(mailbox)} {${message.length}${nonSync ? '+' : ''}}`, [message]);
   }
 
   close(): void { this.conn.destroy(); }

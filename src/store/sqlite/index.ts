@@ -199,7 +199,7 @@ function prepareStatements(db: Db) {
 class SqliteStore implements Store {
   private closed = false;
   private readonly s: ReturnType<typeof prepareStatements>;
-  /** queryAudit statements, one per filter shape (at most 16), prepared on first use. */
+  /** queryAudit statements, one per filter shape and order (at most 32), prepared on first use. */
   private readonly auditQueries = new Map<string, Statement<unknown[], AuditRecord>>();
   /** The account row and the passcode go in together or not at all. */
   private readonly insertTx: (r: PasscodeRow) => void;
@@ -302,15 +302,18 @@ class SqliteStore implements Store {
     if (q.afterId !== undefined) (where.push('id > ?'), args.push(q.afterId));
     if (q.since !== undefined) (where.push('ts >= ?'), args.push(q.since));
     // The SQL text depends only on which filters are present, never on their values.
-    const key = where.join(' AND ');
+    const filter = where.join(' AND ');
+    const order = q.oldestFirst ? 'ASC' : 'DESC';
+    const key = `${filter}|${order}`;
     let stmt = this.auditQueries.get(key);
     if (!stmt) {
-      const sql = `SELECT * FROM audit ${key ? `WHERE ${key}` : ''} ORDER BY id DESC LIMIT ?`;
+      const sql = `SELECT * FROM audit ${filter ? `WHERE ${filter}` : ''} ORDER BY id ${order} LIMIT ?`;
       stmt = this.db.prepare<unknown[], AuditRecord>(sql);
       this.auditQueries.set(key, stmt);
     }
-    // Newest N first from the index, then flipped so callers read oldest first.
-    return stmt.all(...args, limit).reverse().map(toAudit);
+    // Newest N come newest first from the index and are flipped: callers always read oldest first.
+    const rows = stmt.all(...args, limit);
+    return (q.oldestFirst ? rows : rows.reverse()).map(toAudit);
   }
 
   async close(): Promise<void> {
