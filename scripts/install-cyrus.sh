@@ -15,9 +15,10 @@ apt-get install -y -qq --no-install-recommends cyrus-common cyrus-admin sasl2-bi
 version="$(dpkg-query -W -f='${Version}' cyrus-common)"
 
 mkdir -p "$CACHE/debs"
+# apt-get download fetches as the _apt user when it can write there (else it warns and runs as root).
+if id _apt >/dev/null 2>&1; then chown _apt "$CACHE/debs"; fi
 (cd "$CACHE/debs" && rm -f ./*.deb && apt-get download -qq "cyrus-imapd=$version" "cyrus-pop3d=$version")
 for deb in "$CACHE"/debs/*.deb; do dpkg-deb -x "$deb" "$CACHE"; done
-"$CACHE/usr/lib/cyrus/bin/imapd" -h 2>&1 | head -1 || true
 echo "cyrus $version: imapd/pop3d in $CACHE/usr/lib/cyrus/bin"
 
 # The point of all this: Dovecot must still be there.

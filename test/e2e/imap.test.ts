@@ -16,6 +16,11 @@ import { RawClient } from '../support/raw.js';
 import { startDovecot, type TestUser } from '../../src/testbed/dovecot.js';
 import { startCyrus } from '../../src/testbed/cyrus.js';
 import { freePort } from '../../src/testbed/ports.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { gateConfigDoc } from '../support/gate.js';
+import { doctorCommand } from '../../src/cli/doctor.js';
 
 const ALICE = 'alice@example.com';
 const ODD = { user: 'carol@example.com', password: 'pä "ss" w{rd}\\ x' }; // spaces, quotes, UTF-8, braces, backslash
@@ -25,10 +30,12 @@ interface Upstream {
   name: string;
   component: InteropComponent;
   start(o: { users: TestUser[]; messages: Array<{ user: string; raw: string }> }): Promise<Started>;
+  /** What mailgate doctor names it, and the server setting it points to when the master login is refused. */
+  doctor: { family: RegExp; fix: RegExp };
 }
 const UPSTREAMS: Upstream[] = [
-  { name: 'Dovecot', component: 'dovecot', start: (o) => startDovecot(o) },
-  { name: 'Cyrus', component: 'cyrus', start: (o) => startCyrus(o) },
+  { name: 'Dovecot', component: 'dovecot', start: (o) => startDovecot(o), doctor: { family: /Dovecot — /, fix: /passdb with master = yes and pass = yes/ } },
+  { name: 'Cyrus', component: 'cyrus', start: (o) => startCyrus(o), doctor: { family: /Cyrus IMAP — /, fix: /"proxyservers: bob@example\.com" in imapd\.conf/ } },
 ];
 
 for (const U of UPSTREAMS) describeInterop(`IMAP front against ${U.name}`, [U.component], () => {
@@ -330,6 +337,25 @@ for (const U of UPSTREAMS) describeInterop(`IMAP front against ${U.name}`, [U.co
     expect(gate.logs()).toMatch(/"user":"dave@example.com".*upstream refused the master login for this user \(unknown account\?\)/);
     expect(gate.server.core.sessions.list({ passcodeId: p.info.id })).toHaveLength(0);
     expect(await attempt('127.0.0.6', 'erin@example.com', 'some-password')).toBe('u1 NO [AUTHENTICATIONFAILED] Authentication failed.');
+  }, 30_000);
+
+  it('mailgate doctor names the upstream family and, for a refused master login, the setting of that server', async () => {
+    const doctor = async (overrides: Record<string, unknown>): Promise<{ code: number; out: string }> => {
+      const file = join(gate.dir, `doctor-${Object.keys(overrides).length}.yaml`);
+      writeFileSync(file, stringify(gateConfigDoc(dovecot, gate.dir, overrides)));
+      const lines: string[] = [];
+      const code = await doctorCommand(['--config', file], { out: (t) => lines.push(t), err: (t) => lines.push(t), env: process.env });
+      return { code, out: lines.join('\n') };
+    };
+    const good = await doctor({});
+    expect(good.out).toMatch(new RegExp(`ok +IMAP upstream: .*${U.doctor.family.source}`));
+    expect(good.out).toMatch(/ok +IMAP master login: master credentials of mailgate accepted/);
+    expect(good.code).toBe(0);
+    const bad = await doctor({ imap: { upstream: { auth: { method: 'sasl-proxy', user: 'bob@example.com', password: 'bob-main-pw' } } } });
+    expect(bad.out).toMatch(/FAIL +IMAP master login: /);
+    expect(bad.out).toMatch(U.doctor.fix);
+    expect(bad.code).toBe(1);
+    expect(bad.out).not.toContain('bob-main-pw');
   }, 30_000);
 
   it('never writes a secret to its log', () => {

@@ -92,6 +92,15 @@ export class ImapUpstream {
     for (const u of r.untagged) { const c = parseCapabilities(u); if (c) this.capabilities = c; }
   }
 
+  /** Asks the upstream's ID (if offered and not seen yet), then names its family. */
+  async identify(): Promise<ImapFamily> {
+    if (this.idLine === null && this.has('ID')) {
+      const r = await this.command('ID NIL');
+      this.idLine = r.untagged.find((l) => /^\* ID /i.test(l)) ?? null;
+    }
+    return this.family;
+  }
+
   /** The server family, from the ID answer if one was seen, else the greeting. */
   get family(): ImapFamily { return detectImapFamily(this.greeting, this.idLine); }
 
