@@ -66,7 +66,8 @@ async function imapChecks(config: Readonly<Config>, user: string | undefined): P
   const target = user ? (identityFor(config).canonical(user) ?? user) : 'mailgate-doctor-probe@invalid';
   try {
     const r = await up.login({ kind: 'master', user: target });
-    if (r.status === 'OK') checks.push({ name: 'IMAP master login', ok: true, detail: `logged in as ${target} with master user ${u.auth.user}` });
+    if (r.status === 'OK' && !user) checks.push({ name: 'IMAP master login', ok: true, warn: true, detail: `the upstream logged master user ${u.auth.user} in as ${target}, a user that cannot exist: it does not check the target user, so a passcode of an account deleted upstream opens an empty mailbox (docs/UPSTREAMS.md)` });
+    else if (r.status === 'OK') checks.push({ name: 'IMAP master login', ok: true, detail: `logged in as ${target} with master user ${u.auth.user}` });
     else if (!user && r.refusal === 'unknown-user') checks.push({ name: 'IMAP master login', ok: true, detail: `master credentials of ${u.auth.user} accepted (test a real account with --user USER)` });
     else checks.push({ name: 'IMAP master login', ok: false, detail: `the upstream said "${r.text}". Check imap.upstream.auth (method ${u.auth.method}, user ${u.auth.user}) against the server's master user setup (${masterLoginAdvice(family, u.auth.method, u.auth.user)})` });
   } catch (e) {

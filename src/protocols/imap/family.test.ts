@@ -27,11 +27,11 @@ describe('detectImapFamily', () => {
 });
 
 describe('familyTraits', () => {
-  it('trusts only Dovecot to refuse a master login for an unknown user; Cyrus refusals never mean "unknown user"', () => {
+  it('checks the INBOX itself only for Cyrus, which logs a proxy in as anyone; Cyrus refusals never mean "unknown user"', () => {
     expect(familyTraits('dovecot').checksTarget).toBe(true);
     expect(familyTraits('dovecot').unknownUser?.test('NO [AUTHORIZATIONFAILED] Authorization failed')).toBe(true);
     expect(familyTraits('cyrus').checksTarget).toBe(false);
     expect(familyTraits('cyrus').unknownUser).toBeNull();
-    expect(familyTraits('unknown').checksTarget).toBe(false);
+    expect(familyTraits('unknown').checksTarget).toBe(true); // untested families: no extra round trip
   });
 });

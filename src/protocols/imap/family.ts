@@ -12,7 +12,9 @@ export interface FamilyTraits {
    * The master/proxy login itself fails for a user the server does not know. Dovecot (passdb
    * `pass = yes`, userdb lookup) answers `NO [AUTHORIZATIONFAILED]`; Cyrus logs a proxy server in
    * as any authzid, existing or not (tested: OK, then `SELECT INBOX` → `NO Mailbox does not
-   * exist`), so for every family not known to check, mailgate asks for the INBOX itself.
+   * exist`), so for Cyrus mailgate asks for the INBOX itself (one more round trip per login).
+   * Families not tested here keep the plain behaviour; `mailgate doctor` warns when an upstream
+   * logs the master in as a user that cannot exist.
    */
   checksTarget: boolean;
   /**
@@ -28,11 +30,11 @@ const RFC5530_AUTHZ = /\[AUTHORIZATIONFAILED\]/i;
 const TRAITS: Record<ImapFamily, FamilyTraits> = {
   dovecot: { name: 'Dovecot', checksTarget: true, unknownUser: RFC5530_AUTHZ },
   cyrus: { name: 'Cyrus IMAP', checksTarget: false, unknownUser: null },
-  zimbra: { name: 'Zimbra', checksTarget: false, unknownUser: RFC5530_AUTHZ },
-  stalwart: { name: 'Stalwart', checksTarget: false, unknownUser: RFC5530_AUTHZ },
-  exchange: { name: 'Microsoft Exchange', checksTarget: false, unknownUser: RFC5530_AUTHZ },
-  courier: { name: 'Courier', checksTarget: false, unknownUser: RFC5530_AUTHZ },
-  unknown: { name: 'unknown IMAP server', checksTarget: false, unknownUser: RFC5530_AUTHZ },
+  zimbra: { name: 'Zimbra', checksTarget: true, unknownUser: RFC5530_AUTHZ },
+  stalwart: { name: 'Stalwart', checksTarget: true, unknownUser: RFC5530_AUTHZ },
+  exchange: { name: 'Microsoft Exchange', checksTarget: true, unknownUser: RFC5530_AUTHZ },
+  courier: { name: 'Courier', checksTarget: true, unknownUser: RFC5530_AUTHZ },
+  unknown: { name: 'unknown IMAP server', checksTarget: true, unknownUser: RFC5530_AUTHZ },
 };
 
 /** ID "name" values and greeting words of each family, most specific first. */
