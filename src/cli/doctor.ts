@@ -8,6 +8,8 @@ import { loadServerTls } from '../net/tls.js';
 import { ImapUpstream } from '../protocols/imap/upstream.js';
 import { SmtpUpstream } from '../protocols/smtp/upstream.js';
 import { identityFor } from '../core/identity.js';
+import { familyTraits } from '../protocols/imap/family.js';
+import { clientAddressAdvice, detectSmtpFamily, masterLoginAdvice, xclientAdvice } from './doctor-family.js';
 import type { Config } from '../config/types.js';
 import { parse, readConfig, type Io } from './util.js';
 
@@ -54,16 +56,20 @@ async function imapChecks(config: Readonly<Config>, user: string | undefined): P
   } catch (e) {
     return [{ name: 'IMAP upstream', ok: false, detail: `${where}: ${(e as Error).message}. Is the server running, and does imap.upstream match its port and TLS mode (and CA, for TLS)?` }];
   }
-  const checks: Check[] = [{ name: 'IMAP upstream', ok: true, detail: `${where}: ${up.greeting.slice(0, 120)}` }];
+  let family;
+  try { family = await up.identify(); } catch (e) { up.close(); return [{ name: 'IMAP upstream', ok: false, detail: `${where}: ${(e as Error).message}` }]; }
+  const checks: Check[] = [{ name: 'IMAP upstream', ok: true, detail: `${where}: ${familyTraits(family).name} — ${up.greeting.slice(0, 120)}` }];
   if (u.auth.method === 'xclient') { up.close(); return checks; }
-  // Without a real user, ask for a user that cannot exist: a right master password then yields
-  // AUTHORIZATIONFAILED (Dovecot), a wrong one AUTHENTICATIONFAILED.
+  checks.push({ name: 'IMAP client address', ok: true, warn: !u.trusted, detail: clientAddressAdvice(family, u.trusted) });
+  // Without a real user, ask for a user that cannot exist: right master credentials then give
+  // the refusal "unknown user" (Dovecot AUTHORIZATIONFAILED; Cyrus logs in, but no INBOX).
   const target = user ? (identityFor(config).canonical(user) ?? user) : 'mailgate-doctor-probe@invalid';
   try {
     const r = await up.login({ kind: 'master', user: target });
-    if (r.status === 'OK') checks.push({ name: 'IMAP master login', ok: true, detail: `logged in as ${target} with master user ${u.auth.user}` });
-    else if (!user && /AUTHORIZATIONFAILED/i.test(r.text)) checks.push({ name: 'IMAP master login', ok: true, detail: `master credentials of ${u.auth.user} accepted (test a real account with --user USER)` });
-    else checks.push({ name: 'IMAP master login', ok: false, detail: `the upstream said "${r.text}". Check imap.upstream.auth (method ${u.auth.method}, user ${u.auth.user}) against the server's master user setup (Dovecot: a passdb with master = yes, pass = yes${u.auth.method === 'separator' ? ', auth_master_user_separator' : ''})` });
+    if (r.status === 'OK' && !user) checks.push({ name: 'IMAP master login', ok: true, warn: true, detail: `the upstream logged master user ${u.auth.user} in as ${target}, a user that cannot exist: it does not check the target user, so a passcode of an account deleted upstream opens an empty mailbox (docs/UPSTREAMS.md)` });
+    else if (r.status === 'OK') checks.push({ name: 'IMAP master login', ok: true, detail: `logged in as ${target} with master user ${u.auth.user}` });
+    else if (!user && r.refusal === 'unknown-user') checks.push({ name: 'IMAP master login', ok: true, detail: `master credentials of ${u.auth.user} accepted (test a real account with --user USER)` });
+    else checks.push({ name: 'IMAP master login', ok: false, detail: `the upstream said "${r.text}". Check imap.upstream.auth (method ${u.auth.method}, user ${u.auth.user}) against the server's master user setup (${masterLoginAdvice(family, u.auth.method, u.auth.user)})` });
   } catch (e) {
     checks.push({ name: 'IMAP master login', ok: false, detail: (e as Error).message });
   } finally {
@@ -128,13 +134,14 @@ async function smtpChecks(config: Readonly<Config>): Promise<Check[]> {
   }
   try {
     const ext = [...up.extensions.keys()].join(' ');
-    const checks: Check[] = [{ name: 'SMTP upstream', ok: true, detail: `${where}: EHLO offers ${ext}` }];
+    const family = detectSmtpFamily(up.greeting);
+    const checks: Check[] = [{ name: 'SMTP upstream', ok: true, detail: `${where}: ${family === 'unknown' ? 'unknown server' : family} — EHLO offers ${ext}` }];
     if (u.auth.method === 'xclient' || u.trusted) {
       // Postfix announces XCLIENT only to hosts in smtpd_authorized_xclient_hosts.
       const has = up.extensions.has('XCLIENT');
       checks.push(has
         ? { name: 'SMTP XCLIENT', ok: true, detail: `allowed for mailgate (${up.extensions.get('XCLIENT')})` }
-        : { name: 'SMTP XCLIENT', ok: u.auth.method !== 'xclient', detail: `the upstream does not offer XCLIENT to mailgate's address: add it to Postfix's smtpd_authorized_xclient_hosts${u.auth.method === 'xclient' ? '' : ' (or set smtp.upstream.trusted: false)'}` });
+        : { name: 'SMTP XCLIENT', ok: u.auth.method !== 'xclient', detail: `the upstream does not offer XCLIENT to mailgate's address: ${xclientAdvice(family)}${u.auth.method === 'xclient' ? '' : ' (or set smtp.upstream.trusted: false)'}` });
     }
     if (u.auth.method === 'sasl-proxy' && !up.extensions.has('AUTH')) checks.push({ name: 'SMTP AUTH', ok: false, detail: 'the upstream offers no AUTH to mailgate (sasl-proxy needs AUTH PLAIN with a master user)' });
     return checks;

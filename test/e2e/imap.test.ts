@@ -1,22 +1,45 @@
 /**
- * IMAP through mailgate against a real Dovecot, with real clients (imapflow, raw transcripts).
+ * IMAP through mailgate against two independent real upstreams, Dovecot 2.3 and Cyrus IMAP 3.6,
+ * with real clients (imapflow, raw transcripts): one suite, run once per upstream. Whatever
+ * differs between the servers is the upstream adapter's business (protocols/imap/family.ts,
+ * upstream.ts), so the expectations here are the same for both, except where a test reads a
+ * server's own log or uses a login method only one of them has.
  * Policy in the gate: alice@example.com is enforced, bob@example.com is not.
  */
 import { readFileSync } from 'node:fs';
 import { constants as zlibConstants, createDeflateRaw, createInflateRaw } from 'node:zlib';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ImapFlow } from 'imapflow';
-import { describeInterop } from '../support/interop.js';
-import { startGate, type Gate } from '../support/gate.js';
+import { describeInterop, type InteropComponent } from '../support/interop.js';
+import { startGate, type Gate, type ImapTestUpstream } from '../support/gate.js';
 import { RawClient } from '../support/raw.js';
-import { startDovecot, type DovecotInstance } from '../../src/testbed/dovecot.js';
+import { startDovecot, type TestUser } from '../../src/testbed/dovecot.js';
+import { startCyrus } from '../../src/testbed/cyrus.js';
 import { freePort } from '../../src/testbed/ports.js';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { gateConfigDoc } from '../support/gate.js';
+import { doctorCommand } from '../../src/cli/doctor.js';
 
 const ALICE = 'alice@example.com';
 const ODD = { user: 'carol@example.com', password: 'pä "ss" w{rd}\\ x' }; // spaces, quotes, UTF-8, braces, backslash
 
-describeInterop('IMAP front against Dovecot', ['dovecot'], () => {
-  let dovecot: DovecotInstance;
+type Started = ImapTestUpstream & { imapsPort: number; log(): string; stop(): Promise<void> };
+interface Upstream {
+  name: string;
+  component: InteropComponent;
+  start(o: { users: TestUser[]; messages: Array<{ user: string; raw: string }> }): Promise<Started>;
+  /** What mailgate doctor names it, and the server setting it points to when the master login is refused. */
+  doctor: { family: RegExp; fix: RegExp };
+}
+const UPSTREAMS: Upstream[] = [
+  { name: 'Dovecot', component: 'dovecot', start: (o) => startDovecot(o), doctor: { family: /Dovecot — /, fix: /passdb with master = yes and pass = yes/ } },
+  { name: 'Cyrus', component: 'cyrus', start: (o) => startCyrus(o), doctor: { family: /Cyrus IMAP — /, fix: /"proxyservers: bob@example\.com" in imapd\.conf/ } },
+];
+
+for (const U of UPSTREAMS) describeInterop(`IMAP front against ${U.name}`, [U.component], () => {
+  let dovecot: Started; // the upstream (the name stays from when it was always Dovecot)
   let gate: Gate;
   let passcode: { id: string; formatted: string };
 
@@ -34,7 +57,7 @@ describeInterop('IMAP front against Dovecot', ['dovecot'], () => {
   };
 
   beforeAll(async () => {
-    dovecot = await startDovecot({
+    dovecot = await U.start({
       users: [{ user: ALICE, password: 'alice-main-pw' }, { user: 'bob@example.com', password: 'bob-main-pw' }, ODD],
       messages: [{ user: ALICE, raw: 'From: x@example.org\r\nSubject: first\r\n\r\nhello alice\r\n' }],
     });
@@ -128,7 +151,7 @@ describeInterop('IMAP front against Dovecot', ['dovecot'], () => {
     const [greeting] = await raw.until(/^\* OK/);
     expect(greeting).toMatch(/\bSTARTTLS\b/);
     expect(greeting).toMatch(/\bLOGINDISABLED\b/);
-    expect(greeting).not.toMatch(/AUTH=/);
+    expect(greeting).not.toMatch(/\bAUTH=/); // \b: Cyrus offers URLAUTH=BINARY, which is no SASL mechanism
     expect((await raw.cmd('a1', 'LOGIN bob@example.com bob-main-pw')).at(-1)).toMatch(/^a1 NO \[PRIVACYREQUIRED\]/);
     expect((await raw.cmd('a2', 'AUTHENTICATE PLAIN AGJvYkBleGFtcGxlLmNvbQBib2ItbWFpbi1wdw==')).at(-1)).toMatch(/^a2 NO \[PRIVACYREQUIRED\]/);
     // STARTTLS with a command pipelined in the same packet: the injected command must not run.
@@ -209,7 +232,8 @@ describeInterop('IMAP front against Dovecot', ['dovecot'], () => {
     expect(await raw.closedWithin(2000)).toBe(true);
   });
 
-  it('forwards the real client address, so Dovecot penalises the client and not mailgate', async () => {
+  // Reads Dovecot's log; Cyrus logs to syslog only (none in the testbed).
+  it.runIf(U.name === 'Dovecot')('forwards the real client address, so Dovecot penalises the client and not mailgate', async () => {
     // Failures from 127.0.0.2 must not slow down a login from 127.0.0.3: Dovecot's auth penalty
     // lands on the IP it sees, which is the forwarded one (ID x-originating-ip).
     const fail = async () => {
@@ -258,7 +282,8 @@ describeInterop('IMAP front against Dovecot', ['dovecot'], () => {
     }
   });
 
-  it('logs in upstream with the separator method (LOGIN user*master) over implicit TLS to the upstream', async () => {
+  // Cyrus has no master-user separator: its proxy login is SASL authzid only (proxyservers).
+  it.runIf(U.name === 'Dovecot')('logs in upstream with the separator method (LOGIN user*master) over implicit TLS to the upstream', async () => {
     const other = await startGate(dovecot, { imap: { upstream: { port: dovecot.imapsPort, tls: 'implicit', auth: { method: 'separator', user: dovecot.master.user, password: dovecot.master.password } } } });
     try {
       const p = await other.server.core.manager.createPasscode(ALICE, { name: 'sep', scopes: ['imap'] });
@@ -275,6 +300,63 @@ describeInterop('IMAP front against Dovecot', ['dovecot'], () => {
       await other.close();
     }
   });
+
+  it('answers NO [UNAVAILABLE] and logs an error for the admin when the upstream refuses the master login', async () => {
+    // bob is a real account but no master user (Dovecot) / not in proxyservers (Cyrus): the
+    // upstream refuses him as a proxy — Dovecot "NO [AUTHENTICATIONFAILED]", Cyrus a bare
+    // "NO authentication failure" — and either way it is the admin's configuration, not the user.
+    const wrong = await startGate(dovecot, { imap: { upstream: { auth: { method: 'sasl-proxy', user: 'bob@example.com', password: 'bob-main-pw' } } } });
+    try {
+      const p = await wrong.server.core.manager.createPasscode(ALICE, { name: 'x', scopes: ['imap'] });
+      const raw = await RawClient.connect(wrong.imapsPort, { tls: true, ca: wrong.ca });
+      await raw.until(/^\* OK/);
+      expect((await raw.cmd('m1', `LOGIN ${ALICE} "${p.formatted}"`, 20_000)).at(-1)).toBe('m1 NO [UNAVAILABLE] Service temporarily unavailable, please try again later.');
+      raw.close();
+      expect(wrong.logs()).toMatch(new RegExp(`"level":50.*"upstream":"${U.component}".*upstream refused the master login: check imap.upstream.auth`));
+    } finally {
+      await wrong.close();
+    }
+  }, 30_000);
+
+  it('gives an account unknown upstream the normal failure: with a passcode (master login) and with a password (passthrough)', async () => {
+    // dave has a passcode in mailgate but no mailbox upstream. Dovecot refuses the master login
+    // for him ([AUTHORIZATIONFAILED]); Cyrus logs a proxy server in as anyone, so the adapter
+    // finds no INBOX and turns that into the same refusal.
+    const m = gate.server.core.manager;
+    await m.setEnforcement('dave@example.com', true);
+    const p = await m.createPasscode('dave@example.com', { name: 'ghost', scopes: ['imap'] });
+    // Own source addresses: Dovecot's auth penalty for the earlier failures from 127.0.0.1 stays out.
+    const attempt = async (from: string, user: string, secret: string) => {
+      const raw = await RawClient.connect(gate.imapsPort, { tls: true, ca: gate.ca, localAddress: from });
+      await raw.until(/^\* OK/);
+      const r = (await raw.cmd('u1', `LOGIN ${user} "${secret}"`, 20_000)).at(-1);
+      raw.close();
+      return r;
+    };
+    expect(await attempt('127.0.0.5', 'dave@example.com', p.formatted)).toBe('u1 NO [AUTHENTICATIONFAILED] Authentication failed.');
+    expect(gate.logs()).toMatch(/"user":"dave@example.com".*upstream refused the master login for this user \(unknown account\?\)/);
+    expect(gate.server.core.sessions.list({ passcodeId: p.info.id })).toHaveLength(0);
+    expect(await attempt('127.0.0.6', 'erin@example.com', 'some-password')).toBe('u1 NO [AUTHENTICATIONFAILED] Authentication failed.');
+  }, 30_000);
+
+  it('mailgate doctor names the upstream family and, for a refused master login, the setting of that server', async () => {
+    const doctor = async (overrides: Record<string, unknown>): Promise<{ code: number; out: string }> => {
+      const file = join(gate.dir, `doctor-${Object.keys(overrides).length}.yaml`);
+      writeFileSync(file, stringify(gateConfigDoc(dovecot, gate.dir, overrides)));
+      const lines: string[] = [];
+      const code = await doctorCommand(['--config', file], { out: (t) => lines.push(t), err: (t) => lines.push(t), env: process.env });
+      return { code, out: lines.join('\n') };
+    };
+    const good = await doctor({});
+    expect(good.out).toMatch(new RegExp(`ok +IMAP upstream: .*${U.doctor.family.source}`));
+    expect(good.out).toMatch(/ok +IMAP master login: master credentials of mailgate accepted/);
+    expect(good.code).toBe(0);
+    const bad = await doctor({ imap: { upstream: { auth: { method: 'sasl-proxy', user: 'bob@example.com', password: 'bob-main-pw' } } } });
+    expect(bad.out).toMatch(/FAIL +IMAP master login: /);
+    expect(bad.out).toMatch(U.doctor.fix);
+    expect(bad.code).toBe(1);
+    expect(bad.out).not.toContain('bob-main-pw');
+  }, 30_000);
 
   it('never writes a secret to its log', () => {
     const logs = gate.logs();

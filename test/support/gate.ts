@@ -13,6 +13,9 @@ import { startServer, type Server } from '../../src/main.js';
 import type { DovecotInstance } from '../../src/testbed/dovecot.js';
 import type { PostfixInstance } from '../../src/testbed/postfix.js';
 
+/** What a gate needs of its IMAP upstream: a Dovecot or a Cyrus testbed (src/testbed/). */
+export type ImapTestUpstream = Pick<DovecotInstance, 'imapPort' | 'certs' | 'master' | 'users'>;
+
 export interface Gate {
   server: Server;
   /** STARTTLS-style IMAP port (clear until STARTTLS). */
@@ -42,7 +45,7 @@ function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<s
   return out;
 }
 
-export function gateConfigDoc(dovecot: DovecotInstance, dir: string, overrides: Overrides = {}, postfix?: PostfixInstance): Record<string, unknown> {
+export function gateConfigDoc(dovecot: ImapTestUpstream, dir: string, overrides: Overrides = {}, postfix?: PostfixInstance): Record<string, unknown> {
   const smtp = postfix ? {
     smtp: {
       listen: [{ host: '127.0.0.1', port: 0, tls: 'starttls' }, { host: '127.0.0.1', port: 0, tls: 'implicit' }],
@@ -72,7 +75,7 @@ export function gateConfigDoc(dovecot: DovecotInstance, dir: string, overrides: 
   }, overrides);
 }
 
-export async function startGate(dovecot: DovecotInstance, overrides: Overrides = {}, postfix?: PostfixInstance): Promise<Gate> {
+export async function startGate(dovecot: ImapTestUpstream, overrides: Overrides = {}, postfix?: PostfixInstance): Promise<Gate> {
   const dir = mkdtempSync(join(tmpdir(), 'mailgate-test-'));
   const config = buildConfig(gateConfigDoc(dovecot, dir, overrides, postfix), join(dir, 'mailgate.yaml'));
   const lines: string[] = [];

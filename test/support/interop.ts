@@ -2,6 +2,7 @@
  * vitest helper for tests that need the real Dovecot/Postfix testbed (src/testbed/).
  *
  *   describeInterop('imap proxy against Dovecot', ['dovecot'], () => { ... });
+ *   describeInterop('imap proxy against Cyrus', ['cyrus'], () => { ... });   // scripts/install-cyrus.sh
  *
  * - components available            → describe(name, fn)
  * - missing, MAILGATE_REQUIRE_INTEROP=1 → one test that fails with the install hint
@@ -10,7 +11,7 @@
 import { describe, it } from 'vitest';
 import { interopStatus, REQUIRE_INTEROP } from '../../src/testbed/interop.js';
 
-export type InteropComponent = 'dovecot' | 'postfix';
+export type InteropComponent = 'dovecot' | 'postfix' | 'cyrus';
 
 export function describeInterop(name: string, needs: InteropComponent[], fn: () => void): void {
   const status = interopStatus();
@@ -19,7 +20,8 @@ export function describeInterop(name: string, needs: InteropComponent[], fn: () 
     describe(name, fn);
     return;
   }
-  const msg = `${missing.join(' and ')} not available for "${name}"; install with: ${status.hint}`;
+  const hints = [...new Set(missing.map((n) => (n === 'cyrus' ? status.cyrusHint : status.hint)))];
+  const msg = `${missing.join(' and ')} not available for "${name}"; install with: ${hints.join('; ')}`;
   if (REQUIRE_INTEROP) {
     describe(name, () => {
       it(`requires ${missing.join(', ')}`, () => {

@@ -16,7 +16,7 @@ import type { UpstreamConfig } from '../../config/types.js';
 import { preLoginCapabilities } from './capabilities.js';
 import { COMMANDS, type Next, type SessionApi } from './commands/index.js';
 import { R } from './responses.js';
-import { ImapUpstream, type LoginCredentials } from './upstream.js';
+import { ImapUpstream, type LoginCredentials, type LoginResult } from './upstream.js';
 import { UpstreamError } from '../../net/upstream.js';
 import type { UpstreamInfo } from './upstream-info.js';
 import { parseCommand, WireError } from './wire.js';
@@ -197,7 +197,7 @@ export class ImapSession implements SessionApi {
       const local = this.conn.socket;
       await up.sendClientInfo({ remoteIp: this.remoteIp, remotePort: this.remotePort, localIp: local.localAddress ?? '', localPort: local.localPort ?? 0, sessionId: this.id, clientId: this.clientIdFields });
       const res = await up.login(creds);
-      if (res.status !== 'OK') return await this.upstreamRefused(tag, up, req, decision, res.text);
+      if (res.status !== 'OK') return await this.upstreamRefused(tag, up, req, decision, res);
       if (decision.kind === 'passthrough') this.deps.authenticator.recordUpstreamResult(req, true);
       for (const u of res.untagged) this.send(u);
       this.send(`${tag} OK ${res.text}`);
@@ -212,19 +212,20 @@ export class ImapSession implements SessionApi {
     }
   }
 
-  private async upstreamRefused(tag: string, up: ImapUpstream, req: AuthRequest, decision: Decision, text: string): Promise<Next> {
+  private async upstreamRefused(tag: string, up: ImapUpstream, req: AuthRequest, decision: Decision, res: LoginResult): Promise<Next> {
     up.close();
     if (decision.kind === 'passthrough') {
       const delayMs = this.deps.authenticator.recordUpstreamResult(req, false);
       this.log.info({ user: decision.account }, 'login rejected by upstream');
       return this.fail(tag, delayMs); // the upstream already delayed its answer
     }
-    if (/\[AUTHORIZATIONFAILED\]/i.test(text)) {
-      // The master user may not act as this user: the account is gone upstream.
+    if (res.refusal === 'unknown-user') {
+      // The master credentials work but this user does not exist upstream (the adapter words it
+      // the same for every family): the normal failure, as for any unknown name.
       this.log.warn({ user: decision.account }, 'upstream refused the master login for this user (unknown account?)');
       return this.fail(tag, this.deps.settings.failureDelayMs);
     }
-    this.log.error({ user: decision.account, upstreamSaid: text.slice(0, 200) }, 'upstream refused the master login: check imap.upstream.auth');
+    this.log.error({ user: decision.account, upstream: up.family, upstreamSaid: res.text.slice(0, 200) }, 'upstream refused the master login: check imap.upstream.auth');
     this.send(`${tag} ${R.unavailable}`);
     return 'continue';
   }

@@ -8,6 +8,7 @@ import { LineConn } from './conn.js';
 import { connectUpstream, upstreamTlsOptions, UpstreamError } from '../../net/upstream.js';
 import { imapString, quote } from './wire.js';
 import type { UpstreamConfig } from '../../config/types.js';
+import { detectImapFamily, familyTraits, type ImapFamily } from './family.js';
 
 export { UpstreamError };
 
@@ -22,6 +23,16 @@ export interface ClientInfo {
 }
 
 export interface TaggedResult { status: 'OK' | 'NO' | 'BAD'; text: string; untagged: string[] }
+
+/**
+ * Why the upstream refused a login, in mailgate's terms (the families word it differently):
+ * `credentials` the user's own password (passthrough); `unknown-user` the master login was fine
+ * but the user does not exist upstream; `master-refused` the master credentials themselves (or
+ * the server's trust in them) are wrong — an admin's problem.
+ */
+export type Refusal = 'credentials' | 'unknown-user' | 'master-refused';
+
+export interface LoginResult extends TaggedResult { refusal?: Refusal }
 
 export type LoginCredentials =
   | { kind: 'master'; user: string } // log in as `user` with the configured master credentials
@@ -39,6 +50,8 @@ export function parseCapabilities(line: string): string[] | null {
 export class ImapUpstream {
   capabilities: string[] = [];
   greeting = '';
+  /** The upstream's `* ID (…)` answer, once an ID was sent. */
+  idLine: string | null = null;
   private seq = 0;
 
   private constructor(readonly conn: LineConn, private readonly cfg: UpstreamConfig) {}
@@ -78,6 +91,18 @@ export class ImapUpstream {
     const r = await this.command('CAPABILITY');
     for (const u of r.untagged) { const c = parseCapabilities(u); if (c) this.capabilities = c; }
   }
+
+  /** Asks the upstream's ID (if offered and not seen yet), then names its family. */
+  async identify(): Promise<ImapFamily> {
+    if (this.idLine === null && this.has('ID')) {
+      const r = await this.command('ID NIL');
+      this.idLine = r.untagged.find((l) => /^\* ID /i.test(l)) ?? null;
+    }
+    return this.family;
+  }
+
+  /** The server family, from the ID answer if one was seen, else the greeting. */
+  get family(): ImapFamily { return detectImapFamily(this.greeting, this.idLine); }
 
   has(cap: string): boolean { return this.capabilities.some((c) => c.toUpperCase() === cap.toUpperCase()); }
 
@@ -139,19 +164,38 @@ export class ImapUpstream {
         ['x-connected-ip', info.localIp], ['x-connected-port', String(info.localPort)], ['x-session-ext-id', info.sessionId]);
     }
     if (fields.length === 0 || !this.has('ID')) return;
-    await this.command(`ID (${fields.map(([k, v]) => `${quote(k)} ${quote(v)}`).join(' ')})`);
+    const r = await this.command(`ID (${fields.map(([k, v]) => `${quote(k)} ${quote(v)}`).join(' ')})`);
+    this.idLine = r.untagged.find((l) => /^\* ID /i.test(l)) ?? this.idLine;
   }
 
-  /** Logs in; resolves with the upstream's tagged answer (its OK carries [CAPABILITY …]). */
-  async login(creds: LoginCredentials): Promise<TaggedResult> {
-    const auth = this.cfg.auth;
-    if (creds.kind === 'master') {
-      if (auth.method === 'separator') return this.loginCommand(`${creds.user}${auth.separator}${auth.user}`, auth.password);
-      if (auth.method === 'sasl-proxy') return this.authenticatePlain(creds.user, auth.user, auth.password);
-      throw new UpstreamError(`upstream auth method ${auth.method} is not usable for IMAP`, 'login');
+  /**
+   * Logs in; resolves with the upstream's tagged answer (its OK carries [CAPABILITY …]) and, when
+   * it is not OK, why — the same for every server family.
+   */
+  async login(creds: LoginCredentials): Promise<LoginResult> {
+    if (creds.kind === 'user') {
+      const r = this.has('AUTH=PLAIN') ? await this.authenticatePlain('', creds.user, creds.password) : await this.loginCommand(creds.user, creds.password);
+      return r.status === 'OK' ? r : { ...r, refusal: 'credentials' };
     }
-    if (this.has('AUTH=PLAIN')) return this.authenticatePlain('', creds.user, creds.password);
-    return this.loginCommand(creds.user, creds.password);
+    const auth = this.cfg.auth;
+    let r: TaggedResult;
+    if (auth.method === 'separator') r = await this.loginCommand(`${creds.user}${auth.separator}${auth.user}`, auth.password);
+    else if (auth.method === 'sasl-proxy') r = await this.authenticatePlain(creds.user, auth.user, auth.password);
+    else throw new UpstreamError(`upstream auth method ${auth.method} is not usable for IMAP`, 'login');
+    const traits = familyTraits(this.family);
+    if (r.status !== 'OK') return { ...r, refusal: traits.unknownUser?.test(r.text) ? 'unknown-user' : 'master-refused' };
+    if (traits.checksTarget || (await this.hasInbox())) return r;
+    return { status: 'NO', text: 'no INBOX upstream for this user', untagged: [], refusal: 'unknown-user' };
+  }
+
+  /**
+   * Does the logged-in user have an INBOX? Cyrus lets a proxy server log in as any name, so this
+   * is how a user unknown upstream is told from a real one. Its answer is not the client's: the
+   * untagged lines are dropped here, the login's own answer is what the client gets.
+   */
+  private async hasInbox(): Promise<boolean> {
+    const r = await this.command('LIST "" INBOX');
+    return r.status === 'OK' && r.untagged.some((l) => /^\* LIST .*\bINBOX"?$/i.test(l));
   }
 
   private authenticatePlain(authzid: string, authcid: string, password: string): Promise<TaggedResult> {

@@ -33,6 +33,8 @@ export function parseEhlo(r: Reply): Extensions {
 
 export class SmtpUpstream {
   extensions: Extensions = new Map();
+  /** The 220 greeting's text (mailgate doctor reads the server family from it). */
+  greeting = '';
   /** Set once the connection is unusable (closed by the peer, timed out, protocol error). */
   failure: UpstreamError | null = null;
   private readonly reader = new ReplyReader();
@@ -51,6 +53,7 @@ export class SmtpUpstream {
     try {
       const greeting = await up.read(cfg.connectTimeoutMs);
       if (greeting.code !== 220) throw new UpstreamError(`upstream greeting: ${replyText(greeting)}`, 'greeting');
+      up.greeting = replyText(greeting);
       await up.ehlo(cfg.connectTimeoutMs);
       if (cfg.tls === 'starttls') {
         if (!up.extensions.has('STARTTLS')) throw new UpstreamError('the upstream does not offer STARTTLS', 'tls');
