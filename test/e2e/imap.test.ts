@@ -233,7 +233,8 @@ for (const U of UPSTREAMS) describeInterop(`IMAP front against ${U.name}`, [U.co
   });
 
   // Reads Dovecot's log; Cyrus logs to syslog only (none in the testbed).
-  it.runIf(U.name === 'Dovecot')('forwards the real client address, so Dovecot penalises the client and not mailgate', async () => {
+  // Dovecot-only checks are registered only for Dovecot: a skipped test would read as something missing.
+  if (U.name === 'Dovecot') it('forwards the real client address, so Dovecot penalises the client and not mailgate', async () => {
     // Failures from 127.0.0.2 must not slow down a login from 127.0.0.3: Dovecot's auth penalty
     // lands on the IP it sees, which is the forwarded one (ID x-originating-ip).
     const fail = async () => {
@@ -283,7 +284,7 @@ for (const U of UPSTREAMS) describeInterop(`IMAP front against ${U.name}`, [U.co
   });
 
   // Cyrus has no master-user separator: its proxy login is SASL authzid only (proxyservers).
-  it.runIf(U.name === 'Dovecot')('logs in upstream with the separator method (LOGIN user*master) over implicit TLS to the upstream', async () => {
+  if (U.name === 'Dovecot') it('logs in upstream with the separator method (LOGIN user*master) over implicit TLS to the upstream', async () => {
     const other = await startGate(dovecot, { imap: { upstream: { port: dovecot.imapsPort, tls: 'implicit', auth: { method: 'separator', user: dovecot.master.user, password: dovecot.master.password } } } });
     try {
       const p = await other.server.core.manager.createPasscode(ALICE, { name: 'sep', scopes: ['imap'] });
