@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { createAuthenticator, type Authenticator } from './core/authenticate.js';
 import { VerifiedCache } from './core/cache.js';
 import { NetworkSet } from './core/enforcement.js';
-import { AuthGuard, DEFAULT_GUARD } from './core/guard.js';
+import { AuthGuard, DEFAULT_GUARD, type GuardEvent } from './core/guard.js';
 import { deriveKeys, type ServerKeys } from './core/keys.js';
 import { createManager, type Manager } from './core/manage.js';
 import { watchRevocations, watchUnblocks } from './core/revocations.js';
@@ -51,6 +51,13 @@ export async function openCore(config: Readonly<Config>, opts: { clock?: Clock; 
   };
 }
 
+const GUARD_MESSAGES: Record<GuardEvent['type'], string> = {
+  'abuse.block': 'source blocked after repeated login failures',
+  'abuse.account-ceiling': 'account under attack: refusing new sources for it',
+  'abuse.unblock': 'block lifted',
+  'abuse.table-full': 'brute-force table full of blocked sources: refusing new sources until a block ends',
+};
+
 export interface Server {
   core: Core;
   authenticator: Authenticator;
@@ -76,7 +83,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
     ...DEFAULT_GUARD, baseDelayMs: config.auth.failureDelayMs, maxDelayMs: Math.max(t.maxDelayMs, config.auth.failureDelayMs),
     blockAfter: t.blockAfter, blockForMs: t.blockForMs, windowMs: t.windowMs, accountCeiling: t.accountCeiling,
   }, (e) => {
-    log.warn(e, e.type === 'abuse.unblock' ? 'block lifted' : e.type === 'abuse.block' ? 'source blocked after repeated login failures' : 'account under attack: refusing new sources for it');
+    log.warn(e, GUARD_MESSAGES[e.type]);
     const username = e.type === 'abuse.account-ceiling' ? e.account : null;
     core.store.appendAudit({ ts: core.clock.now(), type: e.type, username, protocol: null, ip: 'source' in e ? e.source : null, passcodeId: null, outcome: 'ok', reason: null, sessionId: null, detail: { ...e } })
       .catch((err: Error) => log.error({ err: err.message }, 'cannot write the audit log'));
