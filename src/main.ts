@@ -116,6 +116,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
         settings: {
           upstream: config.smtp.upstream, hostname: config.smtp.hostname, allowPlaintextAuth: config.policy.allowPlaintextAuth,
           failureDelayMs: config.auth.failureDelayMs, idleTimeoutMs: config.limits.idleTimeoutMs, maxBadCommands: config.limits.maxBadCommands,
+          maxPreLoginPerIp: config.limits.maxPreLoginPerIp,
         },
         tls, authenticator, sessions: core.sessions, log, now: () => core.clock.now(),
       }, config.smtp.listen);

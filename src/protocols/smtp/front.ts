@@ -29,6 +29,8 @@ export interface SmtpSettings {
   failureDelayMs: number;
   idleTimeoutMs: number;
   maxBadCommands: number;
+  /** Connections still before AUTH from one address (as limits.max_prelogin_per_ip for IMAP). */
+  maxPreLoginPerIp: number;
 }
 
 export interface SmtpDeps {
@@ -56,6 +58,25 @@ interface Client {
   relay: Relay | null;
   closed: boolean;
   unregister: (() => void) | null;
+  /** Still counted against its address's pre-login slots (until AUTH succeeds or it closes). */
+  preLogin: boolean;
+}
+
+/** Connections before AUTH, per address: one source cannot hold every slot with idle connections. */
+class PreLoginCount {
+  private readonly n = new Map<string, number>();
+  constructor(private readonly max: number) {}
+  /** Takes a slot; false when the address already holds the maximum. */
+  take(ip: string): boolean {
+    const n = this.n.get(ip) ?? 0;
+    if (n >= this.max) return false;
+    this.n.set(ip, n + 1);
+    return true;
+  }
+  release(ip: string): void {
+    const left = (this.n.get(ip) ?? 1) - 1;
+    if (left <= 0) this.n.delete(ip); else this.n.set(ip, left);
+  }
 }
 
 export async function startSmtpFront(deps: SmtpDeps, listen: readonly ListenConfig[]): Promise<SmtpFront> {
@@ -65,12 +86,13 @@ export async function startSmtpFront(deps: SmtpDeps, listen: readonly ListenConf
     deps.log.warn({ err: (e as Error).message }, 'SMTP upstream not reachable at start; will retry');
   }
   const clients = new Map<string, Client>();
+  const preLogin = new PreLoginCount(s.maxPreLoginPerIp);
   const sockets = new Set<Socket>();
   const servers: SMTPServer[] = [];
   const addresses: SmtpFront['addresses'] = [];
   try {
     for (const l of listen) {
-      const server = createServer(deps, caps, clients, l);
+      const server = createServer(deps, caps, clients, preLogin, l);
       server.server.on('connection', (sock: Socket) => { sockets.add(sock); sock.once('close', () => sockets.delete(sock)); });
       await new Promise<void>((resolve, reject) => {
         server.server.once('error', reject);
@@ -106,7 +128,7 @@ export async function startSmtpFront(deps: SmtpDeps, listen: readonly ListenConf
   };
 }
 
-function createServer(deps: SmtpDeps, caps: UpstreamCapabilities, clients: Map<string, Client>, l: ListenConfig): SMTPServer {
+function createServer(deps: SmtpDeps, caps: UpstreamCapabilities, clients: Map<string, Client>, preLogin: PreLoginCount, l: ListenConfig): SMTPServer {
   const s = deps.settings;
   const implicit = l.tls === 'implicit';
   if (l.tls !== 'none' && !deps.tls) throw new Error(`an SMTP listener with tls: ${l.tls} needs tls.cert and tls.key`);
@@ -129,9 +151,13 @@ function createServer(deps: SmtpDeps, caps: UpstreamCapabilities, clients: Map<s
     onConnect: (session, cb) => {
       const conn = findConnection(server, session);
       const log = deps.log.child({ sid: session.id, ip: session.remoteAddress, proto: 'smtp' });
+      if (!preLogin.take(session.remoteAddress)) {
+        log.warn({ limit: s.maxPreLoginPerIp }, 'connection refused: too many pre-login connections from this address');
+        return cb(smtpError(R.tooManyConnections)); // smtp-server answers it and closes
+      }
       if (conn) sendVerbatim(conn, () => caps.enhancedStatusCodes);
       else log.warn('cannot reach the smtp-server connection object; replies may carry doubled status codes');
-      clients.set(session.id, { conn, log, relay: null, closed: false, unregister: null });
+      clients.set(session.id, { conn, log, relay: null, closed: false, unregister: null, preLogin: true });
       // No AUTH (not even advertised) before TLS, unless the admin allows plaintext auth.
       if (!session.secure && !s.allowPlaintextAuth) session.disabledCommands = [...disabled, 'AUTH'];
       caps.probeIfUnknown();
@@ -144,7 +170,12 @@ function createServer(deps: SmtpDeps, caps: UpstreamCapabilities, clients: Map<s
     },
     onAuth: (auth, session, cb) => {
       onAuth(deps, caps, clients, auth, session).then(
-        (r) => (r === true ? cb(null, { user: { username: auth.username } }) : cb(smtpError(r))),
+        (r) => {
+          if (r !== true) return cb(smtpError(r));
+          const c = clients.get(session.id);
+          if (c?.preLogin) { c.preLogin = false; preLogin.release(session.remoteAddress); }
+          cb(null, { user: { username: auth.username } });
+        },
         (e: Error) => { clients.get(session.id)?.log.error({ err: e }, 'internal error in SMTP AUTH'); cb(smtpError(R.internal)); });
     },
     onMailFrom: (address, session, cb) => {
@@ -167,6 +198,7 @@ function createServer(deps: SmtpDeps, caps: UpstreamCapabilities, clients: Map<s
       if (!c) return;
       clients.delete(session.id);
       c.closed = true;
+      if (c.preLogin) { c.preLogin = false; preLogin.release(session.remoteAddress); }
       c.unregister?.();
       c.relay?.close();
       if (c.relay) c.log.info({ messages: c.relay.messages, bytes: c.relay.bytes }, 'session closed');
