@@ -107,7 +107,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
         log.warn({ err: (e as Error).message }, 'IMAP upstream not reachable at start; will retry on each login');
       }
       imap = await startImapFront({
-        settings: { upstream: config.imap.upstream, allowPlaintextAuth: config.policy.allowPlaintextAuth, failureDelayMs: config.auth.failureDelayMs, ...config.limits },
+        settings: { upstream: config.imap.upstream, allowPlaintextAuth: config.policy.allowPlaintextAuth, failureDelayMs: config.auth.failureDelayMs, failureJitterMs: config.auth.failureJitterMs, ...config.limits },
         tls, authenticator, sessions: core.sessions, upstreamInfo, log, now: () => core.clock.now(),
       }, config.imap.listen, config.limits);
     }
@@ -115,7 +115,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
       smtp = await startSmtpFront({
         settings: {
           upstream: config.smtp.upstream, hostname: config.smtp.hostname, allowPlaintextAuth: config.policy.allowPlaintextAuth,
-          failureDelayMs: config.auth.failureDelayMs, idleTimeoutMs: config.limits.idleTimeoutMs, maxBadCommands: config.limits.maxBadCommands,
+          failureDelayMs: config.auth.failureDelayMs, failureJitterMs: config.auth.failureJitterMs, idleTimeoutMs: config.limits.idleTimeoutMs, maxBadCommands: config.limits.maxBadCommands,
           maxPreLoginPerIp: config.limits.maxPreLoginPerIp,
         },
         tls, authenticator, sessions: core.sessions, log, now: () => core.clock.now(),

@@ -43,6 +43,8 @@ export interface DovecotOptions {
   messages?: Array<{ user: string; mailbox?: string; raw: string | Buffer }>;
   /** High-performance login processes and high limits for load tests. */
   tuned?: boolean;
+  /** auth_failure_delay in seconds (Dovecot's default: 2), e.g. to time failures in a short test. */
+  authFailureDelaySecs?: number;
 }
 
 export interface DovecotInstance {
@@ -194,6 +196,7 @@ function buildConfig(
   trusted: string[],
   tuned: boolean,
   instanceName: string,
+  authFailureDelaySecs: number | undefined,
 ): string {
   const maxUserIp = tuned ? 10000 : 100;
   const lines = [
@@ -209,6 +212,7 @@ function buildConfig(
     `info_log_path = ${l.logFile}`,
     `debug_log_path = ${l.logFile}`,
     'auth_verbose = yes',
+    ...(authFailureDelaySecs !== undefined ? [`auth_failure_delay = ${authFailureDelaySecs} secs`] : []),
     'log_timestamp = "%Y-%m-%d %H:%M:%S "',
     '',
     'ssl = yes',
@@ -385,7 +389,7 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotIn
   for (let attempt = 0; attempt < 3; attempt++) {
     const [imap, imaps, pop3, lmtp] = (await freePorts(4)) as [number, number, number, number];
     const ports = { imap, imaps, pop3, lmtp };
-    await fs.writeFile(l.conf, buildConfig(l, ports, certs, mail, trusted, opts.tuned ?? false, instanceName));
+    await fs.writeFile(l.conf, buildConfig(l, ports, certs, mail, trusted, opts.tuned ?? false, instanceName, opts.authFailureDelaySecs));
     // Truncate the previous attempt's log so readiness errors are about this attempt.
     await fs.writeFile(l.logFile, '');
     try {

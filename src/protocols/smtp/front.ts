@@ -15,6 +15,7 @@ import type { AuthRequest } from '../../core/types.js';
 import type { ListenConfig, UpstreamConfig } from '../../config/types.js';
 import type { Logger } from '../../net/logger.js';
 import type { ServerTls } from '../../net/tls.js';
+import { startLoginTimer } from '../../net/pacing.js';
 import { closer } from '../../net/servers.js';
 import { UpstreamCapabilities } from './capabilities.js';
 import { R, sendVerbatim, smtpError, type SmtpReplyText } from './responses.js';
@@ -27,6 +28,8 @@ export interface SmtpSettings {
   hostname: string;
   allowPlaintextAuth: boolean;
   failureDelayMs: number;
+  /** Random extra delay on every failure answer (net/pacing.ts). */
+  failureJitterMs: number;
   idleTimeoutMs: number;
   maxBadCommands: number;
   /** Connections still before AUTH from one address (as limits.max_prelogin_per_ip for IMAP). */
@@ -217,12 +220,10 @@ function findConnection(server: SMTPServer, session: SMTPServerSession): SMTPCon
   return null;
 }
 
-async function delay(ms: number): Promise<void> {
-  if (ms > 0) await new Promise((r) => setTimeout(r, ms));
-}
-
 /** true when logged in (the relay is set up), else the reply for the client. */
 async function onAuth(deps: SmtpDeps, caps: UpstreamCapabilities, clients: Map<string, Client>, auth: SMTPServerAuthentication, session: SMTPServerSession): Promise<true | SmtpReplyText> {
+  // Every failure is answered at the same time after the AUTH exchange, whatever its reason.
+  const timer = startLoginTimer(deps.settings.failureJitterMs);
   const c = clients.get(session.id);
   if (!c) return R.internal;
   if (!session.secure && !deps.settings.allowPlaintextAuth) return R.encryptionRequired;
@@ -231,18 +232,21 @@ async function onAuth(deps: SmtpDeps, caps: UpstreamCapabilities, clients: Map<s
   if (auth.method === 'PLAIN' && auth.authzid && auth.authcid && auth.authzid !== auth.authcid) {
     // Acting as another user is the upstream master's privilege, never a client's.
     c.log.info({ user: auth.authcid }, 'login rejected: PLAIN authzid differs from authcid');
-    await delay(deps.settings.failureDelayMs);
+    await timer.failureDue(deps.settings.failureDelayMs);
     return R.authFailed;
   }
   const decision = await deps.authenticator.authenticate(req);
   if (decision.kind === 'reject') {
     c.log.info({ user: decision.account, reason: decision.reason, delayMs: decision.delayMs }, 'login rejected');
-    await delay(decision.delayMs);
+    await timer.failureDue(decision.delayMs);
     return R.authFailed;
   }
   const log = c.log.child({ user: decision.account });
   const outcome = await loginUpstream(deps, caps, req, decision, { helo: session.hostNameAppearsAs || deps.settings.hostname, remotePort: session.remotePort }, log);
-  if (!outcome.ok) return outcome.reply;
+  if (!outcome.ok) {
+    if (outcome.delayMs !== undefined) await timer.failureDue(outcome.delayMs);
+    return outcome.reply;
+  }
   const relay = outcome.relay;
   if (c.closed) { relay.close(); return R.internal; }
   c.log = log;
