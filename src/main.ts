@@ -8,6 +8,7 @@ import { NetworkSet } from './core/enforcement.js';
 import { AuthGuard, DEFAULT_GUARD, type GuardEvent } from './core/guard.js';
 import { deriveKeys, type ServerKeys } from './core/keys.js';
 import { createManager, type Manager } from './core/manage.js';
+import { watchLivePolicy } from './core/livepolicy.js';
 import { watchRevocations, watchUnblocks } from './core/revocations.js';
 import { SessionRegistry } from './core/sessions.js';
 import { systemClock, type Clock, type Hasher } from './core/types.js';
@@ -66,7 +67,7 @@ export interface Server {
   smtp: SmtpFront | null;
   portal: PortalHandle | null;
   log: Logger;
-  /** Re-reads the config file: new certificate and policy for new logins; live sessions stay. */
+  /** Re-reads the config file: new certificate and policy; main-password sessions of newly enforced accounts end. */
   reload(): Promise<void>;
   /** Stops accepting, lets live sessions go on for up to graceMs, then closes everything. */
   shutdown(graceMs: number): Promise<void>;
@@ -88,18 +89,23 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
     core.store.appendAudit({ ts: core.clock.now(), type: e.type, username, protocol: null, ip: 'source' in e ? e.source : null, passcodeId: null, outcome: 'ok', reason: null, sessionId: null, detail: { ...e } })
       .catch((err: Error) => log.error({ err: err.message }, 'cannot write the audit log'));
   });
+  // A live view, so that a SIGHUP policy reload reaches the portal and the live sessions too.
+  let currentPolicy = config.policy;
+  let currentExempt = new NetworkSet(config.policy.exemptNetworks);
   const authenticator = createAuthenticator({
-    store: core.store, hasher: core.hasher, keys: core.keys, policy: config.policy, exempt: new NetworkSet(config.policy.exemptNetworks),
+    store: core.store, hasher: core.hasher, keys: core.keys, policy: config.policy, exempt: currentExempt,
     cache: core.cache, clock: core.clock, guard, onAuditError: (e) => log.error({ err: e.message }, 'cannot write the audit log'),
   });
   const stopUnblocks = watchUnblocks({ store: core.store, guard, clock: core.clock, onError: (e) => log.error({ err: e.message }, 'unblock watch failed') });
+  const livePolicy = watchLivePolicy({
+    store: core.store, sessions: core.sessions, cache: core.cache, clock: core.clock,
+    policy: () => ({ policy: currentPolicy, exempt: currentExempt }), onError: (e) => log.error({ err: e.message }, 'live policy watch failed'),
+  });
   const stopWatching = watchRevocations({ store: core.store, cache: core.cache, sessions: core.sessions, clock: core.clock, onError: (e) => log.error({ err: e.message }, 'revocation watch failed') });
 
   let imap: ImapFront | null = null;
   let smtp: SmtpFront | null = null;
   let portal: PortalHandle | null = null;
-  // A live view, so that a SIGHUP policy reload reaches the portal too.
-  let currentPolicy = config.policy;
   try {
     if (config.imap) {
       const upstreamInfo = new UpstreamInfo(config.imap.upstream);
@@ -136,6 +142,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
     await imap?.close();
     stopWatching();
     stopUnblocks();
+    livePolicy.stop();
     await core.close();
     throw e;
   }
@@ -145,6 +152,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
     closed ??= (async () => {
       stopWatching();
       stopUnblocks();
+      livePolicy.stop();
       await portal?.close();
       await imap?.close();
       await smtp?.close();
@@ -159,8 +167,12 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
       if (!config.file) throw new Error('this server was not started from a configuration file');
       const next = loadConfig(config.file);
       const nextTls = next.tls ? loadServerTls(next.tls) : null;
-      authenticator.setPolicy(next.policy, new NetworkSet(next.policy.exemptNetworks));
+      currentExempt = new NetworkSet(next.policy.exemptNetworks);
+      authenticator.setPolicy(next.policy, currentExempt);
       currentPolicy = next.policy;
+      // Main-password sessions of accounts the new policy enforces end now (exempt networks aside).
+      const ended = await livePolicy.recheckAll();
+      if (ended) log.info({ sessions: ended }, 'ended main-password sessions of accounts the new policy enforces');
       if (nextTls) { imap?.reloadTls(nextTls); smtp?.reloadTls(nextTls); }
       log.info({ enforce: next.policy.enforce, exemptNetworks: next.policy.exemptNetworks }, 'configuration reloaded (certificate and policy)');
     },

@@ -112,7 +112,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     if (!fresh) await store.recordPasscodeUse(row.id, now, req.remoteIp, client);
     deps.guard.success(req.remoteIp, account);
     audit(req, account, 'accept', null, row.id, { cached: cachedId !== null, ...(req.clientId ? { client: req.clientId } : {}) });
-    return { kind: 'accept-passcode', account, passcodeId: row.id, cached: cachedId !== null };
+    return { kind: 'accept-passcode', account, passcodeId: row.id, cached: cachedId !== null, expiresAt: row.expiresAt };
   }
 
   return {

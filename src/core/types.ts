@@ -39,7 +39,8 @@ export type RejectReason =
   | 'throttled';
 
 export type Decision =
-  | { kind: 'accept-passcode'; account: string; passcodeId: string; cached: boolean }
+  /** expiresAt: the passcode's expiry, so its live sessions can end then (core/livepolicy.ts). */
+  | { kind: 'accept-passcode'; account: string; passcodeId: string; cached: boolean; expiresAt: number | null }
   | { kind: 'passthrough'; account: string; reason: 'not-enforced' | 'exempt-network' }
   /** delayMs: how long the front waits before answering (throttling; 0 for a blocked source). */
   | { kind: 'reject'; account: string; reason: RejectReason; delayMs: number };

@@ -244,7 +244,7 @@ export class ImapSession implements SessionApi {
     const sp = splice(client.socket, upstream.socket, { toUpstream: client.rest, toClient: upstream.rest });
     const unregister = this.deps.sessions.register({
       id: this.id, account: decision.account, passcodeId: decision.kind === 'accept-passcode' ? decision.passcodeId : null,
-      protocol: 'imap', remoteIp: this.remoteIp, since: this.deps.now(),
+      protocol: 'imap', remoteIp: this.remoteIp, since: this.deps.now(), expiresAt: decision.kind === 'accept-passcode' ? decision.expiresAt : null,
       close: (reason) => { this.log.info({ reason }, 'session ended by mailgate'); sp.destroy(); },
     });
     this.log.info({ user: decision.account, via: decision.kind, passcodeId: decision.kind === 'accept-passcode' ? decision.passcodeId : undefined }, 'logged in');

@@ -254,7 +254,7 @@ async function onAuth(deps: SmtpDeps, caps: UpstreamCapabilities, clients: Map<s
   relay.up.onLost((e) => c.log.info({ err: e.message }, 'SMTP upstream connection lost'));
   c.unregister = deps.sessions.register({
     id: session.id, account: decision.account, passcodeId: decision.kind === 'accept-passcode' ? decision.passcodeId : null,
-    protocol: 'smtp', remoteIp: session.remoteAddress, since: deps.now(),
+    protocol: 'smtp', remoteIp: session.remoteAddress, since: deps.now(), expiresAt: decision.kind === 'accept-passcode' ? decision.expiresAt : null,
     close: (reason) => {
       c.log.info({ reason }, 'session ended by mailgate');
       relay.up.destroy(); // mid-DATA: no final dot, nothing is queued upstream
