@@ -5,10 +5,11 @@ import { randomBytes } from 'node:crypto';
 import { createAuthenticator, type Authenticator } from './core/authenticate.js';
 import { VerifiedCache } from './core/cache.js';
 import { NetworkSet } from './core/enforcement.js';
-import { AuthGuard, DEFAULT_GUARD } from './core/guard.js';
+import { AuthGuard, DEFAULT_GUARD, type GuardEvent } from './core/guard.js';
 import { identityFor, type Identity } from './core/identity.js';
 import { deriveKeys, type ServerKeys } from './core/keys.js';
 import { createManager, type Manager } from './core/manage.js';
+import { watchLivePolicy } from './core/livepolicy.js';
 import { watchNotifications } from './core/notify-watch.js';
 import { watchRevocations, watchUnblocks } from './core/revocations.js';
 import { SessionRegistry } from './core/sessions.js';
@@ -57,6 +58,13 @@ export async function openCore(config: Readonly<Config>, opts: { clock?: Clock; 
   };
 }
 
+const GUARD_MESSAGES: Record<GuardEvent['type'], string> = {
+  'abuse.block': 'source blocked after repeated login failures',
+  'abuse.account-ceiling': 'account under attack: refusing new sources for it',
+  'abuse.unblock': 'block lifted',
+  'abuse.table-full': 'brute-force table full of blocked sources: refusing new sources until a block ends',
+};
+
 export interface Server {
   core: Core;
   authenticator: Authenticator;
@@ -65,7 +73,7 @@ export interface Server {
   smtp: SmtpFront | null;
   portal: PortalHandle | null;
   log: Logger;
-  /** Re-reads the config file: new certificate and policy for new logins; live sessions stay. */
+  /** Re-reads the config file: new certificate and policy; main-password sessions of newly enforced accounts end. */
   reload(): Promise<void>;
   /** Stops accepting, lets live sessions go on for up to graceMs, then closes everything. */
   shutdown(graceMs: number): Promise<void>;
@@ -82,13 +90,16 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
     ...DEFAULT_GUARD, baseDelayMs: config.auth.failureDelayMs, maxDelayMs: Math.max(t.maxDelayMs, config.auth.failureDelayMs),
     blockAfter: t.blockAfter, blockForMs: t.blockForMs, windowMs: t.windowMs, accountCeiling: t.accountCeiling,
   }, (e) => {
-    log.warn(e, e.type === 'abuse.unblock' ? 'block lifted' : e.type === 'abuse.block' ? 'source blocked after repeated login failures' : 'account under attack: refusing new sources for it');
+    log.warn(e, GUARD_MESSAGES[e.type]);
     const username = e.type === 'abuse.account-ceiling' ? e.account : null;
     core.store.appendAudit({ ts: core.clock.now(), type: e.type, username, protocol: null, ip: 'source' in e ? e.source : null, passcodeId: null, outcome: 'ok', reason: null, sessionId: null, detail: { ...e } })
       .catch((err: Error) => log.error({ err: err.message }, 'cannot write the audit log'));
   });
+  // A live view, so that a SIGHUP policy reload reaches the portal and the live sessions too.
+  let currentPolicy = config.policy;
+  let currentExempt = new NetworkSet(config.policy.exemptNetworks);
   const authenticator = createAuthenticator({
-    store: core.store, hasher: core.hasher, keys: core.keys, policy: config.policy, exempt: new NetworkSet(config.policy.exemptNetworks),
+    store: core.store, hasher: core.hasher, keys: core.keys, policy: config.policy, exempt: currentExempt,
     cache: core.cache, clock: core.clock, guard, identity: core.identity, onAuditError: (e) => log.error({ err: e.message }, 'cannot write the audit log'),
   });
   const enforcesDomains = config.policy.enforce === 'all' || config.policy.enforce.some((e) => !e.includes('@'));
@@ -96,14 +107,16 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
     log.warn('identity.default_domain and identity.domains are not set: if the upstream adds or drops domains (auth_username_format, auth_default_realm), a name typed without its domain is another account for mailgate and escapes enforcement; run `mailgate doctor --user USER`');
   }
   const stopUnblocks = watchUnblocks({ store: core.store, guard, clock: core.clock, onError: (e) => log.error({ err: e.message }, 'unblock watch failed') });
+  const livePolicy = watchLivePolicy({
+    store: core.store, sessions: core.sessions, cache: core.cache, clock: core.clock,
+    policy: () => ({ policy: currentPolicy, exempt: currentExempt }), onError: (e) => log.error({ err: e.message }, 'live policy watch failed'),
+  });
   const stopWatching = watchRevocations({ store: core.store, cache: core.cache, sessions: core.sessions, clock: core.clock, onError: (e) => log.error({ err: e.message }, 'revocation watch failed') });
   const stopNotices = startNotices(config, core.store, log);
 
   let imap: ImapFront | null = null;
   let smtp: SmtpFront | null = null;
   let portal: PortalHandle | null = null;
-  // A live view, so that a SIGHUP policy reload reaches the portal too.
-  let currentPolicy = config.policy;
   try {
     if (config.imap) {
       const upstreamInfo = new UpstreamInfo(config.imap.upstream);
@@ -111,7 +124,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
         log.warn({ err: (e as Error).message }, 'IMAP upstream not reachable at start; will retry on each login');
       }
       imap = await startImapFront({
-        settings: { upstream: config.imap.upstream, allowPlaintextAuth: config.policy.allowPlaintextAuth, failureDelayMs: config.auth.failureDelayMs, ...config.limits },
+        settings: { upstream: config.imap.upstream, allowPlaintextAuth: config.policy.allowPlaintextAuth, failureDelayMs: config.auth.failureDelayMs, failureJitterMs: config.auth.failureJitterMs, ...config.limits },
         tls, authenticator, sessions: core.sessions, upstreamInfo, log, now: () => core.clock.now(),
       }, config.imap.listen, config.limits);
     }
@@ -119,7 +132,8 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
       smtp = await startSmtpFront({
         settings: {
           upstream: config.smtp.upstream, hostname: config.smtp.hostname, allowPlaintextAuth: config.policy.allowPlaintextAuth,
-          failureDelayMs: config.auth.failureDelayMs, idleTimeoutMs: config.limits.idleTimeoutMs, maxBadCommands: config.limits.maxBadCommands,
+          failureDelayMs: config.auth.failureDelayMs, failureJitterMs: config.auth.failureJitterMs, idleTimeoutMs: config.limits.idleTimeoutMs, maxBadCommands: config.limits.maxBadCommands,
+          maxPreLoginPerIp: config.limits.maxPreLoginPerIp,
         },
         tls, authenticator, sessions: core.sessions, log, now: () => core.clock.now(),
       }, config.smtp.listen);
@@ -140,6 +154,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
     stopWatching();
     stopUnblocks();
     stopNotices();
+    livePolicy.stop();
     await core.close();
     throw e;
   }
@@ -150,6 +165,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
       stopWatching();
       stopUnblocks();
       stopNotices();
+      livePolicy.stop();
       await portal?.close();
       await imap?.close();
       await smtp?.close();
@@ -164,8 +180,12 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
       if (!config.file) throw new Error('this server was not started from a configuration file');
       const next = loadConfig(config.file);
       const nextTls = next.tls ? loadServerTls(next.tls) : null;
-      authenticator.setPolicy(next.policy, new NetworkSet(next.policy.exemptNetworks));
+      currentExempt = new NetworkSet(next.policy.exemptNetworks);
+      authenticator.setPolicy(next.policy, currentExempt);
       currentPolicy = next.policy;
+      // Main-password sessions of accounts the new policy enforces end now (exempt networks aside).
+      const ended = await livePolicy.recheckAll();
+      if (ended) log.info({ sessions: ended }, 'ended main-password sessions of accounts the new policy enforces');
       if (nextTls) { imap?.reloadTls(nextTls); smtp?.reloadTls(nextTls); }
       log.info({ enforce: next.policy.enforce, exemptNetworks: next.policy.exemptNetworks }, 'configuration reloaded (certificate and policy)');
     },

@@ -1,4 +1,4 @@
-/** mailgate passcodes create|list|revoke */
+/** mailgate passcodes create|list|revoke|scope */
 import { parseDuration } from '../config/load.js';
 import { PROTOCOLS, type Protocol } from '../store/types.js';
 import { openCore } from '../main.js';
@@ -7,7 +7,9 @@ import { CliError, parse, readConfig, table, time, type Io } from './util.js';
 export const PASSCODES_HELP = `mailgate passcodes create USER --name NAME [--scopes imap,smtp,pop3] [--expires 90d]
                                            prints the new passcode once
 mailgate passcodes list USER
-mailgate passcodes revoke USER ID          ends the passcode's live sessions too`;
+mailgate passcodes revoke USER ID          ends the passcode's live sessions too
+mailgate passcodes scope USER ID --scopes imap,smtp
+                                           new scopes; live sessions of a removed protocol end`;
 
 export async function passcodesCommand(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, {
@@ -52,6 +54,14 @@ export async function passcodesCommand(argv: string[], io: Io): Promise<number> 
         if (values.json) { io.out(JSON.stringify(r)); return r.revoked ? 0 : 1; }
         if (!r.revoked) { io.err(`no active passcode ${id} for ${user} (see mailgate passcodes list ${user})`); return 1; }
         io.out(`revoked ${id}; a running mailgate ends its live sessions within a second`);
+        return 0;
+      }
+      case 'scope': {
+        if (!id || values.scopes === undefined) throw new CliError('usage: mailgate passcodes scope USER ID --scopes imap,smtp (the id is in `mailgate passcodes list USER`)');
+        const r = await m.setPasscodeScopes(user, id, scopes);
+        if (values.json) { io.out(JSON.stringify({ ...r, scopes })); return r.updated ? 0 : 1; }
+        if (!r.updated) { io.err(`no active passcode ${id} for ${user} (see mailgate passcodes list ${user})`); return 1; }
+        io.out(`${id} now covers ${scopes.join(', ')}; a running mailgate ends its sessions of other protocols within a second`);
         return 0;
       }
       default:

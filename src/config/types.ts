@@ -56,6 +56,8 @@ export interface AuthTuning {
   cacheTtlMs: number;
   /** Delay before a failed login is answered (Dovecot's auth_failure_delay is 2 s); doubles per further failure. */
   failureDelayMs: number;
+  /** Random extra delay (uniform 0..this) on every failure answer, so answer times do not tell failure reasons apart. */
+  failureJitterMs: number;
   throttle: {
     maxDelayMs: number;
     /** Failures from one source (IPv4 address, IPv6 /64) within windowMs before it is blocked. */

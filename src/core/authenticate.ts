@@ -40,8 +40,8 @@ export interface Authenticator {
   setPolicy(policy: Pick<PolicyConfig, 'enforce'>, exempt: NetworkSet): void;
   /**
    * Records what the upstream said about a passthrough login (it checks the main password), so
-   * the guard counts it; returns how long to wait before answering a failure (beyond the
-   * upstream's own delay, which it already applied).
+   * the guard counts it; returns how long after the login command to answer a failure — the
+   * same delay as for a refused passcode, so the answer time does not tell the two apart.
    */
   recordUpstreamResult(req: AuthRequest, ok: boolean, detail?: string): number;
 }
@@ -117,7 +117,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     if (!fresh) await store.recordPasscodeUse(row.id, now, req.remoteIp, client);
     deps.guard.success(req.remoteIp, account);
     audit(req, account, 'accept', null, row.id, { cached: cachedId !== null, ...(req.clientId ? { client: req.clientId } : {}) });
-    return { kind: 'accept-passcode', account, passcodeId: row.id, cached: cachedId !== null };
+    return { kind: 'accept-passcode', account, passcodeId: row.id, cached: cachedId !== null, expiresAt: row.expiresAt };
   }
 
   return {
@@ -127,8 +127,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
       const account = identity.canonical(req.user);
       audit(req, account, ok ? 'upstream-accept' : 'upstream-reject', detail ?? null, null, null);
       if (ok) { if (account) deps.guard.success(req.remoteIp, account); return 0; }
-      deps.guard.failure(req.remoteIp, account, fingerprint(account ?? '', req.secret));
-      return 0;
+      return deps.guard.failure(req.remoteIp, account, fingerprint(account ?? '', req.secret));
     },
   };
 }

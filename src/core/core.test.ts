@@ -101,7 +101,7 @@ describe('authenticate()', () => {
   it('accepts a valid passcode in any case/spacing, and caches it so the next login costs no bcrypt', async () => {
     const p = await manager.createPasscode('alice@example.com', { name: 'tb', scopes: ['imap'] });
     const d = await auth.authenticate(req('Alice@Example.com', p.formatted.toUpperCase()));
-    expect(d).toEqual({ kind: 'accept-passcode', account: 'alice@example.com', passcodeId: p.info.id, cached: false });
+    expect(d).toEqual({ kind: 'accept-passcode', account: 'alice@example.com', passcodeId: p.info.id, cached: false, expiresAt: null });
     expect(hasher.verifies).toBe(1);
     expect(await auth.authenticate(req('alice@example.com', p.passcode))).toMatchObject({ kind: 'accept-passcode', cached: true });
     expect(hasher.verifies).toBe(1);

@@ -80,6 +80,58 @@ describe('AuthGuard', () => {
     expect(guard.failure('192.0.2.1', 'alice', 'c')).toBe(2000);
   });
 
+  it('finding 4: logging in to an account of its own between guesses does not reset the source', () => {
+    const { guard, events } = setup({ blockAfter: 10 });
+    let rejected = 0;
+    for (let round = 0; round < 10 && guard.check('192.0.2.1', 'alice').kind === 'allow'; round++) {
+      for (let i = 0; i < 4; i++) { guard.failure('192.0.2.1', i % 2 ? 'alice' : 'bob', `r${round}g${i}`); rejected++; }
+      guard.success('192.0.2.1', 'mallory'); // the attacker's own account
+    }
+    expect(rejected).toBe(12); // blocked at the 10th distinct failure, within the third round
+    expect(guard.check('192.0.2.1', 'mallory')).toMatchObject({ kind: 'blocked', reason: 'source-blocked' });
+    expect(events.filter((e) => e.type === 'abuse.block')).toHaveLength(1);
+  });
+
+  it("a success forgives only that account's failures, and only for the delay", () => {
+    const { guard } = setup({ blockAfter: 5 });
+    guard.failure('192.0.2.1', 'bob', 'b1');
+    guard.failure('192.0.2.1', 'alice', 'typo');
+    guard.success('192.0.2.1', 'alice');
+    expect(guard.failure('192.0.2.1', 'alice', 'typo2')).toBe(4000); // bob's failure still counts, alice's typo not
+    guard.success('192.0.2.1', 'alice');
+    expect(guard.failure('192.0.2.1', 'alice', 'typo3')).toBe(4000);
+    expect(guard.check('192.0.2.1', 'alice').kind).toBe('allow');
+    guard.failure('192.0.2.1', 'alice', 'typo4'); // the 5th distinct failure: forgiven or not, it blocks
+    expect(guard.check('192.0.2.1', 'alice')).toMatchObject({ kind: 'blocked', reason: 'source-blocked' });
+  });
+
+  it('a flood of new sources evicts unblocked entries, never a block or an account ceiling', () => {
+    const { guard } = setup({ maxEntries: 10, blockAfter: 2, accountCeiling: 2 });
+    guard.failure('192.0.2.1', 'alice', 'a');
+    guard.failure('192.0.2.1', 'alice', 'b');
+    guard.failure('192.0.2.2', 'alice', 'c'); // alice's ceiling: two failures from unknown sources
+    for (let i = 0; i < 500; i++) guard.failure(`10.1.${i >> 8}.${i & 255}`, `u${i}`, 'x');
+    expect(guard.check('192.0.2.1', 'bob')).toMatchObject({ kind: 'blocked', reason: 'source-blocked' });
+    expect(guard.check('203.0.113.9', 'alice')).toMatchObject({ kind: 'blocked', reason: 'account-ceiling' });
+    expect((guard as unknown as { sources: Map<string, unknown> }).sources.size).toBeLessThanOrEqual(10);
+  });
+
+  it('a table full of blocks refuses new sources (reported once) until a block ends or is lifted', () => {
+    const { guard, events, advance } = setup({ maxEntries: 3, blockAfter: 1 });
+    for (const ip of ['192.0.2.1', '192.0.2.2', '192.0.2.3']) guard.failure(ip, null, 'a');
+    expect(guard.check('192.0.2.4', 'alice')).toMatchObject({ kind: 'blocked', reason: 'table-full' });
+    expect(guard.failure('192.0.2.4', 'alice', 'z')).toBe(DEFAULT_GUARD.maxDelayMs);
+    expect(guard.check('192.0.2.5', 'alice')).toMatchObject({ kind: 'blocked', reason: 'table-full' });
+    expect(guard.blocks().map((b) => b.source)).toEqual(['192.0.2.1', '192.0.2.2', '192.0.2.3']);
+    expect(events.filter((e) => e.type === 'abuse.table-full')).toHaveLength(1);
+    expect(guard.unblock('192.0.2.2')).toBe(true);
+    expect(guard.check('192.0.2.4', 'alice')).toEqual({ kind: 'allow' });
+    guard.failure('192.0.2.4', null, 'b'); // full again
+    expect(guard.check('192.0.2.6', null)).toMatchObject({ kind: 'blocked', reason: 'table-full' });
+    advance(DEFAULT_GUARD.blockForMs + 1);
+    expect(guard.check('192.0.2.6', null)).toEqual({ kind: 'allow' });
+  });
+
   it('stays within its memory bound', () => {
     const { guard } = setup({ maxEntries: 100 });
     for (let i = 0; i < 1000; i++) guard.failure(`10.0.${i >> 8}.${i & 255}`, `u${i}`, 'f');

@@ -12,6 +12,11 @@
  *  - Per account: past `accountCeiling` failures from sources that never logged in to it
  *    successfully, new sources are refused for that account for the window — but sources where the
  *    account recently succeeded stay open, so the ceiling cannot be used to lock its owner out.
+ *  - A success forgives only the failures of that (source, account) pair, and only for the delay:
+ *    the source's count towards its block stays, or an attacker logging in to an account of their
+ *    own between guesses would never be blocked.
+ *  - The tables are bounded, and flooding them with new sources must not evict blocks: unblocked
+ *    entries go first; a table full of blocks refuses new sources until a block ends.
  *
  * In memory and per process; blocks are reported through the `onEvent` callback (audit log) and
  * can be lifted with unblock(). Clock injected; no timers.
@@ -42,13 +47,20 @@ export const DEFAULT_GUARD: GuardOptions = {
 export type GuardEvent =
   | { type: 'abuse.block'; source: string; until: number; failures: number }
   | { type: 'abuse.account-ceiling'; account: string; until: number; failures: number }
-  | { type: 'abuse.unblock'; source: string };
+  | { type: 'abuse.unblock'; source: string }
+  /** Every tracked source is blocked: new sources are refused until `until` (reported once per episode). */
+  | { type: 'abuse.table-full'; entries: number; until: number };
 
 export type Verdict =
   | { kind: 'allow' }
-  | { kind: 'blocked'; reason: 'source-blocked' | 'account-ceiling'; until: number };
+  | { kind: 'blocked'; reason: 'source-blocked' | 'account-ceiling' | 'table-full'; until: number };
 
-interface SourceEntry { failures: number; first: number; blockedUntil: number; seen: string[] }
+/**
+ * failures: distinct failures in the window (what blocks); forgiven: how many of them successes
+ * excused (they no longer lengthen the delay); byAccount: failures per account, so a success
+ * forgives only its own account's.
+ */
+interface SourceEntry { failures: number; forgiven: number; first: number; blockedUntil: number; seen: string[]; byAccount: Map<string, number> }
 interface AccountEntry { failures: number; first: number; ceilingUntil: number }
 
 /** The unit of blame: the address, or its /64 for IPv6 (one customer line hands out a whole /64). */
@@ -67,6 +79,8 @@ export class AuthGuard {
   private readonly accounts = new Map<string, AccountEntry>();
   /** account → source → time of the last success. */
   private readonly known = new Map<string, Map<string, number>>();
+  /** While > now, the source table is known to hold only blocks (no entry to evict). */
+  private fullUntil = 0;
 
   constructor(private readonly clock: Clock, private readonly opts: GuardOptions = DEFAULT_GUARD, private readonly onEvent: (e: GuardEvent) => void = () => {}) {}
 
@@ -76,6 +90,7 @@ export class AuthGuard {
     const src = sourceOf(ip);
     const s = this.source(src, now);
     if (s && s.blockedUntil > now) return { kind: 'blocked', reason: 'source-blocked', until: s.blockedUntil };
+    if (!s && !this.roomForSource(now)) return { kind: 'blocked', reason: 'table-full', until: this.fullUntil };
     if (account) {
       const a = this.account(account, now);
       if (a && a.ceilingUntil > now && !this.isKnown(account, src, now)) return { kind: 'blocked', reason: 'account-ceiling', until: a.ceilingUntil };
@@ -90,22 +105,41 @@ export class AuthGuard {
   failure(ip: string, account: string | null, fingerprint: string): number {
     const now = this.clock.now();
     const src = sourceOf(ip);
-    const s = this.source(src, now) ?? this.fresh(this.sources, src, { failures: 0, first: now, blockedUntil: 0, seen: [] });
+    let s = this.source(src, now);
+    if (!s) {
+      // A full table (every entry blocked) cannot take a new source; check() refuses it anyway.
+      if (!this.roomForSource(now)) return this.opts.maxDelayMs;
+      s = { failures: 0, forgiven: 0, first: now, blockedUntil: 0, seen: [], byAccount: new Map() };
+      this.sources.set(src, s);
+    }
     const repeat = s.seen.includes(fingerprint);
     if (!repeat) {
       s.failures++;
       s.seen.push(fingerprint);
       if (s.seen.length > 8) s.seen.shift();
+      const key = account ?? '';
+      const onAccount = (s.byAccount.get(key) ?? 0) + 1;
+      s.byAccount.delete(key); // re-insert: Map order is then "least recently failed first"
+      s.byAccount.set(key, onAccount);
+      if (s.byAccount.size > 16) s.byAccount.delete(s.byAccount.keys().next().value!);
       if (s.failures >= this.opts.blockAfter && s.blockedUntil <= now) {
         s.blockedUntil = now + this.opts.blockForMs;
+        // Blocked entries move to the end, so eviction (oldest first) finds unblocked ones at once.
+        this.sources.delete(src);
+        this.sources.set(src, s);
         this.onEvent({ type: 'abuse.block', source: src, until: s.blockedUntil, failures: s.failures });
       }
       if (account && !this.isKnown(account, src, now)) this.countAccount(account, now);
     }
-    return Math.min(this.opts.maxDelayMs, this.opts.baseDelayMs * 2 ** Math.max(0, Math.min(s.failures - 1, 20)));
+    const counted = s.failures - s.forgiven;
+    return Math.min(this.opts.maxDelayMs, this.opts.baseDelayMs * 2 ** Math.max(0, Math.min(counted - 1, 20)));
   }
 
-  /** A successful login: the source becomes known for the account and its failures on it are forgiven. */
+  /**
+   * A successful login: the source becomes known for the account, and the failures this source
+   * made on this account no longer lengthen its delay (the owner's typo). They still count
+   * towards the source's block: any account the attacker owns would otherwise reset it.
+   */
   success(ip: string, account: string): void {
     const now = this.clock.now();
     const src = sourceOf(ip);
@@ -113,14 +147,15 @@ export class AuthGuard {
     if (!k) { k = new Map(); this.fresh(this.known, account, k); }
     k.set(src, now);
     const s = this.sources.get(src);
-    if (s && s.blockedUntil <= now) this.sources.delete(src);
+    const own = s?.byAccount.get(account);
+    if (s && own) { s.forgiven += own; s.byAccount.delete(account); }
   }
 
   /** Lifts a block (admin action); accepts an address or a source as listed. */
   unblock(ipOrSource: string): boolean {
     const src = ipOrSource.endsWith('/64') ? ipOrSource : sourceOf(ipOrSource);
     const had = this.sources.delete(src);
-    if (had) this.onEvent({ type: 'abuse.unblock', source: src });
+    if (had) { this.fullUntil = 0; this.onEvent({ type: 'abuse.unblock', source: src }); }
     return had;
   }
 
@@ -136,7 +171,14 @@ export class AuthGuard {
   }
 
   private countAccount(account: string, now: number): void {
-    const a = this.account(account, now) ?? this.fresh(this.accounts, account, { failures: 0, first: now, ceilingUntil: 0 });
+    let a = this.account(account, now);
+    if (!a) {
+      // A table full of ceilings keeps them: the new account goes uncounted rather than one
+      // under attack being forgotten (the per-source blocks still apply to every attacker).
+      if (this.accounts.size >= this.opts.maxEntries && !this.evict(this.accounts, (e) => e.ceilingUntil <= now)) return;
+      a = { failures: 0, first: now, ceilingUntil: 0 };
+      this.accounts.set(account, a);
+    }
     a.failures++;
     if (a.failures >= this.opts.accountCeiling && a.ceilingUntil <= now) {
       a.ceilingUntil = now + this.opts.windowMs;
@@ -155,6 +197,27 @@ export class AuthGuard {
     const a = this.accounts.get(account);
     if (a && now - a.first > this.opts.windowMs && a.ceilingUntil <= now) { this.accounts.delete(account); return undefined; }
     return a;
+  }
+
+  /**
+   * Makes room for one more source if the table is full, evicting the oldest unblocked entry;
+   * false when every entry is blocked (reported once per episode).
+   */
+  private roomForSource(now: number): boolean {
+    if (this.sources.size < this.opts.maxEntries) return true;
+    if (this.fullUntil > now) return false;
+    if (this.evict(this.sources, (e) => e.blockedUntil <= now)) return true;
+    let until = Infinity;
+    for (const e of this.sources.values()) until = Math.min(until, e.blockedUntil);
+    this.fullUntil = until;
+    this.onEvent({ type: 'abuse.table-full', entries: this.sources.size, until: this.fullUntil });
+    return false;
+  }
+
+  /** Deletes the oldest entry that `evictable` allows; false if there is none. */
+  private evict<V>(map: Map<string, V>, evictable: (v: V) => boolean): boolean {
+    for (const [k, v] of map) if (evictable(v)) { map.delete(k); return true; }
+    return false;
   }
 
   /** Inserts with a memory bound (Map order = oldest first). */

@@ -9,7 +9,7 @@ import type { ServerKeys } from './keys.js';
 import { formatPasscode, generatePasscode, newPasscodeId, passcodeTag } from './passcodes.js';
 import type { SessionRegistry } from './sessions.js';
 import type { Clock, Hasher, Protocol, RandomBytes } from './types.js';
-import type { AccountRow, OverrideOwner, PasscodeRow, Store } from '../store/types.js';
+import { PROTOCOLS, type AccountRow, type OverrideOwner, type PasscodeRow, type Store } from '../store/types.js';
 import type { PolicyConfig } from '../config/types.js';
 
 export interface ManageDeps {
@@ -122,6 +122,21 @@ export function createManager(deps: ManageDeps) {
       const sessionsClosed = deps.sessions?.closeByPasscode(id, 'passcode revoked') ?? 0;
       await audit('passcode.revoke', k, id, { sessionsClosed }, actor);
       return { revoked, sessionsClosed };
+    },
+    /**
+     * Replaces a passcode's scopes; in the serving process also ends its live sessions of the
+     * protocols it no longer covers (another process's change arrives through the audit event).
+     */
+    async setPasscodeScopes(user: string, id: string, scopes: Protocol[], actor = 'cli'): Promise<{ updated: boolean; sessionsClosed: number }> {
+      const k = key(user);
+      const list = [...new Set(scopes)];
+      if (list.length === 0 || !list.every((s) => PROTOCOLS.includes(s))) throw new UsageError(`scopes must be a non-empty list of ${PROTOCOLS.join(', ')}`);
+      const updated = await store.setPasscodeScopes(k, id, list);
+      if (!updated) return { updated, sessionsClosed: 0 };
+      deps.cache?.dropPasscode(id);
+      const sessionsClosed = deps.sessions?.closeWhere((s) => s.passcodeId === id && !list.includes(s.protocol), 'passcode scope removed') ?? 0;
+      await audit('passcode.scope', k, id, { scopes: list, sessionsClosed }, actor);
+      return { updated, sessionsClosed };
     },
   };
 }

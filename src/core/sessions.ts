@@ -1,6 +1,7 @@
 /**
  * Live authenticated sessions, registered by account and passcode, so that revoking a passcode
- * ends the sessions it opened (a stolen laptop's mail app must not keep syncing).
+ * ends the sessions it opened (a stolen laptop's mail app must not keep syncing), and so that
+ * policy changes reach them (core/livepolicy.ts).
  */
 import type { Protocol } from './types.js';
 
@@ -11,6 +12,8 @@ export interface LiveSession {
   protocol: Protocol;
   remoteIp: string;
   since: number;
+  /** When the passcode it logged in with expires (null/absent: no expiry, or a main-password session). */
+  expiresAt?: number | null;
   /** Ends the session (the front sends its protocol's goodbye where it can). */
   close(reason: string): void;
 }
@@ -35,6 +38,13 @@ export class SessionRegistry {
   /** Closes every session opened with that passcode; returns how many. */
   closeByPasscode(passcodeId: string, reason: string): number {
     const hits = this.list({ passcodeId });
+    for (const s of hits) { this.sessions.delete(s.id); s.close(reason); }
+    return hits.length;
+  }
+
+  /** Closes every session `pred` selects; returns how many. */
+  closeWhere(pred: (s: LiveSession) => boolean, reason: string): number {
+    const hits = [...this.sessions.values()].filter(pred);
     for (const s of hits) { this.sessions.delete(s.id); s.close(reason); }
     return hits.length;
   }

@@ -40,7 +40,8 @@ export type RejectReason =
 
 /** `account` is the canonical account name (core/identity.ts): the name the front logs in upstream with. */
 export type Decision =
-  | { kind: 'accept-passcode'; account: string; passcodeId: string; cached: boolean }
+  /** expiresAt: the passcode's expiry, so its live sessions can end then (core/livepolicy.ts). */
+  | { kind: 'accept-passcode'; account: string; passcodeId: string; cached: boolean; expiresAt: number | null }
   | { kind: 'passthrough'; account: string; reason: 'not-enforced' | 'exempt-network' }
   /** delayMs: how long the front waits before answering (throttling; 0 for a blocked source). */
   | { kind: 'reject'; account: string; reason: RejectReason; delayMs: number };

@@ -12,7 +12,7 @@ import type { Ctx, Portal } from './types.js';
 
 type Json = Record<string, unknown>;
 interface Call { p: Portal; c: Ctx; user: string; id: string; body: Json }
-interface Endpoint { method: 'GET' | 'POST' | 'DELETE'; pattern: RegExp; run(x: Call): Promise<[number, unknown]> }
+interface Endpoint { method: 'GET' | 'POST' | 'PATCH' | 'DELETE'; pattern: RegExp; run(x: Call): Promise<[number, unknown]> }
 
 const A = { actor: 'api' };
 const ok = (v: unknown): [number, unknown] => [200, v];
@@ -77,6 +77,14 @@ const ENDPOINTS: Endpoint[] = [
     async run({ p, user, id }) {
       const r = await p.deps.manager.revokePasscode(user, id, A.actor);
       return r.revoked ? ok(r) : [404, { error: `no active passcode ${id} for ${user}`, ...r }];
+    },
+  },
+  {
+    method: 'PATCH', pattern: new RegExp(`^${ACCOUNT}/passcodes/([^/]+)$`),
+    async run({ p, user, id, body }) {
+      if (body.scopes === undefined) throw new UsageError('"scopes" is required, e.g. {"scopes": ["imap"]}');
+      const r = await p.deps.manager.setPasscodeScopes(user, id, scopesOf(body.scopes), A.actor);
+      return r.updated ? ok(r) : [404, { error: `no active passcode ${id} for ${user}`, ...r }];
     },
   },
   { method: 'DELETE', pattern: new RegExp(`^${ACCOUNT}/totp$`), run: async ({ p, user }) => ok(await p.tf.reset(user, A)) },

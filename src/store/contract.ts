@@ -198,6 +198,18 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect((await store.getPasscode('pc_1'))?.revokedAt).toBe(T0 + 10);
       });
 
+      it('replaces the scopes of an unrevoked passcode, only for the owning user', async () => {
+        await store.insertPasscode(samplePasscode());
+        expect(await store.setPasscodeScopes('bob', 'pc_1', ['smtp'])).toBe(false);
+        expect(await store.setPasscodeScopes('alice@example.org', 'pc_missing', ['smtp'])).toBe(false);
+        expect(await store.setPasscodeScopes('alice@example.org', 'pc_1', ['smtp'])).toBe(true);
+        expect((await store.getPasscode('pc_1'))?.scopes).toEqual(['smtp']);
+        expect((await store.listPasscodes('alice@example.org'))[0]?.scopes).toEqual(['smtp']);
+        await store.revokePasscode('alice@example.org', 'pc_1', T0 + 10);
+        expect(await store.setPasscodeScopes('alice@example.org', 'pc_1', ['imap', 'smtp'])).toBe(false);
+        expect((await store.getPasscode('pc_1'))?.scopes).toEqual(['smtp']);
+      });
+
       it('records use', async () => {
         await store.insertPasscode(samplePasscode());
         await store.recordPasscodeUse('pc_1', T0 + 100, '198.51.100.7', 'K-9 Mail');

@@ -143,6 +143,8 @@ export interface Store {
   listPasscodes(username: string): Promise<PasscodeRow[]>;
   /** Sets revokedAt if not yet revoked; returns false if no such passcode for that user or already revoked. */
   revokePasscode(username: string, id: string, at: number): Promise<boolean>;
+  /** Replaces the scopes of an unrevoked passcode; false if no such passcode for that user or it is revoked. */
+  setPasscodeScopes(username: string, id: string, scopes: readonly Protocol[]): Promise<boolean>;
   recordPasscodeUse(id: string, at: number, ip: string | null, client: string | null): Promise<void>;
   /** Passcodes revoked at or after `since` (used to end live sessions revoked by another process). */
   revokedSince(since: number): Promise<Array<{ id: string; username: string; revokedAt: number }>>;

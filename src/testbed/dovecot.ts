@@ -49,6 +49,8 @@ export interface DovecotOptions {
    * (a domain added to bare names). Default: neither (names are looked up as typed, '%u').
    */
   naming?: { usernameFormat?: string; defaultRealm?: string };
+  /** auth_failure_delay in seconds (Dovecot's default: 2), e.g. to time failures in a short test. */
+  authFailureDelaySecs?: number;
 }
 
 export interface DovecotInstance {
@@ -201,6 +203,7 @@ function buildConfig(
   tuned: boolean,
   instanceName: string,
   naming: NonNullable<DovecotOptions['naming']>,
+  authFailureDelaySecs: number | undefined,
 ): string {
   const maxUserIp = tuned ? 10000 : 100;
   const lines = [
@@ -216,6 +219,7 @@ function buildConfig(
     `info_log_path = ${l.logFile}`,
     `debug_log_path = ${l.logFile}`,
     'auth_verbose = yes',
+    ...(authFailureDelaySecs !== undefined ? [`auth_failure_delay = ${authFailureDelaySecs} secs`] : []),
     'log_timestamp = "%Y-%m-%d %H:%M:%S "',
     '',
     'ssl = yes',
@@ -394,7 +398,7 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotIn
   for (let attempt = 0; attempt < 3; attempt++) {
     const [imap, imaps, pop3, lmtp] = (await freePorts(4)) as [number, number, number, number];
     const ports = { imap, imaps, pop3, lmtp };
-    await fs.writeFile(l.conf, buildConfig(l, ports, certs, mail, trusted, opts.tuned ?? false, instanceName, opts.naming ?? {}));
+    await fs.writeFile(l.conf, buildConfig(l, ports, certs, mail, trusted, opts.tuned ?? false, instanceName, opts.naming ?? {}, opts.authFailureDelaySecs));
     // Truncate the previous attempt's log so readiness errors are about this attempt.
     await fs.writeFile(l.logFile, '');
     try {

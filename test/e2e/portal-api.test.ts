@@ -100,6 +100,22 @@ describe('admin API', () => {
     expect((await api('DELETE', `/accounts/${ALICE}/passcodes/${id}`)).status).toBe(404);
   });
 
+  it('changes a passcode\'s scopes (PATCH), ending its live sessions of a removed protocol', async () => {
+    h = await startHarness();
+    const id = (await api('POST', `/accounts/${ALICE}/passcodes`, { name: 'Laptop', scopes: ['imap', 'smtp'] })).json.id as string;
+    const closed: string[] = [];
+    for (const protocol of ['imap', 'smtp'] as const) {
+      h.sessions.register({ id: protocol, account: 'alice@example.com', passcodeId: id, protocol, remoteIp: '::1', since: 0, close: (r) => { closed.push(`${protocol}: ${r}`); } });
+    }
+    expect((await api('PATCH', `/accounts/${ALICE}/passcodes/${id}`, { scopes: ['smtp'] })).json).toEqual({ updated: true, sessionsClosed: 1 });
+    expect(closed).toEqual(['imap: passcode scope removed']);
+    expect((await api('GET', `/accounts/${ALICE}/passcodes`)).json).toEqual([expect.objectContaining({ id, scopes: ['smtp'], liveSessions: 1 })]);
+    expect((await api('PATCH', `/accounts/${ALICE}/passcodes/${id}`, { scopes: [] })).status).toBe(400);
+    expect((await api('PATCH', `/accounts/${ALICE}/passcodes/${id}`, {})).status).toBe(400);
+    expect((await api('PATCH', `/accounts/${ALICE}/passcodes/nope`, { scopes: ['imap'] })).status).toBe(404);
+    expect((await api('GET', '/audit?type=passcode.scope')).json).toEqual([expect.objectContaining({ passcodeId: id, detail: { actor: 'api', scopes: ['smtp'], sessionsClosed: 1 } })]);
+  });
+
   it('resets TOTP (ending portal sessions), regenerates emergency codes, and queries the audit log', async () => {
     h = await startHarness();
     const b = new Browser(h.url);

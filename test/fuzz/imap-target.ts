@@ -27,7 +27,7 @@ export async function startFuzzTarget(limits: { idleTimeoutMs?: number; maxPreLo
   };
   const upstream = { host: '127.0.0.1', port: 1, tls: 'none' as const, ca: null, servername: null, rejectUnauthorized: true, trusted: false, auth: { method: 'sasl-proxy' as const, user: 'm', password: 'p' }, connectTimeoutMs: 500 };
   const front = await startImapFront({
-    settings: { upstream, allowPlaintextAuth: false, failureDelayMs: 0, idleTimeoutMs: limits.idleTimeoutMs ?? 2000, maxBadCommands: 5, maxLineBytes: 1024, maxLiteralBytes: 1024, maxPreLoginCommands: limits.maxPreLoginCommands ?? 50 },
+    settings: { upstream, allowPlaintextAuth: false, failureDelayMs: 0, failureJitterMs: 0, idleTimeoutMs: limits.idleTimeoutMs ?? 2000, maxBadCommands: 5, maxLineBytes: 1024, maxLiteralBytes: 1024, maxPreLoginCommands: limits.maxPreLoginCommands ?? 50 },
     tls: loadServerTls({ cert: certs.cert, key: certs.key }), authenticator: refuseAll, sessions: new SessionRegistry(),
     upstreamInfo: new UpstreamInfo(upstream), log: createLogger({ level: 'silent' }), now: Date.now,
   }, [{ host: '127.0.0.1', port: 0, tls: 'starttls' }], { maxPreLoginPerIp: limits.maxPreLoginPerIp ?? 10_000, maxConnections: limits.maxConnections ?? 10_000 });

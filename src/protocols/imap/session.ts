@@ -18,6 +18,7 @@ import { COMMANDS, type Next, type SessionApi } from './commands/index.js';
 import { R } from './responses.js';
 import { ImapUpstream, type LoginCredentials, type LoginResult } from './upstream.js';
 import { UpstreamError } from '../../net/upstream.js';
+import { startLoginTimer, type LoginTimer } from '../../net/pacing.js';
 import type { UpstreamInfo } from './upstream-info.js';
 import { parseCommand, WireError } from './wire.js';
 
@@ -26,6 +27,8 @@ export interface ImapSettings {
   allowPlaintextAuth: boolean;
   /** Delay before answering a failed login (Dovecot's auth_failure_delay is 2 s). */
   failureDelayMs: number;
+  /** Random extra delay on every failure answer (net/pacing.ts). */
+  failureJitterMs: number;
   idleTimeoutMs: number;
   maxBadCommands: number;
   maxLineBytes: number;
@@ -173,6 +176,7 @@ export class ImapSession implements SessionApi {
 
   /** The common end of LOGIN and AUTHENTICATE: decide, log in upstream, splice. */
   async login(tag: string, user: string, secret: string): Promise<Next> {
+    const timer = startLoginTimer(this.deps.settings.failureJitterMs);
     const req: AuthRequest = { user, secret, protocol: 'imap', remoteIp: this.remoteIp, clientId: this.clientName(), sessionId: this.id };
     let decision: Decision;
     try {
@@ -184,7 +188,7 @@ export class ImapSession implements SessionApi {
     }
     if (decision.kind === 'reject') {
       this.log.info({ user: decision.account, reason: decision.reason, delayMs: decision.delayMs }, 'login rejected');
-      return this.fail(tag, decision.delayMs);
+      return this.fail(tag, timer, decision.delayMs);
     }
     // Upstream, the canonical account logs in, never the name as typed: if the upstream read the typed
     // name as another account than mailgate did, enforcement could be walked around (core/identity.ts).
@@ -197,7 +201,7 @@ export class ImapSession implements SessionApi {
       const local = this.conn.socket;
       await up.sendClientInfo({ remoteIp: this.remoteIp, remotePort: this.remotePort, localIp: local.localAddress ?? '', localPort: local.localPort ?? 0, sessionId: this.id, clientId: this.clientIdFields });
       const res = await up.login(creds);
-      if (res.status !== 'OK') return await this.upstreamRefused(tag, up, req, decision, res);
+      if (res.status !== 'OK') return await this.upstreamRefused(tag, timer, up, req, decision, res);
       if (decision.kind === 'passthrough') this.deps.authenticator.recordUpstreamResult(req, true);
       for (const u of res.untagged) this.send(u);
       this.send(`${tag} OK ${res.text}`);
@@ -212,27 +216,35 @@ export class ImapSession implements SessionApi {
     }
   }
 
-  private async upstreamRefused(tag: string, up: ImapUpstream, req: AuthRequest, decision: Decision, res: LoginResult): Promise<Next> {
+  private async upstreamRefused(tag: string, timer: LoginTimer, up: ImapUpstream, req: AuthRequest, decision: Decision, res: LoginResult): Promise<Next> {
     up.close();
     if (decision.kind === 'passthrough') {
       const delayMs = this.deps.authenticator.recordUpstreamResult(req, false);
       this.log.info({ user: decision.account }, 'login rejected by upstream');
-      return this.fail(tag, delayMs); // the upstream already delayed its answer
+      return this.fail(tag, timer, delayMs); // waits only for what is left after the upstream's own delay
     }
     if (res.refusal === 'unknown-user') {
       // The master credentials work but this user does not exist upstream (the adapter words it
       // the same for every family): the normal failure, as for any unknown name.
       this.log.warn({ user: decision.account }, 'upstream refused the master login for this user (unknown account?)');
-      return this.fail(tag, this.deps.settings.failureDelayMs);
+      return this.fail(tag, timer, this.deps.settings.failureDelayMs);
     }
     this.log.error({ user: decision.account, upstream: up.family, upstreamSaid: res.text.slice(0, 200) }, 'upstream refused the master login: check imap.upstream.auth');
     this.send(`${tag} ${R.unavailable}`);
     return 'continue';
   }
 
-  /** The one failure answer; the delay is a timer, so a waiting client costs no CPU. */
-  private async fail(tag: string, delayMs: number): Promise<Next> {
-    if (delayMs > 0) await new Promise((r) => setTimeout(r, delayMs));
+  /** A failed login that never reached the core (PLAIN authzid ≠ authcid), answered like any other. */
+  async refuse(tag: string): Promise<Next> {
+    return this.fail(tag, startLoginTimer(this.deps.settings.failureJitterMs), this.deps.settings.failureDelayMs);
+  }
+
+  /**
+   * The one failure answer, due `delayMs` (+ jitter) after the login command arrived whatever
+   * the reason (net/pacing.ts); the wait is a timer, so a waiting client costs no CPU.
+   */
+  private async fail(tag: string, timer: LoginTimer, delayMs: number): Promise<Next> {
+    await timer.failureDue(delayMs);
     this.send(`${tag} ${R.authFailed}`);
     return 'continue';
   }
@@ -243,7 +255,7 @@ export class ImapSession implements SessionApi {
     const sp = splice(client.socket, upstream.socket, { toUpstream: client.rest, toClient: upstream.rest });
     const unregister = this.deps.sessions.register({
       id: this.id, account: decision.account, passcodeId: decision.kind === 'accept-passcode' ? decision.passcodeId : null,
-      protocol: 'imap', remoteIp: this.remoteIp, since: this.deps.now(),
+      protocol: 'imap', remoteIp: this.remoteIp, since: this.deps.now(), expiresAt: decision.kind === 'accept-passcode' ? decision.expiresAt : null,
       close: (reason) => { this.log.info({ reason }, 'session ended by mailgate'); sp.destroy(); },
     });
     this.log.info({ user: decision.account, via: decision.kind, passcodeId: decision.kind === 'accept-passcode' ? decision.passcodeId : undefined }, 'logged in');

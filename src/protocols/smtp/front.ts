@@ -15,6 +15,7 @@ import type { AuthRequest } from '../../core/types.js';
 import type { ListenConfig, UpstreamConfig } from '../../config/types.js';
 import type { Logger } from '../../net/logger.js';
 import type { ServerTls } from '../../net/tls.js';
+import { startLoginTimer } from '../../net/pacing.js';
 import { closer } from '../../net/servers.js';
 import { UpstreamCapabilities } from './capabilities.js';
 import { R, sendVerbatim, smtpError, type SmtpReplyText } from './responses.js';
@@ -27,8 +28,12 @@ export interface SmtpSettings {
   hostname: string;
   allowPlaintextAuth: boolean;
   failureDelayMs: number;
+  /** Random extra delay on every failure answer (net/pacing.ts). */
+  failureJitterMs: number;
   idleTimeoutMs: number;
   maxBadCommands: number;
+  /** Connections still before AUTH from one address (as limits.max_prelogin_per_ip for IMAP). */
+  maxPreLoginPerIp: number;
 }
 
 export interface SmtpDeps {
@@ -56,6 +61,25 @@ interface Client {
   relay: Relay | null;
   closed: boolean;
   unregister: (() => void) | null;
+  /** Still counted against its address's pre-login slots (until AUTH succeeds or it closes). */
+  preLogin: boolean;
+}
+
+/** Connections before AUTH, per address: one source cannot hold every slot with idle connections. */
+class PreLoginCount {
+  private readonly n = new Map<string, number>();
+  constructor(private readonly max: number) {}
+  /** Takes a slot; false when the address already holds the maximum. */
+  take(ip: string): boolean {
+    const n = this.n.get(ip) ?? 0;
+    if (n >= this.max) return false;
+    this.n.set(ip, n + 1);
+    return true;
+  }
+  release(ip: string): void {
+    const left = (this.n.get(ip) ?? 1) - 1;
+    if (left <= 0) this.n.delete(ip); else this.n.set(ip, left);
+  }
 }
 
 export async function startSmtpFront(deps: SmtpDeps, listen: readonly ListenConfig[]): Promise<SmtpFront> {
@@ -65,12 +89,13 @@ export async function startSmtpFront(deps: SmtpDeps, listen: readonly ListenConf
     deps.log.warn({ err: (e as Error).message }, 'SMTP upstream not reachable at start; will retry');
   }
   const clients = new Map<string, Client>();
+  const preLogin = new PreLoginCount(s.maxPreLoginPerIp);
   const sockets = new Set<Socket>();
   const servers: SMTPServer[] = [];
   const addresses: SmtpFront['addresses'] = [];
   try {
     for (const l of listen) {
-      const server = createServer(deps, caps, clients, l);
+      const server = createServer(deps, caps, clients, preLogin, l);
       server.server.on('connection', (sock: Socket) => { sockets.add(sock); sock.once('close', () => sockets.delete(sock)); });
       await new Promise<void>((resolve, reject) => {
         server.server.once('error', reject);
@@ -106,7 +131,7 @@ export async function startSmtpFront(deps: SmtpDeps, listen: readonly ListenConf
   };
 }
 
-function createServer(deps: SmtpDeps, caps: UpstreamCapabilities, clients: Map<string, Client>, l: ListenConfig): SMTPServer {
+function createServer(deps: SmtpDeps, caps: UpstreamCapabilities, clients: Map<string, Client>, preLogin: PreLoginCount, l: ListenConfig): SMTPServer {
   const s = deps.settings;
   const implicit = l.tls === 'implicit';
   if (l.tls !== 'none' && !deps.tls) throw new Error(`an SMTP listener with tls: ${l.tls} needs tls.cert and tls.key`);
@@ -129,9 +154,13 @@ function createServer(deps: SmtpDeps, caps: UpstreamCapabilities, clients: Map<s
     onConnect: (session, cb) => {
       const conn = findConnection(server, session);
       const log = deps.log.child({ sid: session.id, ip: session.remoteAddress, proto: 'smtp' });
+      if (!preLogin.take(session.remoteAddress)) {
+        log.warn({ limit: s.maxPreLoginPerIp }, 'connection refused: too many pre-login connections from this address');
+        return cb(smtpError(R.tooManyConnections)); // smtp-server answers it and closes
+      }
       if (conn) sendVerbatim(conn, () => caps.enhancedStatusCodes);
       else log.warn('cannot reach the smtp-server connection object; replies may carry doubled status codes');
-      clients.set(session.id, { conn, log, relay: null, closed: false, unregister: null });
+      clients.set(session.id, { conn, log, relay: null, closed: false, unregister: null, preLogin: true });
       // No AUTH (not even advertised) before TLS, unless the admin allows plaintext auth.
       if (!session.secure && !s.allowPlaintextAuth) session.disabledCommands = [...disabled, 'AUTH'];
       caps.probeIfUnknown();
@@ -144,7 +173,12 @@ function createServer(deps: SmtpDeps, caps: UpstreamCapabilities, clients: Map<s
     },
     onAuth: (auth, session, cb) => {
       onAuth(deps, caps, clients, auth, session).then(
-        (r) => (r === true ? cb(null, { user: { username: auth.username } }) : cb(smtpError(r))),
+        (r) => {
+          if (r !== true) return cb(smtpError(r));
+          const c = clients.get(session.id);
+          if (c?.preLogin) { c.preLogin = false; preLogin.release(session.remoteAddress); }
+          cb(null, { user: { username: auth.username } });
+        },
         (e: Error) => { clients.get(session.id)?.log.error({ err: e }, 'internal error in SMTP AUTH'); cb(smtpError(R.internal)); });
     },
     onMailFrom: (address, session, cb) => {
@@ -167,6 +201,7 @@ function createServer(deps: SmtpDeps, caps: UpstreamCapabilities, clients: Map<s
       if (!c) return;
       clients.delete(session.id);
       c.closed = true;
+      if (c.preLogin) { c.preLogin = false; preLogin.release(session.remoteAddress); }
       c.unregister?.();
       c.relay?.close();
       if (c.relay) c.log.info({ messages: c.relay.messages, bytes: c.relay.bytes }, 'session closed');
@@ -185,12 +220,10 @@ function findConnection(server: SMTPServer, session: SMTPServerSession): SMTPCon
   return null;
 }
 
-async function delay(ms: number): Promise<void> {
-  if (ms > 0) await new Promise((r) => setTimeout(r, ms));
-}
-
 /** true when logged in (the relay is set up), else the reply for the client. */
 async function onAuth(deps: SmtpDeps, caps: UpstreamCapabilities, clients: Map<string, Client>, auth: SMTPServerAuthentication, session: SMTPServerSession): Promise<true | SmtpReplyText> {
+  // Every failure is answered at the same time after the AUTH exchange, whatever its reason.
+  const timer = startLoginTimer(deps.settings.failureJitterMs);
   const c = clients.get(session.id);
   if (!c) return R.internal;
   if (!session.secure && !deps.settings.allowPlaintextAuth) return R.encryptionRequired;
@@ -199,18 +232,21 @@ async function onAuth(deps: SmtpDeps, caps: UpstreamCapabilities, clients: Map<s
   if (auth.method === 'PLAIN' && auth.authzid && auth.authcid && auth.authzid !== auth.authcid) {
     // Acting as another user is the upstream master's privilege, never a client's.
     c.log.info({ user: auth.authcid }, 'login rejected: PLAIN authzid differs from authcid');
-    await delay(deps.settings.failureDelayMs);
+    await timer.failureDue(deps.settings.failureDelayMs);
     return R.authFailed;
   }
   const decision = await deps.authenticator.authenticate(req);
   if (decision.kind === 'reject') {
     c.log.info({ user: decision.account, reason: decision.reason, delayMs: decision.delayMs }, 'login rejected');
-    await delay(decision.delayMs);
+    await timer.failureDue(decision.delayMs);
     return R.authFailed;
   }
   const log = c.log.child({ user: decision.account });
   const outcome = await loginUpstream(deps, caps, req, decision, { helo: session.hostNameAppearsAs || deps.settings.hostname, remotePort: session.remotePort }, log);
-  if (!outcome.ok) return outcome.reply;
+  if (!outcome.ok) {
+    if (outcome.delayMs !== undefined) await timer.failureDue(outcome.delayMs);
+    return outcome.reply;
+  }
   const relay = outcome.relay;
   if (c.closed) { relay.close(); return R.internal; }
   c.log = log;
@@ -218,7 +254,7 @@ async function onAuth(deps: SmtpDeps, caps: UpstreamCapabilities, clients: Map<s
   relay.up.onLost((e) => c.log.info({ err: e.message }, 'SMTP upstream connection lost'));
   c.unregister = deps.sessions.register({
     id: session.id, account: decision.account, passcodeId: decision.kind === 'accept-passcode' ? decision.passcodeId : null,
-    protocol: 'smtp', remoteIp: session.remoteAddress, since: deps.now(),
+    protocol: 'smtp', remoteIp: session.remoteAddress, since: deps.now(), expiresAt: decision.kind === 'accept-passcode' ? decision.expiresAt : null,
     close: (reason) => {
       c.log.info({ reason }, 'session ended by mailgate');
       relay.up.destroy(); // mid-DATA: no final dot, nothing is queued upstream

@@ -12,7 +12,8 @@ import { replyText } from './reply.js';
 import { R, type SmtpReplyText } from './responses.js';
 import { SmtpUpstream, UpstreamError } from './upstream.js';
 
-export type LoginOutcome = { ok: true; relay: Relay } | { ok: false; reply: SmtpReplyText };
+/** delayMs: a refused password, to be answered that long after the AUTH command (net/pacing.ts). */
+export type LoginOutcome = { ok: true; relay: Relay } | { ok: false; reply: SmtpReplyText; delayMs?: number };
 
 export interface ClientInfo {
   /** The name the client gave in EHLO/HELO; sent as our EHLO after XCLIENT so Received headers show it. */
@@ -67,9 +68,9 @@ export async function loginUpstream(deps: SmtpDeps, caps: UpstreamCapabilities, 
       if (r.code !== 235) {
         up.quit();
         if (r.code >= 500) {
-          deps.authenticator.recordUpstreamResult(req, false, replyText(r));
+          const delayMs = deps.authenticator.recordUpstreamResult(req, false, replyText(r));
           log.info('login rejected by upstream');
-          return { ok: false, reply: R.authFailed }; // the upstream already delayed its answer
+          return { ok: false, reply: R.authFailed, delayMs };
         }
         log.warn({ upstreamSaid: replyText(r) }, 'upstream could not check the password now');
         return { ok: false, reply: R.unavailable };

@@ -16,6 +16,7 @@ export const R = {
   upstreamLostInData: { code: 451, text: '4.4.2 Connection to the mail server lost, message not accepted' },
   revoked: { code: 421, text: '4.7.0 Session ended: the credentials were revoked' },
   shuttingDown: { code: 421, text: '4.3.2 Service shutting down' },
+  tooManyConnections: { code: 421, text: '4.7.0 Too many connections from your address' },
   internal: { code: 451, text: '4.3.0 Internal error, please try again later' },
 } as const satisfies Record<string, SmtpReplyText>;
 

@@ -185,6 +185,7 @@ function prepareStatements(db: Db) {
     // rowid breaks ties between passcodes created in the same millisecond: insertion order.
     listPasscodes: p<PasscodeRecord>('SELECT * FROM passcodes WHERE username = ? ORDER BY created_at, rowid'),
     revoke: p('UPDATE passcodes SET revoked_at = ? WHERE id = ? AND username = ? AND revoked_at IS NULL'),
+    setScopes: p('UPDATE passcodes SET scopes = ? WHERE id = ? AND username = ? AND revoked_at IS NULL'),
     recordUse: p('UPDATE passcodes SET last_used_at = ?, last_used_ip = ?, last_used_client = ? WHERE id = ?'),
     revokedSince: p<{ id: string; username: string; revokedAt: number }>(
       `SELECT id, username, revoked_at AS revokedAt FROM passcodes WHERE revoked_at >= ? ORDER BY revoked_at, id`,
@@ -255,6 +256,10 @@ class SqliteStore implements Store {
 
   async revokePasscode(username: string, id: string, at: number): Promise<boolean> {
     return this.s.revoke.run(at, id, username).changes === 1;
+  }
+
+  async setPasscodeScopes(username: string, id: string, scopes: readonly Protocol[]): Promise<boolean> {
+    return this.s.setScopes.run(encodeScopes(scopes), id, username).changes === 1;
   }
 
   async recordPasscodeUse(id: string, at: number, ip: string | null, client: string | null): Promise<void> {

@@ -29,7 +29,7 @@ export const authenticate: CommandHandler = async (s, cmd) => {
     if (parts.length !== 3) return s.bad(cmd.tag, 'Invalid PLAIN response.', false);
     const [authzid = '', authcid = '', password = ''] = parts;
     // A client asking to act as someone else needs its own master rights; we never grant that.
-    if (authzid !== '' && authzid !== authcid) { s.send(`${cmd.tag} ${R.authFailed}`); return 'continue'; }
+    if (authzid !== '' && authzid !== authcid) return s.refuse(cmd.tag);
     user = authcid;
     secret = password;
   } else {

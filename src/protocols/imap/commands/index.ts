@@ -27,6 +27,8 @@ export interface SessionApi {
   startTls(tag: string): Promise<Next>;
   readContinuation(): Promise<string | null>;
   login(tag: string, user: string, secret: string): Promise<Next>;
+  /** Answers a login refused before the core saw it, at the same time as every other failure. */
+  refuse(tag: string): Promise<Next>;
 }
 
 export type CommandHandler = (s: SessionApi, cmd: ImapCommand) => Promise<Next>;
