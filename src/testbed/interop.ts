@@ -1,14 +1,18 @@
 /**
- * Whether the real components (Dovecot, Postfix) the interop tests need are available, plus the
+ * Whether the real components (Dovecot, Postfix, PostgreSQL) the interop tests need are available, plus the
  * small process bookkeeping shared by the testbed launchers.
  */
 import { accessSync, constants, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { postgresBinDir, postgresUser } from './postgres.js';
 
 /** Set MAILGATE_REQUIRE_INTEROP=1 (CI) to turn "component missing → skipped" into a failure. */
 export const REQUIRE_INTEROP: boolean = process.env.MAILGATE_REQUIRE_INTEROP === '1';
 
+/** What the demo needs (a one-box install never needs PostgreSQL). */
 export const INTEROP_INSTALL_HINT = 'apt-get install -y dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix';
+/** What the whole test suite needs. */
+const TEST_INSTALL_HINT = `${INTEROP_INSTALL_HINT} postgresql`;
 
 /** Find an executable: first in `preferred` (absolute paths), then on PATH (plus the sbin dirs). */
 export function findExecutable(name: string, preferred: string[] = []): string | null {
@@ -39,7 +43,7 @@ function isRoot(): boolean {
  * Which real components can be started here. Both launchers need root (Dovecot drops to the
  * `mail` user for mail access; Postfix's master always runs as root).
  */
-export function interopStatus(): { dovecot: boolean; postfix: boolean; hint: string } {
+export function interopStatus(): { dovecot: boolean; postfix: boolean; postgres: boolean; hint: string } {
   const root = isRoot();
   const dovecot =
     root &&
@@ -48,11 +52,16 @@ export function interopStatus(): { dovecot: boolean; postfix: boolean; hint: str
     // the imap/pop3/lmtp binaries come from dovecot-imapd/-pop3d/-lmtpd, not dovecot-core
     ['imap', 'pop3', 'lmtp'].every((b) => DOVECOT_LIBEXEC.some((d) => isExecutable(path.join(d, b))));
   const postfix = root && findExecutable('postfix', ['/usr/sbin/postfix']) !== null && findExecutable('postconf', ['/usr/sbin/postconf']) !== null;
+  // PostgreSQL refuses root: as root it runs as the package's `postgres` user (testbed/postgres.ts).
+  const postgres = postgresBinDir() !== null && (!root || postgresUser() !== null);
   // MAILGATE_INTEROP_DISABLE=dovecot,postfix pretends a component is missing (to exercise the
   // skip/fail paths, or to skip the slower interop suites locally).
   const disabled = new Set((process.env.MAILGATE_INTEROP_DISABLE ?? '').split(',').map((x) => x.trim()));
-  const hint = root ? INTEROP_INSTALL_HINT : `${INTEROP_INSTALL_HINT} (and run the tests as root)`;
-  return { dovecot: dovecot && !disabled.has('dovecot'), postfix: postfix && !disabled.has('postfix'), hint };
+  const hint = root ? TEST_INSTALL_HINT : `${TEST_INSTALL_HINT} (and run the tests as root)`;
+  return {
+    dovecot: dovecot && !disabled.has('dovecot'), postfix: postfix && !disabled.has('postfix'),
+    postgres: postgres && !disabled.has('postgres'), hint,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -204,10 +204,21 @@ class SqliteStore implements Store {
   /** The account row and the passcode go in together or not at all. */
   private readonly insertTx: (r: PasscodeRow) => void;
   private readonly tf: TwoFactorTables;
+  private readonly pruneTx: (before: number) => number;
 
   constructor(private readonly db: Db) {
     this.s = prepareStatements(db);
     this.tf = new TwoFactorTables(db);
+    // The gate row lets the append-only trigger pass deletes of older rows, in this transaction only.
+    const gate = db.prepare('INSERT INTO audit_prune_gate (before) VALUES (?)');
+    const prune = db.prepare('DELETE FROM audit WHERE ts < ?');
+    const ungate = db.prepare('DELETE FROM audit_prune_gate');
+    this.pruneTx = db.transaction((before: number) => {
+      gate.run(before);
+      const n = prune.run(before).changes;
+      ungate.run();
+      return n;
+    });
     this.insertTx = db.transaction((r: PasscodeRow) => {
       this.s.ensureAccount.run(r.username, r.createdAt, r.createdAt);
       this.s.insertPasscode.run(
@@ -311,6 +322,10 @@ class SqliteStore implements Store {
     }
     // Newest N first from the index, then flipped so callers read oldest first.
     return stmt.all(...args, limit).reverse().map(toAudit);
+  }
+
+  async pruneAudit(before: number): Promise<number> {
+    return this.pruneTx(before);
   }
 
   async close(): Promise<void> {
