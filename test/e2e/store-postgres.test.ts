@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import { ImapFlow } from 'imapflow';
+import pg from 'pg';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildConfig } from '../../src/config/load.js';
@@ -73,10 +74,17 @@ describeInterop('store: sqlite → PostgreSQL with migrate and store copy', ['do
     const env = { MAILGATE_DATABASE_URL: url };
     const cfg = ['--config', join(dir, 'pg.yaml')];
 
-    const m1 = await mailgate(['migrate', ...cfg], env);
-    expect(m1).toMatchObject({ code: 0, err: '' });
-    expect(m1.out).toMatch(/^postgres 127\.0\.0\.1:\d+\/copy_target: schema version 0 → 1\n$/);
+    // Two deploy scripts migrating at once: both succeed, each migration is applied once.
+    const [m1, m2] = await Promise.all([mailgate(['migrate', ...cfg], env), mailgate(['migrate', ...cfg], env)]);
+    for (const m of [m1, m2]) {
+      expect(m).toMatchObject({ code: 0, err: '' });
+      expect(m.out).toMatch(/^postgres 127\.0\.0\.1:\d+\/copy_target: schema version (0 → 1|1, up to date)\n$/);
+    }
     expect((await mailgate(['migrate', ...cfg], env)).out).toMatch(/schema version 1, up to date/);
+    const check = new pg.Client({ connectionString: url });
+    await check.connect();
+    expect((await check.query('SELECT version FROM mailgate_schema')).rows).toEqual([{ version: 1 }]);
+    await check.end();
 
     const copy = await mailgate(['store', 'copy', '--from', join(dir, 'mailgate.db'), '--to', 'postgres', ...cfg, '--json'], env);
     expect(copy.code).toBe(0);

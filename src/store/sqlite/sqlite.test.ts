@@ -118,6 +118,14 @@ describe('sqlite store specifics', () => {
     db.close();
   });
 
+  it('migrate: false (serve --no-migrate) refuses an outdated schema and opens a current one', async () => {
+    const path = freshPath();
+    await expect(openSqliteStore(path, { migrate: false })).rejects.toThrow(/schema is at version 0, this mailgate needs \d+: run `mailgate migrate`/);
+    await (await openSqliteStore(path)).close();
+    const store = await openSqliteStore(path, { migrate: false });
+    await store.close();
+  });
+
   it('retention: only pruneAudit deletes, and only older rows; an ad-hoc DELETE stays refused', async () => {
     const path = freshPath();
     const store = await openSqliteStore(path);
