@@ -34,6 +34,7 @@ export async function migrateCommand(argv: string[], io: Io): Promise<number> {
     const pool = pgPool(config);
     try { from = await pgSchemaVersion(pool); to = await migratePostgres(pool); } finally { await pool.end(); }
   } else {
+    if (!existsSync(config.store.sqlite!)) throw new CliError(`no sqlite database at ${config.store.sqlite} (serve creates it)`, 1);
     const db = new Database(config.store.sqlite!);
     try { from = db.pragma('user_version', { simple: true }) as number; to = migrateSqlite(db); } finally { db.close(); }
   }
