@@ -1,6 +1,7 @@
 /**
  * `npm run bench [-- --quick] [-- --json] [-- --only bulk,small,logins,hol,idle,smtp]
- *  [-- --rounds N] [-- --profile DIR] [-- --out FILE] [-- --bcrypt-cost N] [-- --hash-workers N] [-- --no-nginx]`
+ *  [-- --rounds N] [-- --profile DIR] [-- --out FILE] [-- --bcrypt-cost N] [-- --hash-workers N] [-- --no-nginx]
+ *  [-- --store sqlite|postgres]`
  *
  * Starts a private Dovecot (seeded mailbox) and Postfix, mailgate in its own process in front of
  * them, and measures the direct path and the mailgate path side by side. Progress goes to
@@ -17,7 +18,8 @@ import { bulkPhase, holPhase, idlePhase, loginPhase, smallPhase, smtpPhase } fro
 import type { Ctx, Paths } from './rounds.js';
 import { loadAverage, raiseFdLimit } from './proc.js';
 import { jsonReport, markdownReport, type Report } from './report.js';
-import { cleanupAll, gateConfigDoc, prepareGate, spawnGate, startMta, startWorld, USER, workDir, type GateProcess, type Mailboxes } from './testbed.js';
+import { startPostgres } from '../src/testbed/postgres.js';
+import { cleanupAll, gateConfigDoc, onCleanup, prepareGate, spawnGate, startMta, startWorld, USER, workDir, type GateProcess, type Mailboxes } from './testbed.js';
 
 const PHASES = { bulk: bulkPhase, small: smallPhase, logins: loginPhase, hol: holPhase, idle: idlePhase, smtp: smtpPhase } as const;
 type Phase = keyof typeof PHASES;
@@ -33,6 +35,7 @@ const { values: args } = parseArgs({
     'bcrypt-cost': { type: 'string', default: '10' },
     'hash-workers': { type: 'string', default: '2' },
     'no-nginx': { type: 'boolean', default: false },
+    store: { type: 'string', default: 'sqlite' },
   },
 });
 
@@ -43,6 +46,7 @@ const quick = args.quick ?? false;
 const rounds = Number(args.rounds ?? (quick ? 1 : 5));
 const bcryptCost = Number(args['bcrypt-cost']);
 const hashWorkers = Number(args['hash-workers']);
+if (args.store !== 'sqlite' && args.store !== 'postgres') { log('--store is sqlite or postgres'); process.exit(2); }
 
 function sh(cmd: string, argv: string[]): string {
   try { return execFileSync(cmd, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 }).trim(); } catch { return 'unknown'; }
@@ -83,7 +87,15 @@ async function main(): Promise<void> {
   const dir = workDir();
   const ca = readFileSync(dovecot.certs.caCert);
   const warmFile = join(dir, 'gate-warm.yaml');
-  const passcode = await prepareGate(gateConfigDoc(dovecot, postfix, dir, { cacheTtl: '5m', bcryptCost, hashWorkers }), dir, warmFile, true);
+  // --store postgres: a private PostgreSQL (the testbed's) shared by the warm and the cold gate.
+  let storeUrl: string | undefined;
+  if (args.store === 'postgres') {
+    const pgServer = await startPostgres();
+    onCleanup(() => pgServer.stop());
+    storeUrl = await pgServer.createDatabase('bench');
+    log(`store: PostgreSQL on 127.0.0.1:${pgServer.port}`);
+  }
+  const passcode = await prepareGate(gateConfigDoc(dovecot, postfix, dir, { cacheTtl: '5m', bcryptCost, hashWorkers, storeUrl }), dir, warmFile, true);
   if (!passcode) throw new Error('no passcode');
   log('starting mailgate (own process)');
   const gate = await spawnGate(warmFile);
@@ -132,7 +144,7 @@ async function main(): Promise<void> {
     async coldGate() {
       if (cold) return cold;
       const file = join(dir, 'gate-cold.yaml');
-      await prepareGate(gateConfigDoc(dovecot, null, dir, { cacheTtl: '0s', bcryptCost, hashWorkers }), dir, file, false);
+      await prepareGate(gateConfigDoc(dovecot, null, dir, { cacheTtl: '0s', bcryptCost, hashWorkers, storeUrl }), dir, file, false);
       log('starting the cold mailgate (cache_ttl 0s)');
       const g = await spawnGate(file);
       cold = { gate: g, paths: gatePathsOf(g) };

@@ -93,13 +93,17 @@ export async function startMta(dovecot: DovecotInstance): Promise<PostfixInstanc
 }
 
 // ---------------------------------------------------------------------------------------------
-export interface GateOptions { cacheTtl: string; bcryptCost: number; hashWorkers: number }
+export interface GateOptions {
+  cacheTtl: string; bcryptCost: number; hashWorkers: number;
+  /** A PostgreSQL store (npm run bench -- --store postgres) instead of the sqlite file in dir. */
+  storeUrl?: string;
+}
 
 /** The config document (YAML keys as an admin writes them) for a gate in front of the testbed. */
 export function gateConfigDoc(dovecot: DovecotInstance, postfix: PostfixInstance | null, dir: string, o: GateOptions): Record<string, unknown> {
   const listen = [{ host: '127.0.0.1', port: 0, tls: 'none' }, { host: '127.0.0.1', port: 0, tls: 'implicit' }];
   return {
-    store: { sqlite: join(dir, 'mailgate.db') },
+    store: o.storeUrl ? { postgres: { url: o.storeUrl } } : { sqlite: join(dir, 'mailgate.db') },
     secret_file: join(dir, 'secret.key'),
     tls: { cert: dovecot.certs.cert, key: dovecot.certs.key },
     imap: {

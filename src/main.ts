@@ -11,6 +11,7 @@ import { deriveKeys, type ServerKeys } from './core/keys.js';
 import { createManager, type Manager } from './core/manage.js';
 import { watchLivePolicy } from './core/livepolicy.js';
 import { watchNotifications } from './core/notify-watch.js';
+import { watchRetention } from './core/retention.js';
 import { watchRevocations, watchUnblocks } from './core/revocations.js';
 import { SessionRegistry } from './core/sessions.js';
 import { systemClock, type Clock, type Hasher } from './core/types.js';
@@ -25,7 +26,7 @@ import { imapNotificationSink } from './protocols/imap/notify-sink.js';
 import { UpstreamInfo } from './protocols/imap/upstream-info.js';
 import { startSmtpFront, type SmtpFront } from './protocols/smtp/front.js';
 import { createImapLogin, mailSettingsFrom, startPortal, type PortalHandle } from './portal/index.js';
-import { openSqliteStore } from './store/sqlite/index.js';
+import { openStore } from './store/index.js';
 import type { Store } from './store/types.js';
 
 /** The policy core with its store: what the CLI needs, and what the server builds on. */
@@ -43,10 +44,13 @@ export interface Core {
   close(): Promise<void>;
 }
 
-export async function openCore(config: Readonly<Config>, opts: { clock?: Clock; hashWorkers?: number } = {}): Promise<Core> {
+/** Opens the configured store (migrating it unless `migrate: false`) and builds the policy core on it. */
+export async function openCore(
+  config: Readonly<Config>, opts: { clock?: Clock; hashWorkers?: number; migrate?: boolean; onStoreError?: (e: Error) => void } = {},
+): Promise<Core> {
   const clock = opts.clock ?? systemClock;
   const keys = deriveKeys(loadOrCreateSecret(config.secretFile));
-  const store = await openSqliteStore(config.store.sqlite);
+  const store = await openStore(config, { migrate: opts.migrate, onError: opts.onStoreError });
   const hasher = createHashPool({ size: opts.hashWorkers ?? config.auth.hashWorkers, cost: config.auth.bcryptCost });
   const cache = new VerifiedCache(keys.cache, config.auth.cacheTtlMs, clock);
   const sessions = new SessionRegistry();
@@ -81,10 +85,10 @@ export interface Server {
 }
 
 /** Starts every configured front. `log` defaults to JSON lines on stdout at the configured level. */
-export async function startServer(config: Readonly<Config>, opts: { log?: Logger; clock?: Clock } = {}): Promise<Server> {
+export async function startServer(config: Readonly<Config>, opts: { log?: Logger; clock?: Clock; migrate?: boolean } = {}): Promise<Server> {
   const log = opts.log ?? createLogger({ level: config.log.level });
   const tls = config.tls ? loadServerTls(config.tls) : null;
-  const core = await openCore(config, opts);
+  const core = await openCore(config, { ...opts, onStoreError: (e) => log.warn({ err: e.message }, 'store connection lost; the pool reconnects') });
   const t = config.auth.throttle;
   const guard = new AuthGuard(core.clock, {
     ...DEFAULT_GUARD, baseDelayMs: config.auth.failureDelayMs, maxDelayMs: Math.max(t.maxDelayMs, config.auth.failureDelayMs),
@@ -107,6 +111,12 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
     log.warn('identity.default_domain and identity.domains are not set: if the upstream adds or drops domains (auth_username_format, auth_default_realm), a name typed without its domain is another account for mailgate and escapes enforcement; run `mailgate doctor --user USER`');
   }
   const stopUnblocks = watchUnblocks({ store: core.store, guard, clock: core.clock, onError: (e) => log.error({ err: e.message }, 'unblock watch failed') });
+  const retentionMs = config.audit.retentionMs;
+  const stopRetention = retentionMs === null ? () => {} : watchRetention({
+    store: core.store, clock: core.clock, retentionMs,
+    onPruned: (removed) => log.info({ removed, retentionMs }, 'audit events past the retention deleted'),
+    onError: (e) => log.error({ err: e.message }, 'audit retention pruning failed'),
+  });
   const livePolicy = watchLivePolicy({
     store: core.store, sessions: core.sessions, cache: core.cache, clock: core.clock,
     policy: () => ({ policy: currentPolicy, exempt: currentExempt }), onError: (e) => log.error({ err: e.message }, 'live policy watch failed'),
@@ -155,6 +165,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
     stopUnblocks();
     stopNotices();
     livePolicy.stop();
+    stopRetention();
     await core.close();
     throw e;
   }
@@ -166,6 +177,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
       stopUnblocks();
       stopNotices();
       livePolicy.stop();
+      stopRetention();
       await portal?.close();
       await imap?.close();
       await smtp?.close();

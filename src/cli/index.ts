@@ -10,6 +10,7 @@ import { unblockCommand, UNBLOCK_HELP } from './unblock.js';
 import { totpCommand, TOTP_HELP } from './totp.js';
 import { codesCommand, CODES_HELP } from './codes.js';
 import { auditCommand, AUDIT_HELP } from './audit.js';
+import { migrateCommand, MIGRATE_HELP, storeCommand, STORE_HELP } from './store.js';
 import { CliError, processIo, type Io } from './util.js';
 
 const COMMANDS: Readonly<Record<string, (argv: string[], io: Io) => Promise<number>>> = {
@@ -22,11 +23,13 @@ const COMMANDS: Readonly<Record<string, (argv: string[], io: Io) => Promise<numb
   totp: totpCommand,
   codes: codesCommand,
   audit: auditCommand,
+  migrate: migrateCommand,
+  store: storeCommand,
 };
 
 const HELP = `mailgate — application passcodes (2FA discipline) in front of any IMAP/SMTP server
 
-mailgate serve                            run the proxy
+mailgate serve [--no-migrate]             run the proxy (--no-migrate: refuse an outdated schema)
 mailgate demo [--check]                   try it: private Dovecot/Postfix + mailgate, instructions printed
 mailgate doctor [--user USER]             check config, certificate, upstream, master login
 ${ACCOUNTS_HELP}
@@ -35,6 +38,8 @@ ${UNBLOCK_HELP}
 ${TOTP_HELP}
 ${CODES_HELP}
 ${AUDIT_HELP}
+${MIGRATE_HELP}
+${STORE_HELP}
 
 Every command takes --config FILE (default: $MAILGATE_CONFIG, then ./config/mailgate.yaml);
 listings take --json.`;

@@ -3,10 +3,11 @@ import { startServer } from '../main.js';
 import { parse, readConfig, type Io } from './util.js';
 
 export async function serveCommand(argv: string[], io: Io): Promise<number> {
-  const { values } = parse(argv, {});
-  if (values.help) { io.out('mailgate serve [--config FILE]   run the proxy (logs JSON lines to stdout)'); return 0; }
+  const { values } = parse(argv, { 'no-migrate': { type: 'boolean', default: false } });
+  if (values.help) { io.out('mailgate serve [--config FILE] [--no-migrate]   run the proxy (logs JSON lines to stdout)'); return 0; }
   const config = readConfig(values.config, io);
-  const server = await startServer(config);
+  // --no-migrate: schema changes are applied by `mailgate migrate` (one deploy step for N instances).
+  const server = await startServer(config, { migrate: !values['no-migrate'] });
   // SIGHUP: new certificate and policy without dropping anyone. A broken file keeps the old ones.
   const onHup = () => {
     server.reload().catch((e: Error) => server.log.error({ err: e.message }, 'reload failed; keeping the running configuration'));

@@ -63,6 +63,28 @@ typo: 1
     expect(() => buildConfig({ ...minimal, notify: { enabled: 'yes' } }, null, env)).toThrow(/notify\.enabled: expected true or false/);
   });
 
+  it('store: sqlite by default, or postgres with its URL from the environment; exactly one; audit retention', () => {
+    const env = { MP: 'pw', DB: 'postgres://mailgate:dbpw@db.internal:5432/mailgate' };
+    const def = buildConfig(minimal, '/etc/mailgate/mailgate.yaml', env);
+    expect(def.store).toEqual({ sqlite: '/etc/mailgate/data/mailgate.db', postgres: null });
+    expect(def.audit.retentionMs).toBeNull();
+    const pg = buildConfig({ ...minimal, store: { postgres: { url_env: 'DB', pool_size: 20, statement_timeout: '2s' } }, audit: { retention: '180d' } }, null, env);
+    expect(pg.store).toEqual({ sqlite: null, postgres: { url: env.DB, poolSize: 20, statementTimeoutMs: 2000 } });
+    expect(pg.audit.retentionMs).toBe(180 * 86_400_000);
+    const problems = (doc: object, e: NodeJS.ProcessEnv = env) => {
+      try { buildConfig({ ...minimal, ...doc }, null, e); return ''; } catch (err) { return (err as ConfigError).problems.join('\n'); }
+    };
+    expect(problems({ store: { sqlite: 'a.db', postgres: { url_env: 'DB' } } })).toMatch(/store: set exactly one of sqlite and postgres/);
+    expect(problems({ store: { postgres: {} } })).toMatch(/store.postgres.url: required/);
+    expect(problems({ store: { postgres: { url_env: 'NOPE' } } })).toMatch(/store.postgres.url_env: environment variable NOPE is not set/);
+    // A malformed URL is named, its value (which may carry a password) never echoed.
+    const bad = problems({ store: { postgres: { url: 'mysql://u:hunter22@x/db' } } });
+    expect(bad).toMatch(/store.postgres.url: expected a postgres:\/\/ or postgresql:\/\/ URL/);
+    expect(bad).not.toContain('hunter22');
+    expect(problems({ audit: { retention: '2h' } })).toMatch(/audit.retention: expected at least 1d/);
+    expect(problems({ audit: { keep: '1d' } })).toMatch(/audit.keep: unknown key/);
+  });
+
   it('parses durations', () => {
     expect(parseDuration('90d')).toBe(90 * 86_400_000);
     expect(parseDuration('250ms')).toBe(250);

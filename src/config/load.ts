@@ -11,7 +11,7 @@ import { availableParallelism } from 'node:os';
 import { parse as parseYaml } from 'yaml';
 import type { IdentityConfig } from '../core/identity.js';
 import type {
-  Config, ListenConfig, PolicyConfig, ProtocolConfig, TlsMode, UpstreamAuth, UpstreamConfig,
+  Config, ListenConfig, PolicyConfig, PostgresConfig, ProtocolConfig, TlsMode, UpstreamAuth, UpstreamConfig,
 } from './types.js';
 
 export class ConfigError extends Error {
@@ -230,16 +230,43 @@ function cidrList(r: Reader, value: unknown, path: string): string[] {
   return out;
 }
 
+/** store: { sqlite: FILE } (default ./data/mailgate.db) or { postgres: { url|url_env|url_file, … } }. */
+function storeSection(r: Reader, root: Obj): Config['store'] {
+  const store = r.obj(root, 'store', 'store') ?? {};
+  r.unknownKeys(store, ['sqlite', 'postgres'], 'store');
+  const pgObj = r.obj(store, 'postgres', 'store.postgres');
+  if (!pgObj) return { sqlite: r.path(store, 'sqlite', 'store', './data/mailgate.db'), postgres: null };
+  if (store.sqlite !== undefined && store.sqlite !== null) r.problem('store', 'set exactly one of sqlite and postgres');
+  r.unknownKeys(pgObj, ['url', 'url_env', 'url_file', 'pool_size', 'statement_timeout'], 'store.postgres');
+  const url = r.secret(pgObj, 'url', 'store.postgres');
+  if (url === null && !['url', 'url_env', 'url_file'].some((k) => pgObj[k] !== undefined)) {
+    r.problem('store.postgres.url', 'required: url_env (e.g. MAILGATE_DATABASE_URL), url_file or url');
+  } else if (url !== null && !/^postgres(ql)?:\/\//.test(url)) {
+    // Never echo the value: it usually carries the database password.
+    r.problem('store.postgres.url', 'expected a postgres:// or postgresql:// URL');
+  }
+  const postgres: PostgresConfig = {
+    url: url ?? '',
+    poolSize: r.int(pgObj, 'pool_size', 'store.postgres', 10, 1, 1000),
+    statementTimeoutMs: r.duration(pgObj, 'statement_timeout', 'store.postgres', 5000),
+  };
+  if (postgres.statementTimeoutMs < 100) r.problem('store.postgres.statement_timeout', 'expected at least 100ms');
+  return { sqlite: null, postgres };
+}
+
 /** Validates an already-parsed YAML document. `file` is used to resolve relative paths. */
 export function buildConfig(doc: unknown, file: string | null, env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
   const baseDir = file ? dirname(resolve(file)) : process.cwd();
   const r = new Reader(baseDir, env);
   const root: Obj = isObj(doc) ? doc : {};
   if (!isObj(doc)) r.problem('(top)', 'the configuration must be a YAML mapping');
-  r.unknownKeys(root, ['store', 'secret_file', 'tls', 'imap', 'smtp', 'identity', 'policy', 'auth', 'limits', 'log', 'portal', 'admin', 'notify'], '');
+  r.unknownKeys(root, ['store', 'audit', 'secret_file', 'tls', 'imap', 'smtp', 'identity', 'policy', 'auth', 'limits', 'log', 'portal', 'admin', 'notify'], '');
 
-  const store = r.obj(root, 'store', 'store') ?? {};
-  r.unknownKeys(store, ['sqlite'], 'store');
+  const store = storeSection(r, root);
+  const auditObj = r.obj(root, 'audit', 'audit') ?? {};
+  r.unknownKeys(auditObj, ['retention'], 'audit');
+  const retentionMs = auditObj.retention === undefined || auditObj.retention === null ? null : r.duration(auditObj, 'retention', 'audit', 0);
+  if (retentionMs !== null && retentionMs < 86_400_000) r.problem('audit.retention', 'expected at least 1d (or leave it unset to keep every event)');
   const tlsObj = r.obj(root, 'tls', 'tls');
   if (tlsObj) r.unknownKeys(tlsObj, ['cert', 'key'], 'tls');
   const tls = tlsObj ? { cert: r.path(tlsObj, 'cert', 'tls', ''), key: r.path(tlsObj, 'key', 'tls', '') } : null;
@@ -282,7 +309,8 @@ export function buildConfig(doc: unknown, file: string | null, env: NodeJS.Proce
 
   const config: Config = {
     file: file ? resolve(file) : null,
-    store: { sqlite: r.path(store, 'sqlite', 'store', './data/mailgate.db') },
+    store,
+    audit: { retentionMs },
     secretFile: r.path(root, 'secret_file', '', './data/secret.key'),
     tls,
     imap,

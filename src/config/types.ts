@@ -86,10 +86,24 @@ export interface Limits {
   shutdownGraceMs: number;
 }
 
+/** A PostgreSQL store shared by several mailgate instances. */
+export interface PostgresConfig {
+  /** Connection URL (a secret: it usually carries the password). */
+  url: string;
+  poolSize: number;
+  /** Server-side statement_timeout, also the wait for a pooled connection. */
+  statementTimeoutMs: number;
+}
+
 export interface Config {
   /** Absolute path of the file this was loaded from (relative paths in it resolve against its folder). */
   file: string | null;
-  store: { sqlite: string };
+  /** Exactly one backend: sqlite (a file path, the embedded default) or postgres. */
+  store: { sqlite: string | null; postgres: PostgresConfig | null };
+  audit: {
+    /** Events older than this are deleted (by the serving process, hourly); null: kept forever. */
+    retentionMs: number | null;
+  };
   secretFile: string;
   tls: { cert: string; key: string } | null;
   imap: ProtocolConfig | null;

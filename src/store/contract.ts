@@ -291,6 +291,18 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       });
     });
 
+    it('audit retention: pruneAudit removes only events older than the cutoff', async () => {
+      const ids: number[] = [];
+      for (let i = 0; i < 6; i++) ids.push(await store.appendAudit(sampleAudit({ ts: T0 + i * 1000 })));
+      expect(await store.pruneAudit(T0 + 3000)).toBe(3);
+      expect((await store.queryAudit({})).map((e) => e.id)).toEqual(ids.slice(3));
+      expect(await store.pruneAudit(T0 + 3000)).toBe(0);
+      expect(await store.pruneAudit(T0 - 1)).toBe(0);
+      // Ids keep increasing after a prune: --follow readers never see an id twice.
+      expect(await store.appendAudit(sampleAudit())).toBeGreaterThan(ids.at(-1)!);
+      expect((await store.queryAudit({})).length).toBe(4);
+    });
+
     it('handles unicode usernames as exact keys', async () => {
       const users = ['jürgen@exämple.org', '用户@例子.公司', '👩‍💻@example.org', "o'brien\"; --"];
       const nfc = 'ren\u00e9@example.org';

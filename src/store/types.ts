@@ -189,6 +189,11 @@ export interface Store {
 
   appendAudit(event: AuditEvent): Promise<number>;
   queryAudit(query: AuditQuery): Promise<AuditEvent[]>;
+  /**
+   * Retention (audit.retention): deletes the events with ts < before, in one transaction, and
+   * returns how many. The only way an audit event ever leaves the log: it is append-only otherwise.
+   */
+  pruneAudit(before: number): Promise<number>;
 
   close(): Promise<void>;
 }

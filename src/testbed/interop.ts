@@ -1,14 +1,18 @@
 /**
- * Whether the real components (Dovecot, Postfix) the interop tests need are available, plus the
+ * Whether the real components (Dovecot, Postfix, PostgreSQL) the interop tests need are available, plus the
  * small process bookkeeping shared by the testbed launchers.
  */
 import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
+import { postgresBinDir, postgresUser } from './postgres.js';
 
 /** Set MAILGATE_REQUIRE_INTEROP=1 (CI) to turn "component missing → skipped" into a failure. */
 export const REQUIRE_INTEROP: boolean = process.env.MAILGATE_REQUIRE_INTEROP === '1';
 
+/** What the demo needs (a one-box install never needs PostgreSQL). */
 export const INTEROP_INSTALL_HINT = 'apt-get install -y dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix';
+/** What the whole test suite needs. */
+const TEST_INSTALL_HINT = `${INTEROP_INSTALL_HINT} postgresql`;
 
 /**
  * Never `apt-get install cyrus-imapd`: it conflicts with dovecot-imapd and removes Dovecot. The
@@ -68,7 +72,7 @@ export function cyrusBinaries(): { imapd: string; idled: string; master: string;
  * Which real components can be started here. Both launchers need root (Dovecot drops to the
  * `mail` user for mail access; Postfix's master always runs as root).
  */
-export function interopStatus(): { dovecot: boolean; postfix: boolean; cyrus: boolean; hint: string; cyrusHint: string } {
+export function interopStatus(): { dovecot: boolean; postfix: boolean; cyrus: boolean; postgres: boolean; hint: string; cyrusHint: string } {
   const root = isRoot();
   const dovecot =
     root &&
@@ -77,13 +81,18 @@ export function interopStatus(): { dovecot: boolean; postfix: boolean; cyrus: bo
     // the imap/pop3/lmtp binaries come from dovecot-imapd/-pop3d/-lmtpd, not dovecot-core
     ['imap', 'pop3', 'lmtp'].every((b) => DOVECOT_LIBEXEC.some((d) => isExecutable(path.join(d, b))));
   const postfix = root && findExecutable('postfix', ['/usr/sbin/postfix']) !== null && findExecutable('postconf', ['/usr/sbin/postconf']) !== null;
-  // MAILGATE_INTEROP_DISABLE=dovecot,postfix,cyrus pretends a component is missing (to exercise the
-  // skip/fail paths, or to skip the slower interop suites locally).
+  // PostgreSQL refuses root: as root it runs as the package's `postgres` user (testbed/postgres.ts).
+  const postgres = postgresBinDir() !== null && (!root || postgresUser() !== null);
+  // MAILGATE_INTEROP_DISABLE=dovecot,postfix,cyrus,postgres pretends a component is missing (to
+  // exercise the skip/fail paths, or to skip the slower interop suites locally).
   const disabled = new Set((process.env.MAILGATE_INTEROP_DISABLE ?? '').split(',').map((x) => x.trim()));
-  const hint = root ? INTEROP_INSTALL_HINT : `${INTEROP_INSTALL_HINT} (and run the tests as root)`;
+  const hint = root ? TEST_INSTALL_HINT : `${TEST_INSTALL_HINT} (and run the tests as root)`;
   const cyrus = root && cyrusBinaries() !== null && /^cyrus:/m.test(readFileSync('/etc/passwd', 'utf8')); // master drops to it
   const cyrusHint = root ? CYRUS_INSTALL_HINT : `${CYRUS_INSTALL_HINT} (and run the tests as root)`;
-  return { dovecot: dovecot && !disabled.has('dovecot'), postfix: postfix && !disabled.has('postfix'), cyrus: cyrus && !disabled.has('cyrus'), hint, cyrusHint };
+  return {
+    dovecot: dovecot && !disabled.has('dovecot'), postfix: postfix && !disabled.has('postfix'), cyrus: cyrus && !disabled.has('cyrus'),
+    postgres: postgres && !disabled.has('postgres'), hint, cyrusHint,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 /**
- * vitest helper for tests that need the real Dovecot/Postfix testbed (src/testbed/).
+ * vitest helper for tests that need the real Dovecot/Postfix/PostgreSQL testbed (src/testbed/).
  *
  *   describeInterop('imap proxy against Dovecot', ['dovecot'], () => { ... });
  *   describeInterop('imap proxy against Cyrus', ['cyrus'], () => { ... });   // scripts/install-cyrus.sh
@@ -11,7 +11,7 @@
 import { describe, it } from 'vitest';
 import { interopStatus, REQUIRE_INTEROP } from '../../src/testbed/interop.js';
 
-export type InteropComponent = 'dovecot' | 'postfix' | 'cyrus';
+export type InteropComponent = 'dovecot' | 'postfix' | 'cyrus' | 'postgres';
 
 export function describeInterop(name: string, needs: InteropComponent[], fn: () => void): void {
   const status = interopStatus();

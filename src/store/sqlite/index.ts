@@ -11,7 +11,7 @@ import type {
   AccountRow, AuditEvent, AuditQuery, EmergencyCodeRow, EnrolCodeRow, OverrideOwner, PasscodeRow, PortalSessionRow, Protocol, Store,
   TotpRow,
 } from '../types.js';
-import { migrate } from './migrations.js';
+import { LATEST_VERSION, migrate } from './migrations.js';
 import { TwoFactorTables } from './twofactor.js';
 
 const DEFAULT_AUDIT_LIMIT = 100;
@@ -129,7 +129,7 @@ function prepareFile(path: string): void {
   closeSync(openSync(path, 'a', 0o600));
 }
 
-function openDatabase(path: string): Db {
+function openDatabase(path: string, runMigrations: boolean): Db {
   const memory = path === ':memory:';
   if (!memory) prepareFile(path);
   const db = new Database(path);
@@ -142,7 +142,15 @@ function openDatabase(path: string): Db {
     // panic can lose the last few commits — never corrupt the file. Auth traffic writes a lot.
     db.pragma('synchronous = NORMAL');
     db.pragma('foreign_keys = ON');
-    migrate(db);
+    if (runMigrations) migrate(db);
+    else {
+      const v = db.pragma('user_version', { simple: true }) as number;
+      if (v !== LATEST_VERSION) {
+        throw new Error(v > LATEST_VERSION
+          ? `database schema version ${v} is newer than this mailgate understands (${LATEST_VERSION}); refusing to open it`
+          : `the database schema is at version ${v}, this mailgate needs ${LATEST_VERSION}: run \`mailgate migrate\``);
+      }
+    }
     return db;
   } catch (err) {
     db.close();
@@ -150,9 +158,12 @@ function openDatabase(path: string): Db {
   }
 }
 
-/** Opens (creating and migrating if needed) a sqlite-backed Store at `path`, or ':memory:'. */
-export async function openSqliteStore(path: string): Promise<Store> {
-  return new SqliteStore(openDatabase(path));
+/**
+ * Opens (creating and migrating if needed) a sqlite-backed Store at `path`, or ':memory:'.
+ * `migrate: false` (serve --no-migrate) refuses a schema that is not current instead.
+ */
+export async function openSqliteStore(path: string, opts: { migrate?: boolean } = {}): Promise<Store> {
+  return new SqliteStore(openDatabase(path, opts.migrate ?? true));
 }
 
 /** Every fixed statement, prepared once per connection. */
@@ -205,10 +216,21 @@ class SqliteStore implements Store {
   /** The account row and the passcode go in together or not at all. */
   private readonly insertTx: (r: PasscodeRow) => void;
   private readonly tf: TwoFactorTables;
+  private readonly pruneTx: (before: number) => number;
 
   constructor(private readonly db: Db) {
     this.s = prepareStatements(db);
     this.tf = new TwoFactorTables(db);
+    // The gate row lets the append-only trigger pass deletes of older rows, in this transaction only.
+    const gate = db.prepare('INSERT INTO audit_prune_gate (before) VALUES (?)');
+    const prune = db.prepare('DELETE FROM audit WHERE ts < ?');
+    const ungate = db.prepare('DELETE FROM audit_prune_gate');
+    this.pruneTx = db.transaction((before: number) => {
+      gate.run(before);
+      const n = prune.run(before).changes;
+      ungate.run();
+      return n;
+    });
     this.insertTx = db.transaction((r: PasscodeRow) => {
       this.s.ensureAccount.run(r.username, r.createdAt, r.createdAt);
       this.s.insertPasscode.run(
@@ -319,6 +341,10 @@ class SqliteStore implements Store {
     // Newest N come newest first from the index and are flipped: callers always read oldest first.
     const rows = stmt.all(...args, limit);
     return (q.oldestFirst ? rows : rows.reverse()).map(toAudit);
+  }
+
+  async pruneAudit(before: number): Promise<number> {
+    return this.pruneTx(before);
   }
 
   async close(): Promise<void> {

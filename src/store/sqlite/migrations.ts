@@ -131,6 +131,25 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    name: 'audit retention pruning; index for audit queries by type',
+    up: `
+      -- The admin API and CLI filter the audit log by type, newest first; the unblock watch polls by type.
+      CREATE INDEX audit_type_id ON audit(type, id);
+
+      -- Retention (audit.retention) must delete old events; nothing else may. A row may be deleted
+      -- only while the deleting transaction holds a gate row whose cutoff is later than the row's
+      -- time: pruneAudit inserts it and removes it again before its commit, so no other connection
+      -- ever sees one, and an ad-hoc DELETE stays refused. (No pragma or connection flag: the rule
+      -- lives in the schema, like the append-only triggers of migration 1.)
+      CREATE TABLE audit_prune_gate (before INTEGER NOT NULL);
+      DROP TRIGGER audit_no_delete;
+      CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        WHEN NOT EXISTS (SELECT 1 FROM audit_prune_gate g WHERE OLD.ts < g.before)
+        BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
+    `,
+  },
 ];
 
 /** The schema version this code writes and understands. */

@@ -118,6 +118,32 @@ describe('sqlite store specifics', () => {
     db.close();
   });
 
+  it('migrate: false (serve --no-migrate) refuses an outdated schema and opens a current one', async () => {
+    const path = freshPath();
+    await expect(openSqliteStore(path, { migrate: false })).rejects.toThrow(/schema is at version 0, this mailgate needs \d+: run `mailgate migrate`/);
+    await (await openSqliteStore(path)).close();
+    const store = await openSqliteStore(path, { migrate: false });
+    await store.close();
+  });
+
+  it('retention: only pruneAudit deletes, and only older rows; an ad-hoc DELETE stays refused', async () => {
+    const path = freshPath();
+    const store = await openSqliteStore(path);
+    for (const ts of [1000, 2000, 3000]) await store.appendAudit(sampleAudit({ ts }));
+    expect(await store.pruneAudit(2500)).toBe(2);
+    await store.close();
+    const db = new Database(path);
+    expect(db.prepare('SELECT count(*) AS n FROM audit_prune_gate').get()).toEqual({ n: 0 });
+    expect(() => db.prepare('DELETE FROM audit').run()).toThrow(/append-only/);
+    // A gate row only lets rows older than its cutoff go, even inside one transaction.
+    expect(() => db.transaction(() => {
+      db.prepare('INSERT INTO audit_prune_gate (before) VALUES (2500)').run();
+      db.prepare('DELETE FROM audit').run();
+    })()).toThrow(/append-only/);
+    expect(db.prepare('SELECT ts FROM audit').all()).toEqual([{ ts: 3000 }]);
+    db.close();
+  });
+
   it('enforces foreign keys and cascades account deletion', async () => {
     const path = freshPath();
     const store = await openSqliteStore(path);
