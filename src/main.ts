@@ -1,6 +1,7 @@
 /**
  * Start-up wiring: config → store → core → fronts. The only module that imports all layers.
  */
+import { appendAudit } from './core/audit.js';
 import { randomBytes } from 'node:crypto';
 import { createAuthenticator, type Authenticator } from './core/authenticate.js';
 import { VerifiedCache } from './core/cache.js';
@@ -96,7 +97,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
   }, (e) => {
     log.warn(e, GUARD_MESSAGES[e.type]);
     const username = e.type === 'abuse.account-ceiling' ? e.account : null;
-    core.store.appendAudit({ ts: core.clock.now(), type: e.type, username, protocol: null, ip: 'source' in e ? e.source : null, passcodeId: null, outcome: 'ok', reason: null, sessionId: null, detail: { ...e } })
+    appendAudit(core.store, core.clock, { type: e.type, username, ip: 'source' in e ? e.source : null, outcome: 'ok', detail: { ...e } })
       .catch((err: Error) => log.error({ err: err.message }, 'cannot write the audit log'));
   });
   // A live view, so that a SIGHUP policy reload reaches the portal and the live sessions too.

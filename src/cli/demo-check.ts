@@ -1,4 +1,5 @@
 /** `mailgate demo --check`: proves the demo works with a real IMAP client, as a newcomer would. */
+import { DEFAULT_USERS, type TestUser } from '../testbed/dovecot.js';
 import { readFileSync } from 'node:fs';
 import { ImapFlow } from 'imapflow';
 import { createTransport } from 'nodemailer';
@@ -30,11 +31,13 @@ async function trySend(port: number, ca: Buffer, user: string, pass: string): Pr
   }
 }
 
+
+const [ALICE, BOB] = DEFAULT_USERS as [TestUser, TestUser];
 export async function runDemoCheck(o: { io: Io; ca: string; passcode: string; portal: string | null; ports: { imaps: number; smtps?: number | undefined } }): Promise<boolean> {
   const ca = readFileSync(o.ca);
   const withPasscode = await tryLogin(o.ports.imaps, ca, 'alice@example.com', o.passcode);
-  const withPassword = await tryLogin(o.ports.imaps, ca, 'alice@example.com', 'alice-main-pw');
-  const bob = await tryLogin(o.ports.imaps, ca, 'bob@example.com', 'bob-main-pw');
+  const withPassword = await tryLogin(o.ports.imaps, ca, ALICE.user, ALICE.password);
+  const bob = await tryLogin(o.ports.imaps, ca, BOB.user, BOB.password);
   const results = [
     { what: 'alice with her passcode is let in', pass: withPasscode.ok, detail: withPasscode.detail },
     { what: 'alice with her main password is refused', pass: !withPassword.ok, detail: withPassword.detail },
@@ -42,7 +45,7 @@ export async function runDemoCheck(o: { io: Io; ca: string; passcode: string; po
   ];
   if (o.ports.smtps) {
     const sent = await trySend(o.ports.smtps, ca, 'alice@example.com', o.passcode);
-    const refused = await trySend(o.ports.smtps, ca, 'alice@example.com', 'alice-main-pw');
+    const refused = await trySend(o.ports.smtps, ca, ALICE.user, ALICE.password);
     results.push(
       { what: 'alice sends mail with her passcode', pass: sent.ok, detail: sent.detail },
       { what: 'alice sending with her main password is refused', pass: !refused.ok, detail: refused.detail },

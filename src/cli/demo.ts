@@ -10,17 +10,15 @@ import { stringify } from 'yaml';
 import { startServer, type Server } from '../main.js';
 import { loadConfig } from '../config/load.js';
 import { createLogger } from '../net/logger.js';
-import { dovecotBinary, startDovecot, type DovecotInstance } from '../testbed/dovecot.js';
+import { DEFAULT_USERS, dovecotBinary, startDovecot, type DovecotInstance, type TestUser } from '../testbed/dovecot.js';
 import { postfixBinary, startPostfix, type PostfixInstance } from '../testbed/postfix.js';
 import { INTEROP_INSTALL_HINT } from '../testbed/interop.js';
 import { demoMessages } from './demo-mail.js';
 import { runDemoCheck } from './demo-check.js';
 import { CliError, parse, type Io } from './util.js';
 
-const USERS = [
-  { user: 'alice@example.com', password: 'alice-main-pw' },
-  { user: 'bob@example.com', password: 'bob-main-pw' },
-];
+/** The demo's two accounts are the testbed's default users: one list, used by the demo, its check and the tests. */
+const [ALICE, BOB] = DEFAULT_USERS as [TestUser, TestUser];
 
 async function portOr0(port: number): Promise<number> {
   return new Promise((res) => {
@@ -50,7 +48,7 @@ export async function demoCommand(argv: string[], io: Io): Promise<number> {
   let postfix: PostfixInstance | null = null;
   let server: Server | null = null;
   try {
-    dovecot = await startDovecot({ dir: join(dir, 'dovecot'), users: USERS, messages: demoMessages() });
+    dovecot = await startDovecot({ dir: join(dir, 'dovecot'), users: [ALICE, BOB], messages: demoMessages() });
     if (postfixBinary()) postfix = await startPostfix({ dovecot, dir: join(dir, 'postfix') });
     const masterFile = join(dir, 'master.password');
     writeFileSync(masterFile, `${dovecot.master.password}\n`, { mode: 0o600 });
@@ -114,15 +112,15 @@ mailgate demo is ready. Everything runs on 127.0.0.1; the certificate is signed 
   CA certificate   ${o.ca}
   Configuration    ${o.configFile}   (try: npx mailgate accounts list --config ${o.configFile})
 
-  Account under enforcement   alice@example.com   main password "alice-main-pw" is REFUSED for mail apps
+  Account under enforcement   alice@example.com   main password "${ALICE.password}" is REFUSED for mail apps
   Its application passcode    ${o.passcode}
-  Account not enforced        bob@example.com     password "bob-main-pw" works as before
+  Account not enforced        bob@example.com     password "${BOB.password}" works as before
 
   IMAP             127.0.0.1 port ${o.ports.imap} (STARTTLS) or ${o.ports.imaps} (SSL/TLS)
   Read the inbox with the passcode:
     curl -sS --cacert ${o.ca} --url 'imaps://127.0.0.1:${o.ports.imaps}/INBOX?ALL' --user 'alice@example.com:${compact}'
   The main password is refused:
-    curl -sS --cacert ${o.ca} --url 'imaps://127.0.0.1:${o.ports.imaps}/INBOX?ALL' --user 'alice@example.com:alice-main-pw'
+    curl -sS --cacert ${o.ca} --url 'imaps://127.0.0.1:${o.ports.imaps}/INBOX?ALL' --user '${ALICE.user}:${ALICE.password}'
   By hand:
     openssl s_client -quiet -CAfile ${o.ca} -connect 127.0.0.1:${o.ports.imaps}
     a1 LOGIN alice@example.com "${o.passcode}"
@@ -131,7 +129,7 @@ ${smtp}
   (your app must trust ${o.ca}, or accept the certificate when asked).
 ${o.portal ? `
   Self-service portal  ${o.portal}
-  Sign in as bob@example.com / bob-main-pw and turn on two-factor authentication with an
+  Sign in as ${BOB.user} / ${BOB.password} and turn on two-factor authentication with an
   authenticator app (or: oathtool --totp -b KEY, with the key the page shows); then create a
   passcode for a mail app there — from then on bob's main password is refused for mail apps.
 ` : ''}`;

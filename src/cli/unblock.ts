@@ -3,6 +3,7 @@
  * The serving process keeps blocks in memory and reports them in the audit log; lifting one is an
  * `admin.unblock` audit event that the serving process acts on within a second.
  */
+import { appendAudit } from '../core/audit.js';
 import { isIP } from 'node:net';
 import { openCore } from '../main.js';
 import { sourceOf } from '../core/guard.js';
@@ -33,7 +34,7 @@ export async function unblockCommand(argv: string[], io: Io): Promise<number> {
       return 0;
     }
     const source = ip.endsWith('/64') ? ip : sourceOf(ip);
-    await core.store.appendAudit({ ts: now, type: 'admin.unblock', username: null, protocol: null, ip: source, passcodeId: null, outcome: 'ok', reason: null, sessionId: null, detail: { source, actor: 'cli' } });
+    await appendAudit(core.store, core.clock, { ts: now, type: 'admin.unblock', ip: source, outcome: 'ok', detail: { source, actor: 'cli' } });
     io.out(values.json ? JSON.stringify({ source }) : `unblock of ${source} recorded; a running mailgate lifts it within a second`);
     return 0;
   } finally {

@@ -5,6 +5,7 @@
  * Cost model: a wrong guess costs an index lookup (the keyed tag does not match) and no bcrypt;
  * a right passcode costs one bcrypt (in a worker thread) and then nothing while it is cached.
  */
+import { appendAudit } from './audit.js';
 import type { VerifiedCache } from './cache.js';
 import { isEnforced, type NetworkSet } from './enforcement.js';
 import type { Identity } from './identity.js';
@@ -52,9 +53,8 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   let { policy, exempt } = deps;
 
   const audit = (req: AuthRequest, account: string | null, outcome: string, reason: string | null, passcodeId: string | null, detail: Record<string, unknown> | null) => {
-    store.appendAudit({
-      ts: clock.now(), type: 'auth', username: account, protocol: req.protocol, ip: req.remoteIp,
-      passcodeId, outcome, reason, sessionId: req.sessionId ?? null, detail,
+    appendAudit(store, clock, {
+      type: 'auth', username: account, protocol: req.protocol, ip: req.remoteIp, passcodeId, outcome, reason, sessionId: req.sessionId ?? null, detail,
     }).catch((e: Error) => deps.onAuditError?.(e));
   };
 

@@ -2,6 +2,7 @@
  * Administrative actions on accounts and passcodes, shared by the CLI, the admin API and the
  * portal. Every action leaves an audit event; no secret ever does.
  */
+import { appendAudit } from './audit.js';
 import type { VerifiedCache } from './cache.js';
 import { isEnforced } from './enforcement.js';
 import type { Identity } from './identity.js';
@@ -50,7 +51,7 @@ export function createManager(deps: ManageDeps) {
     return k;
   };
   const audit = (type: string, username: string, passcodeId: string | null, detail: Record<string, unknown> | null, actor: string, ip: string | null = null) =>
-    store.appendAudit({ ts: clock.now(), type, username, protocol: null, ip, passcodeId, outcome: 'ok', reason: null, sessionId: null, detail: { actor, ...detail } });
+    appendAudit(store, clock, { type, username, ip, passcodeId, outcome: 'ok', detail: { actor, ...detail } });
 
   const view = (row: PasscodeRow): PasscodeView => {
     const { hash: _h, tag: _t, ...rest } = row;

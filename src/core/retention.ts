@@ -3,6 +3,7 @@
  * now and then, and records that it did so in the log itself. Several instances sharing one store
  * may all prune: a prune is idempotent.
  */
+import { appendAudit } from './audit.js';
 import type { Clock } from './types.js';
 import type { Store } from '../store/types.js';
 
@@ -14,10 +15,7 @@ export async function pruneAuditOnce(deps: { store: Store; clock: Clock; retenti
   const before = now - deps.retentionMs;
   const removed = await deps.store.pruneAudit(before);
   if (removed > 0) {
-    await deps.store.appendAudit({
-      ts: now, type: 'audit.prune', username: null, protocol: null, ip: null, passcodeId: null, outcome: 'ok',
-      reason: null, sessionId: null, detail: { removed, before, retentionMs: deps.retentionMs },
-    });
+    await appendAudit(deps.store, deps.clock, { ts: now, type: 'audit.prune', outcome: 'ok', detail: { removed, before, retentionMs: deps.retentionMs } });
   }
   return removed;
 }

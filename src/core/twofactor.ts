@@ -3,6 +3,7 @@
  * factor (TOTP code or emergency code), turning it off, and the admin's reset. Shared by the
  * portal, the admin API and the CLI. Every change leaves an audit event; no secret ever does.
  */
+import { appendAudit } from './audit.js';
 import { checkEnrolCode, issueEnrolCode, spendEnrolCode, type EnrolCodeDeps } from './enrolcode.js';
 import { emergencyCodesLeft, replaceEmergencyCodes, useEmergencyCode, type EmergencyDeps } from './emergency.js';
 import { isEnforced } from './enforcement.js';
@@ -68,7 +69,7 @@ export function createTwoFactor(deps: TwoFactorDeps) {
     return k;
   };
   const audit = (type: string, username: string, outcome: string, reason: string | null, who: Actor, detail: Record<string, unknown> = {}) =>
-    store.appendAudit({ ts: clock.now(), type, username, protocol: null, ip: who.ip ?? null, passcodeId: null, outcome, reason, sessionId: null, detail: { actor: who.actor, ...detail } });
+    appendAudit(store, clock, { type, username, ip: who.ip ?? null, outcome, reason, detail: { actor: who.actor, ...detail } });
 
   /**
    * Whether someone other than the user requires 2FA: the configured policy, or an admin's

@@ -3,6 +3,7 @@
  * stores it); with 2FA on, a TOTP or emergency code is then due. Failures are throttled per
  * client IP + account and per client IP, and a wrong answer never says whether the account exists.
  */
+import { appendAudit } from '../../core/audit.js';
 import { sourceOf } from '../../core/guard.js';
 import { keyedHash } from '../../core/keys.js';
 import { go, preCookie, PRE_COOKIE, render } from '../app.js';
@@ -24,9 +25,7 @@ export function waitText(ms: number): string {
 }
 
 export function audit(p: Portal, c: Ctx, type: string, username: string | null, outcome: string, reason: string | null, detail: Record<string, unknown> = {}): Promise<number> {
-  return p.deps.store.appendAudit({
-    ts: p.deps.clock.now(), type, username, protocol: null, ip: c.ip, passcodeId: null, outcome, reason, sessionId: null, detail: { actor: 'portal', ...detail },
-  });
+  return appendAudit(p.deps.store, p.deps.clock, { type, username, ip: c.ip, outcome, reason, detail: { actor: 'portal', ...detail } });
 }
 
 function showSignin(p: Portal, c: Ctx, status: number, v: { username?: string; error?: string }, notice: Notice | null = null, headers: Record<string, string> = {}): void {
