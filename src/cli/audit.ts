@@ -68,7 +68,7 @@ export async function auditCommand(argv: string[], io: Io, opts: { signal?: Abor
     const stop = opts.signal ?? interruptSignal();
     while (!stop.aborted) {
       await sleep(opts.pollMs ?? POLL_MS, undefined, { signal: stop }).catch(() => { /* stopped */ });
-      const next = await core.store.queryAudit({ ...query, since: undefined, afterId: last, limit: 1000 });
+      const next = await core.store.queryAudit({ ...query, since: undefined, afterId: last, limit: 1000, oldestFirst: true });
       print(next);
       last = next.at(-1)?.id ?? last;
     }

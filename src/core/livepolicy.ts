@@ -68,7 +68,7 @@ export function watchLivePolicy(deps: LivePolicyDeps): LivePolicy {
         afterId.set(type, (await store.queryAudit({ limit: 1 })).at(-1)?.id ?? 0);
         continue;
       }
-      for (const e of await store.queryAudit({ type, afterId: last, limit: 1000 })) {
+      for (const e of await store.queryAudit({ type, afterId: last, limit: 1000, oldestFirst: true })) {
         afterId.set(type, Math.max(afterId.get(type) ?? 0, e.id ?? 0));
         if (type === 'passcode.scope' && e.passcodeId) await recheckScopes(e.passcodeId);
         else if (type !== 'passcode.scope' && e.username) await recheckAccount(e.username);

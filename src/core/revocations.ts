@@ -55,7 +55,7 @@ export function watchUnblocks(deps: { store: Store; guard: AuthGuard; clock: Clo
         afterId = (await deps.store.queryAudit({ limit: 1 })).at(-1)?.id ?? 0;
         return;
       }
-      const events = await deps.store.queryAudit({ type: 'admin.unblock', afterId, limit: 100 });
+      const events = await deps.store.queryAudit({ type: 'admin.unblock', afterId, limit: 100, oldestFirst: true });
       for (const e of events) {
         afterId = Math.max(afterId, e.id ?? 0);
         const source = typeof e.detail?.source === 'string' ? e.detail.source : null;

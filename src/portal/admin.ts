@@ -3,6 +3,7 @@
  * Authenticated with a bearer token from the configuration, compared in constant time; wrong
  * tokens are throttled per client IP like wrong passwords.
  */
+import type { Identity } from '../core/identity.js';
 import { parseDuration } from '../config/load.js';
 import { UsageError } from '../core/manage.js';
 import { PROTOCOLS, type AuditQuery, type Protocol } from '../store/types.js';
@@ -25,7 +26,7 @@ function scopesOf(v: unknown): Protocol[] {
   return v as Protocol[];
 }
 
-function auditQuery(q: URLSearchParams): AuditQuery {
+function auditQuery(q: URLSearchParams, identity: Identity): AuditQuery {
   const num = (name: string, max = Number.MAX_SAFE_INTEGER): number | undefined => {
     const v = q.get(name);
     if (v === null) return undefined;
@@ -33,10 +34,12 @@ function auditQuery(q: URLSearchParams): AuditQuery {
     if (!Number.isFinite(n) || n < 0 || n > max) throw new UsageError(`"${name}" must be a number${name === 'since' ? ' (ms) or an ISO date' : ''}`);
     return n;
   };
-  return {
-    username: q.get('user')?.trim().toLowerCase() || undefined, type: q.get('type') || undefined,
-    since: num('since'), afterId: num('after'), limit: num('limit', 1000) ?? 100,
-  };
+  const user = q.get('user');
+  // The account as every other part names it: ?user=alice finds alice@example.com's events.
+  const username = user ? identity.canonical(user) ?? user.trim().toLowerCase() : undefined;
+  const afterId = num('after');
+  // A reader following with ?after= must page forward, never skip events between two reads.
+  return { username, type: q.get('type') || undefined, since: num('since'), afterId, limit: num('limit', 1000) ?? 100, oldestFirst: afterId !== undefined };
 }
 
 async function accountDetail(p: Portal, user: string) {
@@ -100,7 +103,7 @@ const ENDPOINTS: Endpoint[] = [
     method: 'POST', pattern: new RegExp(`^${ACCOUNT}/emergency-codes$`),
     run: async ({ p, user }) => [201, { codes: await p.tf.regenerateCodes(user, A) }],
   },
-  { method: 'GET', pattern: /^\/api\/admin\/audit$/, run: async ({ p, c }) => ok(await p.deps.store.queryAudit(auditQuery(c.query))) },
+  { method: 'GET', pattern: /^\/api\/admin\/audit$/, run: async ({ p, c }) => ok(await p.deps.store.queryAudit(auditQuery(c.query, p.deps.identity))) },
 ];
 
 /** True when the request carries the configured token; answers 401/403/429 itself otherwise. */
