@@ -2,6 +2,8 @@
  * Start-up wiring: config → store → core → fronts. The only module that imports all layers.
  */
 import { appendAudit } from './core/audit.js';
+import { createMetrics, type Metrics } from './ops/metrics.js';
+import { startOps, type OpsHandle } from './ops/http.js';
 import { randomBytes } from 'node:crypto';
 import { createAuthenticator, type Authenticator } from './core/authenticate.js';
 import { VerifiedCache } from './core/cache.js';
@@ -77,6 +79,8 @@ export interface Server {
   imap: ImapFront | null;
   smtp: SmtpFront | null;
   portal: PortalHandle | null;
+  /** The operators' listener (/metrics, /healthz, /readyz), when `metrics` is configured. */
+  ops: OpsHandle | null;
   log: Logger;
   /** Re-reads the config file: new certificate and policy; main-password sessions of newly enforced accounts end. */
   reload(): Promise<void>;
@@ -90,12 +94,15 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
   const log = opts.log ?? createLogger({ level: config.log.level });
   const tls = config.tls ? loadServerTls(config.tls) : null;
   const core = await openCore(config, { ...opts, onStoreError: (e) => log.warn({ err: e.message }, 'store connection lost; the pool reconnects') });
+  const metrics: Metrics | null = config.metrics ? createMetrics({ sessions: core.sessions }) : null;
+  let draining = false;
   const t = config.auth.throttle;
   const guard = new AuthGuard(core.clock, {
     ...DEFAULT_GUARD, baseDelayMs: config.auth.failureDelayMs, maxDelayMs: Math.max(t.maxDelayMs, config.auth.failureDelayMs),
     blockAfter: t.blockAfter, blockForMs: t.blockForMs, windowMs: t.windowMs, accountCeiling: t.accountCeiling,
   }, (e) => {
     log.warn(e, GUARD_MESSAGES[e.type]);
+    metrics?.guardEvent(e);
     const username = e.type === 'abuse.account-ceiling' ? e.account : null;
     appendAudit(core.store, core.clock, { type: e.type, username, ip: 'source' in e ? e.source : null, outcome: 'ok', detail: { ...e } })
       .catch((err: Error) => log.error({ err: err.message }, 'cannot write the audit log'));
@@ -103,10 +110,11 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
   // A live view, so that a SIGHUP policy reload reaches the portal and the live sessions too.
   let currentPolicy = config.policy;
   let currentExempt = new NetworkSet(config.policy.exemptNetworks);
-  const authenticator = createAuthenticator({
+  const decide = createAuthenticator({
     store: core.store, hasher: core.hasher, keys: core.keys, policy: config.policy, exempt: currentExempt,
     cache: core.cache, clock: core.clock, guard, identity: core.identity, onAuditError: (e) => log.error({ err: e.message }, 'cannot write the audit log'),
   });
+  const authenticator = metrics ? metrics.instrument(decide) : decide;
   const enforcesDomains = config.policy.enforce === 'all' || config.policy.enforce.some((e) => !e.includes('@'));
   if (enforcesDomains && config.identity.defaultDomain === null && config.identity.domains === null) {
     log.warn('identity.default_domain and identity.domains are not set: if the upstream adds or drops domains (auth_username_format, auth_default_realm), a name typed without its domain is another account for mailgate and escapes enforcement; run `mailgate doctor --user USER`');
@@ -128,6 +136,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
   let imap: ImapFront | null = null;
   let smtp: SmtpFront | null = null;
   let portal: PortalHandle | null = null;
+  let ops: OpsHandle | null = null;
   try {
     if (config.imap) {
       const upstreamInfo = new UpstreamInfo(config.imap.upstream);
@@ -158,7 +167,11 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
       });
       if (!config.admin.token) log.info('admin API off (no admin token configured)');
     } else if (config.portal) log.warn('the portal needs an imap section (it checks main passwords with the IMAP server); not started');
+    if (config.metrics && metrics) {
+      ops = await startOps(config.metrics.listen, { metrics, draining: () => draining, pingStore: () => core.store.getAccount('mailgate-readyz-probe') });
+    }
   } catch (e) {
+    await ops?.close();
     await portal?.close();
     await smtp?.close();
     await imap?.close();
@@ -179,6 +192,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
       stopNotices();
       livePolicy.stop();
       stopRetention();
+      await ops?.close();
       await portal?.close();
       await imap?.close();
       await smtp?.close();
@@ -188,7 +202,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
     return closed;
   };
   return {
-    core, authenticator, guard, imap, smtp, portal, log, close,
+    core, authenticator, guard, imap, smtp, portal, ops, log, close,
     async reload() {
       if (!config.file) throw new Error('this server was not started from a configuration file');
       const next = loadConfig(config.file);
@@ -203,6 +217,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
       log.info({ enforce: next.policy.enforce, exemptNetworks: next.policy.exemptNetworks }, 'configuration reloaded (certificate and policy)');
     },
     async shutdown(graceMs) {
+      draining = true; // /readyz says 503 at once, so the load balancer stops sending new clients
       await imap?.stopAccepting();
       await smtp?.stopAccepting();
       log.info({ sessions: core.sessions.size, graceMs }, 'no longer accepting connections; draining live sessions');

@@ -260,7 +260,7 @@ export function buildConfig(doc: unknown, file: string | null, env: NodeJS.Proce
   const r = new Reader(baseDir, env);
   const root: Obj = isObj(doc) ? doc : {};
   if (!isObj(doc)) r.problem('(top)', 'the configuration must be a YAML mapping');
-  r.unknownKeys(root, ['store', 'audit', 'secret_file', 'tls', 'imap', 'smtp', 'identity', 'policy', 'auth', 'limits', 'log', 'portal', 'admin', 'notify'], '');
+  r.unknownKeys(root, ['store', 'audit', 'secret_file', 'tls', 'imap', 'smtp', 'identity', 'policy', 'auth', 'limits', 'log', 'portal', 'admin', 'notify', 'metrics'], '');
 
   const store = storeSection(r, root);
   const auditObj = r.obj(root, 'audit', 'audit') ?? {};
@@ -307,6 +307,10 @@ export function buildConfig(doc: unknown, file: string | null, env: NodeJS.Proce
     r.problem('notify.from', `expected one address like "Mail security <postmaster@example.com>" or postmaster@example.com, got ${JSON.stringify(notifyFrom.slice(0, 100))}`);
   }
 
+  const metricsObj = r.obj(root, 'metrics', 'metrics');
+  if (metricsObj) r.unknownKeys(metricsObj, ['listen'], 'metrics');
+  const metricsListen = metricsObj ? r.obj(metricsObj, 'listen', 'metrics.listen') ?? {} : null;
+  if (metricsListen) r.unknownKeys(metricsListen, ['host', 'port'], 'metrics.listen');
   const config: Config = {
     file: file ? resolve(file) : null,
     store,
@@ -353,6 +357,7 @@ export function buildConfig(doc: unknown, file: string | null, env: NodeJS.Proce
       firstEnrolment: firstEnrolment === 'code' ? 'code' : 'open',
     } : null,
     admin: { token: r.secret(admin, 'token', 'admin', true) },
+    metrics: metricsListen ? { listen: { host: r.str(metricsListen, 'host', 'metrics.listen', '127.0.0.1'), port: r.int(metricsListen, 'port', 'metrics.listen', 9187, 0, 65535) } } : null,
     notify: { enabled: r.bool(notify, 'enabled', 'notify', true), from: notifyFrom?.trim() ?? null },
   };
   if (r.problems.length) throw new ConfigError(r.problems, file);

@@ -123,6 +123,8 @@ export interface Config {
     firstEnrolment: 'open' | 'code';
   } | null;
   admin: { token: string | null };
+  /** Prometheus /metrics, /healthz, /readyz on their own listener (internal network); null: off. */
+  metrics: { listen: { host: string; port: number } } | null;
   /** Security notices (2FA on/off/reset, new passcode, emergency code used) APPENDed to the owner's INBOX. */
   notify: { enabled: boolean; from: string | null };
 }
