@@ -4,6 +4,7 @@
 import { appendAudit } from './core/audit.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
 import { startOps, type OpsHandle } from './ops/http.js';
+import { readNofile, sessionsAllowed } from './ops/nofile.js';
 import { randomBytes } from 'node:crypto';
 import { createAuthenticator, type Authenticator } from './core/authenticate.js';
 import { VerifiedCache } from './core/cache.js';
@@ -115,6 +116,11 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
     cache: core.cache, clock: core.clock, guard, identity: core.identity, onAuditError: (e) => log.error({ err: e.message }, 'cannot write the audit log'),
   });
   const authenticator = metrics ? metrics.instrument(decide) : decide;
+  const nofile = readNofile();
+  if (nofile && nofile.soft < 2 * config.limits.maxConnections) {
+    log.warn({ openFiles: nofile.soft, sessions: sessionsAllowed(nofile), maxConnections: config.limits.maxConnections },
+      'the open-files limit holds fewer sessions than limits.max_connections (two descriptors per session): raise it (systemd LimitNOFILE=65536)');
+  }
   const enforcesDomains = config.policy.enforce === 'all' || config.policy.enforce.some((e) => !e.includes('@'));
   if (enforcesDomains && config.identity.defaultDomain === null && config.identity.domains === null) {
     log.warn('identity.default_domain and identity.domains are not set: if the upstream adds or drops domains (auth_username_format, auth_default_realm), a name typed without its domain is another account for mailgate and escapes enforcement; run `mailgate doctor --user USER`');
