@@ -70,6 +70,7 @@ export async function demoCommand(argv: string[], io: Io): Promise<number> {
       portal: { listen: { host: '127.0.0.1', port: await portOr0(8080) } },
       identity: { default_domain: 'example.com', domains: ['example.com'] },
       policy: { enforce: ['alice@example.com'], allow_plaintext_auth: false },
+      limits: { max_connections: 1000 }, // a demo on a laptop; production keeps the default (see README)
       log: { level: 'info' },
     };
     const configFile = join(dir, 'mailgate.yaml');
