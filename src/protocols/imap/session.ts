@@ -14,7 +14,8 @@ import type { Authenticator } from '../../core/authenticate.js';
 import type { SessionRegistry } from '../../core/sessions.js';
 import type { UpstreamConfig } from '../../config/types.js';
 import { startLoginTimer } from '../../net/pacing.js';
-import { imapAdapter } from './adapter.js';
+import { imapAdapter, type ImapLoggedIn } from './adapter.js';
+import type { UpstreamAdapter } from '../front/types.js';
 import { preLoginCapabilities } from './capabilities.js';
 import { COMMANDS } from './commands/index.js';
 import { R } from './responses.js';
@@ -43,6 +44,8 @@ export interface ImapDeps {
   authenticator: Authenticator;
   sessions: SessionRegistry;
   upstreamInfo: UpstreamInfo;
+  /** The upstream login; default adapter.ts, a fake in tests. `clientId` gives the client's ID fields. */
+  adapter?: (clientId: () => Array<[string, string]>) => UpstreamAdapter<ImapLoggedIn>;
   log: Logger;
   now: () => number;
 }
@@ -181,7 +184,8 @@ export class ImapSession implements SessionApi {
   /** The common end of LOGIN and AUTHENTICATE: the one login flow (front/login.ts), then splice. */
   async login(tag: string, user: string, secret: string): Promise<Next> {
     const timer = startLoginTimer(this.deps.settings.failureJitterMs);
-    const adapter = imapAdapter(this.deps.settings.upstream, this.deps.upstreamInfo, () => this.clientIdFields);
+    const clientId = () => this.clientIdFields;
+    const adapter = this.deps.adapter?.(clientId) ?? imapAdapter(this.deps.settings.upstream, this.deps.upstreamInfo, clientId);
     const local = this.conn.socket;
     const r = await loginFlow(this.loginDeps, adapter, {
       protocol: 'imap', user, secret, timer, clientName: this.clientName(),
@@ -189,13 +193,13 @@ export class ImapSession implements SessionApi {
     });
     if (r.kind === 'failed') { this.send(`${tag} ${R.authFailed}`); return 'continue'; }
     if (r.kind === 'unavailable') { this.send(`${tag} ${R.unavailable}`); return 'continue'; }
-    const { up, result } = r.session;
+    const { result } = r.session;
     // The upstream's own answer (its OK carries [CAPABILITY …]) goes back under the client's tag.
     for (const u of result.untagged) this.send(u);
     this.send(`${tag} OK ${result.text}`);
     handOff({
       id: this.id, protocol: 'imap', remoteIp: this.remoteIp, decision: r.decision, log: this.log,
-      client: this.conn.detach(), upstream: adapter.detach({ up, result }), sessions: this.deps.sessions, now: this.deps.now,
+      client: this.conn.detach(), upstream: adapter.detach(r.session), sessions: this.deps.sessions, now: this.deps.now,
     });
     return 'handoff';
   }

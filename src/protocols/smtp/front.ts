@@ -5,6 +5,7 @@
  */
 import type { Limits, ListenConfig } from '../../config/types.js';
 import { startListeners, type FrontListener } from '../front/listener.js';
+import { smtpAdapter } from './adapter.js';
 import { UpstreamExtensions } from './extensions.js';
 import { formatReply, R } from './replies.js';
 import { SmtpSession, type SmtpDeps } from './session.js';
@@ -13,14 +14,15 @@ export type SmtpFront = FrontListener;
 export type { SmtpSettings } from './session.js';
 
 /** Binds the SMTP listeners of `listen`. */
-export async function startSmtpFront(deps: Omit<SmtpDeps, 'extensions'>, listen: readonly ListenConfig[], limits: Pick<Limits, 'maxPreLoginPerIp' | 'maxConnections'>): Promise<SmtpFront> {
+export async function startSmtpFront(deps: Omit<SmtpDeps, 'extensions' | 'adapter'>, listen: readonly ListenConfig[], limits: Pick<Limits, 'maxPreLoginPerIp' | 'maxConnections'>): Promise<SmtpFront> {
   const s = deps.settings;
   for (const l of listen) if (l.tls !== 'none' && !deps.tls) throw new Error(`an SMTP listener with tls: ${l.tls} needs tls.cert and tls.key`);
   const extensions = new UpstreamExtensions(s.upstream, s.hostname, deps.log);
   try { await extensions.probe(); } catch (e) {
     deps.log.warn({ err: (e as Error).message }, 'SMTP upstream not reachable at start; will retry');
   }
-  const full: SmtpDeps = Object.assign(deps, { extensions });
+  const adapter: SmtpDeps['adapter'] = (helo, log) => smtpAdapter({ cfg: s.upstream, hostname: s.hostname, extensions, log, helo });
+  const full: SmtpDeps = Object.assign(deps, { extensions, adapter });
   const before = new Set<SmtpSession>();
   const listener = await startListeners({
     name: 'SMTP', listen, limits, holder: full, log: deps.log, tooManyConnections: formatReply(R.tooManyConnections, extensions.enhancedStatusCodes),

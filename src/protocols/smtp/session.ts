@@ -16,8 +16,7 @@ import { LineConn } from '../front/conn.js';
 import { handOff } from '../front/handoff.js';
 import { PlainLineReader, type LineTooLong } from '../front/lines.js';
 import { loginFlow, refuseEarly, type LoginDeps } from '../front/login.js';
-import type { EndReason, Next } from '../front/types.js';
-import { smtpAdapter } from './adapter.js';
+import type { EndReason, Next, UpstreamAdapter } from '../front/types.js';
 import { COMMANDS } from './commands/index.js';
 import type { UpstreamExtensions } from './extensions.js';
 import { formatReply, isBad, R, type SmtpReply } from './replies.js';
@@ -44,6 +43,8 @@ export interface SmtpDeps {
   authenticator: Authenticator;
   sessions: SessionRegistry;
   extensions: UpstreamExtensions;
+  /** The upstream login (adapter.ts; a fake in tests); `helo` gives the client's EHLO name. */
+  adapter: (helo: () => string, log: Logger) => UpstreamAdapter<unknown>;
   log: Logger;
   now: () => number;
 }
@@ -132,8 +133,10 @@ export class SmtpSession implements SmtpSessionApi {
     }
     if (a.next === 'starttls') return this.startTls(a.reply ?? R.readyTls);
     if (a.reply) {
-      if (a.next === 'close' || a.after) await this.flush(a.reply); else this.write(a.reply);
+      if (a.next === 'close') await this.flush(a.reply); else this.write(a.reply);
     }
+    // At once, not after a flush: the 235 is queued first, so the upstream's replies follow it, and
+    // the session is registered before the client can act on the 235 (revocation sees it).
     a.after?.();
     return a.next;
   }
@@ -159,7 +162,7 @@ export class SmtpSession implements SmtpSessionApi {
 
   async login(user: string, secret: string): Promise<Answer> {
     const s = this.deps.settings;
-    const adapter = smtpAdapter({ cfg: s.upstream, hostname: s.hostname, extensions: this.deps.extensions, log: this.log, helo: () => this.helo ?? s.hostname });
+    const adapter = this.deps.adapter(() => this.helo ?? s.hostname, this.log);
     const local = this.conn.socket;
     const r = await loginFlow(this.loginDeps, adapter, {
       protocol: 'smtp', user, secret, timer: this.timer ?? startLoginTimer(s.failureJitterMs), clientName: this.helo,
