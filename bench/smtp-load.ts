@@ -5,6 +5,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { Endpoint } from './imap-client.js';
+import { cpuMeter } from './proc.js';
 import { latency, timedLoop, type LatencySummary } from './stats.js';
 
 class SmtpConn {
@@ -86,13 +87,16 @@ export async function sendOne(ep: Endpoint, user: string, secret: string, from: 
   }
 }
 
-export interface SmtpResult { msgsPerS: number; mbPerS: number; ok: number; errors: number; firstError: string | null; lat: LatencySummary }
+/** gateCpuPerGB: CPU-seconds of the proxy process per 10^9 bytes of message data (NaN: direct). */
+export interface SmtpResult { msgsPerS: number; mbPerS: number; ok: number; errors: number; firstError: string | null; lat: LatencySummary; gateCpuPerGB: number }
 
-/** `concurrency` senders until `maxMessages` or `budgetMs`; MB = 10^6 bytes of message data. */
+/** `concurrency` senders until `maxMessages` or `budgetMs`; MB = 10^6 bytes of message data. `gatePid`: the proxy whose CPU is measured. */
 export async function smtpLoad(ep: Endpoint, creds: { user: string; secret: string; from: string; to: string }, body: Buffer,
-  concurrency: number, maxMessages: number, budgetMs: number): Promise<SmtpResult> {
+  concurrency: number, maxMessages: number, budgetMs: number, gatePid?: number): Promise<SmtpResult> {
+  const cpu = gatePid ? cpuMeter(gatePid) : () => Number.NaN;
   const r = await timedLoop({ concurrency, max: maxMessages, budgetMs, maxErrors: 10 },
     () => sendOne(ep, creds.user, creds.secret, creds.from, creds.to, body));
   const n = r.samples.length;
-  return { msgsPerS: n / r.seconds, mbPerS: (n * body.length) / 1e6 / r.seconds, ok: n, errors: r.errors, firstError: r.firstError, lat: latency(r.samples) };
+  const gateCpuPerGB = cpu() / ((n * body.length) / 1e9);
+  return { msgsPerS: n / r.seconds, mbPerS: (n * body.length) / 1e6 / r.seconds, ok: n, errors: r.errors, firstError: r.firstError, lat: latency(r.samples), gateCpuPerGB };
 }

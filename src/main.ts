@@ -159,10 +159,10 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
         settings: {
           upstream: config.smtp.upstream, hostname: config.smtp.hostname, allowPlaintextAuth: config.policy.allowPlaintextAuth,
           failureDelayMs: config.auth.failureDelayMs, failureJitterMs: config.auth.failureJitterMs, idleTimeoutMs: config.limits.idleTimeoutMs, maxBadCommands: config.limits.maxBadCommands,
-          maxPreLoginPerIp: config.limits.maxPreLoginPerIp,
+          maxLineBytes: config.limits.maxLineBytes, maxPreLoginCommands: config.limits.maxPreLoginCommands,
         },
         tls, authenticator, sessions: core.sessions, log, now: () => core.clock.now(),
-      }, config.smtp.listen);
+      }, config.smtp.listen, config.limits);
     }
     if (config.portal && config.imap) {
       portal = await startPortal({

@@ -345,7 +345,7 @@ export function buildConfig(doc: unknown, file: string | null, env: NodeJS.Proce
       maxLineBytes: r.int(limits, 'max_line', 'limits', 8192, 512, 1 << 20),
       maxLiteralBytes: r.int(limits, 'max_literal', 'limits', 8192, 512, 1 << 20),
       maxPreLoginCommands: r.int(limits, 'max_prelogin_commands', 'limits', 50, 5, 10_000),
-      maxPreLoginPerIp: r.int(limits, 'max_prelogin_per_ip', 'limits', 20, 1, 100_000),
+      maxPreLoginPerIp: r.int(limits, 'max_prelogin_per_ip', 'limits', 1000, 1, 100_000),
       maxConnections: r.int(limits, 'max_connections', 'limits', 20_000, 1, 1_000_000),
       shutdownGraceMs: r.duration(limits, 'shutdown_grace', 'limits', 30_000),
     },

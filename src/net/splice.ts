@@ -1,7 +1,8 @@
 /**
  * After login mailgate gets out of the way: bytes flow both ways untouched, so every upstream
- * extension (IDLE, COMPRESS=DEFLATE, CONDSTORE, NOTIFY …) works. Back-pressure is handled once,
- * by stream.pipe; nothing here looks at, copies or logs the payload.
+ * extension (IDLE, COMPRESS=DEFLATE, CONDSTORE, BDAT/CHUNKING, PIPELINING …) works. Back-pressure
+ * is handled once, by stream.pipe; nothing here looks at, copies or logs the payload (`farewell`
+ * sees only the upstream's last chunk, to decide whether a goodbye line is owed).
  */
 import type { Socket } from 'node:net';
 
@@ -10,34 +11,74 @@ export interface SpliceStats { clientToUpstream: number; upstreamToClient: numbe
 export interface Splice {
   /** Ends both sides at once (revocation, shutdown). */
   destroy(): void;
+  /** Ends the session with a last line to the client (a protocol's goodbye), dropping the upstream. */
+  end(toClient: Buffer | string): void;
   readonly done: Promise<SpliceStats>;
 }
 
-export function splice(client: Socket, upstream: Socket, pending: { toUpstream: Buffer; toClient: Buffer }): Splice {
+export interface SpliceOptions {
+  /**
+   * When the upstream goes away first: the line the client gets before its side is closed, given
+   * the upstream's last chunk (null: nothing). Without it the client's side just ends.
+   */
+  farewell?: (lastFromUpstream: Buffer | null) => Buffer | string | null;
+}
+
+/** After one side closed, the other gets this long to flush what it was still sending. */
+const CLOSE_GRACE_MS = 2_000;
+
+export function splice(client: Socket, upstream: Socket, pending: { toUpstream: Buffer; toClient: Buffer }, opts: SpliceOptions = {}): Splice {
   let finish!: (s: SpliceStats) => void;
   const done = new Promise<SpliceStats>((r) => { finish = r; });
-  let closed = false;
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    client.destroy();
-    upstream.destroy();
+  let finished = false;
+  let open = 2;
+  const closed = () => {
+    if (--open > 0 || finished) return;
+    finished = true;
     finish({ clientToUpstream: upstream.bytesWritten, upstreamToClient: client.bytesWritten });
+  };
+  const destroy = () => { client.destroy(); upstream.destroy(); };
+  // One side is gone: the other gets what was already written to it, then its end (a TLS socket
+  // destroyed right after a write drops that write), and is destroyed if it does not close.
+  const endGently = (s: Socket, last?: Buffer | string | null) => {
+    if (s.destroyed) return;
+    if (last) s.write(last);
+    s.end();
+    setTimeout(() => s.destroy(), CLOSE_GRACE_MS).unref();
   };
   // Both sockets already have TCP_NODELAY (set at accept and at connect): the bench shows the
   // splice writing whole 64 KB reads, so Nagle would gain nothing and cost latency on replies.
   // Keepalive finds peers that vanished without a FIN (laptops closed mid-IDLE).
-  client.setKeepAlive(true, 60_000);
-  upstream.setKeepAlive(true, 60_000);
-  for (const s of [client, upstream]) {
-    s.on('error', close);
-    s.on('close', close);
-  }
+  client.setKeepAlive?.(true, 60_000);
+  upstream.setKeepAlive?.(true, 60_000);
+  client.on('error', destroy);
+  client.on('close', () => { endGently(upstream); closed(); });
+  let last: Buffer | null = null;
+  let upstreamGone = false;
+  const upstreamEnded = () => {
+    if (upstreamGone) return;
+    upstreamGone = true;
+    upstream.unpipe(client);
+    endGently(client, opts.farewell?.(last));
+  };
+  upstream.on('error', () => { upstreamEnded(); upstream.destroy(); });
+  upstream.on('end', upstreamEnded);
+  upstream.on('close', () => { upstreamEnded(); closed(); });
+  if (opts.farewell) upstream.on('data', (c: Buffer) => { last = c; });
   if (pending.toUpstream.length) upstream.write(pending.toUpstream);
   if (pending.toClient.length) client.write(pending.toClient);
   client.pipe(upstream);
-  upstream.pipe(client);
+  upstream.pipe(client, { end: false });
   client.resume();
   upstream.resume();
-  return { destroy: close, done };
+  return {
+    destroy,
+    end(toClient) {
+      upstreamGone = true;
+      upstream.unpipe(client);
+      upstream.destroy();
+      endGently(client, toClient);
+    },
+    done,
+  };
 }

@@ -135,7 +135,8 @@ describeInterop('SMTP submission through mailgate to Postfix', ['dovecot', 'post
     expect((await reply(raw, 'STARTTLS')).at(-1)).toMatch(/^220 /);
     await raw.starttls(gate.ca);
     const ext = (await reply(raw, 'EHLO raw.example')).map((l) => l.slice(4));
-    expect(ext.slice(1).sort()).toEqual(['8BITMIME', 'AUTH PLAIN LOGIN', 'DSN', 'ENHANCEDSTATUSCODES', 'PIPELINING', 'SIZE 62914560', 'SMTPUTF8']);
+    // Postfix's own list (CHUNKING included), without its VRFY, ETRN and the XCLIENT it offers mailgate.
+    expect(ext.slice(1).sort()).toEqual(['8BITMIME', 'AUTH PLAIN LOGIN', 'CHUNKING', 'DSN', 'ENHANCEDSTATUSCODES', 'PIPELINING', 'SIZE 62914560', 'SMTPUTF8']);
     raw.close();
   });
 
@@ -264,7 +265,7 @@ describeInterop('SMTP submission through mailgate to Postfix', ['dovecot', 'post
     } finally { await g.close(); }
   });
 
-  it('answers 454 when the upstream refuses the login, 421 when it drops the session, 451 when it drops during DATA', async () => {
+  it('answers 454 when the upstream refuses the login, 421 when it drops the session, also during DATA', async () => {
     let mode: 'refuse' | 'drop' | 'drop-in-data' = 'refuse';
     const fake = createServer((sock) => {
       let ehlos = 0;
@@ -309,9 +310,10 @@ describeInterop('SMTP submission through mailgate to Postfix', ['dovecot', 'post
       expect((await reply(raw2, 'DATA')).at(-1)).toMatch(/^354 /);
       raw2.send('Subject: first part\r\n\r\n');
       await new Promise((r) => setTimeout(r, 200));
-      expect((await reply(raw2, 'second part\r\n.')).at(-1)).toMatch(/^451 4\.4\.2 /);
-      expect((await reply(raw2, 'NOOP')).at(-1)).toMatch(/^250 /);
-      expect((await reply(raw2, `MAIL FROM:<${ALICE}>`)).at(-1)).toMatch(/^421 4\.4\.2 /);
+      // Spliced, mailgate keeps no session of its own to go on with: the client learns at once that
+      // the message was not taken (421, RFC 5321 §3.8) and the connection closes.
+      expect((await reply(raw2, 'second part\r\n.')).at(-1)).toMatch(/^421 4\.4\.2 /);
+      expect(await raw2.closedWithin(3_000)).toBe(true);
       raw2.close();
     } finally { await g.close(); fake.close(); }
   });

@@ -5,22 +5,23 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { LineConn } from './conn.js';
-import { splice } from '../../net/splice.js';
+import { LineConn } from '../front/conn.js';
+import { handOff } from '../front/handoff.js';
+import { loginFlow, refuseEarly, type LoginDeps } from '../front/login.js';
 import type { Logger } from '../../net/logger.js';
 import type { ServerTls } from '../../net/tls.js';
 import type { Authenticator } from '../../core/authenticate.js';
 import type { SessionRegistry } from '../../core/sessions.js';
-import type { AuthRequest, Decision } from '../../core/types.js';
 import type { UpstreamConfig } from '../../config/types.js';
+import { startLoginTimer } from '../../net/pacing.js';
+import { imapAdapter, type ImapLoggedIn } from './adapter.js';
+import type { UpstreamAdapter } from '../front/types.js';
 import { preLoginCapabilities } from './capabilities.js';
-import { COMMANDS, type Next, type SessionApi } from './commands/index.js';
+import { COMMANDS } from './commands/index.js';
 import { R } from './responses.js';
-import { ImapUpstream, type LoginCredentials, type LoginResult } from './upstream.js';
-import { UpstreamError } from '../../net/upstream.js';
-import { startLoginTimer, type LoginTimer } from '../../net/pacing.js';
+import type { Next, SessionApi } from './types.js';
 import type { UpstreamInfo } from './upstream-info.js';
-import { parseCommand, WireError } from './wire.js';
+import { LineReader, parseCommand, WireError } from './wire.js';
 
 export interface ImapSettings {
   upstream: UpstreamConfig;
@@ -43,6 +44,8 @@ export interface ImapDeps {
   authenticator: Authenticator;
   sessions: SessionRegistry;
   upstreamInfo: UpstreamInfo;
+  /** The upstream login; default adapter.ts, a fake in tests. `clientId` gives the client's ID fields. */
+  adapter?: (clientId: () => Array<[string, string]>) => UpstreamAdapter<ImapLoggedIn>;
   log: Logger;
   now: () => number;
 }
@@ -53,7 +56,7 @@ const HTTP_REQUEST = /^(GET|POST|HEAD|PUT|DELETE|OPTIONS|CONNECT|PATCH) \S+ HTTP
 
 export class ImapSession implements SessionApi {
   readonly id = randomBytes(8).toString('hex');
-  readonly conn: LineConn;
+  readonly conn: LineConn<WireError, LineReader>;
   readonly remoteIp: string;
   readonly remotePort: number;
   private clientIdFields: Array<[string, string]> = [];
@@ -66,13 +69,13 @@ export class ImapSession implements SessionApi {
     this.remotePort = socket.remotePort ?? 0;
     this.log = deps.log.child({ sid: this.id, ip: this.remoteIp, proto: 'imap' });
     const s = deps.settings;
-    this.conn = new LineConn(socket, {
+    const reader = new LineReader({
       maxLineBytes: s.maxLineBytes, maxLiteralBytes: s.maxLiteralBytes, maxCommandBytes: s.maxLiteralBytes * 2 + s.maxLineBytes,
       // RFC 2971 allows 30 fields of 1024-octet values in one ID (~32 KiB, double that quoted with
       // escapes); Dovecot answers it, so must we. LOGIN/AUTHENTICATE stay within the strict limits.
       longCommand: { match: /^[^ ]{1,64} ID[ (]/i, maxBytes: Math.max(s.maxLineBytes, ID_MAX_BYTES) },
-    },
-      (size) => { this.conn.write(`+ Ready for ${size} bytes\r\n`); return true; }, s.idleTimeoutMs);
+    }, (size) => { this.conn.write(`+ Ready for ${size} bytes\r\n`); return true; });
+    this.conn = new LineConn(socket, reader, s.idleTimeoutMs);
     socket.setNoDelay(true);
   }
 
@@ -174,91 +177,37 @@ export class ImapSession implements SessionApi {
     }
   }
 
-  /** The common end of LOGIN and AUTHENTICATE: decide, log in upstream, splice. */
-  async login(tag: string, user: string, secret: string): Promise<Next> {
-    const timer = startLoginTimer(this.deps.settings.failureJitterMs);
-    const req: AuthRequest = { user, secret, protocol: 'imap', remoteIp: this.remoteIp, clientId: this.clientName(), sessionId: this.id };
-    let decision: Decision;
-    try {
-      decision = await this.deps.authenticator.authenticate(req);
-    } catch (e) {
-      this.log.error({ err: (e as Error).message }, 'authentication failed internally (store or hashing)');
-      this.send(`${tag} ${R.unavailable}`);
-      return 'continue';
-    }
-    if (decision.kind === 'reject') {
-      this.log.info({ user: decision.account, reason: decision.reason, delayMs: decision.delayMs }, 'login rejected');
-      return this.fail(tag, timer, decision.delayMs);
-    }
-    // Upstream, the canonical account logs in, never the name as typed: if the upstream read the typed
-    // name as another account than mailgate did, enforcement could be walked around (core/identity.ts).
-    const account = decision.account;
-    const creds: LoginCredentials = decision.kind === 'accept-passcode' ? { kind: 'master', user: account } : { kind: 'user', user: account, password: secret };
-    let up: ImapUpstream | null = null;
-    try {
-      up = await ImapUpstream.open(this.deps.settings.upstream);
-      this.deps.upstreamInfo.learn(up);
-      const local = this.conn.socket;
-      await up.sendClientInfo({ remoteIp: this.remoteIp, remotePort: this.remotePort, localIp: local.localAddress ?? '', localPort: local.localPort ?? 0, sessionId: this.id, clientId: this.clientIdFields });
-      const res = await up.login(creds);
-      if (res.status !== 'OK') return await this.upstreamRefused(tag, timer, up, req, decision, res);
-      if (decision.kind === 'passthrough') this.deps.authenticator.recordUpstreamResult(req, true);
-      for (const u of res.untagged) this.send(u);
-      this.send(`${tag} OK ${res.text}`);
-      this.handOff(up, decision);
-      return 'handoff';
-    } catch (e) {
-      up?.close();
-      const stage = e instanceof UpstreamError ? e.stage : 'internal';
-      this.log.error({ stage, err: (e as Error).message, upstream: `${this.deps.settings.upstream.host}:${this.deps.settings.upstream.port}` }, 'upstream unavailable');
-      this.send(`${tag} ${R.unavailable}`);
-      return 'continue';
-    }
+  private get loginDeps(): LoginDeps {
+    return { authenticator: this.deps.authenticator, failureDelayMs: this.deps.settings.failureDelayMs, log: this.log };
   }
 
-  private async upstreamRefused(tag: string, timer: LoginTimer, up: ImapUpstream, req: AuthRequest, decision: Decision, res: LoginResult): Promise<Next> {
-    up.close();
-    if (decision.kind === 'passthrough') {
-      const delayMs = this.deps.authenticator.recordUpstreamResult(req, false);
-      this.log.info({ user: decision.account }, 'login rejected by upstream');
-      return this.fail(tag, timer, delayMs); // waits only for what is left after the upstream's own delay
-    }
-    if (res.refusal === 'unknown-user') {
-      // The master credentials work but this user does not exist upstream (the adapter words it
-      // the same for every family): the normal failure, as for any unknown name.
-      this.log.warn({ user: decision.account }, 'upstream refused the master login for this user (unknown account?)');
-      return this.fail(tag, timer, this.deps.settings.failureDelayMs);
-    }
-    this.log.error({ user: decision.account, upstream: up.family, upstreamSaid: res.text.slice(0, 200) }, 'upstream refused the master login: check imap.upstream.auth');
-    this.send(`${tag} ${R.unavailable}`);
-    return 'continue';
+  /** The common end of LOGIN and AUTHENTICATE: the one login flow (front/login.ts), then splice. */
+  async login(tag: string, user: string, secret: string): Promise<Next> {
+    const timer = startLoginTimer(this.deps.settings.failureJitterMs);
+    const clientId = () => this.clientIdFields;
+    const adapter = this.deps.adapter?.(clientId) ?? imapAdapter(this.deps.settings.upstream, this.deps.upstreamInfo, clientId);
+    const local = this.conn.socket;
+    const r = await loginFlow(this.loginDeps, adapter, {
+      protocol: 'imap', user, secret, timer, clientName: this.clientName(),
+      client: { sessionId: this.id, remoteIp: this.remoteIp, remotePort: this.remotePort, localIp: local.localAddress ?? '', localPort: local.localPort ?? 0 },
+    });
+    if (r.kind === 'failed') { this.send(`${tag} ${R.authFailed}`); return 'continue'; }
+    if (r.kind === 'unavailable') { this.send(`${tag} ${R.unavailable}`); return 'continue'; }
+    const { result } = r.session;
+    // The upstream's own answer (its OK carries [CAPABILITY …]) goes back under the client's tag.
+    for (const u of result.untagged) this.send(u);
+    this.send(`${tag} OK ${result.text}`);
+    handOff({
+      id: this.id, protocol: 'imap', remoteIp: this.remoteIp, decision: r.decision, log: this.log,
+      client: this.conn.detach(), upstream: adapter.detach(r.session), sessions: this.deps.sessions, now: this.deps.now,
+    });
+    return 'handoff';
   }
 
   /** A failed login that never reached the core (PLAIN authzid ≠ authcid), answered like any other. */
   async refuse(tag: string): Promise<Next> {
-    return this.fail(tag, startLoginTimer(this.deps.settings.failureJitterMs), this.deps.settings.failureDelayMs);
-  }
-
-  /**
-   * The one failure answer, due `delayMs` (+ jitter) after the login command arrived whatever
-   * the reason (net/pacing.ts); the wait is a timer, so a waiting client costs no CPU.
-   */
-  private async fail(tag: string, timer: LoginTimer, delayMs: number): Promise<Next> {
-    await timer.failureDue(delayMs);
+    await refuseEarly(this.loginDeps, startLoginTimer(this.deps.settings.failureJitterMs));
     this.send(`${tag} ${R.authFailed}`);
     return 'continue';
-  }
-
-  private handOff(up: ImapUpstream, decision: Exclude<Decision, { kind: 'reject' }>): void {
-    const client = this.conn.detach();
-    const upstream = up.conn.detach();
-    const sp = splice(client.socket, upstream.socket, { toUpstream: client.rest, toClient: upstream.rest });
-    const unregister = this.deps.sessions.register({
-      id: this.id, account: decision.account, passcodeId: decision.kind === 'accept-passcode' ? decision.passcodeId : null,
-      protocol: 'imap', remoteIp: this.remoteIp, since: this.deps.now(), expiresAt: decision.kind === 'accept-passcode' ? decision.expiresAt : null,
-      close: (reason) => { this.log.info({ reason }, 'session ended by mailgate'); sp.destroy(); },
-    });
-    this.log.info({ user: decision.account, via: decision.kind, passcodeId: decision.kind === 'accept-passcode' ? decision.passcodeId : undefined }, 'logged in');
-    void sp.done.then((stats) => { unregister(); this.log.info(stats, 'session closed'); });
   }
 }

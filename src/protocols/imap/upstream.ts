@@ -4,9 +4,9 @@
  * understood by Dovecot from login_trusted_networks), and log in on the user's behalf.
  * Only the pre-login dialogue is parsed; after login the socket is handed over for splicing.
  */
-import { LineConn } from './conn.js';
+import { LineConn } from '../front/conn.js';
 import { connectUpstream, upstreamTlsOptions, UpstreamError } from '../../net/upstream.js';
-import { imapString, quote } from './wire.js';
+import { imapString, LineReader, quote, type WireError } from './wire.js';
 import type { UpstreamConfig } from '../../config/types.js';
 import { detectImapFamily, familyTraits, type ImapFamily } from './family.js';
 
@@ -54,14 +54,14 @@ export class ImapUpstream {
   idLine: string | null = null;
   private seq = 0;
 
-  private constructor(readonly conn: LineConn, private readonly cfg: UpstreamConfig) {}
+  private constructor(readonly conn: LineConn<WireError, LineReader>, private readonly cfg: UpstreamConfig) {}
 
   /** Connects and gets to the "ready to log in" state. */
   static async open(cfg: UpstreamConfig): Promise<ImapUpstream> {
     const socket = await connectUpstream(cfg);
     // Answers to LOGIN may be slow on purpose (the upstream's auth penalty: Dovecot waits up to
     // 15 s after failures), so only the greeting is held to the connect timeout.
-    const up = new ImapUpstream(new LineConn(socket, LIMITS, undefined, COMMAND_TIMEOUT_MS), cfg);
+    const up = new ImapUpstream(new LineConn<WireError, LineReader>(socket, new LineReader(LIMITS), COMMAND_TIMEOUT_MS), cfg);
     try {
       await up.readGreeting();
       if (cfg.tls === 'starttls') {

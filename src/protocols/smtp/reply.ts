@@ -1,6 +1,6 @@
 /**
- * SMTP wire helpers for the upstream side: a reply reader (RFC 5321 §4.2, multi-line replies),
- * xtext (RFC 3461 §4) for ESMTP parameter and XCLIENT values, and the dot-stuffing of DATA.
+ * SMTP wire helpers for the upstream side: a reply reader (RFC 5321 §4.2, multi-line replies) and
+ * xtext (RFC 3461 §4) for XCLIENT values.
  */
 
 /** One complete reply: the code and the text lines without the "250-"/"250 " prefixes. */
@@ -16,6 +16,8 @@ const MAX_LINES = 200;
 export class ReplyReader {
   private partial = '';
   private lines: string[] = [];
+  /** The raw bytes (latin1) of the lines in `lines`, for takeRest(). */
+  private linesRaw = '';
 
   push(chunk: Buffer): Reply[] {
     // Upstream texts are ASCII or UTF-8 (SMTPUTF8); decode per line so no character is split.
@@ -24,6 +26,7 @@ export class ReplyReader {
     let nl: number;
     while ((nl = data.indexOf('\n')) >= 0) {
       const raw = data.slice(0, nl).replace(/\r$/, '');
+      this.linesRaw += data.slice(0, nl + 1);
       data = data.slice(nl + 1);
       const line = Buffer.from(raw, 'latin1').toString('utf8');
       const m = /^(\d{3})([ -]?)(.*)$/s.exec(line);
@@ -33,6 +36,7 @@ export class ReplyReader {
       if (m[2] !== '-') {
         out.push({ code: Number(m[1]), lines: this.lines });
         this.lines = [];
+        this.linesRaw = '';
       }
     }
     if (data.length > MAX_LINE) throw new Error('reply line from the upstream too long');
@@ -40,13 +44,17 @@ export class ReplyReader {
     return out;
   }
 
+  /** The bytes of an incomplete reply, handed over at splice time (and forgotten here). */
+  takeRest(): Buffer {
+    const rest = Buffer.from(this.linesRaw + this.partial, 'latin1');
+    this.lines = [];
+    this.linesRaw = '';
+    this.partial = '';
+    return rest;
+  }
+
   /** Bytes received but not yet part of a complete line (must be empty before STARTTLS). */
   get pending(): boolean { return this.partial.length > 0 || this.lines.length > 0; }
-}
-
-/** The enhanced status code (RFC 3463) a reply line starts with, if any. */
-export function enhancedCode(line: string): string | null {
-  return /^([245]\.\d{1,3}\.\d{1,3})(?: |$)/.exec(line)?.[1] ?? null;
 }
 
 /** A reply as one line of text, for logs. */
@@ -55,9 +63,8 @@ export function replyText(r: Reply): string {
 }
 
 /**
- * xtext: "+" and "=", controls, space and non-ASCII bytes as +HH. smtp-server decodes +HH into
- * one char per byte, so chars up to U+00FF go back as the byte they came from; a wider char
- * (raw UTF-8 the client sent) is passed through as UTF-8.
+ * xtext: "+" and "=", controls, space and non-ASCII bytes as +HH. A char up to U+00FF goes as
+ * the byte it stands for; a wider char (UTF-8 from a client name) is passed through as UTF-8.
  */
 export function xtext(value: string): string {
   let out = '';
@@ -68,37 +75,4 @@ export function xtext(value: string): string {
     else out += ch;
   }
   return out;
-}
-
-/**
- * Dot-stuffing for DATA (RFC 5321 §4.5.2): a "." at the start of a line is doubled. Stateful
- * across chunks (a line may start in the next chunk). `end()` gives the terminator.
- */
-export class DotStuffer {
-  private atLineStart = true;
-  private last2 = '';
-
-  stuff(chunk: Buffer): Buffer {
-    if (chunk.length === 0) return chunk;
-    const parts: Buffer[] = [];
-    let from = 0;
-    let lineStart = this.atLineStart;
-    for (let i = 0; i < chunk.length; i++) {
-      if (lineStart && chunk[i] === 0x2e) {
-        parts.push(chunk.subarray(from, i + 1)); // up to and including the dot, which is sent again
-        from = i;
-      }
-      lineStart = chunk[i] === 0x0a;
-    }
-    parts.push(chunk.subarray(from));
-    this.atLineStart = lineStart;
-    this.last2 = (this.last2 + chunk.subarray(-2).toString('latin1')).slice(-2);
-    return parts.length === 1 ? chunk : Buffer.concat(parts);
-  }
-
-  /** The end-of-data marker, completing the last line first if the data did not end with CRLF. */
-  end(): Buffer {
-    if (this.last2 === '' || this.last2 === '\r\n') return Buffer.from('.\r\n');
-    return Buffer.from(this.last2.endsWith('\r') ? '\n.\r\n' : '\r\n.\r\n');
-  }
 }

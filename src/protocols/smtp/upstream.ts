@@ -1,23 +1,21 @@
 /**
- * The upstream side of an SMTP session: one connection to the real submission server (connect,
- * 220, EHLO, STARTTLS with certificate verification, EHLO), the login on the user's behalf
- * (XCLIENT LOGIN= or AUTH PLAIN with an authzid), then commands and streamed DATA.
+ * The upstream side of an SMTP session before the splice: one connection to the real submission
+ * server (connect, 220, EHLO, STARTTLS with certificate verification, EHLO) and the login on the
+ * user's behalf (XCLIENT LOGIN= or AUTH PLAIN with an authzid). After that the socket is detached
+ * and spliced: mailgate never parses a transaction.
  */
-import { once } from 'node:events';
 import type { Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { connectUpstream, upstreamTlsOptions, UpstreamError } from '../../net/upstream.js';
-import type { Readable } from 'node:stream';
 import type { UpstreamConfig } from '../../config/types.js';
-import { DotStuffer, ReplyReader, replyText, xtext, type Reply } from './reply.js';
+import { ReplyReader, replyText, xtext, type Reply } from './reply.js';
 
 /** Stages at which the upstream could not be used; all of them mean "454, try again later". */
 export { UpstreamError };
 export type UpstreamStage = UpstreamError['stage'];
 
-/** Reply deadlines during a transaction (RFC 5321 §4.5.3.2 minimums). */
+/** Reply deadline for commands without their own (RFC 5321 §4.5.3.2 minimum). */
 const COMMAND_TIMEOUT_MS = 5 * 60_000;
-const DATA_END_TIMEOUT_MS = 10 * 60_000;
 
 /** EHLO keywords (upper case) → their parameters. */
 export type Extensions = Map<string, string>;
@@ -127,7 +125,7 @@ export class SmtpUpstream {
   command(line: string, timeoutMs = COMMAND_TIMEOUT_MS): Promise<Reply> {
     const stale = this.replies.shift();
     if (stale) this.fail(new UpstreamError(`unexpected reply from the upstream: ${replyText(stale)}`, stale.code === 421 ? 'closed' : 'protocol'));
-    // smtp-server refuses control characters in what it parses; this is the last line of defence.
+    // Values come from the client (its EHLO name, its address); a line break would inject a command.
     if (/[\r\n\0]/.test(line)) this.fail(new UpstreamError('refusing to send a command with a line break', 'protocol'));
     if (this.failure) return Promise.reject(this.failure);
     this.socket.write(`${line}\r\n`);
@@ -190,34 +188,16 @@ export class SmtpUpstream {
   }
 
   /**
-   * Streams a message after a 354: dot-stuffed, with back-pressure both ways. Resolves with the
-   * upstream's final reply. If the source fails (client gone), the connection is dropped without
-   * the final dot, so nothing is queued upstream, and the error is rethrown. If the upstream goes
-   * away, the rest of the message is still read (the client gets its reply after its final dot).
+   * Hands the logged-in connection over for splicing: mailgate stops reading, and whatever the
+   * upstream sent beyond its last reply (nothing, normally) goes to the client.
    */
-  async sendData(source: Readable): Promise<{ reply: Reply; bytes: number }> {
-    const stuffer = new DotStuffer();
-    let bytes = 0;
-    try {
-      for await (const chunk of source as AsyncIterable<Buffer>) {
-        bytes += chunk.length;
-        if (this.failure) continue;
-        if (!this.socket.write(stuffer.stuff(chunk))) await this.drained();
-      }
-      if (!source.readableEnded) throw new Error('message stream ended early');
-    } catch (e) {
-      this.destroy();
-      throw e;
-    }
-    if (this.failure) throw this.failure;
-    this.socket.write(stuffer.end());
-    return { reply: await this.read(DATA_END_TIMEOUT_MS), bytes };
-  }
-
-  private async drained(): Promise<void> {
-    const ac = new AbortController();
-    await Promise.race([once(this.socket, 'drain', { signal: ac.signal }), once(this.socket, 'close', { signal: ac.signal })]).catch(() => undefined);
-    ac.abort();
+  detach(): { socket: Socket; rest: Buffer } {
+    const s = this.socket;
+    s.off('data', this.onData).off('error', this.onGone).off('close', this.onGone);
+    s.on('error', () => {}); // the splice handles errors from now on; this one must never crash
+    this.closing = true;
+    s.pause();
+    return { socket: s, rest: this.reader.takeRest() };
   }
 
   /** Polite end: QUIT, then close. */

@@ -1,5 +1,5 @@
 import { R } from '../responses.js';
-import type { CommandHandler, SessionApi } from './index.js';
+import type { CommandHandler, SessionApi } from '../types.js';
 
 /**
  * AUTHENTICATE PLAIN (RFC 4616) and LOGIN, with or without an initial response (SASL-IR,

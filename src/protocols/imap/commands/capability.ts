@@ -1,4 +1,4 @@
-import type { CommandHandler } from './index.js';
+import type { CommandHandler } from '../types.js';
 
 /** CAPABILITY: what we announce depends on TLS state (STARTTLS, LOGINDISABLED, AUTH=). */
 export const capability: CommandHandler = async (s, cmd) => {

@@ -1,5 +1,5 @@
 import { astring } from '../wire.js';
-import type { CommandHandler } from './index.js';
+import type { CommandHandler } from '../types.js';
 
 /**
  * ID (RFC 2971): remember the client's name/version (shown as "last used by" and forwarded to the

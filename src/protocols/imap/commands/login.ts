@@ -1,6 +1,6 @@
 import { R } from '../responses.js';
 import { astring } from '../wire.js';
-import type { CommandHandler } from './index.js';
+import type { CommandHandler } from '../types.js';
 
 /** LOGIN user password (astrings: atom, quoted string or literal, UTF-8). */
 export const login: CommandHandler = async (s, cmd) => {

@@ -1,4 +1,4 @@
-import type { CommandHandler } from './index.js';
+import type { CommandHandler } from '../types.js';
 
 export const noop: CommandHandler = async (s, cmd) => {
   s.send(`${cmd.tag} OK NOOP completed.`);

@@ -1,4 +1,4 @@
-import type { CommandHandler } from './index.js';
+import type { CommandHandler } from '../types.js';
 
 /** STARTTLS (RFC 9051 §6.2.1); the session discards anything pipelined after it in clear. */
 export const starttls: CommandHandler = async (s, cmd) => {

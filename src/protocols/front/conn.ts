@@ -1,18 +1,31 @@
 /**
- * A line-oriented connection for the pre-login dialogue (client side and upstream side alike):
- * wraps a socket, feeds a LineReader, and lets protocol code `await read()` one item at a time.
+ * A line-oriented connection for the pre-login dialogue of every protocol (client side and
+ * upstream side alike): wraps a socket, feeds the protocol's reader (IMAP's with literals,
+ * lines.ts for SMTP/POP3), and lets protocol code `await read()` one item at a time.
  * It can be upgraded to TLS in place (STARTTLS) and detached for splicing, handing over
  * whatever bytes were received but not consumed.
  */
 import { Socket } from 'node:net';
 import { TLSSocket, connect as tlsConnect, type ConnectionOptions, type SecureContext } from 'node:tls';
-import { LineReader, type ReadItem, type ReaderLimits } from './wire.js';
 
-export type ConnItem = ReadItem | { type: 'closed' } | { type: 'timeout' };
+/** A complete input item, or a framing error (too long …) with what the protocol needs to answer it. */
+export type ReadItem<E = unknown> = { type: 'line'; data: Buffer } | { type: 'error'; error: E };
 
-export class LineConn {
-  readonly reader: LineReader;
-  private waiter: ((item: ConnItem) => void) | null = null;
+/** What LineConn needs of a protocol's reader: bytes in, complete items out, the rest handed over. */
+export interface LineSource<E = unknown> {
+  push(data: Buffer): void;
+  shift(): ReadItem<E> | undefined;
+  readonly bufferedBytes: number;
+  /** Everything received but not returned by shift() (handed to the upstream at splice time). */
+  takeRemaining(): Buffer;
+  /** Drops everything received so far (STARTTLS: bytes pipelined in clear must not survive). */
+  discard(): void;
+}
+
+export type ConnItem<E = unknown> = ReadItem<E> | { type: 'closed' } | { type: 'timeout' };
+
+export class LineConn<E, R extends LineSource<E> = LineSource<E>> {
+  private waiter: ((item: ConnItem<E>) => void) | null = null;
   private ended = false;
   private timer: NodeJS.Timeout | null = null;
   private onData = (d: Buffer) => {
@@ -24,8 +37,7 @@ export class LineConn {
   private readonly maxBuffered = 256 * 1024;
   private onEnd = () => { this.ended = true; this.wake(); };
 
-  constructor(public socket: Socket, limits: ReaderLimits, onSyncLiteral?: (size: number, line: Buffer) => boolean, private timeoutMs = 0) {
-    this.reader = new LineReader(limits, onSyncLiteral);
+  constructor(public socket: Socket, readonly reader: R, private timeoutMs = 0) {
     this.attach();
   }
 
@@ -59,7 +71,7 @@ export class LineConn {
   }
 
   /** Next complete item, 'closed' when the peer is gone, 'timeout' after timeoutMs of silence. */
-  read(timeoutMs = this.timeoutMs): Promise<ConnItem> {
+  read(timeoutMs = this.timeoutMs): Promise<ConnItem<E>> {
     if (this.socket.isPaused() && this.reader.bufferedBytes <= this.maxBuffered) this.socket.resume();
     const item = this.reader.shift();
     if (item) return Promise.resolve(item);
