@@ -8,11 +8,13 @@ import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ImapFlow } from 'imapflow';
+import { stringify } from 'yaml';
+import { main } from '../../src/cli/index.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { findExecutable } from '../../src/testbed/interop.js';
 import { startDovecot, type DovecotInstance } from '../../src/testbed/dovecot.js';
 import { describeInterop } from '../support/interop.js';
-import { pop3Section, startGate, type Gate } from '../support/gate.js';
+import { gateConfigDoc, pop3Section, startGate, type Gate } from '../support/gate.js';
 import { RawClient } from '../support/raw.js';
 
 const run = promisify(execFile);
@@ -146,4 +148,24 @@ s.user('bob@example.com'); print('bob', s.pass_('bob-main-pw').decode(), s.stat(
     expect(await c.until(/^[-+]/)).toEqual(['-ERR No username given.']);
     c.close();
   });
+
+  it('doctor checks the POP3 upstream: reachable over STLS, XCLIENT offered, master login; a wrong master password fails', async () => {
+    const doctor = async (overrides: Record<string, unknown>) => {
+      const file = join(gate.dir, 'doctor-pop3.yaml');
+      // POP3 only: the IMAP checks would add Dovecot's failure delays for their probes.
+      writeFileSync(file, stringify(gateConfigDoc(dovecot, gate.dir, { ...overrides, imap: null })));
+      let out = '';
+      const io = { out: (t: string) => { out += `${t}\n`; }, err: (t: string) => { out += t; }, env: {} };
+      return { code: await main(['doctor', '--config', file], io), out };
+    };
+    const good = await doctor(pop3Section(dovecot));
+    expect(good.out).toMatch(/ok\s+POP3 upstream: 127\.0\.0\.1:\d+ \(starttls\): \+OK \[XCLIENT\] Dovecot/);
+    expect(good.out).toMatch(/ok\s+POP3 XCLIENT: offered to mailgate/);
+    expect(good.out).toMatch(/ok\s+POP3 master login: master credentials of mailgate accepted/);
+    expect(good.code).toBe(0);
+    const wrong = pop3Section({ ...dovecot, master: { user: dovecot.master.user, password: 'not-the-master-password' } });
+    const bad = await doctor(wrong);
+    expect(bad.out).toMatch(/FAIL\s+POP3 master login: the upstream said "-ERR \[AUTH\] Authentication failed\."/);
+    expect(bad.code).toBe(1);
+  }, 40_000);
 });
