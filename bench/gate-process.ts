@@ -43,7 +43,7 @@ try {
 }
 
 const reply = (o: unknown): void => { process.stdout.write(`${JSON.stringify(o)}\n`); };
-reply({ pid: process.pid, imap: server.imap?.addresses ?? [], smtp: server.smtp?.addresses ?? null, smtpError });
+reply({ pid: process.pid, imap: server.imap?.addresses ?? [], smtp: server.smtp?.addresses ?? null, pop3: server.pop3?.addresses ?? [], smtpError });
 
 let stopping = false;
 const stop = (code: number): void => {

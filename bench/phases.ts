@@ -6,8 +6,9 @@
 import { idleSessions } from './idle-load.js';
 import { bulkFetch, headOfLine, loginStorm, smallCommands, type Path } from './imap-load.js';
 import { add, col, paired, pathOf, profiled, rotated, withNginx, type Ctx } from './rounds.js';
+import { pop3Retr } from './pop3-load.js';
 import { smtpLoad } from './smtp-load.js';
-import { makeMessage, RCPT, spawnPipeProxy, USER } from './testbed.js';
+import { makeMessage, POP3_USER, RCPT, spawnPipeProxy, USER } from './testbed.js';
 
 const pick = <T>(xs: T[], f: (x: T) => number): number[] => xs.map(f);
 
@@ -155,4 +156,21 @@ export async function smtpPhase(ctx: Ctx): Promise<void> {
     add(ctx, { section: s, metric: `${c.label}: p99 per message`, unit: 'ms', compare: 'delta', d: pick(res.direct, (x) => x.lat.p99), m: pick(res.mailgate, (x) => x.lat.p99) });
     add(ctx, { section: s, metric: `${c.label}: gate CPU per GB of DATA`, unit: 'CPU-s/GB', compare: 'none', d: null, m: pick(res.mailgate, (x) => x.gateCpuPerGB) });
   }
+}
+
+/**
+ * POP3 RETR of the big box's messages (in POP3_USER's INBOX) on one session, direct vs through
+ * mailgate, plain: the issue's bar is a ratio at least the IMAP bulk FETCH's (same splice).
+ */
+export async function pop3Phase(ctx: Ctx): Promise<void> {
+  const { big } = ctx.boxes;
+  const gate = ctx.pop3.gate;
+  if (!gate) { ctx.log('pop3: the gate has no POP3 listener; phase skipped'); return; }
+  const run = { minMs: ctx.quick ? 500 : 3000, maxPasses: 100, budgetMs: 120_000 };
+  const res = await paired(ctx, 'POP3 RETR', (w) => w === 'direct'
+    ? pop3Retr(ctx.pop3.direct, { user: POP3_USER.user, secret: POP3_USER.password, gatePid: null }, big.count, run)
+    : pop3Retr(gate, { user: POP3_USER.user, secret: POP3_USER.password, gatePid: ctx.gate.pid }, big.count, run));
+  const s = 'POP3 RETR 1..N (pipelined), one session';
+  add(ctx, { section: s, metric: `plain, ${big.count} × ${big.size / 1024} KB`, unit: 'MB/s', compare: 'ratio', target: '≥ IMAP bulk FETCH ratio', d: pick(res.direct, (x) => x.mbPerS), m: pick(res.mailgate, (x) => x.mbPerS) });
+  add(ctx, { section: s, metric: 'plain: proxy CPU per GB', unit: 'CPU-s/GB', compare: 'none', d: null, m: pick(res.mailgate, (x) => x.gateCpuPerGB) });
 }

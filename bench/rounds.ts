@@ -30,6 +30,8 @@ export interface Ctx {
   hashWorkers: number;
   /** Open-files limit of the bench and its children (the gate needs 2 per proxied session). */
   fdLimit: number;
+  /** POP3 RETR: Dovecot's POP3 port and the gate's plain POP3 listener (user POP3_USER, passthrough). */
+  pop3: { direct: Endpoint; gate: Endpoint | null };
   smtp: { direct: Endpoint; gate: Endpoint | null; unavailable: string | null; mainPassword: string; passcode: string } | null;
   profileDir: string | null;
   log(msg: string): void;

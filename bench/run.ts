@@ -14,14 +14,14 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loginStorm } from './imap-load.js';
 import { nginxMissing, startNginx } from './nginx.js';
-import { bulkPhase, holPhase, idlePhase, loginPhase, smallPhase, smtpPhase } from './phases.js';
+import { bulkPhase, holPhase, idlePhase, loginPhase, pop3Phase, smallPhase, smtpPhase } from './phases.js';
 import type { Ctx, Paths } from './rounds.js';
 import { loadAverage, raiseFdLimit } from './proc.js';
 import { jsonReport, markdownReport, type Report } from './report.js';
 import { startPostgres } from '../src/testbed/postgres.js';
 import { cleanupAll, gateConfigDoc, onCleanup, prepareGate, spawnGate, startMta, startWorld, USER, workDir, type GateProcess, type Mailboxes } from './testbed.js';
 
-const PHASES = { bulk: bulkPhase, small: smallPhase, logins: loginPhase, hol: holPhase, idle: idlePhase, smtp: smtpPhase } as const;
+const PHASES = { bulk: bulkPhase, small: smallPhase, logins: loginPhase, hol: holPhase, idle: idlePhase, smtp: smtpPhase, pop3: pop3Phase } as const;
 type Phase = keyof typeof PHASES;
 
 const { values: args } = parseArgs({
@@ -126,6 +126,7 @@ async function main(): Promise<void> {
   const profileDir = args.profile ? resolve(args.profile) : null;
   if (profileDir) mkdirSync(profileDir, { recursive: true });
   const gateSmtp = gate.smtp?.find((a) => a.tls === 'none');
+  const gatePop3 = gate.pop3.find((a) => a.tls === 'none');
   const ctx: Ctx = {
     quick, rounds, boxes, bcryptCost, hashWorkers, fdLimit, profileDir, log, rows: [], profiles: [],
     direct: {
@@ -150,6 +151,7 @@ async function main(): Promise<void> {
       cold = { gate: g, paths: gatePathsOf(g) };
       return cold;
     },
+    pop3: { direct: { port: dovecot.pop3Port, tls: false }, gate: gatePop3 ? { port: gatePop3.port, tls: false } : null },
     smtp: postfix ? {
       direct: { port: postfix.submissionPort, tls: false },
       gate: gateSmtp ? { port: gateSmtp.port, tls: false } : null,

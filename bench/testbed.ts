@@ -12,12 +12,14 @@ import { createInterface, type Interface } from 'node:readline';
 import { stringify } from 'yaml';
 import { buildConfig } from '../src/config/load.js';
 import { openCore } from '../src/main.js';
-import { startDovecot, type DovecotInstance } from '../src/testbed/dovecot.js';
+import { DEFAULT_USERS, startDovecot, type DovecotInstance } from '../src/testbed/dovecot.js';
 import { startPostfix, type PostfixInstance } from '../src/testbed/postfix.js';
 import { waitForBanner } from '../src/testbed/ports.js';
 
 export const USER = 'alice@example.com';
 export const RCPT = 'bob@example.com';
+/** The POP3 phase's user: not enforced (its logins pass through), its INBOX holds the big box's messages. */
+export const POP3_USER = { user: 'carol@example.com', password: 'carol-main-pw' };
 
 // ---------------------------------------------------------------------------------------------
 // Cleanup: every process the bench starts is stopped on the way out, also on Ctrl-C.
@@ -68,7 +70,9 @@ export async function startWorld(boxes: Mailboxes): Promise<DovecotInstance> {
   for (let i = 0; i < boxes.big.count; i++) messages.push({ user: USER, mailbox: boxes.big.name, raw: makeMessage(boxes.big.size, i) });
   for (let i = 0; i < boxes.small.count; i++) messages.push({ user: USER, mailbox: boxes.small.name, raw: makeMessage(boxes.small.size, i) });
   messages.push({ user: USER, mailbox: 'INBOX', raw: makeMessage(2048, 0) });
-  const dovecot = await startDovecot({ messages, tuned: true });
+  // POP3 sees only the INBOX: a user of its own keeps the IMAP phases' INBOX as it was.
+  for (let i = 0; i < boxes.big.count; i++) messages.push({ user: POP3_USER.user, mailbox: 'INBOX', raw: makeMessage(boxes.big.size, i) });
+  const dovecot = await startDovecot({ messages, tuned: true, users: [...DEFAULT_USERS, POP3_USER] });
   onCleanup(() => dovecot.stop());
   appendFileSync(dovecot.configPath, DOVECOT_EXTRA);
   const masterPid = Number(readFileSync(join(dovecot.dir, 'run', 'master.pid'), 'utf8').trim());
@@ -113,6 +117,13 @@ export function gateConfigDoc(dovecot: DovecotInstance, postfix: PostfixInstance
         auth: { method: 'sasl-proxy', user: dovecot.master.user, password: dovecot.master.password },
       },
     },
+    pop3: {
+      listen,
+      upstream: {
+        host: '127.0.0.1', port: dovecot.pop3Port, tls: 'none', trusted: true, connect_timeout: '10s',
+        auth: { method: 'sasl-proxy', user: dovecot.master.user, password: dovecot.master.password },
+      },
+    },
     ...(postfix ? { smtp: { listen, upstream: { host: '127.0.0.1', port: postfix.submissionPort, tls: 'none', trusted: true, connect_timeout: '10s', auth: { method: 'xclient' } } } } : {}),
     policy: { enforce: [USER], allow_plaintext_auth: true },
     auth: { bcrypt_cost: o.bcryptCost, hash_workers: o.hashWorkers, cache_ttl: o.cacheTtl, failure_delay: '0s' },
@@ -139,6 +150,7 @@ export interface GateProcess {
   pid: number;
   imap: GateAddr[];
   smtp: GateAddr[] | null;
+  pop3: GateAddr[];
   smtpError: string | null;
   /** Sends a control line (gc, prof-start, prof-stop FILE, heap FILE) and waits for its answer. */
   control(line: string, timeoutMs?: number): Promise<Record<string, unknown>>;
@@ -184,7 +196,7 @@ async function spawnHelper(script: string, args: string[], nodeFlags: string[] =
 export async function spawnGate(file: string): Promise<GateProcess> {
   const h = await spawnHelper('./gate-process.ts', [file], ['--expose-gc']);
   return {
-    pid: h.hello.pid as number, imap: h.hello.imap as GateAddr[], smtp: h.hello.smtp as GateAddr[] | null, smtpError: h.hello.smtpError as string | null,
+    pid: h.hello.pid as number, imap: h.hello.imap as GateAddr[], smtp: h.hello.smtp as GateAddr[] | null, pop3: (h.hello.pop3 ?? []) as GateAddr[], smtpError: h.hello.smtpError as string | null,
     control: h.control, stop: h.stop,
   };
 }

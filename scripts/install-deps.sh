@@ -11,7 +11,7 @@ echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-se
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
   dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix postgresql \
-  openssl ca-certificates curl swaks python3 chromium fonts-dejavu-core >/dev/null
+  openssl ca-certificates curl swaks fetchmail python3 chromium fonts-dejavu-core >/dev/null
 # Cyrus IMAP for the second-upstream suite, without removing Dovecot (see the script).
 ./scripts/install-cyrus.sh
 dovecot --version

@@ -29,6 +29,9 @@ import { startImapFront, type ImapFront } from './protocols/imap/listener.js';
 import { imapNotificationSink } from './protocols/imap/notify-sink.js';
 import { UpstreamInfo } from './protocols/imap/upstream-info.js';
 import { startSmtpFront, type SmtpFront } from './protocols/smtp/front.js';
+import { startPop3Front, type Pop3Front } from './protocols/pop3/listener.js';
+import { pop3Upstream } from './protocols/pop3/upstream.js';
+import { Pop3UpstreamInfo } from './protocols/pop3/upstream-info.js';
 import { createImapLogin, mailSettingsFrom, startPortal, type PortalHandle } from './portal/index.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/types.js';
@@ -79,6 +82,7 @@ export interface Server {
   guard: AuthGuard;
   imap: ImapFront | null;
   smtp: SmtpFront | null;
+  pop3: Pop3Front | null;
   portal: PortalHandle | null;
   /** The operators' listener (/metrics, /healthz, /readyz), when `metrics` is configured. */
   ops: OpsHandle | null;
@@ -141,6 +145,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
 
   let imap: ImapFront | null = null;
   let smtp: SmtpFront | null = null;
+  let pop3: Pop3Front | null = null;
   let portal: PortalHandle | null = null;
   let ops: OpsHandle | null = null;
   try {
@@ -164,6 +169,16 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
         tls, authenticator, sessions: core.sessions, log, now: () => core.clock.now(),
       }, config.smtp.listen, config.limits);
     }
+    if (config.pop3) {
+      const info = new Pop3UpstreamInfo(config.pop3.upstream);
+      try { await info.probe(); } catch (e) {
+        log.warn({ err: (e as Error).message }, 'POP3 upstream not reachable at start; will retry on each login');
+      }
+      pop3 = await startPop3Front({
+        settings: { allowPlaintextAuth: config.policy.allowPlaintextAuth, failureDelayMs: config.auth.failureDelayMs, failureJitterMs: config.auth.failureJitterMs, ...config.limits },
+        tls, authenticator, sessions: core.sessions, upstream: pop3Upstream(config.pop3.upstream, info), info, log, now: () => core.clock.now(),
+      }, config.pop3.listen, config.limits);
+    }
     if (config.portal && config.imap) {
       portal = await startPortal({
         store: core.store, manager: core.manager, hasher: core.hasher, keys: core.keys, clock: core.clock, sessions: core.sessions,
@@ -179,6 +194,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
   } catch (e) {
     await ops?.close();
     await portal?.close();
+    await pop3?.close();
     await smtp?.close();
     await imap?.close();
     stopWatching();
@@ -202,13 +218,14 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
       await portal?.close();
       await imap?.close();
       await smtp?.close();
+      await pop3?.close();
       core.sessions.closeAll('shutdown');
       await core.close();
     })();
     return closed;
   };
   return {
-    core, authenticator, guard, imap, smtp, portal, ops, log, close,
+    core, authenticator, guard, imap, smtp, pop3, portal, ops, log, close,
     async reload() {
       if (!config.file) throw new Error('this server was not started from a configuration file');
       const next = loadConfig(config.file);
@@ -219,13 +236,14 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
       // Main-password sessions of accounts the new policy enforces end now (exempt networks aside).
       const ended = await livePolicy.recheckAll();
       if (ended) log.info({ sessions: ended }, 'ended main-password sessions of accounts the new policy enforces');
-      if (nextTls) { imap?.reloadTls(nextTls); smtp?.reloadTls(nextTls); }
+      if (nextTls) { imap?.reloadTls(nextTls); smtp?.reloadTls(nextTls); pop3?.reloadTls(nextTls); }
       log.info({ enforce: next.policy.enforce, exemptNetworks: next.policy.exemptNetworks }, 'configuration reloaded (certificate and policy)');
     },
     async shutdown(graceMs) {
       draining = true; // /readyz says 503 at once, so the load balancer stops sending new clients
       await imap?.stopAccepting();
       await smtp?.stopAccepting();
+      await pop3?.stopAccepting();
       log.info({ sessions: core.sessions.size, graceMs }, 'no longer accepting connections; draining live sessions');
       const deadline = Date.now() + graceMs;
       while (core.sessions.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));

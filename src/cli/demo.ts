@@ -67,6 +67,10 @@ export async function demoCommand(argv: string[], io: Io): Promise<number> {
           upstream: { host: '127.0.0.1', port: postfix.submissionPort, ...upstreamTls, auth: { method: 'xclient' } },
         },
       } : {}),
+      pop3: {
+        listen: [{ host: '127.0.0.1', port: await portOr0(1110), tls: 'starttls' }, { host: '127.0.0.1', port: await portOr0(1995), tls: 'implicit' }],
+        upstream: { host: '127.0.0.1', port: dovecot.pop3Port, ...upstreamTls, auth: { method: 'sasl-proxy', user: dovecot.master.user, password_file: masterFile } },
+      },
       portal: { listen: { host: '127.0.0.1', port: await portOr0(8080) } },
       identity: { default_domain: 'example.com', domains: ['example.com'] },
       policy: { enforce: ['alice@example.com'], allow_plaintext_auth: false },
@@ -84,6 +88,8 @@ export async function demoCommand(argv: string[], io: Io): Promise<number> {
       imaps: server.imap!.addresses.find((a) => a.tls === 'implicit')!.port,
       smtp: server.smtp?.addresses.find((a) => a.tls === 'starttls')?.port,
       smtps: server.smtp?.addresses.find((a) => a.tls === 'implicit')?.port,
+      pop3: server.pop3?.addresses.find((a) => a.tls === 'starttls')?.port,
+      pop3s: server.pop3?.addresses.find((a) => a.tls === 'implicit')?.port,
     };
     io.out(instructions({ configFile, ca: dovecot.certs.caCert, passcode: created.formatted, ports, portal: server.portal?.url ?? null }));
     if (values.check) {
@@ -100,7 +106,7 @@ export async function demoCommand(argv: string[], io: Io): Promise<number> {
   }
 }
 
-function instructions(o: { configFile: string; ca: string; passcode: string; portal: string | null; ports: { imap: number; imaps: number; smtp?: number | undefined; smtps?: number | undefined } }): string {
+function instructions(o: { configFile: string; ca: string; passcode: string; portal: string | null; ports: { imap: number; imaps: number; smtp?: number | undefined; smtps?: number | undefined; pop3?: number | undefined; pop3s?: number | undefined } }): string {
   const compact = o.passcode.replace(/ /g, '');
   const smtp = o.ports.smtps ? `
   SMTP submission  127.0.0.1 port ${o.ports.smtp} (STARTTLS) or ${o.ports.smtps} (SSL/TLS)
@@ -125,7 +131,11 @@ mailgate demo is ready. Everything runs on 127.0.0.1; the certificate is signed 
   By hand:
     openssl s_client -quiet -CAfile ${o.ca} -connect 127.0.0.1:${o.ports.imaps}
     a1 LOGIN alice@example.com "${o.passcode}"
-${smtp}
+${smtp}${o.ports.pop3s ? `
+  POP3             127.0.0.1 port ${o.ports.pop3} (STLS) or ${o.ports.pop3s} (SSL/TLS)
+  List the messages with the passcode (add /1 to the URL to download the first):
+    curl -sS --cacert ${o.ca} --url 'pop3s://127.0.0.1:${o.ports.pop3s}/' --user 'alice@example.com:${compact}'
+` : ''}
   Mail apps: server 127.0.0.1, the ports above, user alice@example.com, password = the passcode
   (your app must trust ${o.ca}, or accept the certificate when asked).
 ${o.portal ? `

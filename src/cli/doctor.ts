@@ -9,6 +9,7 @@ import { ImapUpstream } from '../protocols/imap/upstream.js';
 import { SmtpUpstream } from '../protocols/smtp/upstream.js';
 import { identityFor } from '../core/identity.js';
 import { familyTraits } from '../protocols/imap/family.js';
+import { pop3Checks } from './doctor-pop3.js';
 import { clientAddressAdvice, detectSmtpFamily, masterLoginAdvice, xclientAdvice } from './doctor-family.js';
 import type { Config } from '../config/types.js';
 import { parse, readConfig, type Io } from './util.js';
@@ -18,7 +19,7 @@ type Check = { name: string; ok: boolean; detail: string; warn?: boolean };
 
 export async function doctorCommand(argv: string[], io: Io): Promise<number> {
   const { values } = parse(argv, { user: { type: 'string' } });
-  if (values.help) { io.out('mailgate doctor [--config FILE] [--user USER]   check config, certificate, upstream and master login'); return 0; }
+  if (values.help) { io.out('mailgate doctor [--config FILE] [--user USER]   check config, certificate, upstreams (IMAP, SMTP, POP3) and master logins'); return 0; }
   const checks: Check[] = [];
   let config: Readonly<Config>;
   try {
@@ -32,6 +33,7 @@ export async function doctorCommand(argv: string[], io: Io): Promise<number> {
   if (config.imap) checks.push(...(await imapChecks(config, values.user)));
   if (config.imap) checks.push(...(await identityChecks(config, values.user)));
   if (config.smtp) checks.push(...(await smtpChecks(config)));
+  if (config.pop3) checks.push(...(await pop3Checks(config)));
   return report(checks, io, values.json);
 }
 

@@ -138,9 +138,9 @@ function listeners(r: Reader, o: Obj, path: string): ListenConfig[] {
   });
 }
 
-function upstreamAuth(r: Reader, o: Obj | null, path: string, protocol: 'imap' | 'smtp'): UpstreamAuth {
+function upstreamAuth(r: Reader, o: Obj | null, path: string, protocol: 'imap' | 'smtp' | 'pop3'): UpstreamAuth {
   const def: UpstreamAuth = protocol === 'smtp' ? { method: 'xclient' } : { method: 'sasl-proxy', user: '', password: '' };
-  if (!o) { if (protocol === 'imap') r.problem(path, 'required: { method: sasl-proxy|separator, user, password_env }'); return def; }
+  if (!o) { if (protocol !== 'smtp') r.problem(path, 'required: { method: sasl-proxy|separator, user, password_env }'); return def; }
   r.unknownKeys(o, ['method', 'user', 'password', 'password_env', 'password_file', 'separator'], path);
   const method = r.str(o, 'method', path, def.method);
   const allowed = protocol === 'smtp' ? ['sasl-proxy', 'xclient'] : ['sasl-proxy', 'separator'];
@@ -154,7 +154,7 @@ function upstreamAuth(r: Reader, o: Obj | null, path: string, protocol: 'imap' |
   return { method: 'sasl-proxy', user: user ?? '', password: password ?? '' };
 }
 
-function upstream(r: Reader, o: Obj | null, path: string, protocol: 'imap' | 'smtp'): UpstreamConfig {
+function upstream(r: Reader, o: Obj | null, path: string, protocol: 'imap' | 'smtp' | 'pop3'): UpstreamConfig {
   if (!o) r.problem(path, 'required: { host, port, tls, auth }');
   const u = o ?? {};
   r.unknownKeys(u, ['host', 'port', 'tls', 'ca', 'servername', 'verify', 'trusted', 'auth', 'connect_timeout'], path);
@@ -165,7 +165,7 @@ function upstream(r: Reader, o: Obj | null, path: string, protocol: 'imap' | 'sm
   }
   return {
     host: r.str(u, 'host', path, '127.0.0.1'),
-    port: r.int(u, 'port', path, protocol === 'imap' ? 143 : 587, 1, 65535),
+    port: r.int(u, 'port', path, ({ imap: 143, smtp: 587, pop3: 110 } as const)[protocol], 1, 65535),
     tls: tlsMode(r, u, path, 'starttls'),
     ca,
     servername: r.str(u, 'servername', path, null),
@@ -176,7 +176,7 @@ function upstream(r: Reader, o: Obj | null, path: string, protocol: 'imap' | 'sm
   };
 }
 
-function protocolSection(r: Reader, root: Obj, name: 'imap' | 'smtp'): ProtocolConfig | null {
+function protocolSection(r: Reader, root: Obj, name: 'imap' | 'smtp' | 'pop3'): ProtocolConfig | null {
   const o = r.obj(root, name, name);
   if (!o) return null;
   r.unknownKeys(o, ['listen', 'upstream', 'hostname'], name);
@@ -260,7 +260,7 @@ export function buildConfig(doc: unknown, file: string | null, env: NodeJS.Proce
   const r = new Reader(baseDir, env);
   const root: Obj = isObj(doc) ? doc : {};
   if (!isObj(doc)) r.problem('(top)', 'the configuration must be a YAML mapping');
-  r.unknownKeys(root, ['store', 'audit', 'secret_file', 'tls', 'imap', 'smtp', 'identity', 'policy', 'auth', 'limits', 'log', 'portal', 'admin', 'notify', 'metrics'], '');
+  r.unknownKeys(root, ['store', 'audit', 'secret_file', 'tls', 'imap', 'smtp', 'pop3', 'identity', 'policy', 'auth', 'limits', 'log', 'portal', 'admin', 'notify', 'metrics'], '');
 
   const store = storeSection(r, root);
   const auditObj = r.obj(root, 'audit', 'audit') ?? {};
@@ -275,8 +275,9 @@ export function buildConfig(doc: unknown, file: string | null, env: NodeJS.Proce
   const smtpBase = protocolSection(r, root, 'smtp');
   const smtpObj = r.obj(root, 'smtp', 'smtp');
   const smtp = smtpBase ? { ...smtpBase, hostname: r.str(smtpObj ?? {}, 'hostname', 'smtp', 'mailgate') } : null;
-  if (!imap && !smtp) r.problem('(top)', 'configure at least one of imap or smtp');
-  const needsTls = [...(imap?.listen ?? []), ...(smtp?.listen ?? [])].some((l) => l.tls !== 'none');
+  const pop3 = protocolSection(r, root, 'pop3');
+  if (!imap && !smtp && !pop3) r.problem('(top)', 'configure at least one of imap, smtp or pop3');
+  const needsTls = [...(imap?.listen ?? []), ...(smtp?.listen ?? []), ...(pop3?.listen ?? [])].some((l) => l.tls !== 'none');
   if (needsTls && !tls) r.problem('tls', 'a listener uses TLS: set tls.cert and tls.key (PEM files)');
 
   const auth = r.obj(root, 'auth', 'auth') ?? {};
@@ -319,6 +320,7 @@ export function buildConfig(doc: unknown, file: string | null, env: NodeJS.Proce
     tls,
     imap,
     smtp,
+    pop3,
     identity: identity(r, root),
     policy: policy(r, root),
     auth: {

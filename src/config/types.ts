@@ -108,6 +108,8 @@ export interface Config {
   tls: { cert: string; key: string } | null;
   imap: ProtocolConfig | null;
   smtp: (ProtocolConfig & { hostname: string }) | null;
+  /** POP3 (RFC 1939), same shape as imap: listen + upstream with a master login. */
+  pop3: ProtocolConfig | null;
   /** How typed names become the one canonical account name (core/identity.ts). */
   identity: IdentityConfig;
   policy: PolicyConfig;

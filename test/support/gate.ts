@@ -26,6 +26,9 @@ export interface Gate {
   smtpPort: number;
   /** SMTP submission, implicit TLS (0 when no Postfix was given). */
   smtpsPort: number;
+  /** POP3 with STLS / implicit TLS (0 unless the overrides have a pop3 section: pop3Section()). */
+  pop3Port: number;
+  pop3sPort: number;
   ca: string;
   dir: string;
   logs(): string;
@@ -75,6 +78,19 @@ export function gateConfigDoc(dovecot: ImapTestUpstream, dir: string, overrides:
   }, overrides);
 }
 
+/** A `pop3:` section in front of the test Dovecot's POP3 port, as an admin writes it (pass it in the overrides). */
+export function pop3Section(dovecot: Pick<DovecotInstance, 'pop3Port' | 'certs' | 'master'>): Overrides {
+  return {
+    pop3: {
+      listen: [{ host: '127.0.0.1', port: 0, tls: 'starttls' }, { host: '127.0.0.1', port: 0, tls: 'implicit' }],
+      upstream: {
+        host: '127.0.0.1', port: dovecot.pop3Port, tls: 'starttls', ca: dovecot.certs.caCert, trusted: true, connect_timeout: '3s',
+        auth: { method: 'sasl-proxy', user: dovecot.master.user, password: dovecot.master.password },
+      },
+    },
+  };
+}
+
 export async function startGate(dovecot: ImapTestUpstream, overrides: Overrides = {}, postfix?: PostfixInstance): Promise<Gate> {
   const dir = mkdtempSync(join(tmpdir(), 'mailgate-test-'));
   const config = buildConfig(gateConfigDoc(dovecot, dir, overrides, postfix), join(dir, 'mailgate.yaml'));
@@ -93,12 +109,15 @@ export async function startGate(dovecot: ImapTestUpstream, overrides: Overrides 
   };
   const addrs = server.imap?.addresses ?? [];
   const smtpAddrs = server.smtp?.addresses ?? [];
+  const pop3Addrs = server.pop3?.addresses ?? [];
   return {
     server, dir, ca: dovecot.certs.caCert,
     imapPort: addrs.find((a) => a.tls !== 'implicit')?.port ?? 0,
     imapsPort: addrs.find((a) => a.tls === 'implicit')?.port ?? 0,
     smtpPort: smtpAddrs.find((a) => a.tls !== 'implicit')?.port ?? 0,
     smtpsPort: smtpAddrs.find((a) => a.tls === 'implicit')?.port ?? 0,
+    pop3Port: pop3Addrs.find((a) => a.tls !== 'implicit')?.port ?? 0,
+    pop3sPort: pop3Addrs.find((a) => a.tls === 'implicit')?.port ?? 0,
     logs: () => lines.join(''),
     async close() {
       await server.close();

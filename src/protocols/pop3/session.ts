@@ -1,0 +1,174 @@
+/**
+ * One POP3 client connection before login: reads command lines, dispatches them through the
+ * typed table, and on a successful login hands the connection to the upstream and splices.
+ * Who may log in is the core's decision (login.ts); how the upstream is reached, upstream.ts's.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import { LineConn } from '../front/conn.js';
+import { PlainLineReader, type LineTooLong } from '../front/lines.js';
+import { splice } from '../../net/splice.js';
+import type { Logger } from '../../net/logger.js';
+import type { ServerTls } from '../../net/tls.js';
+import type { SessionRegistry } from '../../core/sessions.js';
+import { MECHANISMS, preLoginCapabilities } from './capabilities.js';
+import { COMMANDS, type Next, type SessionApi } from './commands/index.js';
+import { refuseLogin, runLogin, type LoginFlowDeps, type LoginOutcome } from './login.js';
+import { R } from './responses.js';
+import type { UpstreamLink } from './upstream.js';
+
+export interface Pop3Settings {
+  allowPlaintextAuth: boolean;
+  failureDelayMs: number;
+  failureJitterMs: number;
+  idleTimeoutMs: number;
+  maxBadCommands: number;
+  maxLineBytes: number;
+  maxPreLoginCommands: number;
+}
+
+export interface Pop3Deps extends Omit<LoginFlowDeps, 'failureDelayMs' | 'failureJitterMs'> {
+  settings: Pop3Settings;
+  /** Replaced on reload; read at every STLS. */
+  tls: ServerTls | null;
+  sessions: SessionRegistry;
+  /** The upstream's pre-login face (CAPA list, greeting text). */
+  info: { capabilities: readonly string[]; greetingText: string };
+  now: () => number;
+}
+
+type OkOutcome = Extract<LoginOutcome, { kind: 'ok' }>;
+
+const HTTP_REQUEST = /^(GET|POST|HEAD|PUT|DELETE|OPTIONS|CONNECT|PATCH) \S+ HTTP\/\d/;
+
+export class Pop3Session implements SessionApi {
+  readonly id = randomBytes(8).toString('hex');
+  readonly conn: LineConn<LineTooLong, PlainLineReader>;
+  readonly remoteIp: string;
+  readonly remotePort: number;
+  pendingUser: string | null = null;
+  private badCommands = 0;
+  private commands = 0;
+  private readonly log: Logger;
+
+  constructor(socket: Socket, private readonly deps: Pop3Deps, private readonly starttlsListener: boolean) {
+    this.remoteIp = (socket.remoteAddress ?? '').replace(/^::ffff:(?=\d+\.)/, '');
+    this.remotePort = socket.remotePort ?? 0;
+    this.log = deps.log.child({ sid: this.id, ip: this.remoteIp, proto: 'pop3' });
+    const s = deps.settings;
+    // POP3 has no literals: a line ending in {5} is just a line (the skeleton's plain CRLF reader).
+    this.conn = new LineConn(socket, new PlainLineReader(s.maxLineBytes), s.idleTimeoutMs);
+    socket.setNoDelay?.(true);
+  }
+
+  get secure(): boolean { return this.conn.secure; }
+  get plaintextAllowed(): boolean { return this.secure || this.deps.settings.allowPlaintextAuth; }
+  get starttlsAvailable(): boolean { return this.starttlsListener && !this.secure && this.deps.tls !== null; }
+
+  send(line: string): void { this.conn.write(`${line}\r\n`); }
+
+  capabilities(): string[] {
+    return preLoginCapabilities(this.deps.info.capabilities, { plaintextAllowed: this.plaintextAllowed, starttlsAvailable: this.starttlsAvailable });
+  }
+
+  mechanisms(): string[] { return this.plaintextAllowed ? [...MECHANISMS] : []; }
+
+  /** Runs the pre-login dialogue until QUIT, close, or hand-off to the upstream. */
+  async run(): Promise<void> {
+    this.log.debug('connected');
+    this.send(`+OK ${this.deps.info.greetingText}`);
+    try {
+      for (;;) {
+        const next = await this.step();
+        if (next === 'continue') continue;
+        if (next === 'close') this.conn.close();
+        return;
+      }
+    } catch (e) {
+      this.log.error({ err: e }, 'internal error in POP3 session');
+      this.conn.destroy();
+    }
+  }
+
+  private async step(): Promise<Next> {
+    const item = await this.conn.read();
+    if (item.type === 'closed') return 'close';
+    if (item.type === 'timeout') return this.quit(R.idleTimeout);
+    if (item.type === 'error') return this.bad(R.lineTooLong, true);
+    if (++this.commands > this.deps.settings.maxPreLoginCommands) {
+      this.log.info({ commands: this.commands }, 'disconnected: too many commands before login');
+      return this.quit(R.tooManyCommands);
+    }
+    // Never logged: USER/PASS/AUTH lines carry names and secrets.
+    const line = item.data.toString('utf8');
+    if (this.commands === 1 && HTTP_REQUEST.test(line)) {
+      this.log.info('disconnected: HTTP request on the POP3 port');
+      return 'close';
+    }
+    const sp = line.indexOf(' ');
+    const name = (sp < 0 ? line : line.slice(0, sp)).toUpperCase();
+    const handler = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
+    if (!handler) return this.bad(R.unknownCommand);
+    return handler(this, { name, rest: sp < 0 ? '' : line.slice(sp + 1) });
+  }
+
+  async bad(reply: string, fatal = false): Promise<Next> {
+    this.badCommands++;
+    if (fatal || this.badCommands >= this.deps.settings.maxBadCommands) {
+      this.log.info({ badCommands: this.badCommands }, 'disconnected: invalid input');
+      return this.quit(fatal ? reply : `${reply}\r\n${R.tooManyBad}`);
+    }
+    this.send(reply);
+    return 'continue';
+  }
+
+  async quit(reply: string): Promise<Next> {
+    // Flushed before closing: over TLS a destroy right after a write loses the last line.
+    await this.conn.flush(`${reply}\r\n`);
+    return 'close';
+  }
+
+  async startTls(): Promise<Next> {
+    if (this.secure) { this.send(R.tlsActive); return 'continue'; }
+    if (!this.starttlsAvailable || !this.deps.tls) return this.bad(R.tlsUnavailable);
+    await this.conn.flush(`${R.stlsBegin}\r\n`);
+    // upgradeServer discards whatever the client pipelined in clear (STARTTLS injection, CVE-2011-0411 class).
+    const ok = await this.conn.upgradeServer(this.deps.tls.context);
+    if (!ok) { this.log.info('TLS handshake failed'); return 'close'; }
+    this.pendingUser = null; // a USER given in clear does not carry over into TLS
+    return 'continue';
+  }
+
+  async readContinuation(): Promise<string | null> {
+    const item = await this.conn.read();
+    if (item.type === 'line') return item.data.toString('latin1');
+    return item.type === 'error' ? '' : null;
+  }
+
+  async login(user: string, secret: string): Promise<Next> {
+    const out = await runLogin({ ...this.deps, failureDelayMs: this.deps.settings.failureDelayMs, failureJitterMs: this.deps.settings.failureJitterMs, log: this.log },
+      { user, secret, protocol: 'pop3', remoteIp: this.remoteIp, clientId: null, sessionId: this.id }, { remoteIp: this.remoteIp, remotePort: this.remotePort });
+    if (out.kind === 'failed') { this.send(out.reply); return 'continue'; }
+    this.send(out.reply);
+    this.handOff(out.link, out.decision);
+    return 'handoff';
+  }
+
+  async refuse(): Promise<Next> {
+    this.send(await refuseLogin(this.deps.settings));
+    return 'continue';
+  }
+
+  private handOff(up: UpstreamLink, decision: OkOutcome['decision']): void {
+    const client = this.conn.detach();
+    // Commands the client pipelined behind its login (RFC 2449 PIPELINING) go to the upstream.
+    const sp = splice(client.socket, up.socket, { toUpstream: client.rest, toClient: up.rest });
+    const unregister = this.deps.sessions.register({
+      id: this.id, account: decision.account, passcodeId: decision.kind === 'accept-passcode' ? decision.passcodeId : null,
+      protocol: 'pop3', remoteIp: this.remoteIp, since: this.deps.now(), expiresAt: decision.kind === 'accept-passcode' ? decision.expiresAt : null,
+      close: (reason) => { this.log.info({ reason }, 'session ended by mailgate'); sp.destroy(); },
+    });
+    this.log.info({ user: decision.account, via: decision.kind, passcodeId: decision.kind === 'accept-passcode' ? decision.passcodeId : undefined }, 'logged in');
+    void sp.done.then((stats) => { unregister(); this.log.info(stats, 'session closed'); });
+  }
+}
