@@ -123,18 +123,23 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
   });
   const stopWatching = watchRevocations({ store: core.store, cache: core.cache, sessions: core.sessions, clock: core.clock, onError: (e) => log.error({ err: e.message }, 'revocation watch failed') });
   const stopNotices = startNotices(config, core.store, log);
+  if (config.pop3) log.warn('pop3 is configured, but this version serves no POP3: the section is checked and otherwise ignored');
 
   let imap: ImapFront | null = null;
   let smtp: SmtpFront | null = null;
   let portal: PortalHandle | null = null;
   try {
+    const l = config.limits; // the session's limits in its settings, the listener's (connections) apart
     if (config.imap) {
       const upstreamInfo = new UpstreamInfo(config.imap.upstream);
       try { await upstreamInfo.probe(); } catch (e) {
         log.warn({ err: (e as Error).message }, 'IMAP upstream not reachable at start; will retry on each login');
       }
       imap = await startImapFront({
-        settings: { upstream: config.imap.upstream, allowPlaintextAuth: config.policy.allowPlaintextAuth, failureDelayMs: config.auth.failureDelayMs, failureJitterMs: config.auth.failureJitterMs, ...config.limits },
+        settings: {
+          upstream: config.imap.upstream, allowPlaintextAuth: config.policy.allowPlaintextAuth, failureDelayMs: config.auth.failureDelayMs, failureJitterMs: config.auth.failureJitterMs,
+          idleTimeoutMs: l.idleTimeoutMs, maxBadCommands: l.maxBadCommands, maxLineBytes: l.maxLineBytes, maxLiteralBytes: l.maxLiteralBytes, maxPreLoginCommands: l.maxPreLoginCommands,
+        },
         tls, authenticator, sessions: core.sessions, upstreamInfo, log, now: () => core.clock.now(),
       }, config.imap.listen, config.limits);
     }
