@@ -19,7 +19,8 @@ import { DEFAULT_TIMEOUTS, PortalSessions } from './sessions.js';
 import type { MailEndpoint, MailSettings, Portal, PortalDeps } from './types.js';
 
 export type { ImapLogin, MailSettings, PortalDeps } from './types.js';
-export { createImapLogin, UpstreamUnavailable } from './imap-login.js';
+export { createImapLogin } from './imap-login.js';
+export { UpstreamError } from '../net/upstream.js';
 
 export interface PortalHandle {
   address: { host: string; port: number };

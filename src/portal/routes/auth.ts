@@ -5,6 +5,7 @@
  */
 import { sourceOf } from '../../core/guard.js';
 import { keyedHash } from '../../core/keys.js';
+import { UpstreamError } from '../../net/upstream.js';
 import { go, preCookie, PRE_COOKIE, render } from '../app.js';
 import { cookie } from '../http.js';
 import { withSlots, type Slot } from '../inflight.js';
@@ -54,7 +55,7 @@ async function signinPost(p: Portal, c: Ctx): Promise<void> {
   try {
     ok = await p.deps.imapLogin(account, password, c.ip);
   } catch (e) {
-    p.deps.log.warn({ err: (e as Error).message }, 'portal: cannot check a password with the IMAP server');
+    p.deps.log.warn({ stage: e instanceof UpstreamError ? e.stage : 'internal', err: (e as Error).message }, 'portal: cannot check a password with the IMAP server');
     await audit(p, c, 'portal.signin', account, 'error', 'upstream-unavailable');
     showSignin(p, c, 503, { username, error: 'The mail server cannot be reached to check your password right now. Try again in a few minutes; if it keeps happening, tell your mail administrator.' });
     return;
