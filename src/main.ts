@@ -18,7 +18,7 @@ import { systemClock, type Clock, type Hasher } from './core/types.js';
 import { loadOrCreateSecret } from './config/secret.js';
 import { loadConfig } from './config/load.js';
 import type { Config } from './config/types.js';
-import { createHashPool } from './net/hashpool.js';
+import { createHasher } from './net/hasher.js';
 import { createLogger, type Logger } from './net/logger.js';
 import { loadServerTls } from './net/tls.js';
 import { startImapFront, type ImapFront } from './protocols/imap/listener.js';
@@ -51,7 +51,7 @@ export async function openCore(
   const clock = opts.clock ?? systemClock;
   const keys = deriveKeys(loadOrCreateSecret(config.secretFile));
   const store = await openStore(config, { migrate: opts.migrate, onError: opts.onStoreError });
-  const hasher = createHashPool({ size: opts.hashWorkers ?? config.auth.hashWorkers, cost: config.auth.bcryptCost });
+  const hasher = createHasher({ size: opts.hashWorkers ?? config.auth.hashWorkers, cost: config.auth.bcryptCost });
   const cache = new VerifiedCache(keys.cache, config.auth.cacheTtlMs, clock);
   const sessions = new SessionRegistry();
   const identity = identityFor(config);

@@ -13,7 +13,7 @@ import { deriveKeys } from '../../src/core/keys.js';
 import { createManager, type Manager } from '../../src/core/manage.js';
 import { SessionRegistry } from '../../src/core/sessions.js';
 import { totpCode } from '../../src/core/totp.js';
-import { createHashPool } from '../../src/net/hashpool.js';
+import { createHasher } from '../../src/net/hasher.js';
 import { createLogger } from '../../src/net/logger.js';
 import { startPortal, type PortalDeps } from '../../src/portal/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
@@ -45,7 +45,7 @@ export async function startHarness(opts: Partial<PortalDeps> & { throttle?: Part
   const store = await openSqliteStore(':memory:');
   const keys = deriveKeys(randomBytes(32));
   const clock = { t: 1_760_000_000_000, now() { return this.t; } };
-  const hasher = createHashPool({ size: 1, cost: 4 });
+  const hasher = createHasher({ size: 1, cost: 4 });
   const sessions = new SessionRegistry();
   const policy: Harness['policy'] = { enforce: [] };
   const identity = over.identity ?? new Identity();
