@@ -213,10 +213,10 @@ export class AuthGuard {
     return had;
   }
 
-  /** Sources blocked now, the longest-standing first. */
+  /** Sources blocked now, the least recently active first. */
   blocks(): Array<{ source: string; until: number; failures: number }> {
     const now = this.clock.now();
-    const entries = [...this.sources.rentries()] as Array<[string, SourceEntry]>; // least recent first
+    const entries = [...this.sources.rentries()] as Array<[string, SourceEntry]>;
     return entries.filter(([, s]) => s.blockedUntil > now).map(([source, s]) => ({ source, until: s.blockedUntil, failures: s.failures }));
   }
 
