@@ -19,7 +19,7 @@ import { deriveKeys } from '../src/core/keys.js';
 import { createManager } from '../src/core/manage.js';
 import { SessionRegistry } from '../src/core/sessions.js';
 import { systemClock } from '../src/core/types.js';
-import { createHashPool } from '../src/net/hashpool.js';
+import { createHasher } from '../src/net/hasher.js';
 import { openPostgresStore } from '../src/store/postgres/index.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
 import type { Store } from '../src/store/types.js';
@@ -29,7 +29,7 @@ const N = Number(process.env.N ?? 2000);
 
 async function measure(label: string, store: Store): Promise<string[]> {
   const keys = deriveKeys(randomBytes(32));
-  const hasher = createHashPool({ size: 2, cost: 4 });
+  const hasher = createHasher({ size: 2, cost: 4 });
   const policy = { enforce: ['example.com'] as string[] };
   const identity = new Identity();
   const manager = createManager({ store, hasher, keys, clock: systemClock, random: randomBytes, policy, cache: new VerifiedCache(keys.cache, 60_000, systemClock), sessions: new SessionRegistry(), identity });

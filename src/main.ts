@@ -9,20 +9,20 @@ import { randomBytes } from 'node:crypto';
 import { createAuthenticator, type Authenticator } from './core/authenticate.js';
 import { VerifiedCache } from './core/cache.js';
 import { NetworkSet } from './core/enforcement.js';
-import { AuthGuard, DEFAULT_GUARD, type GuardEvent } from './core/guard.js';
+import { AuthGuard, DEFAULT_GUARD, watchUnblocks, type GuardEvent } from './core/guard.js';
 import { identityFor, type Identity } from './core/identity.js';
 import { deriveKeys, type ServerKeys } from './core/keys.js';
 import { createManager, type Manager } from './core/manage.js';
 import { watchLivePolicy } from './core/livepolicy.js';
 import { watchNotifications } from './core/notify-watch.js';
 import { watchRetention } from './core/retention.js';
-import { watchRevocations, watchUnblocks } from './core/revocations.js';
+import { watchRevocations } from './core/revocations.js';
 import { SessionRegistry } from './core/sessions.js';
 import { systemClock, type Clock, type Hasher } from './core/types.js';
 import { loadOrCreateSecret } from './config/secret.js';
 import { loadConfig } from './config/load.js';
 import type { Config } from './config/types.js';
-import { createHashPool } from './net/hashpool.js';
+import { createHasher } from './net/hasher.js';
 import { createLogger, type Logger } from './net/logger.js';
 import { loadServerTls } from './net/tls.js';
 import { startImapFront, type ImapFront } from './protocols/imap/listener.js';
@@ -58,7 +58,7 @@ export async function openCore(
   const clock = opts.clock ?? systemClock;
   const keys = deriveKeys(loadOrCreateSecret(config.secretFile));
   const store = await openStore(config, { migrate: opts.migrate, onError: opts.onStoreError });
-  const hasher = createHashPool({ size: opts.hashWorkers ?? config.auth.hashWorkers, cost: config.auth.bcryptCost });
+  const hasher = createHasher({ size: opts.hashWorkers ?? config.auth.hashWorkers, cost: config.auth.bcryptCost });
   const cache = new VerifiedCache(keys.cache, config.auth.cacheTtlMs, clock);
   const sessions = new SessionRegistry();
   const identity = identityFor(config);
@@ -149,13 +149,17 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
   let portal: PortalHandle | null = null;
   let ops: OpsHandle | null = null;
   try {
+    const l = config.limits; // the session's limits in its settings, the listener's (connections) apart
     if (config.imap) {
       const upstreamInfo = new UpstreamInfo(config.imap.upstream);
       try { await upstreamInfo.probe(); } catch (e) {
         log.warn({ err: (e as Error).message }, 'IMAP upstream not reachable at start; will retry on each login');
       }
       imap = await startImapFront({
-        settings: { upstream: config.imap.upstream, allowPlaintextAuth: config.policy.allowPlaintextAuth, failureDelayMs: config.auth.failureDelayMs, failureJitterMs: config.auth.failureJitterMs, ...config.limits },
+        settings: {
+          upstream: config.imap.upstream, allowPlaintextAuth: config.policy.allowPlaintextAuth, failureDelayMs: config.auth.failureDelayMs, failureJitterMs: config.auth.failureJitterMs,
+          idleTimeoutMs: l.idleTimeoutMs, maxBadCommands: l.maxBadCommands, maxLineBytes: l.maxLineBytes, maxLiteralBytes: l.maxLiteralBytes, maxPreLoginCommands: l.maxPreLoginCommands,
+        },
         tls, authenticator, sessions: core.sessions, upstreamInfo, log, now: () => core.clock.now(),
       }, config.imap.listen, config.limits);
     }

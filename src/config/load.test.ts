@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { buildConfig, ConfigError, loadConfig, parseDuration } from './load.js';
+import { configSchema } from './schema.js';
 
 const minimal = {
   tls: { cert: 'c.pem', key: 'k.pem' },
@@ -95,5 +96,58 @@ typo: 1
   it('never puts the example config out of sync with the README keys', () => {
     const readme = readFileSync(join(import.meta.dirname, '../../config/mailgate.example.yaml'), 'utf8');
     for (const k of ['store:', 'secret_file:', 'tls:', 'imap:', 'smtp:', 'policy:', 'auth:', 'limits:', 'log:', 'notify:']) expect(readme).toContain(k);
+  });
+});
+
+/** Every key path the schema knows, walking zod's definitions through its pipes, unions and wrappers. */
+function schemaKeys(s: unknown, prefix = ''): string[] {
+  const def = (s as { _zod?: { def?: Record<string, unknown> } })._zod?.def;
+  if (!def) return [];
+  switch (def.type) {
+    case 'object': return Object.entries(def.shape as Record<string, unknown>).flatMap(([k, v]) => [`${prefix}${k}`, ...schemaKeys(v, `${prefix}${k}.`)]);
+    case 'pipe': return [...schemaKeys(def.in, prefix), ...schemaKeys(def.out, prefix)];
+    case 'optional': case 'nullable': case 'default': return schemaKeys(def.innerType, prefix);
+    case 'array': return schemaKeys(def.element, prefix);
+    case 'union': return (def.options as unknown[]).flatMap((o) => schemaKeys(o, prefix));
+    default: return [];
+  }
+}
+
+describe('one schema', () => {
+  const env = { MP: 'pw' };
+  const problems = (doc: object) => {
+    try { buildConfig({ ...minimal, ...doc }, null, env); return ''; } catch (err) { return (err as ConfigError).problems.join('\n'); }
+  };
+
+  it('documents every key of the schema in the example config', () => {
+    const example = readFileSync(join(import.meta.dirname, '../../config/mailgate.example.yaml'), 'utf8');
+    const keys = [...new Set(schemaKeys(configSchema({ baseDir: '/', env: {} }, null)))];
+    expect(keys.length).toBeGreaterThan(80); // the walk reached the nested sections
+    const missing = keys.filter((k) => !new RegExp(`(^|[\\s{,#])${k.split('.').at(-1)}:`, 'm').test(example));
+    expect(missing).toEqual([]);
+  });
+
+  it('refuses imap.hostname (smtp only) instead of ignoring it, and names the closest known key', () => {
+    expect(problems({ imap: { ...minimal.imap, hostname: 'mail.example.com' } })).toMatch(/^imap\.hostname: unknown key \(allowed: listen, upstream\)$/m);
+    expect(problems({ auth: { thrrottle: {} } })).toMatch(/^auth\.thrrottle: unknown key \(did you mean throttle\? allowed: /m);
+    expect(problems({ imap: { ...minimal.imap, listen: [{ port: 1143, tsl: 'none' }] } })).toMatch(/^imap\.listen\[0\]\.tsl: unknown key \(did you mean tls\?/m);
+    expect(problems({ portal: { listen: { host: '127.0.0.1', prot: 8080 } } })).toMatch(/^portal\.listen\.prot: unknown key \(did you mean port\?/m);
+  });
+
+  it('pop3: the same shape as imap, its own default port', () => {
+    const c = buildConfig({ ...minimal, pop3: { listen: [{ port: 1110 }], upstream: { auth: { method: 'separator', user: 'm', password_env: 'MP' } } } }, null, env);
+    expect(c.pop3?.upstream).toMatchObject({ host: '127.0.0.1', port: 110, auth: { method: 'separator', user: 'm', password: 'pw', separator: '*' } });
+    expect(c.pop3?.listen).toEqual([{ host: '0.0.0.0', port: 1110, tls: 'starttls' }]);
+    expect(buildConfig(minimal, null, env).pop3).toBeNull();
+    expect(problems({ pop3: { listen: [{ port: 1110 }], upstream: { auth: { method: 'xclient' } } } })).toMatch(/pop3\.upstream\.auth\.method: expected one of sasl-proxy, separator, got "xclient"/);
+  });
+
+  it('reads an empty key as its default and a secret from at most one source, never echoing it', () => {
+    const c = buildConfig({ ...minimal, limits: { idle_timeout: null }, admin: { token_env: 'UNSET' } }, null, env);
+    expect([c.limits.idleTimeoutMs, c.admin.token]).toEqual([60_000, null]); // an unset admin token variable: the API is off
+    const both = problems({ admin: { token: 'hunter2-token', token_env: 'X' } });
+    expect(both).toMatch(/^admin\.token: set only one of token, token_env, token_file$/m);
+    expect(both).not.toContain('hunter2');
+    expect(problems({ imap: { ...minimal.imap, upstream: { ...minimal.imap.upstream, auth: { method: 'sasl-proxy', password: 'x' } } } })).toMatch(/^imap\.upstream\.auth\.user: required: the master user name$/m);
   });
 });

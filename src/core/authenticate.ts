@@ -3,7 +3,7 @@
  * call authenticate() and translate the typed Decision into their own protocol's words.
  *
  * Cost model: a wrong guess costs an index lookup (the keyed tag does not match) and no bcrypt;
- * a right passcode costs one bcrypt (in a worker thread) and then nothing while it is cached.
+ * a right passcode costs one bcrypt (off the event loop) and then nothing while it is cached.
  */
 import { appendAudit } from './audit.js';
 import type { VerifiedCache } from './cache.js';

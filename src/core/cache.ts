@@ -6,37 +6,35 @@
  * revocation made by another process (the CLI) holds even before the entry is dropped.
  */
 import { keyedHash } from './keys.js';
+import { ttlMap } from './ttlmap.js';
 import type { Clock } from './types.js';
 
 export class VerifiedCache {
-  private readonly entries = new Map<string, { passcodeId: string; expires: number }>();
+  private readonly entries;
 
-  constructor(private readonly key: Buffer, private readonly ttlMs: number, private readonly clock: Clock, private readonly maxEntries = 100_000) {}
+  constructor(private readonly key: Buffer, private readonly ttlMs: number, clock: Clock, maxEntries = 100_000) {
+    this.entries = ttlMap<{ passcodeId: string }>(clock, maxEntries, Math.max(0, ttlMs));
+  }
 
   private k(account: string, normalized: string): string {
     return keyedHash(this.key, account, normalized);
   }
 
+  /** The passcode id this (account, secret) verified as within the TTL, or null. */
   get(account: string, normalized: string): string | null {
-    const k = this.k(account, normalized);
-    const e = this.entries.get(k);
-    if (!e) return null;
-    if (e.expires <= this.clock.now()) { this.entries.delete(k); return null; }
-    return e.passcodeId;
+    return this.entries.get(this.k(account, normalized))?.passcodeId ?? null;
   }
 
+  /** Remembers a verified (account, secret); a TTL of 0 turns the cache off. */
   set(account: string, normalized: string, passcodeId: string): void {
     if (this.ttlMs <= 0) return;
-    if (this.entries.size >= this.maxEntries) {
-      // Map iterates in insertion order: drop the oldest entry.
-      const oldest = this.entries.keys().next();
-      if (!oldest.done) this.entries.delete(oldest.value);
-    }
-    this.entries.set(this.k(account, normalized), { passcodeId, expires: this.clock.now() + this.ttlMs });
+    this.entries.set(this.k(account, normalized), { passcodeId });
   }
 
+  /** Forgets every entry of a revoked passcode. */
   dropPasscode(passcodeId: string): void {
-    for (const [k, e] of this.entries) if (e.passcodeId === passcodeId) this.entries.delete(k);
+    const drop = [...this.entries.entries()].filter(([, e]) => e.passcodeId === passcodeId);
+    for (const [k] of drop) this.entries.delete(k);
   }
 
   clear(): void { this.entries.clear(); }

@@ -18,11 +18,22 @@
  *  - The tables are bounded, and flooding them with new sources must not evict blocks: unblocked
  *    entries go first; a table full of blocks refuses new sources until a block ends.
  *
+ * That is the mail login policy (check/failure/success). The portal's password step, its code
+ * step and the admin token use named delay policies on the same guard (guard-delay.ts: a wait
+ * past a few free failures, answered 429); the portal's password step also shares the mail
+ * login's blocks and counts there.
+ *
  * In memory and per process; blocks are reported through the `onEvent` callback (audit log) and
- * can be lifted with unblock(). Clock injected; no timers.
+ * can be lifted with unblock() (watchUnblocks: from another process). Clock injected; no timers.
+ * The tables are lru-cache maps with a TTL (ttlmap.ts).
  */
 import { isIPv6 } from 'node:net';
+import { DEFAULT_POLICIES, DelayCounter, type DelayPolicy, type PolicyName } from './guard-delay.js';
+import { evictOldest, ttlMap } from './ttlmap.js';
 import type { Clock } from './types.js';
+
+export { DEFAULT_POLICIES, type DelayPolicy, type PolicyName } from './guard-delay.js';
+export { watchUnblocks } from './guard-watch.js';
 
 export interface GuardOptions {
   baseDelayMs: number;
@@ -75,24 +86,37 @@ export function sourceOf(ip: string): string {
 }
 
 export class AuthGuard {
-  private readonly sources = new Map<string, SourceEntry>();
-  private readonly accounts = new Map<string, AccountEntry>();
+  private readonly sources;
+  private readonly accounts;
   /** account → source → time of the last success. */
-  private readonly known = new Map<string, Map<string, number>>();
+  private readonly known;
   /** While > now, the source table is known to hold only blocks (no entry to evict). */
   private fullUntil = 0;
+  private readonly policies = new Map<PolicyName, DelayCounter>();
 
-  constructor(private readonly clock: Clock, private readonly opts: GuardOptions = DEFAULT_GUARD, private readonly onEvent: (e: GuardEvent) => void = () => {}) {}
+  constructor(
+    private readonly clock: Clock, private readonly opts: GuardOptions = DEFAULT_GUARD, private readonly onEvent: (e: GuardEvent) => void = () => {},
+    policies: Partial<Record<PolicyName, Partial<DelayPolicy>>> = {},
+  ) {
+    // Sources and accounts are only added once roomFor() made space, so lru-cache never evicts
+    // one by itself (it would evict a block as readily as anything): the guard chooses what goes.
+    this.sources = ttlMap<SourceEntry>(clock, opts.maxEntries, opts.windowMs);
+    this.accounts = ttlMap<AccountEntry>(clock, opts.maxEntries, opts.windowMs);
+    this.known = ttlMap<Map<string, number>>(clock, opts.maxEntries, opts.knownSourceMs);
+    for (const name of Object.keys(DEFAULT_POLICIES) as PolicyName[]) {
+      this.policies.set(name, new DelayCounter(clock, { ...DEFAULT_POLICIES[name], ...policies[name] }));
+    }
+  }
 
   /** Before any work: may this source try this account now? */
   check(ip: string, account: string | null): Verdict {
     const now = this.clock.now();
     const src = sourceOf(ip);
-    const s = this.source(src, now);
+    const s = this.sources.get(src);
     if (s && s.blockedUntil > now) return { kind: 'blocked', reason: 'source-blocked', until: s.blockedUntil };
     if (!s && !this.roomForSource(now)) return { kind: 'blocked', reason: 'table-full', until: this.fullUntil };
     if (account) {
-      const a = this.account(account, now);
+      const a = this.accounts.get(account);
       if (a && a.ceilingUntil > now && !this.isKnown(account, src, now)) return { kind: 'blocked', reason: 'account-ceiling', until: a.ceilingUntil };
     }
     return { kind: 'allow' };
@@ -105,7 +129,7 @@ export class AuthGuard {
   failure(ip: string, account: string | null, fingerprint: string): number {
     const now = this.clock.now();
     const src = sourceOf(ip);
-    let s = this.source(src, now);
+    let s = this.sources.get(src);
     if (!s) {
       // A full table (every entry blocked) cannot take a new source; check() refuses it anyway.
       if (!this.roomForSource(now)) return this.opts.maxDelayMs;
@@ -124,9 +148,9 @@ export class AuthGuard {
       if (s.byAccount.size > 16) s.byAccount.delete(s.byAccount.keys().next().value!);
       if (s.failures >= this.opts.blockAfter && s.blockedUntil <= now) {
         s.blockedUntil = now + this.opts.blockForMs;
-        // Blocked entries move to the end, so eviction (oldest first) finds unblocked ones at once.
-        this.sources.delete(src);
-        this.sources.set(src, s);
+        // Re-set: the entry now lives until its block ends (or its window, if later), and moves to
+        // the most recent end, so eviction (least recent first) finds unblocked ones at once.
+        this.sources.set(src, s, { ttl: Math.max(s.first + this.opts.windowMs, s.blockedUntil) - now });
         this.onEvent({ type: 'abuse.block', source: src, until: s.blockedUntil, failures: s.failures });
       }
       if (account && !this.isKnown(account, src, now)) this.countAccount(account, now);
@@ -143,12 +167,42 @@ export class AuthGuard {
   success(ip: string, account: string): void {
     const now = this.clock.now();
     const src = sourceOf(ip);
-    let k = this.known.get(account);
-    if (!k) { k = new Map(); this.fresh(this.known, account, k); }
+    const k = this.known.get(account) ?? new Map<string, number>();
     k.set(src, now);
+    this.known.set(account, k); // refreshes its TTL: known for knownSourceMs after the last success
     const s = this.sources.get(src);
     const own = s?.byAccount.get(account);
     if (s && own) { s.forgiven += own; s.byAccount.delete(account); }
+  }
+
+  /**
+   * A named policy (portal password, portal code, admin token): how long (client, account) must
+   * still wait before trying again, 0 to go ahead. A policy sharing the mail login also waits out
+   * its blocks and account ceilings.
+   */
+  waitMs(policy: PolicyName, ip: string, account: string | null): number {
+    const counter = this.policies.get(policy)!;
+    const wait = counter.waitMs(sourceOf(ip), account);
+    if (!counter.policy.sharesMailLogin) return wait;
+    const v = this.check(ip, account);
+    return v.kind === 'blocked' ? Math.max(wait, v.until - this.clock.now()) : wait;
+  }
+
+  /**
+   * A named policy's failure; returns the wait it now imposes. `fingerprint` as for failure(),
+   * needed by a policy that shares the mail login (its repeats are not counted there).
+   */
+  fail(policy: PolicyName, ip: string, account: string | null, fingerprint = ''): number {
+    const counter = this.policies.get(policy)!;
+    if (counter.policy.sharesMailLogin) this.failure(ip, account, fingerprint);
+    return counter.fail(sourceOf(ip), account);
+  }
+
+  /** A named policy's success: forgives that client's failures on the account (never the client-wide count). */
+  succeed(policy: PolicyName, ip: string, account: string): void {
+    const counter = this.policies.get(policy)!;
+    counter.forgive(sourceOf(ip), account);
+    if (counter.policy.sharesMailLogin) this.success(ip, account);
   }
 
   /** Lifts a block (admin action); accepts an address or a source as listed. */
@@ -159,10 +213,11 @@ export class AuthGuard {
     return had;
   }
 
-  /** Sources blocked now. */
+  /** Sources blocked now, the least recently active first. */
   blocks(): Array<{ source: string; until: number; failures: number }> {
     const now = this.clock.now();
-    return [...this.sources].filter(([, s]) => s.blockedUntil > now).map(([source, s]) => ({ source, until: s.blockedUntil, failures: s.failures }));
+    const entries = [...this.sources.rentries()] as Array<[string, SourceEntry]>;
+    return entries.filter(([, s]) => s.blockedUntil > now).map(([source, s]) => ({ source, until: s.blockedUntil, failures: s.failures }));
   }
 
   private isKnown(account: string, src: string, now: number): boolean {
@@ -171,32 +226,21 @@ export class AuthGuard {
   }
 
   private countAccount(account: string, now: number): void {
-    let a = this.account(account, now);
+    let a = this.accounts.get(account);
     if (!a) {
       // A table full of ceilings keeps them: the new account goes uncounted rather than one
       // under attack being forgotten (the per-source blocks still apply to every attacker).
-      if (this.accounts.size >= this.opts.maxEntries && !this.evict(this.accounts, (e) => e.ceilingUntil <= now)) return;
+      if (this.accounts.size >= this.opts.maxEntries) this.accounts.purgeStale();
+      if (this.accounts.size >= this.opts.maxEntries && !evictOldest(this.accounts, (e) => e.ceilingUntil <= now)) return;
       a = { failures: 0, first: now, ceilingUntil: 0 };
       this.accounts.set(account, a);
     }
     a.failures++;
     if (a.failures >= this.opts.accountCeiling && a.ceilingUntil <= now) {
       a.ceilingUntil = now + this.opts.windowMs;
+      this.accounts.set(account, a, { ttl: this.opts.windowMs }); // lives as long as its ceiling
       this.onEvent({ type: 'abuse.account-ceiling', account, until: a.ceilingUntil, failures: a.failures });
     }
-  }
-
-  /** The live entry for a source, forgetting it once its window and block are over. */
-  private source(src: string, now: number): SourceEntry | undefined {
-    const s = this.sources.get(src);
-    if (s && now - s.first > this.opts.windowMs && s.blockedUntil <= now) { this.sources.delete(src); return undefined; }
-    return s;
-  }
-
-  private account(account: string, now: number): AccountEntry | undefined {
-    const a = this.accounts.get(account);
-    if (a && now - a.first > this.opts.windowMs && a.ceilingUntil <= now) { this.accounts.delete(account); return undefined; }
-    return a;
   }
 
   /**
@@ -206,24 +250,12 @@ export class AuthGuard {
   private roomForSource(now: number): boolean {
     if (this.sources.size < this.opts.maxEntries) return true;
     if (this.fullUntil > now) return false;
-    if (this.evict(this.sources, (e) => e.blockedUntil <= now)) return true;
+    this.sources.purgeStale();
+    if (this.sources.size < this.opts.maxEntries || evictOldest(this.sources, (e) => e.blockedUntil <= now)) return true;
     let until = Infinity;
     for (const e of this.sources.values()) until = Math.min(until, e.blockedUntil);
     this.fullUntil = until;
     this.onEvent({ type: 'abuse.table-full', entries: this.sources.size, until: this.fullUntil });
     return false;
-  }
-
-  /** Deletes the oldest entry that `evictable` allows; false if there is none. */
-  private evict<V>(map: Map<string, V>, evictable: (v: V) => boolean): boolean {
-    for (const [k, v] of map) if (evictable(v)) { map.delete(k); return true; }
-    return false;
-  }
-
-  /** Inserts with a memory bound (Map order = oldest first). */
-  private fresh<V>(map: Map<string, V>, key: string, v: V): V {
-    if (map.size >= this.opts.maxEntries) { const oldest = map.keys().next(); if (!oldest.done) map.delete(oldest.value); }
-    map.set(key, v);
-    return v;
   }
 }

@@ -113,14 +113,14 @@ function authorized(p: Portal, c: Ctx): boolean {
     sendJson(c.res, 403, { error: 'the admin API is off: set admin.token, admin.token_env or admin.token_file in the configuration' });
     return false;
   }
-  const wait = p.perIp.waitMs(`api|${c.ip}`);
+  const wait = p.guard.waitMs('admin-token', c.ip, null);
   if (wait > 0) {
     sendJson(c.res, 429, { error: 'too many wrong tokens from this address; wait and retry' }, { 'Retry-After': String(Math.ceil(wait / 1000)) });
     return false;
   }
   const m = /^Bearer\s+(\S+)\s*$/i.exec(c.req.headers.authorization ?? '');
   if (m?.[1] && sameSecret(m[1], token)) return true;
-  p.perIp.fail(`api|${c.ip}`);
+  p.guard.fail('admin-token', c.ip, null);
   p.deps.log.warn({ ip: c.ip, path: c.path }, 'admin API: missing or wrong bearer token');
   sendJson(c.res, 401, { error: 'a valid bearer token is required: Authorization: Bearer <admin token>' }, { 'WWW-Authenticate': 'Bearer realm="mailgate admin"' });
   return false;

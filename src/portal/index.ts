@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { NetworkSet } from '../core/enforcement.js';
-import { FailureThrottle } from '../core/throttle.js';
+import { AuthGuard } from '../core/guard.js';
 import { createTwoFactor, issuerFor } from '../core/twofactor.js';
 import type { Config } from '../config/types.js';
 import { createRequestHandler } from './app.js';
@@ -19,7 +19,8 @@ import { DEFAULT_TIMEOUTS, PortalSessions } from './sessions.js';
 import type { MailEndpoint, MailSettings, Portal, PortalDeps } from './types.js';
 
 export type { ImapLogin, MailSettings, PortalDeps } from './types.js';
-export { createImapLogin, UpstreamUnavailable } from './imap-login.js';
+export { createImapLogin } from './imap-login.js';
+export { UpstreamError } from '../net/upstream.js';
 
 export interface PortalHandle {
   address: { host: string; port: number };
@@ -48,11 +49,9 @@ function buildPortal(deps: PortalDeps): Portal {
     identity: deps.identity, manager: deps.manager, issuer: deps.issuer ?? issuerFor(deps.portal.publicUrl), firstEnrolment: deps.portal.firstEnrolment,
   });
   const sessions = new PortalSessions(deps.store, deps.clock, random, { ...DEFAULT_TIMEOUTS, ...deps.timeouts }, { path: base || '/', secure });
-  const t = { baseDelayMs: 2_000, maxDelayMs: 5 * 60_000, forgetAfterMs: 15 * 60_000, ...deps.throttle };
   return {
     deps, tf, sessions, pre: new PreSessionCsrf(), base, secure, trustedProxies: new NetworkSet(deps.portal.trustedProxies),
-    perAccount: new FailureThrottle(deps.clock, { freeFailures: 5, ...t }),
-    perIp: new FailureThrottle(deps.clock, { ...t, freeFailures: Math.max(30, t.freeFailures ?? 0) }),
+    guard: deps.guard ?? new AuthGuard(deps.clock),
     inFlight: new InFlight(),
   };
 }

@@ -1,5 +1,5 @@
 /**
- * Checks in flight. The failure throttles are read before a password or code check and updated
+ * Checks in flight. The guard's delay policies are read before a password or code check and updated
  * after it; the check itself is awaited (an upstream IMAP login, a bcrypt), so a burst of
  * concurrent guesses all read "no failures yet" and all reach the upstream: 100 concurrent wrong
  * passwords made 100 upstream checks and no 429. A slot is therefore reserved synchronously,
@@ -35,7 +35,7 @@ export class InFlight {
 /** A route handler that runs only with its slots reserved; without them `busy` answers at once. */
 export function withSlots(slots: (p: Portal, c: Ctx) => Slot[], busy: Route['run'], run: Route['run']): Route['run'] {
   return async (p: Portal, c: Ctx) => {
-    // Synchronous, like the throttle checks at the start of `run`: no other request runs in between.
+    // Synchronous, like the guard's checks at the start of `run`: no other request runs in between.
     const release = p.inFlight.acquire(slots(p, c));
     if (!release) return busy(p, c);
     try { await run(p, c); } finally { release(); }

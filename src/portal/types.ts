@@ -6,7 +6,6 @@ import type { Identity } from '../core/identity.js';
 import type { ServerKeys } from '../core/keys.js';
 import type { Manager } from '../core/manage.js';
 import type { SessionRegistry } from '../core/sessions.js';
-import type { FailureThrottle, ThrottleOptions } from '../core/throttle.js';
 import type { TwoFactor } from '../core/twofactor.js';
 import type { Clock, Hasher, RandomBytes } from '../core/types.js';
 import type { Config, PolicyConfig, TlsMode } from '../config/types.js';
@@ -51,11 +50,11 @@ export interface PortalDeps {
   issuer?: string;
   random?: RandomBytes;
   timeouts?: Partial<SessionTimeouts>;
-  /** Sign-in throttling per client IP + account; tests shorten it. */
-  throttle?: Partial<ThrottleOptions>;
   /**
-   * The mail fronts' brute-force guard: a source blocked for guessing passwords over IMAP/SMTP is
+   * The mail fronts' brute-force guard, whose named policies (portal-password, portal-code,
+   * admin-token) throttle the portal: a source blocked for guessing passwords over IMAP/SMTP is
    * blocked here too, and wrong main passwords typed here count against it there.
+   * Default: a guard of the portal's own.
    */
   guard?: AuthGuard;
 }
@@ -66,10 +65,8 @@ export interface Portal {
   tf: TwoFactor;
   sessions: PortalSessions;
   pre: PreSessionCsrf;
-  /** Failures per "ip|account" (password and code). */
-  perAccount: FailureThrottle;
-  /** Failures per IP, whatever the account (spraying one password over many accounts). */
-  perIp: FailureThrottle;
+  /** The brute-force guard: its named policies answer wrong passwords, codes and tokens with 429 and a wait. */
+  guard: AuthGuard;
   /** Password and code checks in flight: concurrent guesses are refused, not checked. */
   inFlight: InFlight;
   base: string;

@@ -3,6 +3,7 @@
  * injectable clock, plus a tiny cookie-keeping HTTP client. For the HTTP-level portal tests; the
  * browser test runs the real thing in front of Dovecot.
  */
+import { AuthGuard, DEFAULT_GUARD, type DelayPolicy } from '../../src/core/guard.js';
 import { Identity } from '../../src/core/identity.js';
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
@@ -12,7 +13,7 @@ import { deriveKeys } from '../../src/core/keys.js';
 import { createManager, type Manager } from '../../src/core/manage.js';
 import { SessionRegistry } from '../../src/core/sessions.js';
 import { totpCode } from '../../src/core/totp.js';
-import { createHashPool } from '../../src/net/hashpool.js';
+import { createHasher } from '../../src/net/hasher.js';
 import { createLogger } from '../../src/net/logger.js';
 import { startPortal, type PortalDeps } from '../../src/portal/index.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
@@ -34,11 +35,17 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(over: Partial<PortalDeps> = {}): Promise<Harness> {
+/**
+ * `throttle` shortens or lengthens the timing of the portal's delay policies. Without a `guard`
+ * the portal gets one whose mail-login policy never blocks (the mail fronts' guard is not part of
+ * this harness), as before the portal's throttles moved into the guard.
+ */
+export async function startHarness(opts: Partial<PortalDeps> & { throttle?: Partial<DelayPolicy> } = {}): Promise<Harness> {
+  const { throttle, ...over } = opts;
   const store = await openSqliteStore(':memory:');
   const keys = deriveKeys(randomBytes(32));
   const clock = { t: 1_760_000_000_000, now() { return this.t; } };
-  const hasher = createHashPool({ size: 1, cost: 4 });
+  const hasher = createHasher({ size: 1, cost: 4 });
   const sessions = new SessionRegistry();
   const policy: Harness['policy'] = { enforce: [] };
   const identity = over.identity ?? new Identity();
@@ -46,7 +53,9 @@ export async function startHarness(over: Partial<PortalDeps> = {}): Promise<Harn
   const lines: string[] = [];
   const log = createLogger({ level: 'debug', destination: new Writable({ write(c, _e, cb) { lines.push(String(c)); cb(); } }) });
   const logins: string[] = [];
-  const portal = await startPortal({
+  const guard = new AuthGuard(clock, { ...DEFAULT_GUARD, blockAfter: 1e9, accountCeiling: 1e9 }, undefined,
+    { 'portal-password': throttle, 'portal-code': throttle, 'admin-token': throttle });
+  const portal = await startPortal({ guard,
     store, manager, hasher, keys, clock, sessions, policy, log, identity,
     portal: { listen: { host: '127.0.0.1', port: 0 }, publicUrl: null, trustedProxies: [], firstEnrolment: 'open' },
     admin: { token: ADMIN_TOKEN },

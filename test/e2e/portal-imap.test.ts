@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildConfig } from '../../src/config/load.js';
 import type { UpstreamConfig } from '../../src/config/types.js';
-import { createImapLogin, UpstreamUnavailable } from '../../src/portal/index.js';
+import { createImapLogin, UpstreamError } from '../../src/portal/index.js';
 import { startDovecot, type DovecotInstance } from '../../src/testbed/dovecot.js';
 import { freePort } from '../../src/testbed/ports.js';
 import { describeInterop } from '../support/interop.js';
@@ -32,7 +32,10 @@ describeInterop('portal sign-in check against Dovecot', ['dovecot'], () => {
 
   it('cannot tell when the server is down or its certificate is not trusted', async () => {
     const down = { ...upstream, port: await freePort(), connectTimeoutMs: 1_000 };
-    await expect(createImapLogin(down)(ALICE.user, ALICE.password)).rejects.toBeInstanceOf(UpstreamUnavailable);
-    await expect(createImapLogin({ ...upstream, ca: null })(ALICE.user, ALICE.password)).rejects.toBeInstanceOf(UpstreamUnavailable);
+    // One error type with the fronts (UpstreamError), its stage saying where it failed.
+    await expect(createImapLogin(down)(ALICE.user, ALICE.password)).rejects.toBeInstanceOf(UpstreamError);
+    await expect(createImapLogin(down)(ALICE.user, ALICE.password)).rejects.toMatchObject({ stage: 'connect' });
+    await expect(createImapLogin({ ...upstream, ca: null })(ALICE.user, ALICE.password)).rejects.toBeInstanceOf(UpstreamError);
+    await expect(createImapLogin({ ...upstream, ca: null })(ALICE.user, ALICE.password)).rejects.toMatchObject({ stage: 'tls' });
   });
 });

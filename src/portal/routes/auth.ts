@@ -6,6 +6,7 @@
 import { appendAudit } from '../../core/audit.js';
 import { sourceOf } from '../../core/guard.js';
 import { keyedHash } from '../../core/keys.js';
+import { UpstreamError } from '../../net/upstream.js';
 import { go, preCookie, PRE_COOKIE, render } from '../app.js';
 import { cookie } from '../http.js';
 import { withSlots, type Slot } from '../inflight.js';
@@ -43,10 +44,7 @@ async function signinPost(p: Portal, c: Ctx): Promise<void> {
     showSignin(p, c, 400, { username, error: !account ? 'Enter your email address and your password.' : 'Enter your password.' });
     return;
   }
-  const key = `${c.ip}|${account}`;
-  const verdict = p.deps.guard?.check(c.ip, account);
-  const guardWait = verdict?.kind === 'blocked' ? verdict.until - p.deps.clock.now() : 0;
-  const wait = Math.max(p.perAccount.waitMs(key), p.perIp.waitMs(c.ip), guardWait);
+  const wait = p.guard.waitMs('portal-password', c.ip, account);
   if (wait > 0) {
     await audit(p, c, 'portal.signin', account, 'reject', 'throttled');
     showSignin(p, c, 429, { username, error: `Too many failed attempts. Wait ${waitText(wait)}, then try again.` }, null, { 'Retry-After': String(Math.ceil(wait / 1000)) });
@@ -56,21 +54,18 @@ async function signinPost(p: Portal, c: Ctx): Promise<void> {
   try {
     ok = await p.deps.imapLogin(account, password, c.ip);
   } catch (e) {
-    p.deps.log.warn({ err: (e as Error).message }, 'portal: cannot check a password with the IMAP server');
+    p.deps.log.warn({ stage: e instanceof UpstreamError ? e.stage : 'internal', err: (e as Error).message }, 'portal: cannot check a password with the IMAP server');
     await audit(p, c, 'portal.signin', account, 'error', 'upstream-unavailable');
     showSignin(p, c, 503, { username, error: 'The mail server cannot be reached to check your password right now. Try again in a few minutes; if it keeps happening, tell your mail administrator.' });
     return;
   }
   if (!ok) {
-    p.perAccount.fail(key);
-    p.perIp.fail(c.ip);
-    p.deps.guard?.failure(c.ip, account, keyedHash(p.deps.keys.cache, 'portal-password', account, password).slice(0, 16));
+    p.guard.fail('portal-password', c.ip, account, keyedHash(p.deps.keys.cache, 'portal-password', account, password).slice(0, 16));
     await audit(p, c, 'portal.signin', account, 'reject', 'wrong-password');
     showSignin(p, c, 400, { username, error: 'That email address and password do not match. Check both and try again. Use your main mail password, not an app passcode.' });
     return;
   }
-  p.perAccount.reset(key);
-  p.deps.guard?.success(c.ip, account);
+  p.guard.succeed('portal-password', c.ip, account);
   if (c.session) await p.sessions.end(c.session);
   const enabled = (await p.tf.status(account)).enabled;
   const { setCookie } = await p.sessions.start(account, enabled ? 'password' : 'complete', c.ip);
@@ -105,8 +100,7 @@ const VERIFY_ERRORS: Record<string, string> = {
 
 async function verifyPost(p: Portal, c: Ctx): Promise<void> {
   const s = c.session!;
-  const keys = [`${c.ip}|${s.username}`, `2fa|${s.username}`];
-  const wait = Math.max(...keys.map((k) => p.perAccount.waitMs(k)));
+  const wait = p.guard.waitMs('portal-code', c.ip, s.username);
   if (wait > 0) {
     render(p, c, 429, 'Enter your code', verifyBody(p.base, s.csrf, s.username, `Too many wrong codes. Wait ${waitText(wait)}, then try again.`), null, { 'Retry-After': String(Math.ceil(wait / 1000)) });
     return;
@@ -118,11 +112,11 @@ async function verifyPost(p: Portal, c: Ctx): Promise<void> {
     return;
   }
   if (!r.ok) {
-    for (const k of keys) p.perAccount.fail(k);
+    p.guard.fail('portal-code', c.ip, s.username);
     render(p, c, 400, 'Enter your code', verifyBody(p.base, s.csrf, s.username, VERIFY_ERRORS[r.reason] ?? VERIFY_ERRORS['wrong-code']!));
     return;
   }
-  for (const k of keys) p.perAccount.reset(k);
+  p.guard.succeed('portal-code', c.ip, s.username);
   const { setCookie } = await p.sessions.elevate(s);
   go(p, c, r.method === 'emergency' ? `/?notice=emergency&left=${r.codesLeft}` : '/', { 'Set-Cookie': setCookie });
 }
