@@ -29,8 +29,8 @@ import { startImapFront, type ImapFront } from './protocols/imap/listener.js';
 import { imapNotificationSink } from './protocols/imap/notify-sink.js';
 import { UpstreamInfo } from './protocols/imap/upstream-info.js';
 import { startSmtpFront, type SmtpFront } from './protocols/smtp/front.js';
-import { startPop3Front, type Pop3Front } from './protocols/pop3/listener.js';
-import { pop3Upstream } from './protocols/pop3/upstream.js';
+import { pop3Adapter } from './protocols/pop3/adapter.js';
+import { startPop3Front, type Pop3Front } from './protocols/pop3/front.js';
 import { Pop3UpstreamInfo } from './protocols/pop3/upstream-info.js';
 import { createImapLogin, mailSettingsFrom, startPortal, type PortalHandle } from './portal/index.js';
 import { openStore } from './store/index.js';
@@ -180,7 +180,7 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
       }
       pop3 = await startPop3Front({
         settings: { allowPlaintextAuth: config.policy.allowPlaintextAuth, failureDelayMs: config.auth.failureDelayMs, failureJitterMs: config.auth.failureJitterMs, ...config.limits },
-        tls, authenticator, sessions: core.sessions, upstream: pop3Upstream(config.pop3.upstream, info), info, log, now: () => core.clock.now(),
+        tls, authenticator, sessions: core.sessions, adapter: pop3Adapter(config.pop3.upstream, info), info, log, now: () => core.clock.now(),
       }, config.pop3.listen, config.limits);
     }
     if (config.portal && config.imap) {

@@ -1,5 +1,5 @@
 /**
- * Types shared by the front skeleton and every protocol on it (IMAP, SMTP, later POP3). They live
+ * Types shared by the front skeleton and every protocol on it (IMAP, SMTP, POP3). They live
  * here, apart from the code, so a protocol's command files, its session and the skeleton never
  * import each other in a circle.
  */
@@ -43,7 +43,7 @@ export type UpstreamLogin<T> =
   | { kind: 'unknown-account'; detail: string }
   | { kind: 'unavailable'; stage: string; detail: string };
 
-/** One protocol's way to log in upstream (imap/adapter.ts, smtp/adapter.ts). */
+/** One protocol's way to log in upstream (imap/adapter.ts, smtp/adapter.ts, pop3/adapter.ts). */
 export interface UpstreamAdapter<T> {
   readonly protocol: Protocol;
   /** For log lines: host:port of the upstream. */

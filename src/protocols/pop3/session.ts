@@ -1,21 +1,25 @@
 /**
  * One POP3 client connection before login: reads command lines, dispatches them through the
  * typed table, and on a successful login hands the connection to the upstream and splices.
- * Who may log in is the core's decision (login.ts); how the upstream is reached, upstream.ts's.
+ * Who may log in is decided by the one login flow (front/login.ts); how the upstream is reached,
+ * by adapter.ts; registering and splicing, by front/handoff.ts.
  */
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
-import { LineConn } from '../front/conn.js';
-import { PlainLineReader, type LineTooLong } from '../front/lines.js';
-import { splice } from '../../net/splice.js';
-import type { Logger } from '../../net/logger.js';
-import type { ServerTls } from '../../net/tls.js';
+import type { Authenticator } from '../../core/authenticate.js';
 import type { SessionRegistry } from '../../core/sessions.js';
+import type { Logger } from '../../net/logger.js';
+import { startLoginTimer } from '../../net/pacing.js';
+import type { ServerTls } from '../../net/tls.js';
+import { LineConn } from '../front/conn.js';
+import { handOff } from '../front/handoff.js';
+import { PlainLineReader, type LineTooLong } from '../front/lines.js';
+import { loginFlow, refuseEarly, type LoginDeps } from '../front/login.js';
+import type { Next, UpstreamAdapter } from '../front/types.js';
+import type { Pop3LoggedIn } from './adapter.js';
 import { MECHANISMS, preLoginCapabilities } from './capabilities.js';
-import { COMMANDS, type Next, type SessionApi } from './commands/index.js';
-import { refuseLogin, runLogin, type LoginFlowDeps, type LoginOutcome } from './login.js';
+import { COMMANDS, type SessionApi } from './commands/index.js';
 import { R } from './responses.js';
-import type { UpstreamLink } from './upstream.js';
 
 export interface Pop3Settings {
   allowPlaintextAuth: boolean;
@@ -27,8 +31,12 @@ export interface Pop3Settings {
   maxPreLoginCommands: number;
 }
 
-export interface Pop3Deps extends Omit<LoginFlowDeps, 'failureDelayMs' | 'failureJitterMs'> {
+export interface Pop3Deps {
   settings: Pop3Settings;
+  authenticator: Authenticator;
+  /** The upstream login (adapter.ts; a fake in tests). */
+  adapter: UpstreamAdapter<Pop3LoggedIn>;
+  log: Logger;
   /** Replaced on reload; read at every STLS. */
   tls: ServerTls | null;
   sessions: SessionRegistry;
@@ -36,8 +44,6 @@ export interface Pop3Deps extends Omit<LoginFlowDeps, 'failureDelayMs' | 'failur
   info: { capabilities: readonly string[]; greetingText: string };
   now: () => number;
 }
-
-type OkOutcome = Extract<LoginOutcome, { kind: 'ok' }>;
 
 const HTTP_REQUEST = /^(GET|POST|HEAD|PUT|DELETE|OPTIONS|CONNECT|PATCH) \S+ HTTP\/\d/;
 
@@ -145,30 +151,34 @@ export class Pop3Session implements SessionApi {
     return item.type === 'error' ? '' : null;
   }
 
+  private get loginDeps(): LoginDeps {
+    return { authenticator: this.deps.authenticator, failureDelayMs: this.deps.settings.failureDelayMs, log: this.log };
+  }
+
   async login(user: string, secret: string): Promise<Next> {
-    const out = await runLogin({ ...this.deps, failureDelayMs: this.deps.settings.failureDelayMs, failureJitterMs: this.deps.settings.failureJitterMs, log: this.log },
-      { user, secret, protocol: 'pop3', remoteIp: this.remoteIp, clientId: null, sessionId: this.id }, { remoteIp: this.remoteIp, remotePort: this.remotePort });
-    if (out.kind === 'failed') { this.send(out.reply); return 'continue'; }
-    this.send(out.reply);
-    this.handOff(out.link, out.decision);
+    // Timed from when the last line of the login arrived (PASS, or AUTH's last response).
+    const timer = startLoginTimer(this.deps.settings.failureJitterMs);
+    const { adapter } = this.deps;
+    const local = this.conn.socket;
+    const r = await loginFlow(this.loginDeps, adapter, {
+      protocol: 'pop3', user, secret, timer, clientName: null,
+      client: { sessionId: this.id, remoteIp: this.remoteIp, remotePort: this.remotePort, localIp: local.localAddress ?? '', localPort: local.localPort ?? 0 },
+    });
+    if (r.kind !== 'ok') { this.send(r.kind === 'failed' ? R.authFailed : R.unavailable); return 'continue'; }
+    if (this.conn.closed) { adapter.close(r.session); return 'close'; }
+    // The upstream's own "+OK …" goes to the client, queued before the splice so the upstream's
+    // answers to pipelined commands (RFC 2449 PIPELINING) follow it.
+    this.send(r.session.reply);
+    handOff({
+      id: this.id, protocol: 'pop3', remoteIp: this.remoteIp, decision: r.decision, log: this.log.child({ user: r.decision.account }),
+      client: this.conn.detach(), upstream: adapter.detach(r.session), sessions: this.deps.sessions, now: this.deps.now,
+    });
     return 'handoff';
   }
 
   async refuse(): Promise<Next> {
-    this.send(await refuseLogin(this.deps.settings));
+    await refuseEarly(this.loginDeps, startLoginTimer(this.deps.settings.failureJitterMs));
+    this.send(R.authFailed);
     return 'continue';
-  }
-
-  private handOff(up: UpstreamLink, decision: OkOutcome['decision']): void {
-    const client = this.conn.detach();
-    // Commands the client pipelined behind its login (RFC 2449 PIPELINING) go to the upstream.
-    const sp = splice(client.socket, up.socket, { toUpstream: client.rest, toClient: up.rest });
-    const unregister = this.deps.sessions.register({
-      id: this.id, account: decision.account, passcodeId: decision.kind === 'accept-passcode' ? decision.passcodeId : null,
-      protocol: 'pop3', remoteIp: this.remoteIp, since: this.deps.now(), expiresAt: decision.kind === 'accept-passcode' ? decision.expiresAt : null,
-      close: (reason) => { this.log.info({ reason }, 'session ended by mailgate'); sp.destroy(); },
-    });
-    this.log.info({ user: decision.account, via: decision.kind, passcodeId: decision.kind === 'accept-passcode' ? decision.passcodeId : undefined }, 'logged in');
-    void sp.done.then((stats) => { unregister(); this.log.info(stats, 'session closed'); });
   }
 }

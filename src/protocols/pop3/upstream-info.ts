@@ -5,7 +5,8 @@
  */
 import type { UpstreamConfig } from '../../config/types.js';
 import { greetingText } from './capabilities.js';
-import { Pop3Upstream, type Pop3Learner } from './upstream.js';
+import type { Pop3Learner } from './adapter.js';
+import { Pop3Upstream } from './upstream.js';
 
 export class Pop3UpstreamInfo implements Pop3Learner {
   /** Until a probe succeeds: what every POP3 server with RFC 2449 has. */

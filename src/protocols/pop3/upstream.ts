@@ -2,41 +2,22 @@
  * The upstream side of a POP3 login: connect (TLS as configured), read the greeting, STLS,
  * forward the real client address with Dovecot's `XCLIENT ADDR= PORT=` (only when the upstream
  * greets mailgate with `[XCLIENT]`, i.e. trusts it through login_trusted_networks), log in on the
- * user's behalf, and hand the socket over for splicing. Every outcome is one of four results, the
- * same for every protocol's adapter: ok | refused | unknown-account | unavailable.
+ * user's behalf, and hand the socket over for splicing. What the answers mean is adapter.ts's;
+ * doctor uses this client directly.
  */
-import type { Socket } from 'node:net';
 import { LineConn } from '../front/conn.js';
 import { PlainLineReader, type LineTooLong } from '../front/lines.js';
 import { connectUpstream, upstreamTlsOptions, UpstreamError } from '../../net/upstream.js';
 import type { UpstreamConfig } from '../../config/types.js';
+import type { ClientInfo } from '../front/types.js';
 
 export type LoginCredentials =
   | { kind: 'master'; user: string } // log in as `user` with the configured master credentials
   | { kind: 'user'; user: string; password: string }; // the client's own credentials (passthrough)
 
-/** Who is really connected, forwarded to an upstream that trusts mailgate. */
-export interface ClientAddress { remoteIp: string; remotePort: number }
-
-/** The upstream socket after its login, plus bytes it sent that nobody read yet. */
-export interface UpstreamLink { socket: Socket; rest: Buffer }
-
-export type UpstreamLogin =
-  | { result: 'ok'; reply: string; link: UpstreamLink }
-  | { result: 'refused' | 'unknown-account' | 'unavailable'; detail: string; stage?: UpstreamError['stage'] | 'internal' };
-
-/** The seam the session logs in through (a fake one in the pure tests). */
-export interface Pop3UpstreamPort {
-  login(creds: LoginCredentials, client: ClientAddress): Promise<UpstreamLogin>;
-}
-
 const COMMAND_TIMEOUT_MS = 60_000;
 /** The upstream's lines before login (greeting, CAPA, replies): generous, they come from a server we trust. */
 const MAX_UPSTREAM_LINE = 64 * 1024;
-/** Dovecot's answer to a master login for a user it does not have (RFC 5530's AUTHORIZATIONFAILED). */
-const UNKNOWN_USER = /\bAuthorization failed\b/i;
-/** RFC 3206: the server's own trouble, not the credentials. */
-const SYSTEM_ERROR = /^-ERR \[SYS\//i;
 
 /** One pre-login POP3 connection to the upstream. */
 export class Pop3Upstream {
@@ -89,7 +70,7 @@ export class Pop3Upstream {
   }
 
   /** Forwards the client's address so Dovecot logs rip= and applies its penalties to the client. */
-  async sendClient(client: ClientAddress): Promise<void> {
+  async sendClient(client: Pick<ClientInfo, 'remoteIp' | 'remotePort'>): Promise<void> {
     if (!this.cfg.trusted || !this.offersXclient) return;
     const r = await this.command(`XCLIENT ADDR=${client.remoteIp} PORT=${client.remotePort}`);
     if (!r.startsWith('+OK')) throw new UpstreamError(`upstream refused XCLIENT: ${r.slice(0, 200)}`, 'protocol');
@@ -118,32 +99,3 @@ function plain(authzid: string, authcid: string, password: string): string {
   return Buffer.from(`${authzid}\u0000${authcid}\u0000${password}`, 'utf8').toString('base64');
 }
 
-/** What the adapter learns from every upstream connection (the pre-login face clients see). */
-export interface Pop3Learner { learnGreeting(greeting: string): void; readonly saslPlain: boolean }
-
-/** The production adapter: one fresh upstream connection per login. */
-export function pop3Upstream(cfg: UpstreamConfig, info: Pop3Learner): Pop3UpstreamPort {
-  return {
-    async login(creds, client) {
-      // A name or secret with a line break (possible inside SASL base64) would smuggle a second
-      // command upstream on a USER/PASS line: refused like any wrong password.
-      if (/[\r\n\0]/.test(creds.user) || (creds.kind === 'user' && !info.saslPlain && /[\r\n]/.test(creds.password))) {
-        return { result: 'refused', detail: 'line break in the credentials' };
-      }
-      let up: Pop3Upstream | null = null;
-      try {
-        up = await Pop3Upstream.open(cfg);
-        info.learnGreeting(up.greeting);
-        await up.sendClient(client);
-        const reply = await up.login(creds, info.saslPlain);
-        if (reply.startsWith('+OK')) return { result: 'ok', reply, link: up.conn.detach() };
-        up.close();
-        if (SYSTEM_ERROR.test(reply)) return { result: 'unavailable', detail: reply.slice(0, 200), stage: 'login' };
-        return { result: creds.kind === 'master' && UNKNOWN_USER.test(reply) ? 'unknown-account' : 'refused', detail: reply.slice(0, 200) };
-      } catch (e) {
-        up?.close();
-        return { result: 'unavailable', detail: (e as Error).message, stage: e instanceof UpstreamError ? e.stage : 'internal' };
-      }
-    },
-  };
-}

@@ -2,9 +2,9 @@
  * Types shared by the POP3 session and its command files, in their own module so that the
  * command table and the commands never import each other.
  */
+import type { Next } from '../../front/types.js';
 
-/** What the session does after a command: read the next one, hang up, or it was handed off. */
-export type Next = 'continue' | 'close' | 'handoff';
+export type { Next };
 
 /** One command line: RFC 1939 keywords are case-insensitive, arguments separated by one space. */
 export interface Pop3Command {
