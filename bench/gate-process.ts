@@ -19,7 +19,7 @@ import { Session } from 'node:inspector';
 import { createInterface } from 'node:readline';
 import { writeHeapSnapshot } from 'node:v8';
 import { loadConfig } from '../src/config/load.js';
-import { createLogger } from '../src/net/logger.js';
+import { createLogger } from '../src/runtime/logger.js';
 import { startServer, type Server } from '../src/main.js';
 import { startCounting, stopCounting } from './io-count.js';
 

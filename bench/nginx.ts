@@ -10,8 +10,8 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import type { DovecotInstance } from '../src/testbed/dovecot.js';
-import { freePorts, waitForBanner } from '../src/testbed/ports.js';
+import type { DovecotInstance } from '../src/demo/dovecot.js';
+import { freePorts, waitForBanner } from '../src/demo/ports.js';
 import { onCleanup } from './testbed.js';
 
 const MODULE = '/usr/lib/nginx/modules/ngx_mail_module.so';

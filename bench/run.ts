@@ -18,7 +18,7 @@ import { bulkPhase, holPhase, idlePhase, loginPhase, pop3Phase, smallPhase, smtp
 import type { Ctx, Paths } from './rounds.js';
 import { loadAverage, raiseFdLimit } from './proc.js';
 import { jsonReport, markdownReport, type Report } from './report.js';
-import { startPostgres } from '../src/testbed/postgres.js';
+import { startPostgres } from '../src/demo/postgres.js';
 import { cleanupAll, gateConfigDoc, onCleanup, prepareGate, spawnGate, startMta, startWorld, USER, workDir, type GateProcess, type Mailboxes } from './testbed.js';
 
 const PHASES = { bulk: bulkPhase, small: smallPhase, logins: loginPhase, hol: holPhase, idle: idlePhase, smtp: smtpPhase, pop3: pop3Phase } as const;

@@ -19,11 +19,11 @@ import { deriveKeys } from '../src/core/keys.js';
 import { createManager } from '../src/core/manage.js';
 import { SessionRegistry } from '../src/core/sessions.js';
 import { systemClock } from '../src/core/types.js';
-import { createHasher } from '../src/net/hasher.js';
+import { createHasher } from '../src/runtime/hasher.js';
 import { openPostgresStore } from '../src/store/postgres/index.js';
 import { openSqliteStore } from '../src/store/sqlite/index.js';
 import type { Store } from '../src/store/types.js';
-import { startPostgres } from '../src/testbed/postgres.js';
+import { startPostgres } from '../src/demo/postgres.js';
 
 const N = Number(process.env.N ?? 2000);
 

@@ -12,9 +12,9 @@ import { createInterface, type Interface } from 'node:readline';
 import { stringify } from 'yaml';
 import { buildConfig } from '../src/config/load.js';
 import { openCore } from '../src/main.js';
-import { DEFAULT_USERS, startDovecot, type DovecotInstance } from '../src/testbed/dovecot.js';
-import { startPostfix, type PostfixInstance } from '../src/testbed/postfix.js';
-import { waitForBanner } from '../src/testbed/ports.js';
+import { DEFAULT_USERS, startDovecot, type DovecotInstance } from '../src/demo/dovecot.js';
+import { startPostfix, type PostfixInstance } from '../src/demo/postfix.js';
+import { waitForBanner } from '../src/demo/ports.js';
 
 export const USER = 'alice@example.com';
 export const RCPT = 'bob@example.com';

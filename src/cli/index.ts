@@ -2,7 +2,7 @@
 import { ConfigError } from '../config/load.js';
 import { UsageError } from '../core/manage.js';
 import { accountsCommand, ACCOUNTS_HELP } from './accounts.js';
-import { demoCommand } from './demo.js';
+import { demoCommand } from '../demo/demo.js';
 import { doctorCommand } from './doctor.js';
 import { passcodesCommand, PASSCODES_HELP } from './passcodes.js';
 import { serveCommand } from './serve.js';

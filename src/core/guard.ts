@@ -33,7 +33,6 @@ import { evictOldest, ttlMap } from './ttlmap.js';
 import type { Clock } from './types.js';
 
 export { DEFAULT_POLICIES, type DelayPolicy, type PolicyName } from './guard-delay.js';
-export { watchUnblocks } from './guard-watch.js';
 
 export interface GuardOptions {
   baseDelayMs: number;

@@ -5,8 +5,6 @@
  * passwords made 100 upstream checks and no 429. A slot is therefore reserved synchronously,
  * before the first await, and released only once the answer — and the failure it recorded — is in.
  */
-import type { Ctx, Portal, Route } from './types.js';
-
 /** A key and how many checks may be in flight under it at once. */
 export type Slot = readonly [key: string, limit: number];
 
@@ -30,14 +28,4 @@ export class InFlight {
 
   /** Keys with a check in flight (entries exist only while one is). */
   get size(): number { return this.counts.size; }
-}
-
-/** A route handler that runs only with its slots reserved; without them `busy` answers at once. */
-export function withSlots(slots: (p: Portal, c: Ctx) => Slot[], busy: Route['run'], run: Route['run']): Route['run'] {
-  return async (p: Portal, c: Ctx) => {
-    // Synchronous, like the guard's checks at the start of `run`: no other request runs in between.
-    const release = p.inFlight.acquire(slots(p, c));
-    if (!release) return busy(p, c);
-    try { await run(p, c); } finally { release(); }
-  };
 }

@@ -9,7 +9,7 @@ import type { SessionRegistry } from '../core/sessions.js';
 import type { TwoFactor } from '../core/twofactor.js';
 import type { Clock, Hasher, RandomBytes } from '../core/types.js';
 import type { Config, PolicyConfig, TlsMode } from '../config/types.js';
-import type { Logger } from '../net/logger.js';
+import type { Logger } from '../runtime/logger.js';
 import type { PortalSessionRow, Store } from '../store/types.js';
 import type { PreSessionCsrf } from './csrf.js';
 import type { InFlight } from './inflight.js';

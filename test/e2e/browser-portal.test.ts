@@ -12,8 +12,8 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { totpCode } from '../../src/core/totp.js';
 import { createImapLogin, mailSettingsFrom, startPortal, type PortalHandle } from '../../src/portal/index.js';
-import { startDovecot, type DovecotInstance } from '../../src/testbed/dovecot.js';
-import { REQUIRE_INTEROP } from '../../src/testbed/interop.js';
+import { startDovecot, type DovecotInstance } from '../../src/demo/dovecot.js';
+import { REQUIRE_INTEROP } from '../support/interop.js';
 import { describeInterop } from '../support/interop.js';
 import { startGate, type Gate } from '../support/gate.js';
 

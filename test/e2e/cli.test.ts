@@ -12,7 +12,7 @@ import { main } from '../../src/cli/index.js';
 import type { Io } from '../../src/cli/util.js';
 import { describeInterop } from '../support/interop.js';
 import { gateConfigDoc, startGate, type Gate } from '../support/gate.js';
-import { startDovecot, type DovecotInstance } from '../../src/testbed/dovecot.js';
+import { startDovecot, type DovecotInstance } from '../../src/demo/dovecot.js';
 
 const run = promisify(execFile);
 const ALICE = 'alice@example.com';

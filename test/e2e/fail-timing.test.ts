@@ -11,8 +11,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeInterop } from '../support/interop.js';
 import { startGate, type Gate } from '../support/gate.js';
 import { RawClient } from '../support/raw.js';
-import { startDovecot, type DovecotInstance } from '../../src/testbed/dovecot.js';
-import { startPostfix, type PostfixInstance } from '../../src/testbed/postfix.js';
+import { startDovecot, type DovecotInstance } from '../../src/demo/dovecot.js';
+import { startPostfix, type PostfixInstance } from '../../src/demo/postfix.js';
 
 const DELAY_MS = 1_000;
 const ROUNDS = 6;

@@ -11,7 +11,7 @@ import { accountsCommand } from '../../src/cli/accounts.js';
 import { totpCommand } from '../../src/cli/totp.js';
 import type { Io } from '../../src/cli/util.js';
 import { totpCode } from '../../src/core/totp.js';
-import { startDovecot, type DovecotInstance } from '../../src/testbed/dovecot.js';
+import { startDovecot, type DovecotInstance } from '../../src/demo/dovecot.js';
 import { gateConfigDoc, startGate, type Gate, type Overrides } from '../support/gate.js';
 import { describeInterop } from '../support/interop.js';
 import { RawClient } from '../support/raw.js';

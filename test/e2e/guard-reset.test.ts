@@ -7,7 +7,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeInterop } from '../support/interop.js';
 import { startGate, type Gate } from '../support/gate.js';
 import { RawClient } from '../support/raw.js';
-import { DEFAULT_USERS, startDovecot, type DovecotInstance } from '../../src/testbed/dovecot.js';
+import { DEFAULT_USERS, startDovecot, type DovecotInstance } from '../../src/demo/dovecot.js';
 
 const MALLORY = { user: 'mallory@example.com', password: 'mallory-main-pw' };
 const FROM = '127.0.0.31';

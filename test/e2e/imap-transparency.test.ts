@@ -4,7 +4,7 @@
  * both must answer alike.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { startDovecot, type DovecotInstance } from '../../src/testbed/dovecot.js';
+import { startDovecot, type DovecotInstance } from '../../src/demo/dovecot.js';
 import { describeInterop } from '../support/interop.js';
 import { startGate, type Gate } from '../support/gate.js';
 import { RawClient } from '../support/raw.js';

@@ -12,7 +12,7 @@ import { main } from '../../src/cli/index.js';
 import { describeInterop } from '../support/interop.js';
 import { gateConfigDoc } from '../support/gate.js';
 import { RawClient } from '../support/raw.js';
-import { startDovecot, type DovecotInstance } from '../../src/testbed/dovecot.js';
+import { startDovecot, type DovecotInstance } from '../../src/demo/dovecot.js';
 
 const ALICE = 'alice@example.com';
 

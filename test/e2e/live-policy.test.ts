@@ -13,7 +13,7 @@ import { main } from '../../src/cli/index.js';
 import { describeInterop } from '../support/interop.js';
 import { gateConfigDoc, startGate, type Gate } from '../support/gate.js';
 import { RawClient } from '../support/raw.js';
-import { DEFAULT_USERS, startDovecot, type DovecotInstance } from '../../src/testbed/dovecot.js';
+import { DEFAULT_USERS, startDovecot, type DovecotInstance } from '../../src/demo/dovecot.js';
 
 const CAROL = { user: 'carol@example.com', password: 'carol-main-pw' };
 const EXEMPT = '127.0.0.55';

@@ -17,7 +17,7 @@ import { ImapUpstream } from '../../src/protocols/imap/upstream.js';
 import { totpCode } from '../../src/core/totp.js';
 import { describeInterop } from '../support/interop.js';
 import { gateConfigDoc, startGate, type Gate } from '../support/gate.js';
-import { startDovecot, type DovecotInstance } from '../../src/testbed/dovecot.js';
+import { startDovecot, type DovecotInstance } from '../../src/demo/dovecot.js';
 
 const run = promisify(execFile);
 const ALICE = 'alice@example.com';

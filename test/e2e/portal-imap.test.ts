@@ -3,8 +3,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildConfig } from '../../src/config/load.js';
 import type { UpstreamConfig } from '../../src/config/types.js';
 import { createImapLogin, UpstreamError } from '../../src/portal/index.js';
-import { startDovecot, type DovecotInstance } from '../../src/testbed/dovecot.js';
-import { freePort } from '../../src/testbed/ports.js';
+import { startDovecot, type DovecotInstance } from '../../src/demo/dovecot.js';
+import { freePort } from '../../src/demo/ports.js';
 import { describeInterop } from '../support/interop.js';
 import { gateConfigDoc } from '../support/gate.js';
 

@@ -14,7 +14,7 @@ import { ImapFlow } from 'imapflow';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildConfig } from '../../src/config/load.js';
 import { createImapLogin, type ImapLogin } from '../../src/portal/index.js';
-import { startDovecot, type DovecotInstance } from '../../src/testbed/dovecot.js';
+import { startDovecot, type DovecotInstance } from '../../src/demo/dovecot.js';
 import { describeInterop } from '../support/interop.js';
 import { gateConfigDoc, startGate, type Gate } from '../support/gate.js';
 import { Browser, csrfOf, enrol, startHarness, type Harness, type Res } from './portal-harness.js';

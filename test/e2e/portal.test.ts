@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { totpCode } from '../../src/core/totp.js';
 import { AuthGuard, DEFAULT_GUARD } from '../../src/core/guard.js';
-import { makeCerts } from '../../src/testbed/certs.js';
+import { makeCerts } from '../../src/demo/certs.js';
 import { Browser, csrfOf, enrol, startHarness, type Harness } from './portal-harness.js';
 
 const MIN = 60_000;

@@ -10,8 +10,8 @@ import { ImapFlow } from 'imapflow';
 import { describeInterop } from '../support/interop.js';
 import { startGate, type Gate } from '../support/gate.js';
 import { RawClient } from '../support/raw.js';
-import { startDovecot, type DovecotInstance } from '../../src/testbed/dovecot.js';
-import { startPostfix, type PostfixInstance } from '../../src/testbed/postfix.js';
+import { startDovecot, type DovecotInstance } from '../../src/demo/dovecot.js';
+import { startPostfix, type PostfixInstance } from '../../src/demo/postfix.js';
 
 const ALICE = 'alice@example.com';
 const BOB = { user: 'bob@example.com', pass: 'bob-main-pw' };

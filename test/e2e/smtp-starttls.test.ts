@@ -10,8 +10,8 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { main } from '../../src/cli/index.js';
 import { RawClient } from '../support/raw.js';
-import { startDovecot, type DovecotInstance } from '../../src/testbed/dovecot.js';
-import { startPostfix, type PostfixInstance } from '../../src/testbed/postfix.js';
+import { startDovecot, type DovecotInstance } from '../../src/demo/dovecot.js';
+import { startPostfix, type PostfixInstance } from '../../src/demo/postfix.js';
 
 describeInterop('SMTP STARTTLS injection and doctor', ['dovecot', 'postfix'], () => {
   let dovecot: DovecotInstance;

@@ -13,9 +13,9 @@ import { createTransport } from 'nodemailer';
 import { describeInterop } from '../support/interop.js';
 import { startGate, type Gate } from '../support/gate.js';
 import { RawClient } from '../support/raw.js';
-import { startDovecot, type DovecotInstance } from '../../src/testbed/dovecot.js';
-import { startPostfix, type PostfixInstance } from '../../src/testbed/postfix.js';
-import { freePort } from '../../src/testbed/ports.js';
+import { startDovecot, type DovecotInstance } from '../../src/demo/dovecot.js';
+import { startPostfix, type PostfixInstance } from '../../src/demo/postfix.js';
+import { freePort } from '../../src/demo/ports.js';
 
 const ALICE = 'alice@example.com';
 const BOB = { user: 'bob@example.com', pass: 'bob-main-pw' };

@@ -16,8 +16,8 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { buildConfig } from '../../src/config/load.js';
 import { openCore, startServer } from '../../src/main.js';
 import { replaceEmergencyCodes, useEmergencyCode } from '../../src/core/emergency.js';
-import { startDovecot, type DovecotInstance } from '../../src/testbed/dovecot.js';
-import { startPostgres, type PostgresInstance } from '../../src/testbed/postgres.js';
+import { startDovecot, type DovecotInstance } from '../../src/demo/dovecot.js';
+import { startPostgres, type PostgresInstance } from '../../src/demo/postgres.js';
 import { describeInterop } from '../support/interop.js';
 import { gateConfigDoc, startGate, type Gate } from '../support/gate.js';
 

@@ -11,7 +11,7 @@ import { main } from '../../src/cli/index.js';
 import { describeInterop } from '../support/interop.js';
 import { gateConfigDoc, startGate, type Gate } from '../support/gate.js';
 import { RawClient } from '../support/raw.js';
-import { startDovecot, type DovecotInstance } from '../../src/testbed/dovecot.js';
+import { startDovecot, type DovecotInstance } from '../../src/demo/dovecot.js';
 
 const ALICE = 'alice@example.com';
 const THROTTLE = { auth: { failure_delay: '200ms', throttle: { block_after: 3, max_delay: '1s', block_for: '10m', account_ceiling: 1000 } } };

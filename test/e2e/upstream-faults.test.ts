@@ -7,7 +7,7 @@
  * proven against Dovecot in imap.test.ts.
  */
 import { createServer, type Server, type Socket } from 'node:net';
-import { makeCerts } from '../../src/testbed/certs.js';
+import { makeCerts } from '../../src/demo/certs.js';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +16,7 @@ import { describe } from 'vitest';
 import { describeInterop } from '../support/interop.js';
 import { startGate, type Gate, type ImapTestUpstream, type Overrides } from '../support/gate.js';
 import { RawClient } from '../support/raw.js';
-import { startDovecot, type DovecotInstance } from '../../src/testbed/dovecot.js';
+import { startDovecot, type DovecotInstance } from '../../src/demo/dovecot.js';
 
 const ALICE = 'alice@example.com';
 

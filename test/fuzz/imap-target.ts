@@ -10,11 +10,11 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { SessionRegistry } from '../../src/core/sessions.js';
 import type { Authenticator } from '../../src/core/authenticate.js';
-import { createLogger } from '../../src/net/logger.js';
+import { createLogger } from '../../src/runtime/logger.js';
 import { loadServerTls } from '../../src/net/tls.js';
 import { startImapFront, type ImapFront } from '../../src/protocols/imap/listener.js';
 import { UpstreamInfo } from '../../src/protocols/imap/upstream-info.js';
-import { makeCerts } from '../../src/testbed/certs.js';
+import { makeCerts } from '../../src/demo/certs.js';
 
 export interface FuzzTarget { port: number; front: ImapFront; close(): Promise<void> }
 

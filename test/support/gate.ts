@@ -8,12 +8,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { buildConfig } from '../../src/config/load.js';
-import { createLogger } from '../../src/net/logger.js';
+import { createLogger } from '../../src/runtime/logger.js';
 import { startServer, type Server } from '../../src/main.js';
-import type { DovecotInstance } from '../../src/testbed/dovecot.js';
-import type { PostfixInstance } from '../../src/testbed/postfix.js';
+import type { DovecotInstance } from '../../src/demo/dovecot.js';
+import type { PostfixInstance } from '../../src/demo/postfix.js';
 
-/** What a gate needs of its IMAP upstream: a Dovecot or a Cyrus testbed (src/testbed/). */
+/** What a gate needs of its IMAP upstream: a Dovecot or a Cyrus testbed (src/demo/). */
 export type ImapTestUpstream = Pick<DovecotInstance, 'imapPort' | 'certs' | 'master' | 'users'>;
 
 export interface Gate {

@@ -1,5 +1,5 @@
 /**
- * vitest helper for tests that need the real Dovecot/Postfix/PostgreSQL testbed (src/testbed/).
+ * vitest helper for tests that need the real Dovecot/Postfix/PostgreSQL testbed (src/demo/).
  *
  *   describeInterop('imap proxy against Dovecot', ['dovecot'], () => { ... });
  *   describeInterop('imap proxy against Cyrus', ['cyrus'], () => { ... });   // scripts/install-cyrus.sh
@@ -9,7 +9,10 @@
  * - missing otherwise               → describe.skip(name, fn) plus one console.warn line
  */
 import { describe, it } from 'vitest';
-import { interopStatus, REQUIRE_INTEROP } from '../../src/testbed/interop.js';
+import { interopStatus } from '../../src/demo/interop.js';
+
+/** Set MAILGATE_REQUIRE_INTEROP=1 (CI) to turn "component missing → skipped" into a failure: test policy, not the product's. */
+export const REQUIRE_INTEROP: boolean = process.env.MAILGATE_REQUIRE_INTEROP === '1';
 
 export type InteropComponent = 'dovecot' | 'postfix' | 'cyrus' | 'postgres';
 

@@ -1,6 +1,6 @@
 /** The start page, turning 2FA on (or moving it to a new phone) and off, and emergency codes. */
 import { go, render } from '../app.js';
-import { withSlots } from '../inflight.js';
+import { withSlots } from './slots.js';
 import type { Ctx, Portal, Route } from '../types.js';
 import { homeBody, homeNotice } from '../views/home.js';
 import { codesBody, disableBody, enableBody, newCodesBody, qrSvg } from '../views/twofactor.js';

@@ -6,7 +6,7 @@
 import type { Socket } from 'node:net';
 import type { SessionRegistry } from '../../core/sessions.js';
 import type { Protocol } from '../../core/types.js';
-import type { Logger } from '../../net/logger.js';
+import type { Logger } from '../../runtime/logger.js';
 import { splice } from '../../net/splice.js';
 import type { Accepted, EndReason } from './types.js';
 

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger } from '../../net/logger.js';
+import { createLogger } from '../../runtime/logger.js';
 import { PlainLineReader } from './lines.js';
 import { refusalLog } from './refusals.js';
 

@@ -7,7 +7,7 @@
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, Server as TlsServer } from 'node:tls';
 import type { Limits, ListenConfig } from '../../config/types.js';
-import type { Logger } from '../../net/logger.js';
+import type { Logger } from '../../runtime/logger.js';
 import type { ServerTls } from '../../net/tls.js';
 import { closer } from '../../net/servers.js';
 import { refusalLog } from './refusals.js';

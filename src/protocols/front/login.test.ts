@@ -6,8 +6,8 @@ import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { Authenticator } from '../../core/authenticate.js';
 import type { Decision } from '../../core/types.js';
-import { createLogger } from '../../net/logger.js';
-import type { LoginTimer } from '../../net/pacing.js';
+import { createLogger } from '../../runtime/logger.js';
+import type { LoginTimer } from './pacing.js';
 import { loginFlow, refuseEarly } from './login.js';
 import type { UpstreamAdapter, UpstreamCredentials, UpstreamLogin } from './types.js';
 

@@ -2,13 +2,13 @@
  * The one login flow of every protocol: the core decides on the typed name (and makes it the
  * canonical account), the protocol's upstream adapter logs that account in, and the outcome comes
  * back as a status the protocol words in its own reply. Failures of every kind are due at the
- * same moment after the login command (net/pacing.ts, finding 6b), so the answer time tells
+ * same moment after the login command (front/pacing.ts, finding 6b), so the answer time tells
  * nothing about why; "unavailable" (store, upstream, master login) is answered at once.
  */
 import type { Authenticator } from '../../core/authenticate.js';
 import type { AuthRequest, Protocol } from '../../core/types.js';
-import type { Logger } from '../../net/logger.js';
-import type { LoginTimer } from '../../net/pacing.js';
+import type { Logger } from '../../runtime/logger.js';
+import type { LoginTimer } from './pacing.js';
 import type { ClientInfo, LoginStatus, UpstreamAdapter, UpstreamCredentials } from './types.js';
 
 export interface LoginDeps {

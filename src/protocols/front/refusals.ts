@@ -3,7 +3,7 @@
  * minute instead of one line each: an office behind one NAT address that hits the cap must not
  * fill the disk (imaptest saw 115,588 warn lines, 47 MB, in ten minutes with one line each).
  */
-import type { Logger } from '../../net/logger.js';
+import type { Logger } from '../../runtime/logger.js';
 
 export interface RefusalLog {
   /** Counts a refusal; logs at once for the first of a source in its minute. */

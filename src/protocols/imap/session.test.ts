@@ -7,7 +7,7 @@ import type { Authenticator } from '../../core/authenticate.js';
 import { SessionRegistry } from '../../core/sessions.js';
 import type { Decision } from '../../core/types.js';
 import type { UpstreamConfig } from '../../config/types.js';
-import { silentLogger } from '../../net/logger.js';
+import { silentLogger } from '../../runtime/logger.js';
 import { duplexPair, LineTap } from '../../../test/support/duplex.js';
 import type { UpstreamAdapter, UpstreamCredentials, UpstreamLogin } from '../front/types.js';
 import type { ImapLoggedIn } from './adapter.js';

@@ -8,12 +8,12 @@ import type { Socket } from 'node:net';
 import { LineConn } from '../front/conn.js';
 import { handOff } from '../front/handoff.js';
 import { loginFlow, refuseEarly, type LoginDeps } from '../front/login.js';
-import type { Logger } from '../../net/logger.js';
+import type { Logger } from '../../runtime/logger.js';
 import type { ServerTls } from '../../net/tls.js';
 import type { Authenticator } from '../../core/authenticate.js';
 import type { SessionRegistry } from '../../core/sessions.js';
 import type { UpstreamConfig } from '../../config/types.js';
-import { startLoginTimer } from '../../net/pacing.js';
+import { startLoginTimer } from '../front/pacing.js';
 import { imapAdapter, type ImapLoggedIn } from './adapter.js';
 import type { UpstreamAdapter } from '../front/types.js';
 import { preLoginCapabilities } from './capabilities.js';
@@ -28,7 +28,7 @@ export interface ImapSettings {
   allowPlaintextAuth: boolean;
   /** Delay before answering a failed login (Dovecot's auth_failure_delay is 2 s). */
   failureDelayMs: number;
-  /** Random extra delay on every failure answer (net/pacing.ts). */
+  /** Random extra delay on every failure answer (front/pacing.ts). */
   failureJitterMs: number;
   idleTimeoutMs: number;
   maxBadCommands: number;

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { RawClient } from '../../../test/support/raw.js';
 import type { Authenticator } from '../../core/authenticate.js';
 import { SessionRegistry } from '../../core/sessions.js';
-import { createLogger } from '../../net/logger.js';
+import { createLogger } from '../../runtime/logger.js';
 import { startPop3Front, type Pop3Front } from './front.js';
 
 describe('POP3 front listener', () => {

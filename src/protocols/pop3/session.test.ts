@@ -8,7 +8,7 @@ import { duplexPair, LineTap } from '../../../test/support/duplex.js';
 import type { Authenticator } from '../../core/authenticate.js';
 import { SessionRegistry } from '../../core/sessions.js';
 import type { AuthRequest, Decision } from '../../core/types.js';
-import { createLogger } from '../../net/logger.js';
+import { createLogger } from '../../runtime/logger.js';
 import type { ServerTls } from '../../net/tls.js';
 import type { UpstreamAdapter, UpstreamCredentials, UpstreamLogin } from '../front/types.js';
 import type { Pop3LoggedIn } from './adapter.js';

@@ -5,7 +5,7 @@
  * address goes first (XCLIENT ADDR=), so the upstream's logs and penalties see the client.
  */
 import type { UpstreamConfig } from '../../config/types.js';
-import type { Logger } from '../../net/logger.js';
+import type { Logger } from '../../runtime/logger.js';
 import { UpstreamError } from '../../net/upstream.js';
 import type { ClientInfo, UpstreamAdapter, UpstreamCredentials, UpstreamLogin } from '../front/types.js';
 import type { UpstreamExtensions } from './extensions.js';

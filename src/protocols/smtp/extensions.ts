@@ -6,7 +6,7 @@
  * privileges for mailgate (XCLIENT, XFORWARD) or its address probes (VRFY, ETRN) never are.
  */
 import type { UpstreamConfig } from '../../config/types.js';
-import type { Logger } from '../../net/logger.js';
+import type { Logger } from '../../runtime/logger.js';
 import { SmtpUpstream, type Extensions } from './upstream.js';
 
 /** Passed on when the upstream has them (RFC 1870, 6152, 6531, 3461, 2034, 2920, 3030, 8689). */

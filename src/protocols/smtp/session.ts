@@ -9,8 +9,8 @@ import type { Socket } from 'node:net';
 import type { Authenticator } from '../../core/authenticate.js';
 import type { SessionRegistry } from '../../core/sessions.js';
 import type { UpstreamConfig } from '../../config/types.js';
-import type { Logger } from '../../net/logger.js';
-import { startLoginTimer, type LoginTimer } from '../../net/pacing.js';
+import type { Logger } from '../../runtime/logger.js';
+import { startLoginTimer, type LoginTimer } from '../front/pacing.js';
 import type { ServerTls } from '../../net/tls.js';
 import { LineConn } from '../front/conn.js';
 import { handOff } from '../front/handoff.js';
@@ -28,7 +28,7 @@ export interface SmtpSettings {
   hostname: string;
   allowPlaintextAuth: boolean;
   failureDelayMs: number;
-  /** Random extra delay on every failure answer (net/pacing.ts). */
+  /** Random extra delay on every failure answer (front/pacing.ts). */
   failureJitterMs: number;
   idleTimeoutMs: number;
   maxBadCommands: number;

@@ -1,12 +1,12 @@
 /**
- * The PostgreSQL backend against a real, private PostgreSQL (src/testbed/postgres.ts): the same
+ * The PostgreSQL backend against a real, private PostgreSQL (src/demo/postgres.ts): the same
  * contract suite as sqlite, plus what only this backend has (migrations under concurrency, the
  * append-only trigger, statement timeouts).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { describeInterop } from '../../../test/support/interop.js';
-import { startPostgres, type PostgresInstance } from '../../testbed/postgres.js';
+import { startPostgres, type PostgresInstance } from '../../demo/postgres.js';
 import { sampleAudit, storeContract } from '../contract.js';
 import { createPool, openPostgresStore } from './index.js';
 import { PG_LATEST_VERSION, PG_MIGRATIONS, migratePostgres, pgSchemaVersion } from './migrations.js';

@@ -9,7 +9,7 @@ import { chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync }
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './ports.js';
-import { killQuietly, pidAlive, registerExitCleanup, unregisterExitCleanup } from './interop.js';
+import { killQuietly, pidAlive, registerExitCleanup, unregisterExitCleanup } from './processes.js';
 
 export interface PostgresInstance {
   host: '127.0.0.1';

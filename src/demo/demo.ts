@@ -9,13 +9,13 @@ import { resolve, join } from 'node:path';
 import { stringify } from 'yaml';
 import { startServer, type Server } from '../main.js';
 import { loadConfig } from '../config/load.js';
-import { createLogger } from '../net/logger.js';
-import { DEFAULT_USERS, dovecotBinary, startDovecot, type DovecotInstance, type TestUser } from '../testbed/dovecot.js';
-import { postfixBinary, startPostfix, type PostfixInstance } from '../testbed/postfix.js';
-import { INTEROP_INSTALL_HINT } from '../testbed/interop.js';
+import { createLogger } from '../runtime/logger.js';
+import { DEFAULT_USERS, dovecotBinary, startDovecot, type DovecotInstance, type TestUser } from './dovecot.js';
+import { postfixBinary, startPostfix, type PostfixInstance } from './postfix.js';
+import { INTEROP_INSTALL_HINT } from './interop.js';
 import { demoMessages } from './demo-mail.js';
 import { runDemoCheck } from './demo-check.js';
-import { CliError, parse, type Io } from './util.js';
+import { CliError, parse, type Io } from '../cli/util.js';
 
 /** The demo's two accounts are the testbed's default users: one list, used by the demo, its check and the tests. */
 const [ALICE, BOB] = DEFAULT_USERS as [TestUser, TestUser];

@@ -1,9 +1,9 @@
 /** `mailgate demo --check`: proves the demo works with a real IMAP client, as a newcomer would. */
-import { DEFAULT_USERS, type TestUser } from '../testbed/dovecot.js';
+import { DEFAULT_USERS, type TestUser } from './dovecot.js';
 import { readFileSync } from 'node:fs';
 import { ImapFlow } from 'imapflow';
 import { createTransport } from 'nodemailer';
-import type { Io } from './util.js';
+import type { Io } from '../cli/util.js';
 
 async function tryLogin(port: number, ca: Buffer, user: string, pass: string): Promise<{ ok: boolean; detail: string }> {
   const client = new ImapFlow({ host: '127.0.0.1', port, secure: true, tls: { ca }, auth: { user, pass }, logger: false, verifyOnly: false });
