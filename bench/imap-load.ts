@@ -3,7 +3,7 @@
  * count and time: bulk FETCH, small-command round trips, login storms, and the head-of-line
  * check (small commands on established sessions while a login storm runs).
  */
-import { ImapConn, openLoggedIn, q, type Endpoint } from './imap-client.js';
+import { type ImapConn, openLoggedIn, q, type Endpoint } from './imap-client.js';
 import { cpuMeter } from './proc.js';
 import { latency, msSince, timedLoop, type LatencySummary } from './stats.js';
 

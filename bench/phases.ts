@@ -132,7 +132,7 @@ export async function idlePhase(ctx: Ctx): Promise<void> {
 export async function smtpPhase(ctx: Ctx): Promise<void> {
   const s = 'SMTP submission (AUTH PLAIN, one message per connection)';
   const smtp = ctx.smtp;
-  if (!smtp || !smtp.gate) {
+  if (!smtp?.gate) {
     ctx.rows.push({ section: s, metric: 'SMTP front not available', unit: '', compare: 'none', direct: null, mailgate: null, pass: null, note: smtp?.unavailable ?? 'no Postfix' });
     return;
   }

@@ -8,5 +8,5 @@ import os from 'node:os';
 process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, os.availableParallelism() + 1));
 import('../dist/cli/index.js').then((m) => m.main(process.argv.slice(2))).then(
   (code) => { if (typeof code === 'number') process.exitCode = code; },
-  (err) => { console.error(`mailgate: ${err && err.message ? err.message : err}`); process.exitCode = 1; },
+  (err) => { console.error(`mailgate: ${err?.message ? err.message : err}`); process.exitCode = 1; },
 );

@@ -1,7 +1,7 @@
 /** The `pop3:` section: same shape as `imap:` (listen + upstream with a master login). */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { buildConfig, ConfigError, loadConfig } from './load.js';
+import { buildConfig, type ConfigError, loadConfig } from './load.js';
 
 const tls = { cert: 'c.pem', key: 'k.pem' };
 

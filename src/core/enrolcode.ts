@@ -50,7 +50,10 @@ export async function issueEnrolCode(deps: EnrolCodeDeps, account: string, at: n
 const decoys = new WeakMap<Hasher, Promise<string>>();
 function decoyHash(deps: EnrolCodeDeps): Promise<string> {
   let h = decoys.get(deps.hasher);
-  if (!h) decoys.set(deps.hasher, (h = deps.hasher.hash(deps.random(16).toString('hex'))));
+  if (!h) {
+    h = deps.hasher.hash(deps.random(16).toString('hex'));
+    decoys.set(deps.hasher, h);
+  }
   return h;
 }
 

@@ -9,8 +9,8 @@ function lineReader(sock: net.Socket, timeoutMs: number): (re: RegExp) => Promis
   let buf = '';
   const waiters: Array<() => void> = [];
   sock.setEncoding('latin1');
-  sock.on('data', (d: string) => { buf += d; waiters.splice(0).forEach((w) => w()); });
-  sock.on('close', () => waiters.splice(0).forEach((w) => w()));
+  sock.on('data', (d: string) => { buf += d; for (const w of waiters.splice(0)) w(); });
+  sock.on('close', () => { for (const w of waiters.splice(0)) w(); });
   return (re) => new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`testbed client: no ${String(re)} within ${timeoutMs} ms`)), timeoutMs);
     const check = (): void => {

@@ -5,7 +5,7 @@
  * It can be upgraded to TLS in place (STARTTLS) and detached for splicing, handing over
  * whatever bytes were received but not consumed.
  */
-import { Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { TLSSocket, connect as tlsConnect, type ConnectionOptions, type SecureContext } from 'node:tls';
 
 /** A complete input item, or a framing error (too long …) with what the protocol needs to answer it. */

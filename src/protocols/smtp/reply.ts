@@ -23,8 +23,7 @@ export class ReplyReader {
     // Upstream texts are ASCII or UTF-8 (SMTPUTF8); decode per line so no character is split.
     const out: Reply[] = [];
     let data = this.partial + chunk.toString('latin1');
-    let nl: number;
-    while ((nl = data.indexOf('\n')) >= 0) {
+    for (let nl = data.indexOf('\n'); nl >= 0; nl = data.indexOf('\n')) {
       const raw = data.slice(0, nl).replace(/\r$/, '');
       this.linesRaw += data.slice(0, nl + 1);
       data = data.slice(nl + 1);

@@ -3,7 +3,7 @@
  * portal sessions. Same statements as the sqlite backend's twofactor.ts, in PostgreSQL's dialect;
  * every compare-and-set stays one statement so races are decided by the database.
  */
-import type { Pool, PoolClient, QueryResultRow } from 'pg';
+import type { PoolClient, QueryResultRow } from 'pg';
 import type { EmergencyCodeRow, EnrolCodeRow, PortalSessionRow, TotpRow } from '../types.js';
 
 /** Runs one statement on the pool. */

@@ -90,7 +90,7 @@ export class TwoFactorTables {
     // Old set out and new set in, in one transaction: there is never a moment with both or neither.
     this.replaceTx = db.transaction((username: string, codes: Array<{ tag: string; hash: string }>, at: number) => {
       this.s.deleteCodes.run(username);
-      codes.forEach((c, i) => this.s.insertCode.run(username, i + 1, c.tag, c.hash, at));
+      for (const [i, c] of codes.entries()) this.s.insertCode.run(username, i + 1, c.tag, c.hash, at);
     });
   }
 
