@@ -42,8 +42,16 @@ try {
   server = await startServer({ ...config, smtp: null }, { log });
 }
 
-const reply = (o: unknown): void => { process.stdout.write(`${JSON.stringify(o)}\n`); };
-reply({ pid: process.pid, imap: server.imap?.addresses ?? [], smtp: server.smtp?.addresses ?? null, pop3: server.pop3?.addresses ?? [], smtpError });
+const reply = (o: unknown): void => {
+  process.stdout.write(`${JSON.stringify(o)}\n`);
+};
+reply({
+  pid: process.pid,
+  imap: server.imap?.addresses ?? [],
+  smtp: server.smtp?.addresses ?? null,
+  pop3: server.pop3?.addresses ?? [],
+  smtpError,
+});
 
 let stopping = false;
 const stop = (code: number): void => {
@@ -51,7 +59,10 @@ const stop = (code: number): void => {
   stopping = true;
   const hard = setTimeout(() => process.exit(code), 5000);
   hard.unref();
-  server.close().catch(() => undefined).finally(() => process.exit(code));
+  server
+    .close()
+    .catch(() => undefined)
+    .finally(() => process.exit(code));
 };
 process.on('SIGTERM', () => stop(0));
 process.on('SIGINT', () => stop(0));
@@ -66,12 +77,20 @@ async function control(line: string): Promise<unknown> {
   switch (cmd) {
     case 'gc': {
       const gc = (globalThis as { gc?: () => void }).gc;
-      if (gc) { gc(); gc(); }
+      if (gc) {
+        gc();
+        gc();
+      }
       const m = process.memoryUsage();
       return { ok: true, gc: Boolean(gc), rss: m.rss, heapUsed: m.heapUsed, external: m.external };
     }
     case 'prof-start':
-      if (!profiling) { inspector.connect(); await post('Profiler.enable'); await post('Profiler.start'); profiling = true; }
+      if (!profiling) {
+        inspector.connect();
+        await post('Profiler.enable');
+        await post('Profiler.start');
+        profiling = true;
+      }
       return { ok: true };
     case 'prof-stop': {
       if (!profiling || !arg) return { ok: false };
@@ -94,5 +113,7 @@ async function control(line: string): Promise<unknown> {
 }
 
 const rl = createInterface({ input: process.stdin });
-rl.on('line', (line) => { void control(line).then(reply, (e: Error) => reply({ ok: false, error: e.message })); });
+rl.on('line', (line) => {
+  void control(line).then(reply, (e: Error) => reply({ ok: false, error: e.message }));
+});
 rl.on('close', () => stop(0));

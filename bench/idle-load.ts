@@ -29,9 +29,11 @@ export interface IdleResult {
 
 async function pool<T>(items: number, parallel: number, fn: (i: number) => Promise<T>): Promise<void> {
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(parallel, items) }, async () => {
-    while (next < items) await fn(next++);
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(parallel, items) }, async () => {
+      while (next < items) await fn(next++);
+    }),
+  );
 }
 
 /** RSS and V8 heap (used + external) after a full GC, once the process has settled. */
@@ -43,7 +45,12 @@ async function settledMemory(gate: GateProcess): Promise<{ rss: number; heap: nu
 }
 
 /** Opens `n` IDLE sessions through `p` (must be the mailgate path), measures, closes them. */
-export async function idleSessions(p: Path, gate: GateProcess, n: number, o: { parallel: number; idleMs: number; settleMs: number; setupBudgetMs: number }): Promise<IdleResult> {
+export async function idleSessions(
+  p: Path,
+  gate: GateProcess,
+  n: number,
+  o: { parallel: number; idleMs: number; settleMs: number; setupBudgetMs: number },
+): Promise<IdleResult> {
   const fds0 = openFds(gate.pid);
   const mem0 = await settledMemory(gate);
   const sessions: Array<{ c: ImapConn; done: () => Promise<string> }> = [];
@@ -75,14 +82,25 @@ export async function idleSessions(p: Path, gate: GateProcess, n: number, o: { p
     const live = sessions.filter((s) => !s.c.closed);
     let answered = 0;
     await pool(live.length, o.parallel, async (i) => {
-      try { if (/^\S+ OK/.test(await live[i]!.done())) answered++; } catch { /* counted as not answered */ }
+      try {
+        if (/^\S+ OK/.test(await live[i]!.done())) answered++;
+      } catch {
+        /* counted as not answered */
+      }
     });
     const held = sessions.length;
     return {
-      target: n, held, openErrors, firstError, setupSeconds,
+      target: n,
+      held,
+      openErrors,
+      firstError,
+      setupSeconds,
       rssPerSessionKB: held ? (mem1.rss - mem0.rss) / held / 1024 : Number.NaN,
       heapPerSessionKB: held ? (mem1.heap - mem0.heap) / held / 1024 : Number.NaN,
-      rssBeforeMB: mem0.rss / 1e6, rssAfterMB: mem1.rss / 1e6, idleCpuPct, answered,
+      rssBeforeMB: mem0.rss / 1e6,
+      rssAfterMB: mem1.rss / 1e6,
+      idleCpuPct,
+      answered,
     };
   } finally {
     for (const s of sessions) s.c.close();

@@ -8,9 +8,17 @@ import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 
 /** Where a load generator connects: Dovecot directly, or mailgate. */
-export interface Endpoint { port: number; tls: boolean; ca?: Buffer }
+export interface Endpoint {
+  port: number;
+  tls: boolean;
+  ca?: Buffer;
+}
 
-interface Pending { resolve: (line: string) => void; reject: (e: Error) => void; timer: NodeJS.Timeout }
+interface Pending {
+  resolve: (line: string) => void;
+  reject: (e: Error) => void;
+  timer: NodeJS.Timeout;
+}
 
 const READ_BUFFER = Buffer.allocUnsafe(256 * 1024);
 const LF = 0x0a;
@@ -34,7 +42,10 @@ export class ImapConn {
   private greeting: Pending | null = null;
   private closedErr: Error | null = null;
 
-  private constructor(readonly socket: Socket, viaOnread: boolean) {
+  private constructor(
+    readonly socket: Socket,
+    viaOnread: boolean,
+  ) {
     if (!viaOnread) socket.on('data', (d: Buffer) => this.feed(d));
     const gone = (e?: Error) => this.fail(e ?? new Error('connection closed'));
     socket.on('error', gone);
@@ -48,19 +59,49 @@ export class ImapConn {
     // feed() consumes each chunk synchronously and copies the only part it keeps (a partial line).
     const socket = ep.tls
       ? tlsConnect({ host: '127.0.0.1', port: ep.port, ca: ep.ca, servername: 'localhost' })
-      : netConnect({ host: '127.0.0.1', port: ep.port, onread: { buffer: READ_BUFFER, callback: (n, buf) => { c?.feed((buf as Buffer).subarray(0, n)); return true; } } });
+      : netConnect({
+          host: '127.0.0.1',
+          port: ep.port,
+          onread: {
+            buffer: READ_BUFFER,
+            callback: (n, buf) => {
+              c?.feed((buf as Buffer).subarray(0, n));
+              return true;
+            },
+          },
+        });
     socket.setNoDelay(true);
     c = new ImapConn(socket, !ep.tls);
-    await new Promise<string>((resolve, reject) => { c.greeting = c.pending(resolve, reject, timeoutMs, 'greeting'); });
+    await new Promise<string>((resolve, reject) => {
+      c.greeting = c.pending(resolve, reject, timeoutMs, 'greeting');
+    });
     return c;
   }
 
-  get closed(): boolean { return this.closedErr !== null; }
+  get closed(): boolean {
+    return this.closedErr !== null;
+  }
 
   private pending(resolve: (l: string) => void, reject: (e: Error) => void, timeoutMs: number, what: string): Pending {
-    if (this.closedErr) { reject(this.closedErr); return { resolve, reject, timer: setTimeout(() => undefined, 0) }; }
-    const timer = setTimeout(() => { reject(new Error(`timed out waiting for ${what}`)); this.socket.destroy(); }, timeoutMs);
-    return { resolve: (l) => { clearTimeout(timer); resolve(l); }, reject: (e) => { clearTimeout(timer); reject(e); }, timer };
+    if (this.closedErr) {
+      reject(this.closedErr);
+      return { resolve, reject, timer: setTimeout(() => undefined, 0) };
+    }
+    const timer = setTimeout(() => {
+      reject(new Error(`timed out waiting for ${what}`));
+      this.socket.destroy();
+    }, timeoutMs);
+    return {
+      resolve: (l) => {
+        clearTimeout(timer);
+        resolve(l);
+      },
+      reject: (e) => {
+        clearTimeout(timer);
+        reject(e);
+      },
+      timer,
+    };
   }
 
   private fail(e: Error): void {
@@ -92,7 +133,10 @@ export class ImapConn {
       }
       let line = chunk.subarray(pos, nl + 1);
       pos = nl + 1;
-      if (this.partial) { line = Buffer.concat([this.partial, line]); this.partial = null; }
+      if (this.partial) {
+        line = Buffer.concat([this.partial, line]);
+        this.partial = null;
+      }
       this.onLine(line);
     }
   }
@@ -106,13 +150,25 @@ export class ImapConn {
       let i = n - 4;
       let v = 0;
       let mul = 1;
-      while (i >= 0 && line[i]! >= 0x30 && line[i]! <= 0x39) { v += (line[i]! - 0x30) * mul; mul *= 10; i--; }
-      if (i >= 0 && line[i] === 0x7b && mul > 1) { this.literalLeft = v; this.contKind = kind ?? null; }
+      while (i >= 0 && line[i]! >= 0x30 && line[i]! <= 0x39) {
+        v += (line[i]! - 0x30) * mul;
+        mul *= 10;
+        i--;
+      }
+      if (i >= 0 && line[i] === 0x7b && mul > 1) {
+        this.literalLeft = v;
+        this.contKind = kind ?? null;
+      }
     }
     if (this.contKind !== null) return; // the logical line is not complete yet
     if (kind === STAR) {
       this.untagged++;
-      if (this.greeting) { const g = this.greeting; this.greeting = null; g.resolve(line.toString('latin1').trimEnd()); return; }
+      if (this.greeting) {
+        const g = this.greeting;
+        this.greeting = null;
+        g.resolve(line.toString('latin1').trimEnd());
+        return;
+      }
       this.onUntagged?.(line.toString('latin1').trimEnd());
       return;
     }
@@ -125,7 +181,10 @@ export class ImapConn {
     const s = line.toString('latin1').trimEnd();
     const sp = s.indexOf(' ');
     const p = this.tagged.get(s.slice(0, sp));
-    if (p) { this.tagged.delete(s.slice(0, sp)); p.resolve(s); }
+    if (p) {
+      this.tagged.delete(s.slice(0, sp));
+      p.resolve(s);
+    }
   }
 
   /** Sends `TAG text` and resolves with the tagged response line (OK, NO or BAD). */
@@ -155,13 +214,22 @@ export class ImapConn {
   /** Starts IDLE; resolves with the tag to finish with done(). */
   async idle(timeoutMs = 30_000): Promise<{ done: () => Promise<string> }> {
     const tag = `b${++this.seq}`;
-    const finished = new Promise<string>((resolve, reject) => { this.tagged.set(tag, this.pending(resolve, reject, 24 * 3600_000, 'IDLE end')); });
+    const finished = new Promise<string>((resolve, reject) => {
+      this.tagged.set(tag, this.pending(resolve, reject, 24 * 3600_000, 'IDLE end'));
+    });
     finished.catch(() => undefined);
     await this.continuation(`${tag} IDLE\r\n`, timeoutMs);
-    return { done: () => { this.socket.write('DONE\r\n'); return finished; } };
+    return {
+      done: () => {
+        this.socket.write('DONE\r\n');
+        return finished;
+      },
+    };
   }
 
-  close(): void { this.socket.destroy(); }
+  close(): void {
+    this.socket.destroy();
+  }
 
   /** LOGOUT and wait (bounded) for the server to close. */
   async logout(timeoutMs = 5000): Promise<void> {
@@ -175,7 +243,9 @@ export class ImapConn {
 }
 
 /** IMAP quoted string. */
-export function q(s: string): string { return `"${s.replace(/(["\\])/g, '\\$1')}"`; }
+export function q(s: string): string {
+  return `"${s.replace(/(["\\])/g, '\\$1')}"`;
+}
 
 /** Opens a connection and logs in; rejects if either fails. */
 export async function openLoggedIn(ep: Endpoint, user: string, secret: string, timeoutMs = 30_000): Promise<ImapConn> {

@@ -19,14 +19,25 @@ export interface Path {
   cpuTree?: boolean;
 }
 
-export interface BulkResult { mbPerS: number; bytes: number; seconds: number; gateCpuPerGB: number; loadgenCpuPerGB: number }
+export interface BulkResult {
+  mbPerS: number;
+  bytes: number;
+  seconds: number;
+  gateCpuPerGB: number;
+  loadgenCpuPerGB: number;
+}
 
 /**
  * `FETCH 1:* BODY.PEEK[]` of `mailbox` on one session (one untimed warm-up pass first), repeated
  * until `minMs` have passed (at most `maxPasses`, at most `budgetMs`); throughput counts every
  * byte received. MB = 10^6 bytes.
  */
-export async function bulkFetch(p: Path, mailbox: string, expected: number, o: { minMs: number; maxPasses: number; budgetMs: number }): Promise<BulkResult> {
+export async function bulkFetch(
+  p: Path,
+  mailbox: string,
+  expected: number,
+  o: { minMs: number; maxPasses: number; budgetMs: number },
+): Promise<BulkResult> {
   const budgetMs = o.budgetMs;
   const c = await openLoggedIn(p.ep, p.user, p.secret);
   try {
@@ -55,7 +66,10 @@ export async function bulkFetch(p: Path, mailbox: string, expected: number, o: {
   }
 }
 
-export interface SmallResult { noop: LatencySummary; fetchFlags: LatencySummary }
+export interface SmallResult {
+  noop: LatencySummary;
+  fetchFlags: LatencySummary;
+}
 
 /** Sequential round trips on one open session: `count` NOOPs, then `count` `FETCH n (FLAGS)`. */
 export async function smallCommands(p: Path, mailbox: string, messages: number, count: number, budgetMs: number): Promise<SmallResult> {
@@ -81,27 +95,54 @@ export async function smallCommands(p: Path, mailbox: string, messages: number, 
   }
 }
 
-export interface LoginResult { perS: number; ok: number; errors: number; lat: LatencySummary; firstError: string | null }
+export interface LoginResult {
+  perS: number;
+  ok: number;
+  errors: number;
+  lat: LatencySummary;
+  firstError: string | null;
+}
 
 /**
  * `concurrency` clients, each looping connect → greeting → LOGIN → LOGOUT (waiting for the
  * server to close), until `maxLogins` or `budgetMs`. Latency is connect-to-tagged-OK.
  */
-export async function loginStorm(p: Path, concurrency: number, maxLogins: number, budgetMs: number, stop?: { stopped: boolean }): Promise<LoginResult> {
+export async function loginStorm(
+  p: Path,
+  concurrency: number,
+  maxLogins: number,
+  budgetMs: number,
+  stop?: { stopped: boolean },
+): Promise<LoginResult> {
   const r = await timedLoop({ concurrency, max: maxLogins, budgetMs, maxErrors: 20, stop }, async () => {
     const c = await openLoggedIn(p.ep, p.user, p.secret, 30_000);
-    try { await c.logout(); } catch (e) { c.close(); throw e; }
+    try {
+      await c.logout();
+    } catch (e) {
+      c.close();
+      throw e;
+    }
   });
   return { perS: r.samples.length / r.seconds, ok: r.samples.length, errors: r.errors, lat: latency(r.samples), firstError: r.firstError };
 }
 
-export interface HolResult { quiet: LatencySummary; storm: LatencySummary; stormLogins: LoginResult }
+export interface HolResult {
+  quiet: LatencySummary;
+  storm: LatencySummary;
+  stormLogins: LoginResult;
+}
 
 /**
  * Head-of-line check: `sessions` established sessions each send a NOOP every ~`gapMs`; p99 of
  * their round trips for `windowMs` without, then with a login storm on the same endpoint.
  */
-export async function headOfLine(p: Path, sessions: number, gapMs: number, windowMs: number, storm: { concurrency: number; maxLogins: number }): Promise<HolResult> {
+export async function headOfLine(
+  p: Path,
+  sessions: number,
+  gapMs: number,
+  windowMs: number,
+  storm: { concurrency: number; maxLogins: number },
+): Promise<HolResult> {
   const conns: ImapConn[] = [];
   try {
     for (let i = 0; i < sessions; i++) conns.push(await openLoggedIn(p.ep, p.user, p.secret, 60_000));

@@ -6,7 +6,13 @@
  */
 import { Socket } from 'node:net';
 
-export interface IoCounts { reads: number; readBytes: number; writes: number; writeBytes: number; writevs: number }
+export interface IoCounts {
+  reads: number;
+  readBytes: number;
+  writes: number;
+  writeBytes: number;
+  writevs: number;
+}
 
 const counts: IoCounts = { reads: 0, readBytes: 0, writes: 0, writeBytes: 0, writevs: 0 };
 let counting = false;
@@ -29,13 +35,19 @@ function install(): void {
   proto._writeGeneric = function (this: Socket, writev, data, encoding, cb) {
     if (counting) {
       counts.writes++;
-      if (writev && Array.isArray(data)) { counts.writevs++; for (const d of data) counts.writeBytes += size(d); } else counts.writeBytes += size(data);
+      if (writev && Array.isArray(data)) {
+        counts.writevs++;
+        for (const d of data) counts.writeBytes += size(d);
+      } else counts.writeBytes += size(data);
     }
     return writeGeneric.call(this, writev, data, encoding, cb);
   };
   const push = proto.push;
   proto.push = function (this: Socket, chunk, encoding) {
-    if (counting && chunk !== null) { counts.reads++; counts.readBytes += size(chunk); }
+    if (counting && chunk !== null) {
+      counts.reads++;
+      counts.readBytes += size(chunk);
+    }
     return push.call(this, chunk, encoding);
   };
 }

@@ -17,10 +17,18 @@ import { onCleanup } from './testbed.js';
 const MODULE = '/usr/lib/nginx/modules/ngx_mail_module.so';
 const BINARY = '/usr/sbin/nginx';
 
-export interface Nginx { pid: number; imapPort: number; imapsPort: number; version: string; stop(): Promise<void> }
+export interface Nginx {
+  pid: number;
+  imapPort: number;
+  imapsPort: number;
+  version: string;
+  stop(): Promise<void>;
+}
 
 export function nginxMissing(): string | null {
-  return existsSync(BINARY) && existsSync(MODULE) ? null : 'nginx mail proxy not installed (apt-get install -y nginx-full libnginx-mod-mail)';
+  return existsSync(BINARY) && existsSync(MODULE)
+    ? null
+    : 'nginx mail proxy not installed (apt-get install -y nginx-full libnginx-mod-mail)';
 }
 
 async function authServer(dovecotPort: number): Promise<Server> {
@@ -30,7 +38,13 @@ async function authServer(dovecotPort: number): Promise<Server> {
   });
   server.keepAliveTimeout = 60_000;
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
-  onCleanup(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
+  onCleanup(
+    () =>
+      new Promise<void>((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  );
   return server;
 }
 
@@ -40,7 +54,9 @@ export async function startNginx(dovecot: DovecotInstance, dir: string): Promise
   const [imapPort, imapsPort] = (await freePorts(2)) as [number, number];
   mkdirSync(join(dir, 'nginx'), { recursive: true });
   const conf = join(dir, 'nginx', 'nginx.conf');
-  writeFileSync(conf, `# bench/nginx.ts
+  writeFileSync(
+    conf,
+    `# bench/nginx.ts
 load_module ${MODULE};
 daemon off;
 worker_processes auto;
@@ -60,10 +76,15 @@ mail {
   server { listen 127.0.0.1:${imapPort}; protocol imap; }
   server { listen 127.0.0.1:${imapsPort} ssl; protocol imap; }
 }
-`);
-  const child = spawn(BINARY, ['-c', conf, '-p', join(dir, 'nginx'), '-e', join(dir, 'nginx', 'error.log')], { stdio: ['ignore', 'ignore', 'pipe'] });
+`,
+  );
+  const child = spawn(BINARY, ['-c', conf, '-p', join(dir, 'nginx'), '-e', join(dir, 'nginx', 'error.log')], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
   let stderr = '';
-  child.stderr?.on('data', (d: Buffer) => { stderr += d.toString(); });
+  child.stderr?.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const stop = async (): Promise<void> => {
     if (child.exitCode !== null || child.signalCode !== null) return;
@@ -74,7 +95,10 @@ mail {
   };
   onCleanup(stop);
   try {
-    await waitForBanner(imapPort, /^\* OK/, { timeoutMs: 10_000, abort: () => (child.exitCode !== null ? `nginx exited: ${stderr.trim()}` : null) });
+    await waitForBanner(imapPort, /^\* OK/, {
+      timeoutMs: 10_000,
+      abort: () => (child.exitCode !== null ? `nginx exited: ${stderr.trim()}` : null),
+    });
   } catch (e) {
     await stop();
     throw e;
@@ -82,7 +106,9 @@ mail {
   const version = await new Promise<string>((resolve) => {
     const v = spawn(BINARY, ['-v'], { stdio: ['ignore', 'ignore', 'pipe'] });
     let out = '';
-    v.stderr?.on('data', (d: Buffer) => { out += d.toString(); });
+    v.stderr?.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
     v.once('exit', () => resolve(out.trim().replace(/^nginx version: /, '')));
   });
   return { pid: child.pid ?? -1, imapPort, imapsPort, version, stop };

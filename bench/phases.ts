@@ -29,18 +29,111 @@ export async function bulkPhase(ctx: Ctx): Promise<void> {
   type R = (typeof res)['direct'][number];
   const v = (w: (typeof labels)[number], f: (x: R) => number | undefined) => col(res[w], f) ?? [];
   const n = (f: (x: R) => number | undefined) => (ctx.nginx ? col(res.nginx, f) : undefined);
-  add(ctx, { section: s, metric: `plain, ${bigLabel}`, unit: 'MB/s', compare: 'ratio', target: '≥ 0.75x', d: v('direct', (x) => x.plain.mbPerS), m: v('mailgate', (x) => x.plain.mbPerS), n: n((x) => x.plain.mbPerS) }, (d, g) => g / d >= 0.75);
-  add(ctx, { section: s, metric: 'plain: proxy CPU per GB', unit: 'CPU-s/GB', compare: 'none', target: '≤ 1.2', d: null, m: v('mailgate', (x) => x.plain.gateCpuPerGB), n: n((x) => x.plain.gateCpuPerGB) }, (_d, g) => g <= 1.2);
-  add(ctx, { section: s, metric: 'plain: reference bare Node pipe proxy (mailgate column)', unit: 'MB/s', compare: 'ratio', d: v('direct', (x) => x.plain.mbPerS), m: v('pipe', (x) => x.plain.mbPerS) });
-  add(ctx, { section: s, metric: 'plain: reference bare Node pipe proxy CPU per GB', unit: 'CPU-s/GB', compare: 'none', d: null, m: v('pipe', (x) => x.plain.gateCpuPerGB) });
-  add(ctx, { section: s, metric: 'plain: load generator CPU per GB', unit: 'CPU-s/GB', compare: 'none', d: v('direct', (x) => x.plain.loadgenCpuPerGB), m: v('mailgate', (x) => x.plain.loadgenCpuPerGB), n: n((x) => x.plain.loadgenCpuPerGB) });
-  add(ctx, { section: s, metric: `TLS, ${bigLabel}`, unit: 'MB/s', compare: 'ratio', target: '≥ 1.00x (Dovecot TLS)', d: v('direct', (x) => x.tls?.mbPerS), m: v('mailgate', (x) => x.tls?.mbPerS), n: n((x) => x.tls?.mbPerS) }, (d, g) => g / d >= 1);
-  add(ctx, { section: s, metric: 'TLS: proxy CPU per GB', unit: 'CPU-s/GB', compare: 'none', d: null, m: v('mailgate', (x) => x.tls?.gateCpuPerGB), n: n((x) => x.tls?.gateCpuPerGB) });
-  add(ctx, { section: s, metric: `plain, ${small.count} × ${small.size / 1024} KB`, unit: 'MB/s', compare: 'ratio', d: v('direct', (x) => x.small?.mbPerS), m: v('mailgate', (x) => x.small?.mbPerS), n: n((x) => x.small?.mbPerS) });
-  add(ctx, { section: s, metric: `plain, ${small.count} × ${small.size / 1024} KB: proxy CPU per GB`, unit: 'CPU-s/GB', compare: 'none', d: null, m: v('mailgate', (x) => x.small?.gateCpuPerGB), n: n((x) => x.small?.gateCpuPerGB) });
-  for (const [label, p] of [['plain bulk FETCH', ctx.gatePaths.plain], ['TLS bulk FETCH', ctx.gatePaths.tls]] as const) {
-    await profiled(ctx, ctx.gate, label, () => bulkFetch(p, big.name, big.count, run),
-      (r) => `${(r.bytes / 1e6).toFixed(0)} MB at ${r.mbPerS.toFixed(0)} MB/s, ${r.gateCpuPerGB.toFixed(2)} CPU-s/GB`);
+  add(
+    ctx,
+    {
+      section: s,
+      metric: `plain, ${bigLabel}`,
+      unit: 'MB/s',
+      compare: 'ratio',
+      target: '≥ 0.75x',
+      d: v('direct', (x) => x.plain.mbPerS),
+      m: v('mailgate', (x) => x.plain.mbPerS),
+      n: n((x) => x.plain.mbPerS),
+    },
+    (d, g) => g / d >= 0.75,
+  );
+  add(
+    ctx,
+    {
+      section: s,
+      metric: 'plain: proxy CPU per GB',
+      unit: 'CPU-s/GB',
+      compare: 'none',
+      target: '≤ 1.2',
+      d: null,
+      m: v('mailgate', (x) => x.plain.gateCpuPerGB),
+      n: n((x) => x.plain.gateCpuPerGB),
+    },
+    (_d, g) => g <= 1.2,
+  );
+  add(ctx, {
+    section: s,
+    metric: 'plain: reference bare Node pipe proxy (mailgate column)',
+    unit: 'MB/s',
+    compare: 'ratio',
+    d: v('direct', (x) => x.plain.mbPerS),
+    m: v('pipe', (x) => x.plain.mbPerS),
+  });
+  add(ctx, {
+    section: s,
+    metric: 'plain: reference bare Node pipe proxy CPU per GB',
+    unit: 'CPU-s/GB',
+    compare: 'none',
+    d: null,
+    m: v('pipe', (x) => x.plain.gateCpuPerGB),
+  });
+  add(ctx, {
+    section: s,
+    metric: 'plain: load generator CPU per GB',
+    unit: 'CPU-s/GB',
+    compare: 'none',
+    d: v('direct', (x) => x.plain.loadgenCpuPerGB),
+    m: v('mailgate', (x) => x.plain.loadgenCpuPerGB),
+    n: n((x) => x.plain.loadgenCpuPerGB),
+  });
+  add(
+    ctx,
+    {
+      section: s,
+      metric: `TLS, ${bigLabel}`,
+      unit: 'MB/s',
+      compare: 'ratio',
+      target: '≥ 1.00x (Dovecot TLS)',
+      d: v('direct', (x) => x.tls?.mbPerS),
+      m: v('mailgate', (x) => x.tls?.mbPerS),
+      n: n((x) => x.tls?.mbPerS),
+    },
+    (d, g) => g / d >= 1,
+  );
+  add(ctx, {
+    section: s,
+    metric: 'TLS: proxy CPU per GB',
+    unit: 'CPU-s/GB',
+    compare: 'none',
+    d: null,
+    m: v('mailgate', (x) => x.tls?.gateCpuPerGB),
+    n: n((x) => x.tls?.gateCpuPerGB),
+  });
+  add(ctx, {
+    section: s,
+    metric: `plain, ${small.count} × ${small.size / 1024} KB`,
+    unit: 'MB/s',
+    compare: 'ratio',
+    d: v('direct', (x) => x.small?.mbPerS),
+    m: v('mailgate', (x) => x.small?.mbPerS),
+    n: n((x) => x.small?.mbPerS),
+  });
+  add(ctx, {
+    section: s,
+    metric: `plain, ${small.count} × ${small.size / 1024} KB: proxy CPU per GB`,
+    unit: 'CPU-s/GB',
+    compare: 'none',
+    d: null,
+    m: v('mailgate', (x) => x.small?.gateCpuPerGB),
+    n: n((x) => x.small?.gateCpuPerGB),
+  });
+  for (const [label, p] of [
+    ['plain bulk FETCH', ctx.gatePaths.plain],
+    ['TLS bulk FETCH', ctx.gatePaths.tls],
+  ] as const) {
+    await profiled(
+      ctx,
+      ctx.gate,
+      label,
+      () => bulkFetch(p, big.name, big.count, run),
+      (r) => `${(r.bytes / 1e6).toFixed(0)} MB at ${r.mbPerS.toFixed(0)} MB/s, ${r.gateCpuPerGB.toFixed(2)} CPU-s/GB`,
+    );
   }
 }
 
@@ -56,9 +149,21 @@ export async function smallPhase(ctx: Ctx): Promise<void> {
   type R = (typeof res)['direct'][number];
   for (const tr of ['plain', 'tls'] as const) {
     const t = tr === 'plain' ? 'plain' : 'TLS';
-    const row = (metric: string, f: (x: R) => number, target?: string) => add(ctx, {
-      section: s, metric: `${t} ${metric}`, unit: 'ms', compare: 'delta', target, d: pick(res.direct, f), m: pick(res.mailgate, f), n: col(res.nginx, f),
-    }, target ? within1ms : undefined);
+    const row = (metric: string, f: (x: R) => number, target?: string) =>
+      add(
+        ctx,
+        {
+          section: s,
+          metric: `${t} ${metric}`,
+          unit: 'ms',
+          compare: 'delta',
+          target,
+          d: pick(res.direct, f),
+          m: pick(res.mailgate, f),
+          n: col(res.nginx, f),
+        },
+        target ? within1ms : undefined,
+      );
     row('NOOP p50', (x) => x[tr].noop.p50);
     row('NOOP p99', (x) => x[tr].noop.p99, '≤ +1 ms');
     row('FETCH n (FLAGS) p50', (x) => x[tr].fetchFlags.p50);
@@ -74,19 +179,78 @@ export async function loginPhase(ctx: Ctx): Promise<void> {
     await loginStorm(ctx.gatePaths[tr], 1, 1, 10_000); // fills the verified-credential cache
     const res = await withNginx(ctx, `warm logins ${tr}`, (w) => loginStorm(pathOf(ctx, w, tr === 'tls'), C, 5000, budget));
     const t = tr === 'plain' ? 'plain' : 'TLS';
-    await profiled(ctx, ctx.gate, `warm logins ${t}`, () => loginStorm(ctx.gatePaths[tr], C, 5000, budget),
-      (r) => `${r.ok} logins, ${r.perS.toFixed(0)}/s, p50 ${r.lat.p50.toFixed(1)} ms`);
+    await profiled(
+      ctx,
+      ctx.gate,
+      `warm logins ${t}`,
+      () => loginStorm(ctx.gatePaths[tr], C, 5000, budget),
+      (r) => `${r.ok} logins, ${r.perS.toFixed(0)}/s, p50 ${r.lat.p50.toFixed(1)} ms`,
+    );
     const err = [...res.direct, ...res.mailgate, ...(res.nginx ?? [])].find((x) => x.firstError)?.firstError;
-    add(ctx, { section: s, metric: `${t}, warm: logins/s`, unit: '/s', compare: 'ratio', target: tr === 'plain' ? '≥ 0.75x' : undefined, note: err ? `errors: ${err}` : undefined, d: pick(res.direct, (x) => x.perS), m: pick(res.mailgate, (x) => x.perS), n: col(res.nginx, (x) => x.perS) }, tr === 'plain' ? (d, g) => g / d >= 0.75 : undefined);
-    add(ctx, { section: s, metric: `${t}, warm: p50`, unit: 'ms', compare: 'delta', d: pick(res.direct, (x) => x.lat.p50), m: pick(res.mailgate, (x) => x.lat.p50), n: col(res.nginx, (x) => x.lat.p50) });
-    add(ctx, { section: s, metric: `${t}, warm: p99`, unit: 'ms', compare: 'delta', d: pick(res.direct, (x) => x.lat.p99), m: pick(res.mailgate, (x) => x.lat.p99), n: col(res.nginx, (x) => x.lat.p99) });
+    add(
+      ctx,
+      {
+        section: s,
+        metric: `${t}, warm: logins/s`,
+        unit: '/s',
+        compare: 'ratio',
+        target: tr === 'plain' ? '≥ 0.75x' : undefined,
+        note: err ? `errors: ${err}` : undefined,
+        d: pick(res.direct, (x) => x.perS),
+        m: pick(res.mailgate, (x) => x.perS),
+        n: col(res.nginx, (x) => x.perS),
+      },
+      tr === 'plain' ? (d, g) => g / d >= 0.75 : undefined,
+    );
+    add(ctx, {
+      section: s,
+      metric: `${t}, warm: p50`,
+      unit: 'ms',
+      compare: 'delta',
+      d: pick(res.direct, (x) => x.lat.p50),
+      m: pick(res.mailgate, (x) => x.lat.p50),
+      n: col(res.nginx, (x) => x.lat.p50),
+    });
+    add(ctx, {
+      section: s,
+      metric: `${t}, warm: p99`,
+      unit: 'ms',
+      compare: 'delta',
+      d: pick(res.direct, (x) => x.lat.p99),
+      m: pick(res.mailgate, (x) => x.lat.p99),
+      n: col(res.nginx, (x) => x.lat.p99),
+    });
     if (tr === 'plain') {
       const cold = await ctx.coldGate();
-      const cr = await paired(ctx, 'cold logins plain', (w) => loginStorm(w === 'direct' ? ctx.direct.plain : cold.paths.plain, C, 2000, budget));
+      const cr = await paired(ctx, 'cold logins plain', (w) =>
+        loginStorm(w === 'direct' ? ctx.direct.plain : cold.paths.plain, C, 2000, budget),
+      );
       const note = `bcrypt cost ${ctx.bcryptCost}, ${ctx.hashWorkers} hash workers, cache_ttl 0s`;
-      add(ctx, { section: s, metric: 'plain, cold: logins/s', unit: '/s', compare: 'ratio', note, d: pick(cr.direct, (x) => x.perS), m: pick(cr.mailgate, (x) => x.perS) });
-      add(ctx, { section: s, metric: 'plain, cold: p50', unit: 'ms', compare: 'delta', d: pick(cr.direct, (x) => x.lat.p50), m: pick(cr.mailgate, (x) => x.lat.p50) });
-      add(ctx, { section: s, metric: 'plain, cold: p99', unit: 'ms', compare: 'delta', d: pick(cr.direct, (x) => x.lat.p99), m: pick(cr.mailgate, (x) => x.lat.p99) });
+      add(ctx, {
+        section: s,
+        metric: 'plain, cold: logins/s',
+        unit: '/s',
+        compare: 'ratio',
+        note,
+        d: pick(cr.direct, (x) => x.perS),
+        m: pick(cr.mailgate, (x) => x.perS),
+      });
+      add(ctx, {
+        section: s,
+        metric: 'plain, cold: p50',
+        unit: 'ms',
+        compare: 'delta',
+        d: pick(cr.direct, (x) => x.lat.p50),
+        m: pick(cr.mailgate, (x) => x.lat.p50),
+      });
+      add(ctx, {
+        section: s,
+        metric: 'plain, cold: p99',
+        unit: 'ms',
+        compare: 'delta',
+        d: pick(cr.direct, (x) => x.lat.p99),
+        m: pick(cr.mailgate, (x) => x.lat.p99),
+      });
     }
   }
 }
@@ -95,14 +259,54 @@ export async function holPhase(ctx: Ctx): Promise<void> {
   const cold = await ctx.coldGate();
   const windowMs = ctx.quick ? 2000 : 5000;
   const storm = { concurrency: ctx.quick ? 8 : 16, maxLogins: 5000 };
-  const res = await paired(ctx, 'head-of-line', (w) => headOfLine(w === 'direct' ? ctx.direct.plain : cold.paths.plain, 50, 20, windowMs, storm));
-  await profiled(ctx, cold.gate, 'head-of-line with cold-login storm', () => headOfLine(cold.paths.plain, 50, 20, windowMs, storm),
-    (r) => `NOOP p99 ${r.quiet.p99.toFixed(1)} → ${r.storm.p99.toFixed(1)} ms during ${r.stormLogins.perS.toFixed(0)} cold logins/s`);
+  const res = await paired(ctx, 'head-of-line', (w) =>
+    headOfLine(w === 'direct' ? ctx.direct.plain : cold.paths.plain, 50, 20, windowMs, storm),
+  );
+  await profiled(
+    ctx,
+    cold.gate,
+    'head-of-line with cold-login storm',
+    () => headOfLine(cold.paths.plain, 50, 20, windowMs, storm),
+    (r) => `NOOP p99 ${r.quiet.p99.toFixed(1)} → ${r.storm.p99.toFixed(1)} ms during ${r.stormLogins.perS.toFixed(0)} cold logins/s`,
+  );
   const s = `head-of-line: NOOP on 50 sessions (~50/s each) during ${storm.concurrency} concurrent cold logins (${ctx.hashWorkers} hash workers)`;
-  add(ctx, { section: s, metric: 'NOOP p99, no storm', unit: 'ms', compare: 'delta', d: pick(res.direct, (x) => x.quiet.p99), m: pick(res.mailgate, (x) => x.quiet.p99) });
-  add(ctx, { section: s, metric: 'NOOP p99, during storm', unit: 'ms', compare: 'delta', d: pick(res.direct, (x) => x.storm.p99), m: pick(res.mailgate, (x) => x.storm.p99) });
-  add(ctx, { section: s, metric: 'p99 added by the storm', unit: 'ms', compare: 'none', target: '< 5 ms (mailgate)', d: pick(res.direct, (x) => x.storm.p99 - x.quiet.p99), m: pick(res.mailgate, (x) => x.storm.p99 - x.quiet.p99) }, (_d, g) => g < 5);
-  add(ctx, { section: s, metric: 'storm logins/s', unit: '/s', compare: 'ratio', d: pick(res.direct, (x) => x.stormLogins.perS), m: pick(res.mailgate, (x) => x.stormLogins.perS) });
+  add(ctx, {
+    section: s,
+    metric: 'NOOP p99, no storm',
+    unit: 'ms',
+    compare: 'delta',
+    d: pick(res.direct, (x) => x.quiet.p99),
+    m: pick(res.mailgate, (x) => x.quiet.p99),
+  });
+  add(ctx, {
+    section: s,
+    metric: 'NOOP p99, during storm',
+    unit: 'ms',
+    compare: 'delta',
+    d: pick(res.direct, (x) => x.storm.p99),
+    m: pick(res.mailgate, (x) => x.storm.p99),
+  });
+  add(
+    ctx,
+    {
+      section: s,
+      metric: 'p99 added by the storm',
+      unit: 'ms',
+      compare: 'none',
+      target: '< 5 ms (mailgate)',
+      d: pick(res.direct, (x) => x.storm.p99 - x.quiet.p99),
+      m: pick(res.mailgate, (x) => x.storm.p99 - x.quiet.p99),
+    },
+    (_d, g) => g < 5,
+  );
+  add(ctx, {
+    section: s,
+    metric: 'storm logins/s',
+    unit: '/s',
+    compare: 'ratio',
+    d: pick(res.direct, (x) => x.stormLogins.perS),
+    m: pick(res.mailgate, (x) => x.stormLogins.perS),
+  });
 }
 
 export async function idlePhase(ctx: Ctx): Promise<void> {
@@ -113,7 +317,12 @@ export async function idlePhase(ctx: Ctx): Promise<void> {
       const fresh = await ctx.freshGate();
       let r;
       try {
-        r = await idleSessions(fresh.paths[tr], fresh.gate, n, { parallel: 50, idleMs: ctx.quick ? 1000 : 10_000, settleMs: ctx.quick ? 500 : 3000, setupBudgetMs: 240_000 });
+        r = await idleSessions(fresh.paths[tr], fresh.gate, n, {
+          parallel: 50,
+          idleMs: ctx.quick ? 1000 : 10_000,
+          settleMs: ctx.quick ? 500 : 3000,
+          setupBudgetMs: 240_000,
+        });
       } finally {
         await fresh.gate.stop();
       }
@@ -121,10 +330,27 @@ export async function idlePhase(ctx: Ctx): Promise<void> {
       const fds = r.held < n && 2 * n + 50 > ctx.fdLimit ? `; the gate's open-files limit is ${ctx.fdLimit} (2 per session)` : '';
       const held = `${r.held}/${n} held, ${r.answered} answered DONE, set up in ${r.setupSeconds.toFixed(1)} s${r.firstError ? `; first error: ${r.firstError}` : ''}${fds}`;
       const limit = tr === 'plain' ? 15 : 40;
-      add(ctx, { section: s, metric: 'gate RSS per session', unit: 'KB', compare: 'none', target: `≤ ${limit} KB`, note: `RSS ${r.rssBeforeMB.toFixed(0)} → ${r.rssAfterMB.toFixed(0)} MB`, d: null, m: [r.rssPerSessionKB] }, (_d, g) => g <= limit);
+      add(
+        ctx,
+        {
+          section: s,
+          metric: 'gate RSS per session',
+          unit: 'KB',
+          compare: 'none',
+          target: `≤ ${limit} KB`,
+          note: `RSS ${r.rssBeforeMB.toFixed(0)} → ${r.rssAfterMB.toFixed(0)} MB`,
+          d: null,
+          m: [r.rssPerSessionKB],
+        },
+        (_d, g) => g <= limit,
+      );
       add(ctx, { section: s, metric: 'gate V8 heap per session', unit: 'KB', compare: 'none', d: null, m: [r.heapPerSessionKB] });
       add(ctx, { section: s, metric: 'gate CPU while idle', unit: '% core', compare: 'none', d: null, m: [r.idleCpuPct] });
-      add(ctx, { section: s, metric: 'sessions that held', unit: '', compare: 'none', target: 'all', note: held, d: null, m: [r.answered] }, () => r.answered === n);
+      add(
+        ctx,
+        { section: s, metric: 'sessions that held', unit: '', compare: 'none', target: 'all', note: held, d: null, m: [r.answered] },
+        () => r.answered === n,
+      );
     }
   }
 }
@@ -133,7 +359,16 @@ export async function smtpPhase(ctx: Ctx): Promise<void> {
   const s = 'SMTP submission (AUTH PLAIN, one message per connection)';
   const smtp = ctx.smtp;
   if (!smtp?.gate) {
-    ctx.rows.push({ section: s, metric: 'SMTP front not available', unit: '', compare: 'none', direct: null, mailgate: null, pass: null, note: smtp?.unavailable ?? 'no Postfix' });
+    ctx.rows.push({
+      section: s,
+      metric: 'SMTP front not available',
+      unit: '',
+      compare: 'none',
+      direct: null,
+      mailgate: null,
+      pass: null,
+      note: smtp?.unavailable ?? 'no Postfix',
+    });
     return;
   }
   const gateEp = smtp.gate;
@@ -142,19 +377,60 @@ export async function smtpPhase(ctx: Ctx): Promise<void> {
     { label: '10 MB', body: makeMessage(10 * 1024 * 1024, 2), C: 2, max: ctx.quick ? 2 : 8, budget: 60_000 },
   ];
   for (const c of cases) {
-    const res = await paired(ctx, `SMTP ${c.label}`, (w) => w === 'direct'
-      ? smtpLoad(smtp.direct, { user: USER, secret: smtp.mainPassword, from: USER, to: RCPT }, c.body, c.C, c.max, c.budget)
-      : smtpLoad(gateEp, { user: USER, secret: smtp.passcode, from: USER, to: RCPT }, c.body, c.C, c.max, c.budget, ctx.gate.pid));
-    await profiled(ctx, ctx.gate, `SMTP ${c.label}`, () => smtpLoad(gateEp, { user: USER, secret: smtp.passcode, from: USER, to: RCPT }, c.body, c.C, c.max, c.budget),
-      (r) => `${r.ok} messages, ${r.msgsPerS.toFixed(1)}/s, ${r.mbPerS.toFixed(1)} MB/s`);
+    const res = await paired(ctx, `SMTP ${c.label}`, (w) =>
+      w === 'direct'
+        ? smtpLoad(smtp.direct, { user: USER, secret: smtp.mainPassword, from: USER, to: RCPT }, c.body, c.C, c.max, c.budget)
+        : smtpLoad(gateEp, { user: USER, secret: smtp.passcode, from: USER, to: RCPT }, c.body, c.C, c.max, c.budget, ctx.gate.pid),
+    );
+    await profiled(
+      ctx,
+      ctx.gate,
+      `SMTP ${c.label}`,
+      () => smtpLoad(gateEp, { user: USER, secret: smtp.passcode, from: USER, to: RCPT }, c.body, c.C, c.max, c.budget),
+      (r) => `${r.ok} messages, ${r.msgsPerS.toFixed(1)}/s, ${r.mbPerS.toFixed(1)} MB/s`,
+    );
     const err = [...res.direct, ...res.mailgate].find((x) => x.firstError)?.firstError;
     const note = `${c.C} concurrent${err ? `; errors: ${err}` : ''}`;
     // Issue 11's bar: 10 KB ≥ 0.9x direct, 10 MB ≥ 0.75x.
     const bar = c.label === '10 KB' ? 0.9 : 0.75;
-    add(ctx, { section: s, metric: `${c.label}: messages/s`, unit: '/s', compare: 'ratio', target: `≥ ${bar}x`, note, d: pick(res.direct, (x) => x.msgsPerS), m: pick(res.mailgate, (x) => x.msgsPerS) }, (d, g) => g / d >= bar);
-    add(ctx, { section: s, metric: `${c.label}: MB/s`, unit: 'MB/s', compare: 'ratio', d: pick(res.direct, (x) => x.mbPerS), m: pick(res.mailgate, (x) => x.mbPerS) });
-    add(ctx, { section: s, metric: `${c.label}: p99 per message`, unit: 'ms', compare: 'delta', d: pick(res.direct, (x) => x.lat.p99), m: pick(res.mailgate, (x) => x.lat.p99) });
-    add(ctx, { section: s, metric: `${c.label}: gate CPU per GB of DATA`, unit: 'CPU-s/GB', compare: 'none', d: null, m: pick(res.mailgate, (x) => x.gateCpuPerGB) });
+    add(
+      ctx,
+      {
+        section: s,
+        metric: `${c.label}: messages/s`,
+        unit: '/s',
+        compare: 'ratio',
+        target: `≥ ${bar}x`,
+        note,
+        d: pick(res.direct, (x) => x.msgsPerS),
+        m: pick(res.mailgate, (x) => x.msgsPerS),
+      },
+      (d, g) => g / d >= bar,
+    );
+    add(ctx, {
+      section: s,
+      metric: `${c.label}: MB/s`,
+      unit: 'MB/s',
+      compare: 'ratio',
+      d: pick(res.direct, (x) => x.mbPerS),
+      m: pick(res.mailgate, (x) => x.mbPerS),
+    });
+    add(ctx, {
+      section: s,
+      metric: `${c.label}: p99 per message`,
+      unit: 'ms',
+      compare: 'delta',
+      d: pick(res.direct, (x) => x.lat.p99),
+      m: pick(res.mailgate, (x) => x.lat.p99),
+    });
+    add(ctx, {
+      section: s,
+      metric: `${c.label}: gate CPU per GB of DATA`,
+      unit: 'CPU-s/GB',
+      compare: 'none',
+      d: null,
+      m: pick(res.mailgate, (x) => x.gateCpuPerGB),
+    });
   }
 }
 
@@ -165,12 +441,32 @@ export async function smtpPhase(ctx: Ctx): Promise<void> {
 export async function pop3Phase(ctx: Ctx): Promise<void> {
   const { big } = ctx.boxes;
   const gate = ctx.pop3.gate;
-  if (!gate) { ctx.log('pop3: the gate has no POP3 listener; phase skipped'); return; }
+  if (!gate) {
+    ctx.log('pop3: the gate has no POP3 listener; phase skipped');
+    return;
+  }
   const run = { minMs: ctx.quick ? 500 : 3000, maxPasses: 100, budgetMs: 120_000 };
-  const res = await paired(ctx, 'POP3 RETR', (w) => w === 'direct'
-    ? pop3Retr(ctx.pop3.direct, { user: POP3_USER.user, secret: POP3_USER.password, gatePid: null }, big.count, run)
-    : pop3Retr(gate, { user: POP3_USER.user, secret: POP3_USER.password, gatePid: ctx.gate.pid }, big.count, run));
+  const res = await paired(ctx, 'POP3 RETR', (w) =>
+    w === 'direct'
+      ? pop3Retr(ctx.pop3.direct, { user: POP3_USER.user, secret: POP3_USER.password, gatePid: null }, big.count, run)
+      : pop3Retr(gate, { user: POP3_USER.user, secret: POP3_USER.password, gatePid: ctx.gate.pid }, big.count, run),
+  );
   const s = 'POP3 RETR 1..N (pipelined), one session';
-  add(ctx, { section: s, metric: `plain, ${big.count} × ${big.size / 1024} KB`, unit: 'MB/s', compare: 'ratio', target: '≥ IMAP bulk FETCH ratio', d: pick(res.direct, (x) => x.mbPerS), m: pick(res.mailgate, (x) => x.mbPerS) });
-  add(ctx, { section: s, metric: 'plain: proxy CPU per GB', unit: 'CPU-s/GB', compare: 'none', d: null, m: pick(res.mailgate, (x) => x.gateCpuPerGB) });
+  add(ctx, {
+    section: s,
+    metric: `plain, ${big.count} × ${big.size / 1024} KB`,
+    unit: 'MB/s',
+    compare: 'ratio',
+    target: '≥ IMAP bulk FETCH ratio',
+    d: pick(res.direct, (x) => x.mbPerS),
+    m: pick(res.mailgate, (x) => x.mbPerS),
+  });
+  add(ctx, {
+    section: s,
+    metric: 'plain: proxy CPU per GB',
+    unit: 'CPU-s/GB',
+    compare: 'none',
+    d: null,
+    m: pick(res.mailgate, (x) => x.gateCpuPerGB),
+  });
 }

@@ -10,8 +10,15 @@ import net from 'node:net';
 const upstreamPort = Number(process.argv[2]);
 const server = net.createServer((client) => {
   const upstream = net.connect({ host: '127.0.0.1', port: upstreamPort });
-  const close = (): void => { client.destroy(); upstream.destroy(); };
-  for (const s of [client, upstream]) { s.setNoDelay(true); s.on('error', close); s.on('close', close); }
+  const close = (): void => {
+    client.destroy();
+    upstream.destroy();
+  };
+  for (const s of [client, upstream]) {
+    s.setNoDelay(true);
+    s.on('error', close);
+    s.on('close', close);
+  }
   client.pipe(upstream);
   upstream.pipe(client);
 });

@@ -30,7 +30,9 @@ class Pop3Conn {
       if (this.lineBuf.length < 4096) this.lineBuf += d.subarray(0, 4096).toString('latin1');
       for (const w of this.waiters.splice(0)) w();
     });
-    socket.on('close', () => { for (const w of this.waiters.splice(0)) w(); });
+    socket.on('close', () => {
+      for (const w of this.waiters.splice(0)) w();
+    });
   }
 
   private async wait(done: () => boolean, timeoutMs: number): Promise<void> {
@@ -38,11 +40,19 @@ class Pop3Conn {
     while (!done()) {
       if (this.socket.destroyed) throw new Error('POP3 connection closed');
       if (Date.now() > deadline) throw new Error('POP3 timed out');
-      await new Promise<void>((r) => { const t = setTimeout(r, 1000); this.waiters.push(() => { clearTimeout(t); r(); }); });
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, 1000);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
     }
   }
 
-  async greeting(): Promise<void> { await this.wait(() => this.lineBuf.includes('\r\n'), 30_000); }
+  async greeting(): Promise<void> {
+    await this.wait(() => this.lineBuf.includes('\r\n'), 30_000);
+  }
 
   /** One command, its one-line answer ("+OK …" required). */
   async ok(line: string): Promise<string> {
@@ -63,8 +73,13 @@ class Pop3Conn {
 }
 
 async function open(ep: Endpoint, user: string, secret: string): Promise<Pop3Conn> {
-  const socket: Socket = ep.tls ? tlsConnect({ host: '127.0.0.1', port: ep.port, ca: ep.ca, servername: 'localhost' }) : netConnect({ host: '127.0.0.1', port: ep.port });
-  await new Promise<void>((res, rej) => { socket.once(ep.tls ? 'secureConnect' : 'connect', () => res()); socket.once('error', rej); });
+  const socket: Socket = ep.tls
+    ? tlsConnect({ host: '127.0.0.1', port: ep.port, ca: ep.ca, servername: 'localhost' })
+    : netConnect({ host: '127.0.0.1', port: ep.port });
+  await new Promise<void>((res, rej) => {
+    socket.once(ep.tls ? 'secureConnect' : 'connect', () => res());
+    socket.once('error', rej);
+  });
   socket.setNoDelay(true);
   const c = new Pop3Conn(socket);
   await c.greeting();
@@ -74,7 +89,12 @@ async function open(ep: Endpoint, user: string, secret: string): Promise<Pop3Con
 }
 
 /** Downloads the mailbox of `user` (`expected` messages) repeatedly; MB = 10^6 bytes. */
-export async function pop3Retr(ep: Endpoint, who: { user: string; secret: string; gatePid: number | null }, expected: number, o: { minMs: number; maxPasses: number; budgetMs: number }): Promise<BulkResult> {
+export async function pop3Retr(
+  ep: Endpoint,
+  who: { user: string; secret: string; gatePid: number | null },
+  expected: number,
+  o: { minMs: number; maxPasses: number; budgetMs: number },
+): Promise<BulkResult> {
   const c = await open(ep, who.user, who.secret);
   try {
     const stat = await c.ok('STAT');

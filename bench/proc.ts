@@ -7,7 +7,11 @@ import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 
 const TICKS = (() => {
-  try { return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100; } catch { return 100; }
+  try {
+    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+  } catch {
+    return 100;
+  }
 })();
 
 /** utime + stime of a process (all its threads) in seconds; NaN if it is gone. */
@@ -34,7 +38,11 @@ export function rssBytes(pid: number): number {
 
 /** Number of open file descriptors of a process; NaN if it cannot be read. */
 export function openFds(pid: number): number {
-  try { return readdirSync(`/proc/${pid}/fd`).length; } catch { return Number.NaN; }
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return Number.NaN;
+  }
 }
 
 /** Direct children of a process (by scanning /proc: /proc/PID/task/PID/children is not everywhere). */
@@ -45,7 +53,9 @@ export function childPids(pid: number): number[] {
     try {
       const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
       if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(e));
-    } catch { /* gone */ }
+    } catch {
+      /* gone */
+    }
   }
   return out;
 }
@@ -63,7 +73,10 @@ export function cpuMeter(pid: number, withChildren = false): () => number {
 
 /** `uptime`-style load averages. */
 export function loadAverage(): string {
-  return os.loadavg().map((x) => x.toFixed(2)).join(', ');
+  return os
+    .loadavg()
+    .map((x) => x.toFixed(2))
+    .join(', ');
 }
 
 /**
@@ -74,7 +87,9 @@ export function loadAverage(): string {
 export function raiseFdLimit(want = 65536): number {
   try {
     execFileSync('prlimit', ['--pid', String(process.pid), `--nofile=${want}:${want}`], { stdio: 'ignore' });
-  } catch { /* keep what we have */ }
+  } catch {
+    /* keep what we have */
+  }
   try {
     const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
     return m ? Number(m[1]) : Number.NaN;

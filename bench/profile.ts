@@ -4,10 +4,21 @@
  */
 import { readFileSync } from 'node:fs';
 
-interface ProfileNode { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; children?: number[] }
-interface CpuProfile { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[] }
+interface ProfileNode {
+  id: number;
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+interface CpuProfile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
 
-export interface Hotspot { fn: string; selfPct: number }
+export interface Hotspot {
+  fn: string;
+  selfPct: number;
+}
 
 export function topFunctions(file: string, n = 15): { busyMs: number; idleMs: number; top: Hotspot[] } {
   const prof = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
@@ -17,7 +28,8 @@ export function topFunctions(file: string, n = 15): { busyMs: number; idleMs: nu
   const parent = new Map<number, number>();
   for (const nd of prof.nodes) for (const c of nd.children ?? []) parent.set(c, nd.id);
   const inInspector = (id: number): boolean => {
-    for (let x: number | undefined = id; x !== undefined; x = parent.get(x)) if (byId.get(x)?.callFrame.url === 'node:inspector') return true;
+    for (let x: number | undefined = id; x !== undefined; x = parent.get(x))
+      if (byId.get(x)?.callFrame.url === 'node:inspector') return true;
     return false;
   };
   const self = new Map<string, number>();
@@ -28,13 +40,20 @@ export function topFunctions(file: string, n = 15): { busyMs: number; idleMs: nu
     const dt = prof.timeDeltas[i] ?? 0;
     if (!node || inInspector(node.id)) continue;
     const cf = node.callFrame;
-    if (cf.functionName === '(idle)') { idle += dt; continue; }
+    if (cf.functionName === '(idle)') {
+      idle += dt;
+      continue;
+    }
     busy += dt;
-    const where = cf.url ? ` ${cf.url.replace(/^.*\/(node_modules\/|src\/|bench\/)/, '$1').replace(/^node:/, 'node:')}:${cf.lineNumber + 1}` : '';
+    const where = cf.url
+      ? ` ${cf.url.replace(/^.*\/(node_modules\/|src\/|bench\/)/, '$1').replace(/^node:/, 'node:')}:${cf.lineNumber + 1}`
+      : '';
     const key = `${cf.functionName || '(anonymous)'}${where}`;
     self.set(key, (self.get(key) ?? 0) + dt);
   }
-  const top = [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, n)
+  const top = [...self.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
     .map(([fn, t]) => ({ fn, selfPct: busy ? (100 * t) / busy : 0 }));
   return { busyMs: busy / 1000, idleMs: idle / 1000, top };
 }

@@ -44,7 +44,15 @@ function fmt(v: number | null, unit: string): string {
 
 /** mailgate (or `value`) against direct, as a ratio or a difference. */
 export function comparison(r: Row, value: number | null | undefined = r.mailgate): string {
-  if (r.compare === 'none' || r.direct === null || value === null || value === undefined || !Number.isFinite(r.direct) || !Number.isFinite(value)) return '';
+  if (
+    r.compare === 'none' ||
+    r.direct === null ||
+    value === null ||
+    value === undefined ||
+    !Number.isFinite(r.direct) ||
+    !Number.isFinite(value)
+  )
+    return '';
   if (r.compare === 'ratio') return r.direct === 0 ? '' : `${(value / r.direct).toFixed(2)}x`;
   const d = value - r.direct;
   return `${d >= 0 ? '+' : ''}${fmt(d, r.unit)}`;
@@ -63,7 +71,9 @@ export function markdownTable(rows: readonly Row[]): string {
     const met = r.pass === undefined || r.pass === null ? '' : r.pass ? 'yes' : '**no**';
     const metric = r.note ? `${r.metric} (${r.note})` : r.metric;
     const extra = ng ? ` ${r.nginx === undefined ? '' : fmt(r.nginx, r.unit)} | ${comparison(r, r.nginx ?? null)} |` : '';
-    out.push(`| ${cell(r.section)} | ${cell(metric)} | ${fmt(r.direct, r.unit)} | ${fmt(r.mailgate, r.unit)} | ${comparison(r)} | ${cell(r.target ?? '')} | ${met} |${extra}`);
+    out.push(
+      `| ${cell(r.section)} | ${cell(metric)} | ${fmt(r.direct, r.unit)} | ${fmt(r.mailgate, r.unit)} | ${comparison(r)} | ${cell(r.target ?? '')} | ${met} |${extra}`,
+    );
   }
   return out.join('\n');
 }
@@ -79,10 +89,16 @@ export function markdownReport(rep: Report): string {
     markdownTable(rep.rows),
   ];
   for (const p of rep.profiles ?? []) {
-    lines.push('', `CPU profile of the gate, ${p.label} (${p.file}; main thread ${p.busyMs.toFixed(0)} ms busy)${p.io ? `: ${p.io}` : ''}. Top self time:`, '');
+    lines.push(
+      '',
+      `CPU profile of the gate, ${p.label} (${p.file}; main thread ${p.busyMs.toFixed(0)} ms busy)${p.io ? `: ${p.io}` : ''}. Top self time:`,
+      '',
+    );
     for (const t of p.top) lines.push(`- ${t.selfPct.toFixed(1)}% ${t.fn}`);
   }
   return lines.join('\n');
 }
 
-export function jsonReport(rep: Report): string { return JSON.stringify(rep, null, 2); }
+export function jsonReport(rep: Report): string {
+  return JSON.stringify(rep, null, 2);
+}

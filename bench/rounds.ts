@@ -11,7 +11,10 @@ import type { Report, Row } from './report.js';
 import { median } from './stats.js';
 import type { GateProcess, Mailboxes } from './testbed.js';
 
-export interface Paths { plain: Path; tls: Path }
+export interface Paths {
+  plain: Path;
+  tls: Path;
+}
 
 export interface Ctx {
   quick: boolean;
@@ -43,7 +46,12 @@ export type Which = 'direct' | 'mailgate';
 export type Proxy = Which | 'nginx';
 
 /** Runs `fn` for every label in every round, rotating the order so drift hits all alike. */
-export async function rotated<L extends string, T>(ctx: Ctx, what: string, labels: readonly L[], fn: (which: L) => Promise<T>): Promise<Record<L, T[]>> {
+export async function rotated<L extends string, T>(
+  ctx: Ctx,
+  what: string,
+  labels: readonly L[],
+  fn: (which: L) => Promise<T>,
+): Promise<Record<L, T[]>> {
   const out = Object.fromEntries(labels.map((l) => [l, [] as T[]])) as Record<L, T[]>;
   for (let r = 0; r < ctx.rounds; r++) {
     for (let i = 0; i < labels.length; i++) {
@@ -61,7 +69,11 @@ export function paired<T>(ctx: Ctx, what: string, fn: (which: Which) => Promise<
 }
 
 /** direct, mailgate and (when there) nginx, as a partial record for the missing nginx. */
-export async function withNginx<T>(ctx: Ctx, what: string, fn: (which: Proxy) => Promise<T>): Promise<Record<Which, T[]> & { nginx?: T[] }> {
+export async function withNginx<T>(
+  ctx: Ctx,
+  what: string,
+  fn: (which: Proxy) => Promise<T>,
+): Promise<Record<Which, T[]> & { nginx?: T[] }> {
   return ctx.nginx ? rotated(ctx, what, ['direct', 'mailgate', 'nginx'] as const, fn) : paired(ctx, what, fn);
 }
 
@@ -71,7 +83,11 @@ export function pathOf(ctx: Ctx, w: Proxy, tls: boolean): Path {
   return tls ? p.tls : p.plain;
 }
 
-export type RowInput = Omit<Row, 'direct' | 'mailgate' | 'nginx' | 'rounds'> & { d: number[] | null; m: number[] | null; n?: number[] | undefined };
+export type RowInput = Omit<Row, 'direct' | 'mailgate' | 'nginx' | 'rounds'> & {
+  d: number[] | null;
+  m: number[] | null;
+  n?: number[] | undefined;
+};
 
 /** Adds a row of medians; `pass` decides the target on (direct, mailgate). */
 export function add(ctx: Ctx, r: RowInput, pass?: (direct: number, gate: number) => boolean): void {
@@ -93,7 +109,13 @@ export function col<T>(xs: readonly T[] | undefined, f: (x: T) => number | undef
  * With --profile: runs `fn` once more with the gate's CPU profiler and I/O counters on, and
  * records the hottest functions and the average read/write sizes.
  */
-export async function profiled<T>(ctx: Ctx, gate: GateProcess, label: string, fn: () => Promise<T>, describe: (r: T) => string): Promise<void> {
+export async function profiled<T>(
+  ctx: Ctx,
+  gate: GateProcess,
+  label: string,
+  fn: () => Promise<T>,
+  describe: (r: T) => string,
+): Promise<void> {
   if (!ctx.profileDir) return;
   const file = join(ctx.profileDir, `gate-${label.replace(/\W+/g, '-')}.cpuprofile`);
   ctx.log(`profiling the gate: ${label}`);
@@ -105,7 +127,10 @@ export async function profiled<T>(ctx: Ctx, gate: GateProcess, label: string, fn
   const t = topFunctions(file, 12);
   const avg = (bytes: unknown, n: unknown) => `${(Number(bytes) / Math.max(1, Number(n)) / 1024).toFixed(1)} KB`;
   ctx.profiles.push({
-    label, file, busyMs: t.busyMs, top: t.top,
+    label,
+    file,
+    busyMs: t.busyMs,
+    top: t.top,
     io: `${describe(r)}; socket reads ${String(io.reads)} (avg ${avg(io.readBytes, io.reads)}), writes ${String(io.writes)} (avg ${avg(io.writeBytes, io.writes)}, ${String(io.writevs)} writev)`,
   });
 }

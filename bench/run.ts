@@ -19,9 +19,29 @@ import type { Ctx, Paths } from './rounds.js';
 import { loadAverage, raiseFdLimit } from './proc.js';
 import { jsonReport, markdownReport, type Report } from './report.js';
 import { startPostgres } from '../src/demo/postgres.js';
-import { cleanupAll, gateConfigDoc, onCleanup, prepareGate, spawnGate, startMta, startWorld, USER, workDir, type GateProcess, type Mailboxes } from './testbed.js';
+import {
+  cleanupAll,
+  gateConfigDoc,
+  onCleanup,
+  prepareGate,
+  spawnGate,
+  startMta,
+  startWorld,
+  USER,
+  workDir,
+  type GateProcess,
+  type Mailboxes,
+} from './testbed.js';
 
-const PHASES = { bulk: bulkPhase, small: smallPhase, logins: loginPhase, hol: holPhase, idle: idlePhase, smtp: smtpPhase, pop3: pop3Phase } as const;
+const PHASES = {
+  bulk: bulkPhase,
+  small: smallPhase,
+  logins: loginPhase,
+  hol: holPhase,
+  idle: idlePhase,
+  smtp: smtpPhase,
+  pop3: pop3Phase,
+} as const;
 type Phase = keyof typeof PHASES;
 
 const { values: args } = parseArgs({
@@ -39,17 +59,33 @@ const { values: args } = parseArgs({
   },
 });
 
-const log = (msg: string): void => { process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`); };
-const only = (args.only?.split(',').map((s) => s.trim()).filter(Boolean) ?? Object.keys(PHASES)) as Phase[];
-for (const p of only) if (!(p in PHASES)) { log(`unknown phase ${p} (phases: ${Object.keys(PHASES).join(', ')})`); process.exit(2); }
+const log = (msg: string): void => {
+  process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
+};
+const only = (args.only
+  ?.split(',')
+  .map((s) => s.trim())
+  .filter(Boolean) ?? Object.keys(PHASES)) as Phase[];
+for (const p of only)
+  if (!(p in PHASES)) {
+    log(`unknown phase ${p} (phases: ${Object.keys(PHASES).join(', ')})`);
+    process.exit(2);
+  }
 const quick = args.quick ?? false;
 const rounds = Number(args.rounds ?? (quick ? 1 : 5));
 const bcryptCost = Number(args['bcrypt-cost']);
 const hashWorkers = Number(args['hash-workers']);
-if (args.store !== 'sqlite' && args.store !== 'postgres') { log('--store is sqlite or postgres'); process.exit(2); }
+if (args.store !== 'sqlite' && args.store !== 'postgres') {
+  log('--store is sqlite or postgres');
+  process.exit(2);
+}
 
 function sh(cmd: string, argv: string[]): string {
-  try { return execFileSync(cmd, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 }).trim(); } catch { return 'unknown'; }
+  try {
+    return execFileSync(cmd, argv, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 10_000 }).trim();
+  } catch {
+    return 'unknown';
+  }
 }
 
 function machine(): Record<string, string> {
@@ -95,7 +131,12 @@ async function main(): Promise<void> {
     storeUrl = await pgServer.createDatabase('bench');
     log(`store: PostgreSQL on 127.0.0.1:${pgServer.port}`);
   }
-  const passcode = await prepareGate(gateConfigDoc(dovecot, postfix, dir, { cacheTtl: '5m', bcryptCost, hashWorkers, storeUrl }), dir, warmFile, true);
+  const passcode = await prepareGate(
+    gateConfigDoc(dovecot, postfix, dir, { cacheTtl: '5m', bcryptCost, hashWorkers, storeUrl }),
+    dir,
+    warmFile,
+    true,
+  );
   if (!passcode) throw new Error('no passcode');
   log('starting mailgate (own process)');
   const gate = await spawnGate(warmFile);
@@ -108,7 +149,7 @@ async function main(): Promise<void> {
       tls: { label: 'mailgate', ep: { port: tls.port, tls: true, ca }, user: USER, secret: passcode, gatePid: g.pid },
     };
   };
-  let nginxInfo = args['no-nginx'] ? 'not measured (--no-nginx)' : nginxMissing() ?? '';
+  let nginxInfo = args['no-nginx'] ? 'not measured (--no-nginx)' : (nginxMissing() ?? '');
   let nginx: Paths | null = null;
   if (!nginxInfo && only.some((p) => p === 'bulk' || p === 'small' || p === 'logins')) {
     log('starting nginx mail proxy (reference)');
@@ -128,7 +169,16 @@ async function main(): Promise<void> {
   const gateSmtp = gate.smtp?.find((a) => a.tls === 'none');
   const gatePop3 = gate.pop3.find((a) => a.tls === 'none');
   const ctx: Ctx = {
-    quick, rounds, boxes, bcryptCost, hashWorkers, fdLimit, profileDir, log, rows: [], profiles: [],
+    quick,
+    rounds,
+    boxes,
+    bcryptCost,
+    hashWorkers,
+    fdLimit,
+    profileDir,
+    log,
+    rows: [],
+    profiles: [],
     direct: {
       plain: { label: 'direct', ep: { port: dovecot.imapPort, tls: false }, user: USER, secret: alice.password, gatePid: null },
       tls: { label: 'direct', ep: { port: dovecot.imapsPort, tls: true, ca }, user: USER, secret: alice.password, gatePid: null },
@@ -152,18 +202,24 @@ async function main(): Promise<void> {
       return cold;
     },
     pop3: { direct: { port: dovecot.pop3Port, tls: false }, gate: gatePop3 ? { port: gatePop3.port, tls: false } : null },
-    smtp: postfix ? {
-      direct: { port: postfix.submissionPort, tls: false },
-      gate: gateSmtp ? { port: gateSmtp.port, tls: false } : null,
-      unavailable: gate.smtpError ? `SMTP front not available: ${gate.smtpError}` : null,
-      mainPassword: alice.password, passcode,
-    } : null,
+    smtp: postfix
+      ? {
+          direct: { port: postfix.submissionPort, tls: false },
+          gate: gateSmtp ? { port: gateSmtp.port, tls: false } : null,
+          unavailable: gate.smtpError ? `SMTP front not available: ${gate.smtpError}` : null,
+          mainPassword: alice.password,
+          passcode,
+        }
+      : null,
   };
   for (const p of only) {
     if (interrupted) return;
     log(`phase ${p}`);
     await PHASES[p](ctx);
-    if (p === 'hol' || (p === 'logins' && !only.includes('hol'))) { await cold?.gate.stop(); cold = null; }
+    if (p === 'hol' || (p === 'logins' && !only.includes('hol'))) {
+      await cold?.gate.stop();
+      cold = null;
+    }
   }
   const report: Report = {
     startedAt: started,
@@ -174,7 +230,8 @@ async function main(): Promise<void> {
     setup: {
       'open files limit (bench, Dovecot, gate)': fdLimit,
       'bcrypt cost': bcryptCost,
-      'mailgate listeners': 'plain (tls: none, policy.allow_plaintext_auth: true) and implicit TLS; upstream plain to Dovecot/Postfix on loopback',
+      'mailgate listeners':
+        'plain (tls: none, policy.allow_plaintext_auth: true) and implicit TLS; upstream plain to Dovecot/Postfix on loopback',
       'mailgate auth': `sasl-proxy (Dovecot master user), trusted upstream (ID x-originating-ip per login); failure_delay 0s; hash_workers ${hashWorkers}`,
       'mailgate process': 'node --import tsx bench/gate-process.ts (own process, log level warn)',
       'Postfix delivery': 'virtual_transport = discard: (submission measured, not LMTP delivery)',
@@ -188,7 +245,10 @@ async function main(): Promise<void> {
   if (args.out) writeFileSync(args.out, `${args.out.endsWith('.json') ? jsonReport(report) : markdownReport(report)}\n`);
 }
 
-const watchdog = setTimeout(() => { log('global time budget (60 min) exceeded'); void cleanupAll().finally(() => process.exit(3)); }, 60 * 60_000);
+const watchdog = setTimeout(() => {
+  log('global time budget (60 min) exceeded');
+  void cleanupAll().finally(() => process.exit(3));
+}, 60 * 60_000);
 watchdog.unref();
 try {
   await main();

@@ -17,8 +17,15 @@ class SmtpConn {
 
   constructor(readonly socket: Socket) {
     socket.setEncoding('latin1');
-    socket.on('data', (d: string) => { this.buf += d; this.pump(); });
-    const gone = (e?: Error) => { this.err ??= e ?? new Error('connection closed'); this.waiter?.reject(this.err); this.waiter = null; };
+    socket.on('data', (d: string) => {
+      this.buf += d;
+      this.pump();
+    });
+    const gone = (e?: Error) => {
+      this.err ??= e ?? new Error('connection closed');
+      this.waiter?.reject(this.err);
+      this.waiter = null;
+    };
     socket.on('error', gone);
     socket.on('close', () => gone());
   }
@@ -45,8 +52,20 @@ class SmtpConn {
     if (early !== undefined) return Promise.resolve(early);
     if (this.err) return Promise.reject(this.err);
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => { reject(new Error('SMTP reply timed out')); this.socket.destroy(); }, timeoutMs);
-      this.waiter = { resolve: (r) => { clearTimeout(t); resolve(r); }, reject: (e) => { clearTimeout(t); reject(e); } };
+      const t = setTimeout(() => {
+        reject(new Error('SMTP reply timed out'));
+        this.socket.destroy();
+      }, timeoutMs);
+      this.waiter = {
+        resolve: (r) => {
+          clearTimeout(t);
+          resolve(r);
+        },
+        reject: (e) => {
+          clearTimeout(t);
+          reject(e);
+        },
+      };
     });
   }
 
@@ -61,7 +80,9 @@ class SmtpConn {
 }
 
 function open(ep: Endpoint): SmtpConn {
-  const s = ep.tls ? tlsConnect({ host: '127.0.0.1', port: ep.port, ca: ep.ca, servername: 'localhost' }) : netConnect({ host: '127.0.0.1', port: ep.port });
+  const s = ep.tls
+    ? tlsConnect({ host: '127.0.0.1', port: ep.port, ca: ep.ca, servername: 'localhost' })
+    : netConnect({ host: '127.0.0.1', port: ep.port });
   s.setNoDelay(true);
   return new SmtpConn(s);
 }
@@ -88,15 +109,39 @@ export async function sendOne(ep: Endpoint, user: string, secret: string, from: 
 }
 
 /** gateCpuPerGB: CPU-seconds of the proxy process per 10^9 bytes of message data (NaN: direct). */
-export interface SmtpResult { msgsPerS: number; mbPerS: number; ok: number; errors: number; firstError: string | null; lat: LatencySummary; gateCpuPerGB: number }
+export interface SmtpResult {
+  msgsPerS: number;
+  mbPerS: number;
+  ok: number;
+  errors: number;
+  firstError: string | null;
+  lat: LatencySummary;
+  gateCpuPerGB: number;
+}
 
 /** `concurrency` senders until `maxMessages` or `budgetMs`; MB = 10^6 bytes of message data. `gatePid`: the proxy whose CPU is measured. */
-export async function smtpLoad(ep: Endpoint, creds: { user: string; secret: string; from: string; to: string }, body: Buffer,
-  concurrency: number, maxMessages: number, budgetMs: number, gatePid?: number): Promise<SmtpResult> {
+export async function smtpLoad(
+  ep: Endpoint,
+  creds: { user: string; secret: string; from: string; to: string },
+  body: Buffer,
+  concurrency: number,
+  maxMessages: number,
+  budgetMs: number,
+  gatePid?: number,
+): Promise<SmtpResult> {
   const cpu = gatePid ? cpuMeter(gatePid) : () => Number.NaN;
-  const r = await timedLoop({ concurrency, max: maxMessages, budgetMs, maxErrors: 10 },
-    () => sendOne(ep, creds.user, creds.secret, creds.from, creds.to, body));
+  const r = await timedLoop({ concurrency, max: maxMessages, budgetMs, maxErrors: 10 }, () =>
+    sendOne(ep, creds.user, creds.secret, creds.from, creds.to, body),
+  );
   const n = r.samples.length;
   const gateCpuPerGB = cpu() / ((n * body.length) / 1e9);
-  return { msgsPerS: n / r.seconds, mbPerS: (n * body.length) / 1e6 / r.seconds, ok: n, errors: r.errors, firstError: r.firstError, lat: latency(r.samples), gateCpuPerGB };
+  return {
+    msgsPerS: n / r.seconds,
+    mbPerS: (n * body.length) / 1e6 / r.seconds,
+    ok: n,
+    errors: r.errors,
+    firstError: r.firstError,
+    lat: latency(r.samples),
+    gateCpuPerGB,
+  };
 }

@@ -20,7 +20,12 @@ export function median(values: readonly number[]): number {
   return v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
 }
 
-export interface LatencySummary { n: number; p50: number; p99: number; max: number }
+export interface LatencySummary {
+  n: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
 
 /** p50/p99/max of latency samples in milliseconds. */
 export function latency(samplesMs: readonly number[]): LatencySummary {
@@ -42,34 +47,43 @@ export function ratio(direct: number, gate: number): number {
   return Number.isFinite(direct) && Number.isFinite(gate) && direct !== 0 ? gate / direct : Number.NaN;
 }
 
-export interface LoopResult { samples: number[]; errors: number; firstError: string | null; seconds: number }
+export interface LoopResult {
+  samples: number[];
+  errors: number;
+  firstError: string | null;
+  seconds: number;
+}
 
 /**
  * The bounded load loop every phase uses: `concurrency` workers run `op` until `max` operations
  * were started, `budgetMs` passed or `stop` is set; each success's latency is sampled. A worker
  * gives up when failures outnumber successes past `maxErrors` (something is broken: stop hammering).
  */
-export async function timedLoop(o: { concurrency: number; max: number; budgetMs: number; maxErrors: number; stop?: { stopped: boolean } },
-  op: () => Promise<void>): Promise<LoopResult> {
+export async function timedLoop(
+  o: { concurrency: number; max: number; budgetMs: number; maxErrors: number; stop?: { stopped: boolean } },
+  op: () => Promise<void>,
+): Promise<LoopResult> {
   const samples: number[] = [];
   let started = 0;
   let errors = 0;
   let firstError: string | null = null;
   const deadline = Date.now() + o.budgetMs;
   const t0 = process.hrtime.bigint();
-  await Promise.all(Array.from({ length: o.concurrency }, async () => {
-    while (started < o.max && Date.now() < deadline && !o.stop?.stopped) {
-      started++;
-      const t = process.hrtime.bigint();
-      try {
-        await op();
-        samples.push(msSince(t));
-      } catch (e) {
-        errors++;
-        firstError ??= (e as Error).message;
-        if (errors > o.maxErrors && errors > samples.length) return;
+  await Promise.all(
+    Array.from({ length: o.concurrency }, async () => {
+      while (started < o.max && Date.now() < deadline && !o.stop?.stopped) {
+        started++;
+        const t = process.hrtime.bigint();
+        try {
+          await op();
+          samples.push(msSince(t));
+        } catch (e) {
+          errors++;
+          firstError ??= (e as Error).message;
+          if (errors > o.maxErrors && errors > samples.length) return;
+        }
       }
-    }
-  }));
+    }),
+  );
   return { samples, errors, firstError, seconds: msSince(t0) / 1000 };
 }

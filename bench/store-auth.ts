@@ -32,29 +32,64 @@ async function measure(label: string, store: Store): Promise<string[]> {
   const hasher = createHasher({ size: 2, cost: 4 });
   const policy = { enforce: ['example.com'] as string[] };
   const identity = new Identity();
-  const manager = createManager({ store, hasher, keys, clock: systemClock, random: randomBytes, policy, cache: new VerifiedCache(keys.cache, 60_000, systemClock), sessions: new SessionRegistry(), identity });
+  const manager = createManager({
+    store,
+    hasher,
+    keys,
+    clock: systemClock,
+    random: randomBytes,
+    policy,
+    cache: new VerifiedCache(keys.cache, 60_000, systemClock),
+    sessions: new SessionRegistry(),
+    identity,
+  });
   const { passcode } = await manager.createPasscode('alice@example.com', { name: 'bench', scopes: ['imap'] });
   const rows: string[] = [];
-  for (const [mode, ttl] of [['warm', 300_000], ['cold', 0]] as const) {
+  for (const [mode, ttl] of [
+    ['warm', 300_000],
+    ['cold', 0],
+  ] as const) {
     const auth = createAuthenticator({
-      store, hasher, keys, policy, exempt: new NetworkSet([]), cache: new VerifiedCache(keys.cache, ttl, systemClock), clock: systemClock,
-      guard: new AuthGuard(systemClock, { ...DEFAULT_GUARD, blockAfter: 1_000_000 }), identity,
+      store,
+      hasher,
+      keys,
+      policy,
+      exempt: new NetworkSet([]),
+      cache: new VerifiedCache(keys.cache, ttl, systemClock),
+      clock: systemClock,
+      guard: new AuthGuard(systemClock, { ...DEFAULT_GUARD, blockAfter: 1_000_000 }),
+      identity,
     });
     let i = 0;
     // A new source every 50 logins: some last-used writes, as a provider's mix of clients gives.
     const login = async () => {
-      const d = await auth.authenticate({ user: 'alice@example.com', secret: passcode, protocol: 'imap', remoteIp: `192.0.2.${(i++ / 50) % 250 | 0}` });
+      const d = await auth.authenticate({
+        user: 'alice@example.com',
+        secret: passcode,
+        protocol: 'imap',
+        remoteIp: `192.0.2.${((i++ / 50) % 250) | 0}`,
+      });
       if (d.kind !== 'accept-passcode') throw new Error(`refused: ${JSON.stringify(d)}`);
     };
     for (let k = 0; k < 50; k++) await login();
     const lat: number[] = [];
-    for (let k = 0; k < N / 2; k++) { const t = process.hrtime.bigint(); await login(); lat.push(Number(process.hrtime.bigint() - t) / 1e6); }
+    for (let k = 0; k < N / 2; k++) {
+      const t = process.hrtime.bigint();
+      await login();
+      lat.push(Number(process.hrtime.bigint() - t) / 1e6);
+    }
     lat.sort((a, b) => a - b);
     const t0 = performance.now();
     let left = N;
-    await Promise.all(Array.from({ length: 16 }, async () => { while (left-- > 0) await login(); }));
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (left-- > 0) await login();
+      }),
+    );
     const perS = N / ((performance.now() - t0) / 1000);
-    rows.push(`| ${label} | ${mode} | ${lat[lat.length >> 1]!.toFixed(3)} ms | ${lat[Math.floor(lat.length * 0.99)]!.toFixed(3)} ms | ${perS.toFixed(0)} /s |`);
+    rows.push(
+      `| ${label} | ${mode} | ${lat[lat.length >> 1]!.toFixed(3)} ms | ${lat[Math.floor(lat.length * 0.99)]!.toFixed(3)} ms | ${perS.toFixed(0)} /s |`,
+    );
   }
   await hasher.close();
   await store.close();

@@ -24,15 +24,24 @@ export const POP3_USER = { user: 'carol@example.com', password: 'carol-main-pw' 
 // ---------------------------------------------------------------------------------------------
 // Cleanup: every process the bench starts is stopped on the way out, also on Ctrl-C.
 const cleanups: Array<() => Promise<void> | void> = [];
-export function onCleanup(fn: () => Promise<void> | void): void { cleanups.unshift(fn); }
+export function onCleanup(fn: () => Promise<void> | void): void {
+  cleanups.unshift(fn);
+}
 export async function cleanupAll(): Promise<void> {
-  while (cleanups.length) { try { await cleanups.shift()!(); } catch { /* best effort */ } }
+  while (cleanups.length) {
+    try {
+      await cleanups.shift()!();
+    } catch {
+      /* best effort */
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
 /** A message of about `size` bytes: headers and 76-column text lines (no line starts with "."). */
 export function makeMessage(size: number, n: number): Buffer {
-  const head = `From: Bench <alice@example.com>\r\nTo: Alice <alice@example.com>\r\nSubject: bench message ${n}\r\n` +
+  const head =
+    `From: Bench <alice@example.com>\r\nTo: Alice <alice@example.com>\r\nSubject: bench message ${n}\r\n` +
     `Message-ID: <bench-${n}-${randomBytes(6).toString('hex')}@example.com>\r\nDate: Thu, 27 Nov 2025 10:00:00 +0000\r\n` +
     'MIME-Version: 1.0\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n';
   const line = `${randomBytes(57).toString('base64')}\r\n`; // 78 bytes, base64 never starts with "."
@@ -40,7 +49,10 @@ export function makeMessage(size: number, n: number): Buffer {
   return Buffer.from(head + body, 'latin1');
 }
 
-export interface Mailboxes { big: { name: string; count: number; size: number }; small: { name: string; count: number; size: number } }
+export interface Mailboxes {
+  big: { name: string; count: number; size: number };
+  small: { name: string; count: number; size: number };
+}
 
 /**
  * Dovecot settings on top of the testbed's `tuned` profile for 10,000 idle sessions:
@@ -68,7 +80,8 @@ protocol imap {
 export async function startWorld(boxes: Mailboxes): Promise<DovecotInstance> {
   const messages: Array<{ user: string; mailbox: string; raw: Buffer }> = [];
   for (let i = 0; i < boxes.big.count; i++) messages.push({ user: USER, mailbox: boxes.big.name, raw: makeMessage(boxes.big.size, i) });
-  for (let i = 0; i < boxes.small.count; i++) messages.push({ user: USER, mailbox: boxes.small.name, raw: makeMessage(boxes.small.size, i) });
+  for (let i = 0; i < boxes.small.count; i++)
+    messages.push({ user: USER, mailbox: boxes.small.name, raw: makeMessage(boxes.small.size, i) });
   messages.push({ user: USER, mailbox: 'INBOX', raw: makeMessage(2048, 0) });
   // POP3 sees only the INBOX: a user of its own keeps the IMAP phases' INBOX as it was.
   for (let i = 0; i < boxes.big.count; i++) messages.push({ user: POP3_USER.user, mailbox: 'INBOX', raw: makeMessage(boxes.big.size, i) });
@@ -98,14 +111,24 @@ export async function startMta(dovecot: DovecotInstance): Promise<PostfixInstanc
 
 // ---------------------------------------------------------------------------------------------
 export interface GateOptions {
-  cacheTtl: string; bcryptCost: number; hashWorkers: number;
+  cacheTtl: string;
+  bcryptCost: number;
+  hashWorkers: number;
   /** A PostgreSQL store (npm run bench -- --store postgres) instead of the sqlite file in dir. */
   storeUrl?: string;
 }
 
 /** The config document (YAML keys as an admin writes them) for a gate in front of the testbed. */
-export function gateConfigDoc(dovecot: DovecotInstance, postfix: PostfixInstance | null, dir: string, o: GateOptions): Record<string, unknown> {
-  const listen = [{ host: '127.0.0.1', port: 0, tls: 'none' }, { host: '127.0.0.1', port: 0, tls: 'implicit' }];
+export function gateConfigDoc(
+  dovecot: DovecotInstance,
+  postfix: PostfixInstance | null,
+  dir: string,
+  o: GateOptions,
+): Record<string, unknown> {
+  const listen = [
+    { host: '127.0.0.1', port: 0, tls: 'none' },
+    { host: '127.0.0.1', port: 0, tls: 'implicit' },
+  ];
   return {
     store: o.storeUrl ? { postgres: { url: o.storeUrl } } : { sqlite: join(dir, 'mailgate.db') },
     secret_file: join(dir, 'secret.key'),
@@ -113,18 +136,40 @@ export function gateConfigDoc(dovecot: DovecotInstance, postfix: PostfixInstance
     imap: {
       listen,
       upstream: {
-        host: '127.0.0.1', port: dovecot.imapPort, tls: 'none', trusted: true, connect_timeout: '10s',
+        host: '127.0.0.1',
+        port: dovecot.imapPort,
+        tls: 'none',
+        trusted: true,
+        connect_timeout: '10s',
         auth: { method: 'sasl-proxy', user: dovecot.master.user, password: dovecot.master.password },
       },
     },
     pop3: {
       listen,
       upstream: {
-        host: '127.0.0.1', port: dovecot.pop3Port, tls: 'none', trusted: true, connect_timeout: '10s',
+        host: '127.0.0.1',
+        port: dovecot.pop3Port,
+        tls: 'none',
+        trusted: true,
+        connect_timeout: '10s',
         auth: { method: 'sasl-proxy', user: dovecot.master.user, password: dovecot.master.password },
       },
     },
-    ...(postfix ? { smtp: { listen, upstream: { host: '127.0.0.1', port: postfix.submissionPort, tls: 'none', trusted: true, connect_timeout: '10s', auth: { method: 'xclient' } } } } : {}),
+    ...(postfix
+      ? {
+          smtp: {
+            listen,
+            upstream: {
+              host: '127.0.0.1',
+              port: postfix.submissionPort,
+              tls: 'none',
+              trusted: true,
+              connect_timeout: '10s',
+              auth: { method: 'xclient' },
+            },
+          },
+        }
+      : {}),
     policy: { enforce: [USER], allow_plaintext_auth: true },
     auth: { bcrypt_cost: o.bcryptCost, hash_workers: o.hashWorkers, cache_ttl: o.cacheTtl, failure_delay: '0s' },
     // Every benchmark client comes from 127.0.0.1: lift the per-address pre-login cap.
@@ -145,7 +190,11 @@ export async function prepareGate(doc: Record<string, unknown>, dir: string, fil
   }
 }
 
-export interface GateAddr { host: string; port: number; tls: 'none' | 'starttls' | 'implicit' }
+export interface GateAddr {
+  host: string;
+  port: number;
+  tls: 'none' | 'starttls' | 'implicit';
+}
 export interface GateProcess {
   pid: number;
   imap: GateAddr[];
@@ -157,7 +206,9 @@ export interface GateProcess {
   stop(): Promise<void>;
 }
 
-export function workDir(): string { return mkdtempSync(join(tmpdir(), 'mailgate-bench-')); }
+export function workDir(): string {
+  return mkdtempSync(join(tmpdir(), 'mailgate-bench-'));
+}
 
 /** A helper process of ours that announces itself with one JSON line and answers control lines. */
 interface Helper {
@@ -167,37 +218,69 @@ interface Helper {
 }
 
 async function spawnHelper(script: string, args: string[], nodeFlags: string[] = []): Promise<Helper> {
-  const child: ChildProcess = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', new URL(script, import.meta.url).pathname, ...args], {
-    stdio: ['pipe', 'pipe', 'inherit'], cwd: new URL('..', import.meta.url).pathname,
-  });
+  const child: ChildProcess = spawn(
+    process.execPath,
+    [...nodeFlags, '--import', 'tsx', new URL(script, import.meta.url).pathname, ...args],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+      cwd: new URL('..', import.meta.url).pathname,
+    },
+  );
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const lines: Interface = createInterface({ input: child.stdout! });
   const queue: Array<(l: string) => void> = [];
   lines.on('line', (l) => queue.shift()?.(l));
-  const next = (timeoutMs: number) => new Promise<Record<string, unknown>>((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`${script} did not answer`)), timeoutMs);
-    queue.push((l) => { clearTimeout(t); try { resolve(JSON.parse(l) as Record<string, unknown>); } catch (e) { reject(e as Error); } });
-  });
+  const next = (timeoutMs: number) =>
+    new Promise<Record<string, unknown>>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error(`${script} did not answer`)), timeoutMs);
+      queue.push((l) => {
+        clearTimeout(t);
+        try {
+          resolve(JSON.parse(l) as Record<string, unknown>);
+        } catch (e) {
+          reject(e as Error);
+        }
+      });
+    });
   let stopping: Promise<void> | null = null;
-  const stop = () => (stopping ??= (async () => {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 8000);
-      await exited;
-      clearTimeout(t);
-    }
-  })());
+  const stop = () =>
+    (stopping ??= (async () => {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGTERM');
+        const t = setTimeout(() => child.kill('SIGKILL'), 8000);
+        await exited;
+        clearTimeout(t);
+      }
+    })());
   onCleanup(stop);
-  const hello = await Promise.race([next(60_000), exited.then(() => { throw new Error(`${script} exited at start`); })]);
-  return { hello, control: (line, timeoutMs = 60_000) => { const p = next(timeoutMs); child.stdin!.write(`${line}\n`); return p; }, stop };
+  const hello = await Promise.race([
+    next(60_000),
+    exited.then(() => {
+      throw new Error(`${script} exited at start`);
+    }),
+  ]);
+  return {
+    hello,
+    control: (line, timeoutMs = 60_000) => {
+      const p = next(timeoutMs);
+      child.stdin!.write(`${line}\n`);
+      return p;
+    },
+    stop,
+  };
 }
 
 /** Spawns `gate-process.ts FILE` and waits for its ports. */
 export async function spawnGate(file: string): Promise<GateProcess> {
   const h = await spawnHelper('./gate-process.ts', [file], ['--expose-gc']);
   return {
-    pid: h.hello.pid as number, imap: h.hello.imap as GateAddr[], smtp: h.hello.smtp as GateAddr[] | null, pop3: (h.hello.pop3 ?? []) as GateAddr[], smtpError: h.hello.smtpError as string | null,
-    control: h.control, stop: h.stop,
+    pid: h.hello.pid as number,
+    imap: h.hello.imap as GateAddr[],
+    smtp: h.hello.smtp as GateAddr[] | null,
+    pop3: (h.hello.pop3 ?? []) as GateAddr[],
+    smtpError: h.hello.smtpError as string | null,
+    control: h.control,
+    stop: h.stop,
   };
 }
 

@@ -6,7 +6,14 @@ import os from 'node:os';
 // for auth.hash_workers (default: cores - 1) next to file and DNS work. Read when the pool starts,
 // so it is set before anything uses it; an explicit UV_THREADPOOL_SIZE wins.
 process.env.UV_THREADPOOL_SIZE ??= String(Math.max(4, os.availableParallelism() + 1));
-import('../dist/cli/index.js').then((m) => m.main(process.argv.slice(2))).then(
-  (code) => { if (typeof code === 'number') process.exitCode = code; },
-  (err) => { console.error(`mailgate: ${err?.message ? err.message : err}`); process.exitCode = 1; },
-);
+import('../dist/cli/index.js')
+  .then((m) => m.main(process.argv.slice(2)))
+  .then(
+    (code) => {
+      if (typeof code === 'number') process.exitCode = code;
+    },
+    (err) => {
+      console.error(`mailgate: ${err?.message ? err.message : err}`);
+      process.exitCode = 1;
+    },
+  );

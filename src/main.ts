@@ -54,7 +54,8 @@ export interface Core {
 
 /** Opens the configured store (migrating it unless `migrate: false`) and builds the policy core on it. */
 export async function openCore(
-  config: Readonly<Config>, opts: { clock?: Clock; hashWorkers?: number; migrate?: boolean; onStoreError?: (e: Error) => void } = {},
+  config: Readonly<Config>,
+  opts: { clock?: Clock; hashWorkers?: number; migrate?: boolean; onStoreError?: (e: Error) => void } = {},
 ): Promise<Core> {
   const clock = opts.clock ?? systemClock;
   const keys = deriveKeys(loadOrCreateSecret(config.secretFile));
@@ -65,8 +66,19 @@ export async function openCore(
   const identity = identityFor(config);
   const manager = createManager({ store, hasher, keys, clock, random: randomBytes, policy: config.policy, cache, sessions, identity });
   return {
-    config, store, hasher, keys, clock, cache, sessions, manager, identity,
-    async close() { await hasher.close(); await store.close(); },
+    config,
+    store,
+    hasher,
+    keys,
+    clock,
+    cache,
+    sessions,
+    manager,
+    identity,
+    async close() {
+      await hasher.close();
+      await store.close();
+    },
   };
 }
 
@@ -96,52 +108,104 @@ export interface Server {
 }
 
 /** Starts every configured front. `log` defaults to JSON lines on stdout at the configured level. */
-export async function startServer(config: Readonly<Config>, opts: { log?: Logger; clock?: Clock; migrate?: boolean } = {}): Promise<Server> {
+export async function startServer(
+  config: Readonly<Config>,
+  opts: { log?: Logger; clock?: Clock; migrate?: boolean } = {},
+): Promise<Server> {
   const log = opts.log ?? createLogger({ level: config.log.level });
   const tls = config.tls ? loadServerTls(config.tls) : null;
-  const core = await openCore(config, { ...opts, onStoreError: (e) => log.warn({ err: e.message }, 'store connection lost; the pool reconnects') });
+  const core = await openCore(config, {
+    ...opts,
+    onStoreError: (e) => log.warn({ err: e.message }, 'store connection lost; the pool reconnects'),
+  });
   const metrics: Metrics | null = config.metrics ? createMetrics({ sessions: core.sessions }) : null;
   let draining = false;
   const t = config.auth.throttle;
-  const guard = new AuthGuard(core.clock, {
-    ...DEFAULT_GUARD, baseDelayMs: config.auth.failureDelayMs, maxDelayMs: Math.max(t.maxDelayMs, config.auth.failureDelayMs),
-    blockAfter: t.blockAfter, blockForMs: t.blockForMs, windowMs: t.windowMs, accountCeiling: t.accountCeiling,
-  }, (e) => {
-    log.warn(e, GUARD_MESSAGES[e.type]);
-    metrics?.guardEvent(e);
-    const username = e.type === 'abuse.account-ceiling' ? e.account : null;
-    appendAudit(core.store, core.clock, { type: e.type, username, ip: 'source' in e ? e.source : null, outcome: 'ok', detail: { ...e } })
-      .catch((err: Error) => log.error({ err: err.message }, 'cannot write the audit log'));
-  });
+  const guard = new AuthGuard(
+    core.clock,
+    {
+      ...DEFAULT_GUARD,
+      baseDelayMs: config.auth.failureDelayMs,
+      maxDelayMs: Math.max(t.maxDelayMs, config.auth.failureDelayMs),
+      blockAfter: t.blockAfter,
+      blockForMs: t.blockForMs,
+      windowMs: t.windowMs,
+      accountCeiling: t.accountCeiling,
+    },
+    (e) => {
+      log.warn(e, GUARD_MESSAGES[e.type]);
+      metrics?.guardEvent(e);
+      const username = e.type === 'abuse.account-ceiling' ? e.account : null;
+      appendAudit(core.store, core.clock, {
+        type: e.type,
+        username,
+        ip: 'source' in e ? e.source : null,
+        outcome: 'ok',
+        detail: { ...e },
+      }).catch((err: Error) => log.error({ err: err.message }, 'cannot write the audit log'));
+    },
+  );
   // A live view, so that a SIGHUP policy reload reaches the portal and the live sessions too.
   let currentPolicy = config.policy;
   let currentExempt = new NetworkSet(config.policy.exemptNetworks);
   const decide = createAuthenticator({
-    store: core.store, hasher: core.hasher, keys: core.keys, policy: config.policy, exempt: currentExempt,
-    cache: core.cache, clock: core.clock, guard, identity: core.identity, onAuditError: (e) => log.error({ err: e.message }, 'cannot write the audit log'),
+    store: core.store,
+    hasher: core.hasher,
+    keys: core.keys,
+    policy: config.policy,
+    exempt: currentExempt,
+    cache: core.cache,
+    clock: core.clock,
+    guard,
+    identity: core.identity,
+    onAuditError: (e) => log.error({ err: e.message }, 'cannot write the audit log'),
   });
   const authenticator = metrics ? metrics.instrument(decide) : decide;
   const nofile = readNofile();
   if (nofile && nofile.soft < 2 * config.limits.maxConnections) {
-    log.warn({ openFiles: nofile.soft, sessions: sessionsAllowed(nofile), maxConnections: config.limits.maxConnections },
-      'the open-files limit holds fewer sessions than limits.max_connections (two descriptors per session): raise it (systemd LimitNOFILE=65536)');
+    log.warn(
+      { openFiles: nofile.soft, sessions: sessionsAllowed(nofile), maxConnections: config.limits.maxConnections },
+      'the open-files limit holds fewer sessions than limits.max_connections (two descriptors per session): raise it (systemd LimitNOFILE=65536)',
+    );
   }
   const enforcesDomains = config.policy.enforce === 'all' || config.policy.enforce.some((e) => !e.includes('@'));
   if (enforcesDomains && config.identity.defaultDomain === null && config.identity.domains === null) {
-    log.warn('identity.default_domain and identity.domains are not set: if the upstream adds or drops domains (auth_username_format, auth_default_realm), a name typed without its domain is another account for mailgate and escapes enforcement; run `mailgate doctor --user USER`');
+    log.warn(
+      'identity.default_domain and identity.domains are not set: if the upstream adds or drops domains (auth_username_format, auth_default_realm), a name typed without its domain is another account for mailgate and escapes enforcement; run `mailgate doctor --user USER`',
+    );
   }
-  const stopUnblocks = watchUnblocks({ store: core.store, guard, clock: core.clock, onError: (e) => log.error({ err: e.message }, 'unblock watch failed') });
+  const stopUnblocks = watchUnblocks({
+    store: core.store,
+    guard,
+    clock: core.clock,
+    onError: (e) => log.error({ err: e.message }, 'unblock watch failed'),
+  });
   const retentionMs = config.audit.retentionMs;
-  const stopRetention = retentionMs === null ? () => {} : watchRetention({
-    store: core.store, clock: core.clock, retentionMs,
-    onPruned: (removed) => log.info({ removed, retentionMs }, 'audit events past the retention deleted'),
-    onError: (e) => log.error({ err: e.message }, 'audit retention pruning failed'),
-  });
+  const stopRetention =
+    retentionMs === null
+      ? () => {}
+      : watchRetention({
+          store: core.store,
+          clock: core.clock,
+          retentionMs,
+          onPruned: (removed) => log.info({ removed, retentionMs }, 'audit events past the retention deleted'),
+          onError: (e) => log.error({ err: e.message }, 'audit retention pruning failed'),
+        });
   const livePolicy = watchLivePolicy({
-    store: core.store, sessions: core.sessions, cache: core.cache, clock: core.clock,
-    policy: () => ({ policy: currentPolicy, exempt: currentExempt }), onError: (e) => log.error({ err: e.message }, 'live policy watch failed'),
+    store: core.store,
+    sessions: core.sessions,
+    cache: core.cache,
+    clock: core.clock,
+    policy: () => ({ policy: currentPolicy, exempt: currentExempt }),
+    onError: (e) => log.error({ err: e.message }, 'live policy watch failed'),
   });
-  const stopWatching = watchRevocations({ store: core.store, cache: core.cache, sessions: core.sessions, clock: core.clock, onError: (e) => log.error({ err: e.message }, 'revocation watch failed') });
+  const stopWatching = watchRevocations({
+    store: core.store,
+    cache: core.cache,
+    sessions: core.sessions,
+    clock: core.clock,
+    onError: (e) => log.error({ err: e.message }, 'revocation watch failed'),
+  });
   const stopNotices = startNotices(config, core.store, log);
 
   let imap: ImapFront | null = null;
@@ -153,48 +217,115 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
     const l = config.limits; // the session's limits in its settings, the listener's (connections) apart
     if (config.imap) {
       const upstreamInfo = new UpstreamInfo(config.imap.upstream);
-      try { await upstreamInfo.probe(); } catch (e) {
+      try {
+        await upstreamInfo.probe();
+      } catch (e) {
         log.warn({ err: (e as Error).message }, 'IMAP upstream not reachable at start; will retry on each login');
       }
-      imap = await startImapFront({
-        settings: {
-          upstream: config.imap.upstream, allowPlaintextAuth: config.policy.allowPlaintextAuth, failureDelayMs: config.auth.failureDelayMs, failureJitterMs: config.auth.failureJitterMs,
-          idleTimeoutMs: l.idleTimeoutMs, maxBadCommands: l.maxBadCommands, maxLineBytes: l.maxLineBytes, maxLiteralBytes: l.maxLiteralBytes, maxPreLoginCommands: l.maxPreLoginCommands,
+      imap = await startImapFront(
+        {
+          settings: {
+            upstream: config.imap.upstream,
+            allowPlaintextAuth: config.policy.allowPlaintextAuth,
+            failureDelayMs: config.auth.failureDelayMs,
+            failureJitterMs: config.auth.failureJitterMs,
+            idleTimeoutMs: l.idleTimeoutMs,
+            maxBadCommands: l.maxBadCommands,
+            maxLineBytes: l.maxLineBytes,
+            maxLiteralBytes: l.maxLiteralBytes,
+            maxPreLoginCommands: l.maxPreLoginCommands,
+          },
+          tls,
+          authenticator,
+          sessions: core.sessions,
+          upstreamInfo,
+          log,
+          now: () => core.clock.now(),
         },
-        tls, authenticator, sessions: core.sessions, upstreamInfo, log, now: () => core.clock.now(),
-      }, config.imap.listen, config.limits);
+        config.imap.listen,
+        config.limits,
+      );
     }
     if (config.smtp) {
-      smtp = await startSmtpFront({
-        settings: {
-          upstream: config.smtp.upstream, hostname: config.smtp.hostname, allowPlaintextAuth: config.policy.allowPlaintextAuth,
-          failureDelayMs: config.auth.failureDelayMs, failureJitterMs: config.auth.failureJitterMs, idleTimeoutMs: config.limits.idleTimeoutMs, maxBadCommands: config.limits.maxBadCommands,
-          maxLineBytes: config.limits.maxLineBytes, maxPreLoginCommands: config.limits.maxPreLoginCommands,
+      smtp = await startSmtpFront(
+        {
+          settings: {
+            upstream: config.smtp.upstream,
+            hostname: config.smtp.hostname,
+            allowPlaintextAuth: config.policy.allowPlaintextAuth,
+            failureDelayMs: config.auth.failureDelayMs,
+            failureJitterMs: config.auth.failureJitterMs,
+            idleTimeoutMs: config.limits.idleTimeoutMs,
+            maxBadCommands: config.limits.maxBadCommands,
+            maxLineBytes: config.limits.maxLineBytes,
+            maxPreLoginCommands: config.limits.maxPreLoginCommands,
+          },
+          tls,
+          authenticator,
+          sessions: core.sessions,
+          log,
+          now: () => core.clock.now(),
         },
-        tls, authenticator, sessions: core.sessions, log, now: () => core.clock.now(),
-      }, config.smtp.listen, config.limits);
+        config.smtp.listen,
+        config.limits,
+      );
     }
     if (config.pop3) {
       const info = new Pop3UpstreamInfo(config.pop3.upstream);
-      try { await info.probe(); } catch (e) {
+      try {
+        await info.probe();
+      } catch (e) {
         log.warn({ err: (e as Error).message }, 'POP3 upstream not reachable at start; will retry on each login');
       }
-      pop3 = await startPop3Front({
-        settings: { allowPlaintextAuth: config.policy.allowPlaintextAuth, failureDelayMs: config.auth.failureDelayMs, failureJitterMs: config.auth.failureJitterMs, ...config.limits },
-        tls, authenticator, sessions: core.sessions, adapter: pop3Adapter(config.pop3.upstream, info), info, log, now: () => core.clock.now(),
-      }, config.pop3.listen, config.limits);
+      pop3 = await startPop3Front(
+        {
+          settings: {
+            allowPlaintextAuth: config.policy.allowPlaintextAuth,
+            failureDelayMs: config.auth.failureDelayMs,
+            failureJitterMs: config.auth.failureJitterMs,
+            ...config.limits,
+          },
+          tls,
+          authenticator,
+          sessions: core.sessions,
+          adapter: pop3Adapter(config.pop3.upstream, info),
+          info,
+          log,
+          now: () => core.clock.now(),
+        },
+        config.pop3.listen,
+        config.limits,
+      );
     }
     if (config.portal && config.imap) {
       portal = await startPortal({
-        store: core.store, manager: core.manager, hasher: core.hasher, keys: core.keys, clock: core.clock, sessions: core.sessions,
-        identity: core.identity, portal: config.portal, admin: config.admin, policy: { get enforce() { return currentPolicy.enforce; } },
+        store: core.store,
+        manager: core.manager,
+        hasher: core.hasher,
+        keys: core.keys,
+        clock: core.clock,
+        sessions: core.sessions,
+        identity: core.identity,
+        portal: config.portal,
+        admin: config.admin,
+        policy: {
+          get enforce() {
+            return currentPolicy.enforce;
+          },
+        },
         mail: mailSettingsFrom(config, { imap: imap?.addresses, smtp: smtp?.addresses }),
-        imapLogin: createImapLogin(config.imap.upstream), log, guard,
+        imapLogin: createImapLogin(config.imap.upstream),
+        log,
+        guard,
       });
       if (!config.admin.token) log.info('admin API off (no admin token configured)');
     } else if (config.portal) log.warn('the portal needs an imap section (it checks main passwords with the IMAP server); not started');
     if (config.metrics && metrics) {
-      ops = await startOps(config.metrics.listen, { metrics, draining: () => draining, pingStore: () => core.store.getAccount('mailgate-readyz-probe') });
+      ops = await startOps(config.metrics.listen, {
+        metrics,
+        draining: () => draining,
+        pingStore: () => core.store.getAccount('mailgate-readyz-probe'),
+      });
     }
   } catch (e) {
     await ops?.close();
@@ -230,7 +361,16 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
     return closed;
   };
   return {
-    core, authenticator, guard, imap, smtp, pop3, portal, ops, log, close,
+    core,
+    authenticator,
+    guard,
+    imap,
+    smtp,
+    pop3,
+    portal,
+    ops,
+    log,
+    close,
     async reload() {
       if (!config.file) throw new Error('this server was not started from a configuration file');
       const next = loadConfig(config.file);
@@ -241,8 +381,15 @@ export async function startServer(config: Readonly<Config>, opts: { log?: Logger
       // Main-password sessions of accounts the new policy enforces end now (exempt networks aside).
       const ended = await livePolicy.recheckAll();
       if (ended) log.info({ sessions: ended }, 'ended main-password sessions of accounts the new policy enforces');
-      if (nextTls) { imap?.reloadTls(nextTls); smtp?.reloadTls(nextTls); pop3?.reloadTls(nextTls); }
-      log.info({ enforce: next.policy.enforce, exemptNetworks: next.policy.exemptNetworks }, 'configuration reloaded (certificate and policy)');
+      if (nextTls) {
+        imap?.reloadTls(nextTls);
+        smtp?.reloadTls(nextTls);
+        pop3?.reloadTls(nextTls);
+      }
+      log.info(
+        { enforce: next.policy.enforce, exemptNetworks: next.policy.exemptNetworks },
+        'configuration reloaded (certificate and policy)',
+      );
     },
     async shutdown(graceMs) {
       draining = true; // /readyz says 503 at once, so the load balancer stops sending new clients
@@ -266,15 +413,28 @@ function startNotices(config: Readonly<Config>, store: Store, log: Logger): () =
   if (!config.notify.enabled) return () => {};
   const method = config.imap?.upstream.auth.method;
   if (!config.imap || (method !== 'sasl-proxy' && method !== 'separator')) {
-    log.info('security notifications off: they are APPENDed through the IMAP master login (imap.upstream.auth sasl-proxy or separator), and there is none');
+    log.info(
+      'security notifications off: they are APPENDed through the IMAP master login (imap.upstream.auth sasl-proxy or separator), and there is none',
+    );
     return () => {};
   }
   return watchNotifications({
-    store, sink: imapNotificationSink(config.imap.upstream),
+    store,
+    sink: imapNotificationSink(config.imap.upstream),
     settings: { from: config.notify.from, portalUrl: config.portal?.publicUrl ?? null },
     onDelivered: (i) => log.info({ account: i.account, event: i.type, auditId: i.eventId }, 'security notice delivered'),
     // Never the message: the stage and the upstream's answer are what the admin needs.
-    onDeliveryError: (err, i) => log.warn({ account: i.account, event: i.type, auditId: i.eventId, stage: (err as Error & { stage?: string }).stage ?? 'unknown', err: err.message }, 'security notice not delivered'),
+    onDeliveryError: (err, i) =>
+      log.warn(
+        {
+          account: i.account,
+          event: i.type,
+          auditId: i.eventId,
+          stage: (err as Error & { stage?: string }).stage ?? 'unknown',
+          err: err.message,
+        },
+        'security notice not delivered',
+      ),
     onError: (e) => log.error({ err: e.message }, 'notification watch failed'),
   });
 }

@@ -16,7 +16,10 @@ mailgate accounts release USER            drop the override: follow policy.enfor
 export async function accountsCommand(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, { off: { type: 'boolean', default: false } });
   const [verb, user] = positionals;
-  if (values.help || !verb) { io.out(ACCOUNTS_HELP); return verb ? 0 : 2; }
+  if (values.help || !verb) {
+    io.out(ACCOUNTS_HELP);
+    return verb ? 0 : 2;
+  }
   if (verb !== 'list' && !user) throw new CliError(`usage: mailgate accounts ${verb} USER`);
   const core = await openCore(readConfig(values.config, io), { hashWorkers: 1 });
   try {
@@ -24,20 +27,42 @@ export async function accountsCommand(argv: string[], io: Io): Promise<number> {
     switch (verb) {
       case 'list': {
         const rows = await m.listAccounts();
-        io.out(values.json ? JSON.stringify(rows, null, 2) : table(rows.map((r) => ({ ...r, override: r.override === null ? 'policy' : r.override ? 'on' : 'off', by: r.enforcedBy })), ['username', 'enforced', 'override', 'by', 'activePasscodes', 'passcodes']));
+        io.out(
+          values.json
+            ? JSON.stringify(rows, null, 2)
+            : table(
+                rows.map((r) => ({ ...r, override: r.override === null ? 'policy' : r.override ? 'on' : 'off', by: r.enforcedBy })),
+                ['username', 'enforced', 'override', 'by', 'activePasscodes', 'passcodes'],
+              ),
+        );
         return 0;
       }
       case 'show': {
         const a = await m.showAccount(user!);
-        if (values.json) { io.out(JSON.stringify(a, null, 2)); return 0; }
-        io.out(`account:   ${a.username}\nenforced:  ${a.enforced ? 'yes' : 'no'} (${source(a)})\npasscodes: ${a.activePasscodes} active of ${a.passcodes}`);
-        if (a.passcodeList.length) io.out(table(a.passcodeList.map((p) => ({ ...p, scopes: p.scopes.join(','), created: time(p.createdAt), lastUsed: time(p.lastUsedAt) })), ['id', 'name', 'scopes', 'status', 'created', 'lastUsed']));
+        if (values.json) {
+          io.out(JSON.stringify(a, null, 2));
+          return 0;
+        }
+        io.out(
+          `account:   ${a.username}\nenforced:  ${a.enforced ? 'yes' : 'no'} (${source(a)})\npasscodes: ${a.activePasscodes} active of ${a.passcodes}`,
+        );
+        if (a.passcodeList.length)
+          io.out(
+            table(
+              a.passcodeList.map((p) => ({ ...p, scopes: p.scopes.join(','), created: time(p.createdAt), lastUsed: time(p.lastUsedAt) })),
+              ['id', 'name', 'scopes', 'status', 'created', 'lastUsed'],
+            ),
+          );
         return 0;
       }
       case 'enforce':
       case 'release': {
         const a = await m.setEnforcement(user!, verb === 'release' ? null : !values.off);
-        io.out(values.json ? JSON.stringify(a, null, 2) : `${a.username}: ${a.enforced ? 'enforced — only application passcodes work for IMAP/SMTP' : 'not enforced — the main password works'} (${source(a)})`);
+        io.out(
+          values.json
+            ? JSON.stringify(a, null, 2)
+            : `${a.username}: ${a.enforced ? 'enforced — only application passcodes work for IMAP/SMTP' : 'not enforced — the main password works'} (${source(a)})`,
+        );
         return 0;
       }
       default:

@@ -14,7 +14,9 @@ const POLL_MS = 1_000;
 
 function detailText(d: Record<string, unknown> | null): string {
   if (!d) return '';
-  return Object.entries(d).map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`).join(' ');
+  return Object.entries(d)
+    .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+    .join(' ');
 }
 
 function rows(events: AuditEvent[]): Array<Record<string, unknown>> {
@@ -34,7 +36,10 @@ function buildQuery(values: { user?: string; type?: string; since?: string; limi
   if (values.since !== undefined) {
     const d = parseDuration(values.since);
     const at = d !== null ? now - d : Date.parse(values.since);
-    if (!Number.isFinite(at)) throw new CliError(`--since takes a duration back from now (30m, 24h, 7d) or a date (2025-01-31, 2025-01-31T12:00Z); got ${values.since}`);
+    if (!Number.isFinite(at))
+      throw new CliError(
+        `--since takes a duration back from now (30m, 24h, 7d) or a date (2025-01-31, 2025-01-31T12:00Z); got ${values.since}`,
+      );
     q.since = at;
   }
   if (values.limit !== undefined) {
@@ -47,10 +52,16 @@ function buildQuery(values: { user?: string; type?: string; since?: string; limi
 /** `opts.signal` stops --follow (Ctrl-C does by default). */
 export async function auditCommand(argv: string[], io: Io, opts: { signal?: AbortSignal; pollMs?: number } = {}): Promise<number> {
   const { values } = parse(argv, {
-    user: { type: 'string', short: 'u' }, type: { type: 'string' }, since: { type: 'string' }, limit: { type: 'string' },
+    user: { type: 'string', short: 'u' },
+    type: { type: 'string' },
+    since: { type: 'string' },
+    limit: { type: 'string' },
     follow: { type: 'boolean', short: 'f', default: false },
   });
-  if (values.help) { io.out(AUDIT_HELP); return 0; }
+  if (values.help) {
+    io.out(AUDIT_HELP);
+    return 0;
+  }
   const core = await openCore(readConfig(values.config, io), { hashWorkers: 1 });
   try {
     const query = buildQuery(values, core.clock.now(), core.identity);
@@ -67,7 +78,9 @@ export async function auditCommand(argv: string[], io: Io, opts: { signal?: Abor
     let last = first.at(-1)?.id ?? (await core.store.queryAudit({ limit: 1 })).at(-1)?.id ?? 0;
     const stop = opts.signal ?? interruptSignal();
     while (!stop.aborted) {
-      await sleep(opts.pollMs ?? POLL_MS, undefined, { signal: stop }).catch(() => { /* stopped */ });
+      await sleep(opts.pollMs ?? POLL_MS, undefined, { signal: stop }).catch(() => {
+        /* stopped */
+      });
       const next = await core.store.queryAudit({ ...query, since: undefined, afterId: last, limit: 1000, oldestFirst: true });
       print(next);
       last = next.at(-1)?.id ?? last;

@@ -20,8 +20,9 @@ export function masterLoginAdvice(family: ImapFamily, method: string, user: stri
 
 /** How the real client address reaches the upstream's logs, and what to set for it. */
 export function clientAddressAdvice(family: ImapFamily, trusted: boolean): string {
-  if (!trusted) return 'imap.upstream.trusted is false: the upstream sees and penalises mailgate\'s address, not the client\'s';
-  if (family === 'dovecot') return 'mailgate sends ID x-originating-ip; Dovecot uses it only if mailgate\'s address is in login_trusted_networks (doveconf login_trusted_networks; not visible from outside)';
+  if (!trusted) return "imap.upstream.trusted is false: the upstream sees and penalises mailgate's address, not the client's";
+  if (family === 'dovecot')
+    return "mailgate sends ID x-originating-ip; Dovecot uses it only if mailgate's address is in login_trusted_networks (doveconf login_trusted_networks; not visible from outside)";
   return `mailgate sends ID x-originating-ip; whether ${familyTraits(family).name} logs or uses it is not known to mailgate (docs/UPSTREAMS.md)`;
 }
 

@@ -18,19 +18,45 @@ export async function pop3Checks(config: Readonly<Config>): Promise<Check[]> {
   try {
     up = await Pop3Upstream.open(u);
   } catch (e) {
-    return [{ name: 'POP3 upstream', ok: false, detail: `${where}: ${(e as Error).message}. Is the server running, and does pop3.upstream match its port and TLS mode (and CA, for TLS)?` }];
+    return [
+      {
+        name: 'POP3 upstream',
+        ok: false,
+        detail: `${where}: ${(e as Error).message}. Is the server running, and does pop3.upstream match its port and TLS mode (and CA, for TLS)?`,
+      },
+    ];
   }
   const checks: Check[] = [{ name: 'POP3 upstream', ok: true, detail: `${where}: ${up.greeting.slice(0, 120)}` }];
   try {
     if (u.trusted) {
-      checks.push(up.offersXclient
-        ? { name: 'POP3 XCLIENT', ok: true, detail: 'offered to mailgate: Dovecot logs and penalises the real client address' }
-        : { name: 'POP3 XCLIENT', ok: true, warn: true, detail: "the upstream does not greet mailgate with [XCLIENT]: add mailgate's address to Dovecot's login_trusted_networks (or set pop3.upstream.trusted: false); until then the upstream sees every client as mailgate" });
+      checks.push(
+        up.offersXclient
+          ? { name: 'POP3 XCLIENT', ok: true, detail: 'offered to mailgate: Dovecot logs and penalises the real client address' }
+          : {
+              name: 'POP3 XCLIENT',
+              ok: true,
+              warn: true,
+              detail:
+                "the upstream does not greet mailgate with [XCLIENT]: add mailgate's address to Dovecot's login_trusted_networks (or set pop3.upstream.trusted: false); until then the upstream sees every client as mailgate",
+            },
+      );
     }
     const reply = await up.login({ kind: 'master', user: PROBE_USER }, false);
-    if (reply.startsWith('+OK')) checks.push({ name: 'POP3 master login', ok: true, warn: true, detail: `the upstream logged master user ${authUser(config)} in as ${PROBE_USER}, a user that cannot exist: it does not check the target user` });
-    else if (/\bAuthorization failed\b/i.test(reply)) checks.push({ name: 'POP3 master login', ok: true, detail: `master credentials of ${authUser(config)} accepted` });
-    else checks.push({ name: 'POP3 master login', ok: false, detail: `the upstream said "${reply.slice(0, 200)}". Check pop3.upstream.auth (method ${u.auth.method}, user ${authUser(config)}) against the server's master user setup` });
+    if (reply.startsWith('+OK'))
+      checks.push({
+        name: 'POP3 master login',
+        ok: true,
+        warn: true,
+        detail: `the upstream logged master user ${authUser(config)} in as ${PROBE_USER}, a user that cannot exist: it does not check the target user`,
+      });
+    else if (/\bAuthorization failed\b/i.test(reply))
+      checks.push({ name: 'POP3 master login', ok: true, detail: `master credentials of ${authUser(config)} accepted` });
+    else
+      checks.push({
+        name: 'POP3 master login',
+        ok: false,
+        detail: `the upstream said "${reply.slice(0, 200)}". Check pop3.upstream.auth (method ${u.auth.method}, user ${authUser(config)}) against the server's master user setup`,
+      });
     return checks;
   } catch (e) {
     return [...checks, { name: 'POP3 master login', ok: false, detail: (e as Error).message }];

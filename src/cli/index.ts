@@ -47,14 +47,26 @@ listings take --json.`;
 /** Runs the CLI; returns the exit code. */
 export async function main(argv: string[], io: Io = processIo): Promise<number> {
   const [cmd, ...rest] = argv;
-  if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') { io.out(HELP); return cmd ? 0 : 2; }
+  if (!cmd || cmd === 'help' || cmd === '--help' || cmd === '-h') {
+    io.out(HELP);
+    return cmd ? 0 : 2;
+  }
   const run = COMMANDS[cmd];
-  if (!run) { io.err(`mailgate: unknown command "${cmd}"\n\n${HELP}`); return 2; }
+  if (!run) {
+    io.err(`mailgate: unknown command "${cmd}"\n\n${HELP}`);
+    return 2;
+  }
   try {
     return await run(rest, io);
   } catch (e) {
-    if (e instanceof CliError) { io.err(`mailgate ${cmd}: ${e.message}`); return e.exitCode; }
-    if (e instanceof ConfigError || e instanceof UsageError) { io.err(`mailgate ${cmd}: ${e.message}`); return 2; }
+    if (e instanceof CliError) {
+      io.err(`mailgate ${cmd}: ${e.message}`);
+      return e.exitCode;
+    }
+    if (e instanceof ConfigError || e instanceof UsageError) {
+      io.err(`mailgate ${cmd}: ${e.message}`);
+      return 2;
+    }
     throw e;
   }
 }

@@ -4,7 +4,10 @@ import { parse, readConfig, type Io } from './util.js';
 
 export async function serveCommand(argv: string[], io: Io): Promise<number> {
   const { values } = parse(argv, { 'no-migrate': { type: 'boolean', default: false } });
-  if (values.help) { io.out('mailgate serve [--config FILE] [--no-migrate]   run the proxy (logs JSON lines to stdout)'); return 0; }
+  if (values.help) {
+    io.out('mailgate serve [--config FILE] [--no-migrate]   run the proxy (logs JSON lines to stdout)');
+    return 0;
+  }
   const config = readConfig(values.config, io);
   // --no-migrate: schema changes are applied by `mailgate migrate` (one deploy step for N instances).
   const server = await startServer(config, { migrate: !values['no-migrate'] });
@@ -20,7 +23,9 @@ export async function serveCommand(argv: string[], io: Io): Promise<number> {
   process.off('SIGHUP', onHup);
   server.log.info({ signal }, 'shutting down');
   // A second signal during the grace period closes at once.
-  const now = () => { void server.close(); };
+  const now = () => {
+    void server.close();
+  };
   process.once('SIGINT', now);
   process.once('SIGTERM', now);
   await server.shutdown(config.limits.shutdownGraceMs);

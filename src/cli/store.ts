@@ -26,29 +26,49 @@ function pgPool(config: Readonly<Config>) {
 /** Applies pending migrations; prints the version before and after. */
 export async function migrateCommand(argv: string[], io: Io): Promise<number> {
   const { values } = parse(argv, {});
-  if (values.help) { io.out(MIGRATE_HELP); return 0; }
+  if (values.help) {
+    io.out(MIGRATE_HELP);
+    return 0;
+  }
   const config = readConfig(values.config, io);
   let from: number;
   let to: number;
   if (config.store.postgres) {
     const pool = pgPool(config);
-    try { from = await pgSchemaVersion(pool); to = await migratePostgres(pool); } finally { await pool.end(); }
+    try {
+      from = await pgSchemaVersion(pool);
+      to = await migratePostgres(pool);
+    } finally {
+      await pool.end();
+    }
   } else {
     if (!existsSync(config.store.sqlite!)) throw new CliError(`no sqlite database at ${config.store.sqlite} (serve creates it)`, 1);
     const db = new Database(config.store.sqlite!);
-    try { from = db.pragma('user_version', { simple: true }) as number; to = migrateSqlite(db); } finally { db.close(); }
+    try {
+      from = db.pragma('user_version', { simple: true }) as number;
+      to = migrateSqlite(db);
+    } finally {
+      db.close();
+    }
   }
   const result = { store: describeStore(config), from, to };
-  io.out(values.json ? JSON.stringify(result) : from === to
-    ? `${result.store}: schema version ${to}, up to date`
-    : `${result.store}: schema version ${from} → ${to}`);
+  io.out(
+    values.json
+      ? JSON.stringify(result)
+      : from === to
+        ? `${result.store}: schema version ${to}, up to date`
+        : `${result.store}: schema version ${from} → ${to}`,
+  );
   return 0;
 }
 
 /** mailgate store copy … */
 export async function storeCommand(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, { from: { type: 'string' }, to: { type: 'string' } });
-  if (values.help || positionals[0] !== 'copy') { io.out(STORE_HELP); return values.help ? 0 : 2; }
+  if (values.help || positionals[0] !== 'copy') {
+    io.out(STORE_HELP);
+    return values.help ? 0 : 2;
+  }
   if (!values.from) throw new CliError('--from FILE.db is required (the sqlite database to copy)');
   if (values.to !== 'postgres') throw new CliError('--to postgres is required (the only target: the store.postgres of the configuration)');
   if (!existsSync(values.from)) throw new CliError(`no sqlite database at ${values.from}`);
@@ -57,9 +77,13 @@ export async function storeCommand(argv: string[], io: Io): Promise<number> {
   const pool = pgPool(config);
   try {
     const counts = await copySqliteToPostgres(values.from, pool);
-    io.out(values.json ? JSON.stringify(counts)
-      : `copied ${values.from} → ${describeStore(config)}: ${Object.entries(counts).map(([t, n]) => `${n} ${t}`).join(', ')}\n` +
-        'Keep secret_file with the copy: passcode tags and TOTP secrets are keyed by it.');
+    io.out(
+      values.json
+        ? JSON.stringify(counts)
+        : `copied ${values.from} → ${describeStore(config)}: ${Object.entries(counts)
+            .map(([t, n]) => `${n} ${t}`)
+            .join(', ')}\n` + 'Keep secret_file with the copy: passcode tags and TOTP secrets are keyed by it.',
+    );
     return 0;
   } catch (e) {
     throw new CliError((e as Error).message, 1);

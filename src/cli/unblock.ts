@@ -14,7 +14,10 @@ mailgate unblock IP                       lift the block of IP (an IPv6 address 
 
 export async function unblockCommand(argv: string[], io: Io): Promise<number> {
   const { values, positionals } = parse(argv, {});
-  if (values.help) { io.out(UNBLOCK_HELP); return 0; }
+  if (values.help) {
+    io.out(UNBLOCK_HELP);
+    return 0;
+  }
   const [ip] = positionals;
   if (ip !== undefined && isIP(ip) === 0 && !/^[0-9a-f:]+::\/64$/i.test(ip)) throw new CliError(`not an IP address: ${ip}`);
   const core = await openCore(readConfig(values.config, io), { hashWorkers: 1 });
@@ -30,11 +33,24 @@ export async function unblockCommand(argv: string[], io: Io): Promise<number> {
         if (e.type === 'abuse.unblock' || e.type === 'admin.unblock') blocks.delete(source);
       }
       const rows = [...blocks.values()].filter((b) => b.until > now);
-      io.out(values.json ? JSON.stringify(rows, null, 2) : table(rows.map((b) => ({ ...b, until: time(b.until) })), ['source', 'until', 'failures']));
+      io.out(
+        values.json
+          ? JSON.stringify(rows, null, 2)
+          : table(
+              rows.map((b) => ({ ...b, until: time(b.until) })),
+              ['source', 'until', 'failures'],
+            ),
+      );
       return 0;
     }
     const source = ip.endsWith('/64') ? ip : sourceOf(ip);
-    await appendAudit(core.store, core.clock, { ts: now, type: 'admin.unblock', ip: source, outcome: 'ok', detail: { source, actor: 'cli' } });
+    await appendAudit(core.store, core.clock, {
+      ts: now,
+      type: 'admin.unblock',
+      ip: source,
+      outcome: 'ok',
+      detail: { source, actor: 'cli' },
+    });
     io.out(values.json ? JSON.stringify({ source }) : `unblock of ${source} recorded; a running mailgate lifts it within a second`);
     return 0;
   } finally {

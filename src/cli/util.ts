@@ -5,7 +5,12 @@ import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/types.js';
 
 export class CliError extends Error {
-  constructor(message: string, readonly exitCode = 2) { super(message); }
+  constructor(
+    message: string,
+    readonly exitCode = 2,
+  ) {
+    super(message);
+  }
 }
 
 export interface Io {
@@ -42,7 +47,9 @@ export function configPath(flag: string | undefined, env: NodeJS.ProcessEnv): st
 export function readConfig(flag: string | undefined, io: Io): Readonly<Config> {
   const file = configPath(flag, io.env);
   if (!existsSync(file)) {
-    throw new CliError(`no configuration at ${file}: copy config/mailgate.example.yaml there and edit it, or pass --config FILE (or set MAILGATE_CONFIG). To try mailgate without one: mailgate demo`);
+    throw new CliError(
+      `no configuration at ${file}: copy config/mailgate.example.yaml there and edit it, or pass --config FILE (or set MAILGATE_CONFIG). To try mailgate without one: mailgate demo`,
+    );
   }
   return loadConfig(file, io.env);
 }
@@ -52,10 +59,19 @@ export function table(rows: Array<Record<string, unknown>>, columns: string[]): 
   if (rows.length === 0) return '(none)';
   const cell = (v: unknown) => (v === null || v === undefined ? '-' : String(v));
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
-  const line = (vals: string[]) => vals.map((v, i) => v.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (vals: string[]) =>
+    vals
+      .map((v, i) => v.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   return [line(columns.map((c) => c.toUpperCase())), ...rows.map((r) => line(columns.map((c) => cell(r[c]))))].join('\n');
 }
 
 export function time(ms: number | null): string | null {
-  return ms === null ? null : new Date(ms).toISOString().replace('T', ' ').replace(/\.\d+Z$/, 'Z');
+  return ms === null
+    ? null
+    : new Date(ms)
+        .toISOString()
+        .replace('T', ' ')
+        .replace(/\.\d+Z$/, 'Z');
 }

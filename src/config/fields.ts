@@ -10,34 +10,59 @@ import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 
 /** Where relative paths resolve and `*_env` secrets come from. */
-export interface LoadContext { baseDir: string; env: NodeJS.ProcessEnv }
+export interface LoadContext {
+  baseDir: string;
+  env: NodeJS.ProcessEnv;
+}
 
 type Ctx = z.RefinementCtx;
 
 /** A value checked by `read` (undefined: wrong), `def` when absent; the issue says what was expected. */
 export function field<T>(def: T, read: (v: unknown, ctx: Ctx) => T | undefined, expected: (v: unknown) => string) {
-  return z.unknown().optional().transform((v, ctx): T => {
-    if (v === undefined || v === null) return def;
-    const out = read(v, ctx);
-    if (out === undefined) { ctx.addIssue({ code: 'custom', message: expected(v) }); return z.NEVER; }
-    return out;
-  });
+  return z
+    .unknown()
+    .optional()
+    .transform((v, ctx): T => {
+      if (v === undefined || v === null) return def;
+      const out = read(v, ctx);
+      if (out === undefined) {
+        ctx.addIssue({ code: 'custom', message: expected(v) });
+        return z.NEVER;
+      }
+      return out;
+    });
 }
 
 const show = (v: unknown) => JSON.stringify(v);
 
 /** A string (a YAML number is taken as written: `user: 123`). */
 export const str = <D extends string | null>(def: D) =>
-  field<string | D>(def, (v) => (typeof v === 'string' || typeof v === 'number' ? String(v) : undefined), () => 'expected a string');
+  field<string | D>(
+    def,
+    (v) => (typeof v === 'string' || typeof v === 'number' ? String(v) : undefined),
+    () => 'expected a string',
+  );
 
-export const bool = (def: boolean) => field(def, (v) => (typeof v === 'boolean' ? v : undefined), () => 'expected true or false');
+export const bool = (def: boolean) =>
+  field(
+    def,
+    (v) => (typeof v === 'boolean' ? v : undefined),
+    () => 'expected true or false',
+  );
 
-export const int = (def: number, min: number, max: number) => field(def,
-  (v) => (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? v : undefined),
-  (v) => `expected a whole number from ${min} to ${max}, got ${show(v)}`);
+export const int = (def: number, min: number, max: number) =>
+  field(
+    def,
+    (v) => (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? v : undefined),
+    (v) => `expected a whole number from ${min} to ${max}, got ${show(v)}`,
+  );
 
 export function oneOf<const T extends readonly string[]>(values: T, def: T[number]) {
-  return field<T[number]>(def, (v) => (values.includes(v as string) ? (v as T[number]) : undefined), (v) => `expected one of ${values.join(', ')}, got ${show(v)}`);
+  return field<T[number]>(
+    def,
+    (v) => (values.includes(v as string) ? (v as T[number]) : undefined),
+    (v) => `expected one of ${values.join(', ')}, got ${show(v)}`,
+  );
 }
 
 /** Durations: a number of seconds or "500ms", "90s", "5m", "12h", "90d"; in milliseconds. */
@@ -52,32 +77,46 @@ export function parseDuration(v: unknown): number | null {
 
 /** A duration in milliseconds; `min` with its own words ("expected at least 1d"). */
 export function duration<D extends number | null>(defMs: D, min?: { ms: number; message: string }) {
-  return field<number | D>(defMs, (v, ctx) => {
-    const ms = parseDuration(v);
-    if (ms !== null && min && ms < min.ms) { ctx.addIssue({ code: 'custom', message: min.message }); return z.NEVER; }
-    return ms ?? undefined;
-  }, (v) => `expected a duration like 500ms, 30s, 5m, 12h or 90d, got ${show(v)}`);
+  return field<number | D>(
+    defMs,
+    (v, ctx) => {
+      const ms = parseDuration(v);
+      if (ms !== null && min && ms < min.ms) {
+        ctx.addIssue({ code: 'custom', message: min.message });
+        return z.NEVER;
+      }
+      return ms ?? undefined;
+    },
+    (v) => `expected a duration like 500ms, 30s, 5m, 12h or 90d, got ${show(v)}`,
+  );
 }
 
 /** A file path, resolved against the configuration file's folder. */
 export const path = (ctx: LoadContext, def: string) => str(def).transform((p) => (isAbsolute(p) ? p : resolve(ctx.baseDir, p)));
 
 /** A list of CIDR networks; a bare address means just that host. */
-export const cidrList = () => z.unknown().optional().transform((value, ctx): string[] => {
-  if (value === undefined || value === null) return [];
-  if (!Array.isArray(value)) { ctx.addIssue({ code: 'custom', message: 'expected a list of CIDR networks' }); return z.NEVER; }
-  const out: string[] = [];
-  for (const [i, n] of value.entries()) {
-    const s = String(n);
-    const [addr, bits] = s.split('/');
-    const fam = isIP(addr ?? '');
-    const max = fam === 6 ? 128 : 32;
-    if (fam === 0 || (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= max))) {
-      ctx.addIssue({ code: 'custom', path: [i], message: `expected a network like 10.0.0.5/32, got ${show(s)}` });
-    } else out.push(bits === undefined ? `${addr}/${max}` : s);
-  }
-  return out;
-});
+export const cidrList = () =>
+  z
+    .unknown()
+    .optional()
+    .transform((value, ctx): string[] => {
+      if (value === undefined || value === null) return [];
+      if (!Array.isArray(value)) {
+        ctx.addIssue({ code: 'custom', message: 'expected a list of CIDR networks' });
+        return z.NEVER;
+      }
+      const out: string[] = [];
+      for (const [i, n] of value.entries()) {
+        const s = String(n);
+        const [addr, bits] = s.split('/');
+        const fam = isIP(addr ?? '');
+        const max = fam === 6 ? 128 : 32;
+        if (fam === 0 || (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= max))) {
+          ctx.addIssue({ code: 'custom', path: [i], message: `expected a network like 10.0.0.5/32, got ${show(s)}` });
+        } else out.push(bits === undefined ? `${addr}/${max}` : s);
+      }
+      return out;
+    });
 
 /** The known key closest to `key` (edit distance at most a third of its length), if any. */
 export function closest(key: string, known: readonly string[]): string | null {
@@ -85,7 +124,10 @@ export function closest(key: string, known: readonly string[]): string | null {
   let bestD = Math.max(2, Math.floor(key.length / 3)) + 1;
   for (const k of known) {
     const d = editDistance(key.toLowerCase(), k);
-    if (d < bestD) { best = k; bestD = d; }
+    if (d < bestD) {
+      best = k;
+      bestD = d;
+    }
   }
   return best;
 }
@@ -112,10 +154,12 @@ export function section<S extends z.ZodRawShape>(shape: S) {
   const obj = z.strictObject(shape, {
     error: (iss) => {
       if (iss.code === 'unrecognized_keys') {
-        return iss.keys.map((k) => {
-          const near = closest(k, known);
-          return `${k}${UNKNOWN_KEY_SEPARATOR}unknown key (${near ? `did you mean ${near}? ` : ''}allowed: ${known.join(', ')})`;
-        }).join('\n');
+        return iss.keys
+          .map((k) => {
+            const near = closest(k, known);
+            return `${k}${UNKNOWN_KEY_SEPARATOR}unknown key (${near ? `did you mean ${near}? ` : ''}allowed: ${known.join(', ')})`;
+          })
+          .join('\n');
       }
       if (iss.code === 'invalid_type') return 'expected a mapping';
       return undefined;
@@ -153,7 +197,9 @@ export function readSecret(o: Record<string, unknown>, key: string, lc: LoadCont
     return v;
   }
   if (file === null) return null;
-  try { return readFileSync(isAbsolute(file) ? file : resolve(lc.baseDir, file), 'utf8').trim(); } catch (e) {
+  try {
+    return readFileSync(isAbsolute(file) ? file : resolve(lc.baseDir, file), 'utf8').trim();
+  } catch (e) {
     ctx.addIssue({ code: 'custom', path: [`${key}_file`], message: `cannot read ${file}: ${(e as Error).message}` });
     return null;
   }
@@ -161,4 +207,7 @@ export function readSecret(o: Record<string, unknown>, key: string, lc: LoadCont
 
 /** The three keys of a secret, for a section's shape. */
 export const secretKeys = <K extends string>(key: K) =>
-  ({ [key]: str(null), [`${key}_env`]: str(null), [`${key}_file`]: str(null) }) as Record<K | `${K}_env` | `${K}_file`, ReturnType<typeof str<null>>>;
+  ({ [key]: str(null), [`${key}_env`]: str(null), [`${key}_file`]: str(null) }) as Record<
+    K | `${K}_env` | `${K}_file`,
+    ReturnType<typeof str<null>>
+  >;

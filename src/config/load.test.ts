@@ -8,7 +8,10 @@ import { configSchema } from './schema.js';
 
 const minimal = {
   tls: { cert: 'c.pem', key: 'k.pem' },
-  imap: { listen: [{ port: 1143 }], upstream: { host: '127.0.0.1', port: 143, auth: { method: 'sasl-proxy', user: 'm', password_env: 'MP' } } },
+  imap: {
+    listen: [{ port: 1143 }],
+    upstream: { host: '127.0.0.1', port: 143, auth: { method: 'sasl-proxy', user: 'm', password_env: 'MP' } },
+  },
 };
 
 describe('configuration', () => {
@@ -26,7 +29,13 @@ describe('configuration', () => {
   it('resolves secrets from env and files, relative paths against the config folder', () => {
     const dir = mkdtempSync(join(tmpdir(), 'mg-cfg-'));
     writeFileSync(join(dir, 'master.pw'), 's3cret\n');
-    const doc = { ...minimal, imap: { ...minimal.imap, upstream: { ...minimal.imap.upstream, auth: { method: 'separator', user: 'm', password_file: 'master.pw' } } } };
+    const doc = {
+      ...minimal,
+      imap: {
+        ...minimal.imap,
+        upstream: { ...minimal.imap.upstream, auth: { method: 'separator', user: 'm', password_file: 'master.pw' } },
+      },
+    };
     const c = buildConfig(doc, join(dir, 'mailgate.yaml'), {});
     expect(c.imap?.upstream.auth).toEqual({ method: 'separator', user: 'm', password: 's3cret', separator: '*' });
     expect(c.tls?.cert).toBe(join(dir, 'c.pem'));
@@ -43,10 +52,25 @@ auth: { cache_ttl: soon }
 typo: 1
 `);
     let err: ConfigError | null = null;
-    try { buildConfig(doc, null, {}); } catch (e) { err = e as ConfigError; }
+    try {
+      buildConfig(doc, null, {});
+    } catch (e) {
+      err = e as ConfigError;
+    }
     expect(err).toBeInstanceOf(ConfigError);
     const text = err!.problems.join('\n');
-    for (const k of ['imap.listen[0].port', 'imap.listen[0].tls', 'imap.upstream.port', 'imap.upstream.auth.method', 'policy.enforce', 'policy.exempt_networks[0]', 'portal.trusted_proxies[1]', 'auth.cache_ttl', 'typo: unknown key', 'tls: a listener uses TLS']) {
+    for (const k of [
+      'imap.listen[0].port',
+      'imap.listen[0].tls',
+      'imap.upstream.port',
+      'imap.upstream.auth.method',
+      'policy.enforce',
+      'policy.exempt_networks[0]',
+      'portal.trusted_proxies[1]',
+      'auth.cache_ttl',
+      'typo: unknown key',
+      'tls: a listener uses TLS',
+    ]) {
       expect(text).toContain(k);
     }
   });
@@ -58,8 +82,13 @@ typo: 1
   it('notify: on by default, an optional From that must be one address on one line', () => {
     const env = { MP: 'pw' };
     expect(buildConfig(minimal, null, env).notify).toEqual({ enabled: true, from: null });
-    expect(buildConfig({ ...minimal, notify: { enabled: false, from: 'Security <sec@example.org>' } }, null, env).notify).toEqual({ enabled: false, from: 'Security <sec@example.org>' });
-    expect(() => buildConfig({ ...minimal, notify: { from: 'a@b.c\r\nBcc: x@y.z' } }, null, env)).toThrow(/notify\.from: expected one address/);
+    expect(buildConfig({ ...minimal, notify: { enabled: false, from: 'Security <sec@example.org>' } }, null, env).notify).toEqual({
+      enabled: false,
+      from: 'Security <sec@example.org>',
+    });
+    expect(() => buildConfig({ ...minimal, notify: { from: 'a@b.c\r\nBcc: x@y.z' } }, null, env)).toThrow(
+      /notify\.from: expected one address/,
+    );
     expect(() => buildConfig({ ...minimal, notify: { from: 'nobody' } }, null, env)).toThrow(/notify\.from/);
     expect(() => buildConfig({ ...minimal, notify: { enabled: 'yes' } }, null, env)).toThrow(/notify\.enabled: expected true or false/);
   });
@@ -69,11 +98,20 @@ typo: 1
     const def = buildConfig(minimal, '/etc/mailgate/mailgate.yaml', env);
     expect(def.store).toEqual({ sqlite: '/etc/mailgate/data/mailgate.db', postgres: null });
     expect(def.audit.retentionMs).toBeNull();
-    const pg = buildConfig({ ...minimal, store: { postgres: { url_env: 'DB', pool_size: 20, statement_timeout: '2s' } }, audit: { retention: '180d' } }, null, env);
+    const pg = buildConfig(
+      { ...minimal, store: { postgres: { url_env: 'DB', pool_size: 20, statement_timeout: '2s' } }, audit: { retention: '180d' } },
+      null,
+      env,
+    );
     expect(pg.store).toEqual({ sqlite: null, postgres: { url: env.DB, poolSize: 20, statementTimeoutMs: 2000 } });
     expect(pg.audit.retentionMs).toBe(180 * 86_400_000);
     const problems = (doc: object, e: NodeJS.ProcessEnv = env) => {
-      try { buildConfig({ ...minimal, ...doc }, null, e); return ''; } catch (err) { return (err as ConfigError).problems.join('\n'); }
+      try {
+        buildConfig({ ...minimal, ...doc }, null, e);
+        return '';
+      } catch (err) {
+        return (err as ConfigError).problems.join('\n');
+      }
     };
     expect(problems({ store: { sqlite: 'a.db', postgres: { url_env: 'DB' } } })).toMatch(/store: set exactly one of sqlite and postgres/);
     expect(problems({ store: { postgres: {} } })).toMatch(/store.postgres.url: required/);
@@ -95,7 +133,8 @@ typo: 1
 
   it('never puts the example config out of sync with the README keys', () => {
     const readme = readFileSync(join(import.meta.dirname, '../../config/mailgate.example.yaml'), 'utf8');
-    for (const k of ['store:', 'secret_file:', 'tls:', 'imap:', 'smtp:', 'policy:', 'auth:', 'limits:', 'log:', 'notify:']) expect(readme).toContain(k);
+    for (const k of ['store:', 'secret_file:', 'tls:', 'imap:', 'smtp:', 'policy:', 'auth:', 'limits:', 'log:', 'notify:'])
+      expect(readme).toContain(k);
   });
 });
 
@@ -104,19 +143,35 @@ function schemaKeys(s: unknown, prefix = ''): string[] {
   const def = (s as { _zod?: { def?: Record<string, unknown> } })._zod?.def;
   if (!def) return [];
   switch (def.type) {
-    case 'object': return Object.entries(def.shape as Record<string, unknown>).flatMap(([k, v]) => [`${prefix}${k}`, ...schemaKeys(v, `${prefix}${k}.`)]);
-    case 'pipe': return [...schemaKeys(def.in, prefix), ...schemaKeys(def.out, prefix)];
-    case 'optional': case 'nullable': case 'default': return schemaKeys(def.innerType, prefix);
-    case 'array': return schemaKeys(def.element, prefix);
-    case 'union': return (def.options as unknown[]).flatMap((o) => schemaKeys(o, prefix));
-    default: return [];
+    case 'object':
+      return Object.entries(def.shape as Record<string, unknown>).flatMap(([k, v]) => [
+        `${prefix}${k}`,
+        ...schemaKeys(v, `${prefix}${k}.`),
+      ]);
+    case 'pipe':
+      return [...schemaKeys(def.in, prefix), ...schemaKeys(def.out, prefix)];
+    case 'optional':
+    case 'nullable':
+    case 'default':
+      return schemaKeys(def.innerType, prefix);
+    case 'array':
+      return schemaKeys(def.element, prefix);
+    case 'union':
+      return (def.options as unknown[]).flatMap((o) => schemaKeys(o, prefix));
+    default:
+      return [];
   }
 }
 
 describe('one schema', () => {
   const env = { MP: 'pw' };
   const problems = (doc: object) => {
-    try { buildConfig({ ...minimal, ...doc }, null, env); return ''; } catch (err) { return (err as ConfigError).problems.join('\n'); }
+    try {
+      buildConfig({ ...minimal, ...doc }, null, env);
+      return '';
+    } catch (err) {
+      return (err as ConfigError).problems.join('\n');
+    }
   };
 
   it('documents every key of the schema in the example config', () => {
@@ -128,18 +183,34 @@ describe('one schema', () => {
   });
 
   it('refuses imap.hostname (smtp only) instead of ignoring it, and names the closest known key', () => {
-    expect(problems({ imap: { ...minimal.imap, hostname: 'mail.example.com' } })).toMatch(/^imap\.hostname: unknown key \(allowed: listen, upstream\)$/m);
+    expect(problems({ imap: { ...minimal.imap, hostname: 'mail.example.com' } })).toMatch(
+      /^imap\.hostname: unknown key \(allowed: listen, upstream\)$/m,
+    );
     expect(problems({ auth: { thrrottle: {} } })).toMatch(/^auth\.thrrottle: unknown key \(did you mean throttle\? allowed: /m);
-    expect(problems({ imap: { ...minimal.imap, listen: [{ port: 1143, tsl: 'none' }] } })).toMatch(/^imap\.listen\[0\]\.tsl: unknown key \(did you mean tls\?/m);
-    expect(problems({ portal: { listen: { host: '127.0.0.1', prot: 8080 } } })).toMatch(/^portal\.listen\.prot: unknown key \(did you mean port\?/m);
+    expect(problems({ imap: { ...minimal.imap, listen: [{ port: 1143, tsl: 'none' }] } })).toMatch(
+      /^imap\.listen\[0\]\.tsl: unknown key \(did you mean tls\?/m,
+    );
+    expect(problems({ portal: { listen: { host: '127.0.0.1', prot: 8080 } } })).toMatch(
+      /^portal\.listen\.prot: unknown key \(did you mean port\?/m,
+    );
   });
 
   it('pop3: the same shape as imap, its own default port', () => {
-    const c = buildConfig({ ...minimal, pop3: { listen: [{ port: 1110 }], upstream: { auth: { method: 'separator', user: 'm', password_env: 'MP' } } } }, null, env);
-    expect(c.pop3?.upstream).toMatchObject({ host: '127.0.0.1', port: 110, auth: { method: 'separator', user: 'm', password: 'pw', separator: '*' } });
+    const c = buildConfig(
+      { ...minimal, pop3: { listen: [{ port: 1110 }], upstream: { auth: { method: 'separator', user: 'm', password_env: 'MP' } } } },
+      null,
+      env,
+    );
+    expect(c.pop3?.upstream).toMatchObject({
+      host: '127.0.0.1',
+      port: 110,
+      auth: { method: 'separator', user: 'm', password: 'pw', separator: '*' },
+    });
     expect(c.pop3?.listen).toEqual([{ host: '0.0.0.0', port: 1110, tls: 'starttls' }]);
     expect(buildConfig(minimal, null, env).pop3).toBeNull();
-    expect(problems({ pop3: { listen: [{ port: 1110 }], upstream: { auth: { method: 'xclient' } } } })).toMatch(/pop3\.upstream\.auth\.method: expected one of sasl-proxy, separator, got "xclient"/);
+    expect(problems({ pop3: { listen: [{ port: 1110 }], upstream: { auth: { method: 'xclient' } } } })).toMatch(
+      /pop3\.upstream\.auth\.method: expected one of sasl-proxy, separator, got "xclient"/,
+    );
   });
 
   it('reads an empty key as its default and a secret from at most one source, never echoing it', () => {
@@ -148,6 +219,8 @@ describe('one schema', () => {
     const both = problems({ admin: { token: 'hunter2-token', token_env: 'X' } });
     expect(both).toMatch(/^admin\.token: set only one of token, token_env, token_file$/m);
     expect(both).not.toContain('hunter2');
-    expect(problems({ imap: { ...minimal.imap, upstream: { ...minimal.imap.upstream, auth: { method: 'sasl-proxy', password: 'x' } } } })).toMatch(/^imap\.upstream\.auth\.user: required: the master user name$/m);
+    expect(
+      problems({ imap: { ...minimal.imap, upstream: { ...minimal.imap.upstream, auth: { method: 'sasl-proxy', password: 'x' } } } }),
+    ).toMatch(/^imap\.upstream\.auth\.user: required: the master user name$/m);
   });
 });

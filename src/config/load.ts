@@ -15,7 +15,10 @@ import type { Config } from './types.js';
 export { parseDuration } from './fields.js';
 
 export class ConfigError extends Error {
-  constructor(readonly problems: string[], file: string | null) {
+  constructor(
+    readonly problems: string[],
+    file: string | null,
+  ) {
     super(`invalid configuration${file ? ` in ${file}` : ''}:\n  - ${problems.join('\n  - ')}`);
     this.name = 'ConfigError';
   }
@@ -55,15 +58,24 @@ export function buildConfig(doc: unknown, file: string | null, env: NodeJS.Proce
 /** Reads and validates a YAML config file. */
 export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Readonly<Config> {
   let text: string;
-  try { text = readFileSync(file, 'utf8'); } catch (e) {
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
     throw new ConfigError([`cannot read the configuration file: ${(e as Error).message}`], file);
   }
   let doc: unknown;
-  try { doc = parseYaml(text); } catch (e) { throw new ConfigError([`not valid YAML: ${(e as Error).message}`], file); }
+  try {
+    doc = parseYaml(text);
+  } catch (e) {
+    throw new ConfigError([`not valid YAML: ${(e as Error).message}`], file);
+  }
   return buildConfig(doc, file, env);
 }
 
 function deepFreeze<T>(o: T): T {
-  if (o && typeof o === 'object') { for (const v of Object.values(o)) deepFreeze(v); Object.freeze(o); }
+  if (o && typeof o === 'object') {
+    for (const v of Object.values(o)) deepFreeze(v);
+    Object.freeze(o);
+  }
   return o;
 }

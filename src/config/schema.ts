@@ -10,7 +10,19 @@ import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import {
-  bool, cidrList, duration, field, int, oneOf, optionalSection, path, readSecret, secretKeys, section, str, type LoadContext,
+  bool,
+  cidrList,
+  duration,
+  field,
+  int,
+  oneOf,
+  optionalSection,
+  path,
+  readSecret,
+  secretKeys,
+  section,
+  str,
+  type LoadContext,
 } from './fields.js';
 
 export const TLS_MODES = ['none', 'starttls', 'implicit'] as const;
@@ -21,31 +33,53 @@ const show = (v: unknown) => JSON.stringify(v);
 
 /** A mapping that must be there (unlike section(), absent is an error with this hint). */
 function required<T extends z.ZodType>(schema: T, hint: string) {
-  return z.preprocess((v) => v ?? undefined, schema.optional()).transform((v, ctx) => {
-    if (v === undefined) { ctx.addIssue({ code: 'custom', message: `required: ${hint}` }); return z.NEVER; }
-    return v as NonNullable<typeof v>;
-  });
+  return z
+    .preprocess((v) => v ?? undefined, schema.optional())
+    .transform((v, ctx) => {
+      if (v === undefined) {
+        ctx.addIssue({ code: 'custom', message: `required: ${hint}` });
+        return z.NEVER;
+      }
+      return v as NonNullable<typeof v>;
+    });
 }
 
-const host = field('0.0.0.0', (v) => (typeof v === 'string' && (isIP(v) !== 0 || v === 'localhost') ? v : undefined), (v) => `expected an IP address, got ${show(v)}`);
+const host = field(
+  '0.0.0.0',
+  (v) => (typeof v === 'string' && (isIP(v) !== 0 || v === 'localhost') ? v : undefined),
+  (v) => `expected an IP address, got ${show(v)}`,
+);
 
 const listener = section({ host, port: int(0, 0, 65535), tls: oneOf(TLS_MODES, 'starttls') });
 
 /** One listener or a list of them; at least one. */
-const listeners = z.preprocess((v) => (Array.isArray(v) ? v : v === undefined || v === null ? [] : [v]),
-  z.array(listener).min(1, { error: 'at least one listener is needed' }));
+const listeners = z.preprocess(
+  (v) => (Array.isArray(v) ? v : v === undefined || v === null ? [] : [v]),
+  z.array(listener).min(1, { error: 'at least one listener is needed' }),
+);
 
 /** How mailgate logs in upstream on a user's behalf; `allowed` per protocol, the first is the default. */
 function upstreamAuth(lc: LoadContext, allowed: readonly AuthMethod[]) {
-  return section({ method: oneOf(allowed as readonly AuthMethod[], allowed[0]!), user: str(null), ...secretKeys('password'), separator: str('*') })
-    .transform((o, ctx) => {
-      if (o.method === 'xclient') return { method: 'xclient' as const };
-      const password = readSecret(o, 'password', lc, ctx);
-      if (!o.user) ctx.addIssue({ code: 'custom', path: ['user'], message: 'required: the master user name' });
-      if (password === null) ctx.addIssue({ code: 'custom', path: ['password'], message: 'required: the master password (password_env or password_file recommended)' });
-      const master = { user: o.user ?? '', password: password ?? '' };
-      return o.method === 'separator' ? { method: 'separator' as const, ...master, separator: o.separator } : { method: 'sasl-proxy' as const, ...master };
-    });
+  return section({
+    method: oneOf(allowed as readonly AuthMethod[], allowed[0]!),
+    user: str(null),
+    ...secretKeys('password'),
+    separator: str('*'),
+  }).transform((o, ctx) => {
+    if (o.method === 'xclient') return { method: 'xclient' as const };
+    const password = readSecret(o, 'password', lc, ctx);
+    if (!o.user) ctx.addIssue({ code: 'custom', path: ['user'], message: 'required: the master user name' });
+    if (password === null)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['password'],
+        message: 'required: the master password (password_env or password_file recommended)',
+      });
+    const master = { user: o.user ?? '', password: password ?? '' };
+    return o.method === 'separator'
+      ? { method: 'separator' as const, ...master, separator: o.separator }
+      : { method: 'sasl-proxy' as const, ...master };
+  });
 }
 
 type Protocol = 'imap' | 'smtp' | 'pop3';
@@ -54,20 +88,33 @@ const DEFAULT_PORT: Record<Protocol, number> = { imap: 143, smtp: 587, pop3: 110
 function upstream(lc: LoadContext, protocol: Protocol) {
   const methods: readonly AuthMethod[] = protocol === 'smtp' ? ['xclient', 'sasl-proxy'] : ['sasl-proxy', 'separator'];
   // SMTP may leave auth out (XCLIENT); IMAP and POP3 need the master login.
-  const auth = protocol === 'smtp' ? upstreamAuth(lc, methods)
-    : required(upstreamAuth(lc, methods), '{ method: sasl-proxy|separator, user, password_env }');
+  const auth =
+    protocol === 'smtp'
+      ? upstreamAuth(lc, methods)
+      : required(upstreamAuth(lc, methods), '{ method: sasl-proxy|separator, user, password_env }');
   return section({
-    host: str('127.0.0.1'), port: int(DEFAULT_PORT[protocol], 1, 65535), tls: oneOf(TLS_MODES, 'starttls'),
-    ca: str(null), servername: str(null), verify: bool(true), trusted: bool(true), auth, connect_timeout: duration(10_000),
+    host: str('127.0.0.1'),
+    port: int(DEFAULT_PORT[protocol], 1, 65535),
+    tls: oneOf(TLS_MODES, 'starttls'),
+    ca: str(null),
+    servername: str(null),
+    verify: bool(true),
+    trusted: bool(true),
+    auth,
+    connect_timeout: duration(10_000),
   }).transform((o, ctx) => {
     let ca: string | null = null;
     if (o.ca) {
-      try { ca = readFileSync(isAbsolute(o.ca) ? o.ca : resolve(lc.baseDir, o.ca), 'utf8'); } catch (e) {
+      try {
+        ca = readFileSync(isAbsolute(o.ca) ? o.ca : resolve(lc.baseDir, o.ca), 'utf8');
+      } catch (e) {
         ctx.addIssue({ code: 'custom', path: ['ca'], message: `cannot read ${o.ca}: ${(e as Error).message}` });
       }
     }
     return {
-      host: o.host, port: o.port, tls: o.tls,
+      host: o.host,
+      port: o.port,
+      tls: o.tls,
       /** PEM CA bundle (contents) that verifies the upstream's certificate; null: the system CAs. */
       ca,
       /** TLS server name to verify; null: host. */
@@ -75,7 +122,8 @@ function upstream(lc: LoadContext, protocol: Protocol) {
       rejectUnauthorized: o.verify,
       /** The upstream trusts mailgate's address: forward the real client IP (ID, XCLIENT). */
       trusted: o.trusted,
-      auth: o.auth, connectTimeoutMs: o.connect_timeout,
+      auth: o.auth,
+      connectTimeoutMs: o.connect_timeout,
     };
   });
 }
@@ -89,17 +137,20 @@ function smtpSection(lc: LoadContext) {
 }
 
 function postgresSection(lc: LoadContext) {
-  return section({ ...secretKeys('url'), pool_size: int(10, 1, 1000), statement_timeout: duration(5000, { ms: 100, message: 'expected at least 100ms' }) })
-    .transform((o, ctx) => {
-      const url = readSecret(o, 'url', lc, ctx);
-      if (url === null && o.url === null && o.url_env === null && o.url_file === null) {
-        ctx.addIssue({ code: 'custom', path: ['url'], message: 'required: url_env (e.g. MAILGATE_DATABASE_URL), url_file or url' });
-      } else if (url !== null && !/^postgres(ql)?:\/\//.test(url)) {
-        // Never echo the value: it usually carries the database password.
-        ctx.addIssue({ code: 'custom', path: ['url'], message: 'expected a postgres:// or postgresql:// URL' });
-      }
-      return { url: url ?? '', poolSize: o.pool_size, statementTimeoutMs: o.statement_timeout };
-    });
+  return section({
+    ...secretKeys('url'),
+    pool_size: int(10, 1, 1000),
+    statement_timeout: duration(5000, { ms: 100, message: 'expected at least 100ms' }),
+  }).transform((o, ctx) => {
+    const url = readSecret(o, 'url', lc, ctx);
+    if (url === null && o.url === null && o.url_env === null && o.url_file === null) {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'required: url_env (e.g. MAILGATE_DATABASE_URL), url_file or url' });
+    } else if (url !== null && !/^postgres(ql)?:\/\//.test(url)) {
+      // Never echo the value: it usually carries the database password.
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'expected a postgres:// or postgresql:// URL' });
+    }
+    return { url: url ?? '', poolSize: o.pool_size, statementTimeoutMs: o.statement_timeout };
+  });
 }
 
 /** store: { sqlite: FILE } (default ./data/mailgate.db) or { postgres: { url|url_env|url_file, … } }. */
@@ -122,74 +173,134 @@ function domainName(v: unknown, ctx: z.RefinementCtx, at: (string | number)[]): 
 
 /** identity: how a typed name becomes the one account name (core/identity.ts). */
 const identity = section({ default_domain: z.unknown().optional(), domains: z.unknown().optional() }).transform((o, ctx) => {
-  const defaultDomain = o.default_domain === undefined || o.default_domain === null ? null : domainName(o.default_domain, ctx, ['default_domain']);
+  const defaultDomain =
+    o.default_domain === undefined || o.default_domain === null ? null : domainName(o.default_domain, ctx, ['default_domain']);
   let domains: string[] | null = null;
   if (o.domains !== undefined && o.domains !== null) {
-    if (!Array.isArray(o.domains) || o.domains.length === 0) ctx.addIssue({ code: 'custom', path: ['domains'], message: 'expected a non-empty list of domains (omit it to accept any domain)' });
+    if (!Array.isArray(o.domains) || o.domains.length === 0)
+      ctx.addIssue({ code: 'custom', path: ['domains'], message: 'expected a non-empty list of domains (omit it to accept any domain)' });
     else domains = o.domains.map((d, i) => domainName(d, ctx, ['domains', i])).filter((d): d is string => d !== null);
   }
   if (defaultDomain && domains && !domains.includes(defaultDomain)) {
-    ctx.addIssue({ code: 'custom', path: ['default_domain'], message: `${defaultDomain} is not in identity.domains: bare names would all be refused` });
+    ctx.addIssue({
+      code: 'custom',
+      path: ['default_domain'],
+      message: `${defaultDomain} is not in identity.domains: bare names would all be refused`,
+    });
   }
   return { defaultDomain, domains };
 });
 
-const enforce = field<'all' | readonly string[]>([], (v) => {
-  if (v === 'all') return 'all';
-  if (Array.isArray(v) && v.every((x) => typeof x === 'string' && x.trim() !== '')) return v.map((x: string) => x.trim().toLowerCase().replace(/^@/, ''));
-  return undefined;
-}, () => 'expected "all" or a list of domains and addresses');
+const enforce = field<'all' | readonly string[]>(
+  [],
+  (v) => {
+    if (v === 'all') return 'all';
+    if (Array.isArray(v) && v.every((x) => typeof x === 'string' && x.trim() !== ''))
+      return v.map((x: string) => x.trim().toLowerCase().replace(/^@/, ''));
+    return undefined;
+  },
+  () => 'expected "all" or a list of domains and addresses',
+);
 
-const policy = section({ enforce, exempt_networks: cidrList(), allow_plaintext_auth: bool(false) })
-  .transform((o) => ({ enforce: o.enforce, exemptNetworks: o.exempt_networks, allowPlaintextAuth: o.allow_plaintext_auth }));
-
-const auth = () => section({
-  bcrypt_cost: int(10, 4, 15),
-  // One core is left to the event loop that splices everyone's traffic: with bcrypt on every
-  // core, a cold-login storm added 6 ms to other sessions' p99 in the bench, 2 ms with one less.
-  hash_workers: int(Math.max(1, availableParallelism() - 1), 1, 64),
-  cache_ttl: duration(5 * 60_000), failure_delay: duration(2_000), failure_jitter: duration(null),
-  throttle: section({ max_delay: duration(15_000), block_after: int(10, 1, 1_000_000), block_for: duration(15 * 60_000), window: duration(15 * 60_000), account_ceiling: int(30, 1, 1_000_000) }),
-}).transform(({ throttle: t, ...o }) => ({
-  bcryptCost: o.bcrypt_cost, hashWorkers: o.hash_workers, cacheTtlMs: o.cache_ttl, failureDelayMs: o.failure_delay,
-  // A quarter of the delay by default: wide enough to cover an upstream's own failure delay
-  // (Dovecot answers within about ±0.5 s of its auth_failure_delay).
-  failureJitterMs: o.failure_jitter ?? Math.round(o.failure_delay / 4),
-  throttle: { maxDelayMs: t.max_delay, blockAfter: t.block_after, blockForMs: t.block_for, windowMs: t.window, accountCeiling: t.account_ceiling },
+const policy = section({ enforce, exempt_networks: cidrList(), allow_plaintext_auth: bool(false) }).transform((o) => ({
+  enforce: o.enforce,
+  exemptNetworks: o.exempt_networks,
+  allowPlaintextAuth: o.allow_plaintext_auth,
 }));
+
+const auth = () =>
+  section({
+    bcrypt_cost: int(10, 4, 15),
+    // One core is left to the event loop that splices everyone's traffic: with bcrypt on every
+    // core, a cold-login storm added 6 ms to other sessions' p99 in the bench, 2 ms with one less.
+    hash_workers: int(Math.max(1, availableParallelism() - 1), 1, 64),
+    cache_ttl: duration(5 * 60_000),
+    failure_delay: duration(2_000),
+    failure_jitter: duration(null),
+    throttle: section({
+      max_delay: duration(15_000),
+      block_after: int(10, 1, 1_000_000),
+      block_for: duration(15 * 60_000),
+      window: duration(15 * 60_000),
+      account_ceiling: int(30, 1, 1_000_000),
+    }),
+  }).transform(({ throttle: t, ...o }) => ({
+    bcryptCost: o.bcrypt_cost,
+    hashWorkers: o.hash_workers,
+    cacheTtlMs: o.cache_ttl,
+    failureDelayMs: o.failure_delay,
+    // A quarter of the delay by default: wide enough to cover an upstream's own failure delay
+    // (Dovecot answers within about ±0.5 s of its auth_failure_delay).
+    failureJitterMs: o.failure_jitter ?? Math.round(o.failure_delay / 4),
+    throttle: {
+      maxDelayMs: t.max_delay,
+      blockAfter: t.block_after,
+      blockForMs: t.block_for,
+      windowMs: t.window,
+      accountCeiling: t.account_ceiling,
+    },
+  }));
 
 const limits = section({
-  idle_timeout: duration(60_000), max_bad_commands: int(5, 1, 1000), max_line: int(8192, 512, 1 << 20), max_literal: int(8192, 512, 1 << 20),
-  max_prelogin_commands: int(50, 5, 10_000), max_prelogin_per_ip: int(1000, 1, 100_000), max_connections: int(20_000, 1, 1_000_000), shutdown_grace: duration(30_000),
+  idle_timeout: duration(60_000),
+  max_bad_commands: int(5, 1, 1000),
+  max_line: int(8192, 512, 1 << 20),
+  max_literal: int(8192, 512, 1 << 20),
+  max_prelogin_commands: int(50, 5, 10_000),
+  max_prelogin_per_ip: int(1000, 1, 100_000),
+  max_connections: int(20_000, 1, 1_000_000),
+  shutdown_grace: duration(30_000),
 }).transform((o) => ({
-  idleTimeoutMs: o.idle_timeout, maxBadCommands: o.max_bad_commands, maxLineBytes: o.max_line, maxLiteralBytes: o.max_literal,
-  maxPreLoginCommands: o.max_prelogin_commands, maxPreLoginPerIp: o.max_prelogin_per_ip, maxConnections: o.max_connections, shutdownGraceMs: o.shutdown_grace,
+  idleTimeoutMs: o.idle_timeout,
+  maxBadCommands: o.max_bad_commands,
+  maxLineBytes: o.max_line,
+  maxLiteralBytes: o.max_literal,
+  maxPreLoginCommands: o.max_prelogin_commands,
+  maxPreLoginPerIp: o.max_prelogin_per_ip,
+  maxConnections: o.max_connections,
+  shutdownGraceMs: o.shutdown_grace,
 }));
 
-const publicUrl = field<string | null>(null, (v) => (typeof v === 'string' && /^https?:\/\/[^/\s]+/.test(v) ? v : undefined), (v) => `expected an http(s) URL, got ${show(v)}`);
+const publicUrl = field<string | null>(
+  null,
+  (v) => (typeof v === 'string' && /^https?:\/\/[^/\s]+/.test(v) ? v : undefined),
+  (v) => `expected an http(s) URL, got ${show(v)}`,
+);
 
 const portal = section({
-  listen: section({ host: str('127.0.0.1'), port: int(8080, 0, 65535) }), public_url: publicUrl,
-  trusted_proxies: cidrList(), first_enrolment: oneOf(['open', 'code'] as const, 'open'),
+  listen: section({ host: str('127.0.0.1'), port: int(8080, 0, 65535) }),
+  public_url: publicUrl,
+  trusted_proxies: cidrList(),
+  first_enrolment: oneOf(['open', 'code'] as const, 'open'),
 }).transform((o) => ({ listen: o.listen, publicUrl: o.public_url, trustedProxies: o.trusted_proxies, firstEnrolment: o.first_enrolment }));
 
 // It becomes a header line as written: one address, no line breaks or control characters.
 // eslint-disable-next-line no-control-regex
-const ONE_ADDRESS = (s: string) => !/[\u0000-\u001f\u007f]/.test(s) && s.length <= 300 && /^(?:[^<>@]*<[^<>\s@]+@[^<>\s@]+>|[^<>\s@]+@[^<>\s@]+)$/.test(s.trim());
-const notifyFrom = field<string | null>(null, (v) => (typeof v === 'string' && ONE_ADDRESS(v) ? v.trim() : undefined),
-  (v) => `expected one address like "Mail security <postmaster@example.com>" or postmaster@example.com, got ${show(String(v).slice(0, 100))}`);
+const ONE_ADDRESS = (s: string) =>
+  !/[\u0000-\u001f\u007f]/.test(s) && s.length <= 300 && /^(?:[^<>@]*<[^<>\s@]+@[^<>\s@]+>|[^<>\s@]+@[^<>\s@]+)$/.test(s.trim());
+const notifyFrom = field<string | null>(
+  null,
+  (v) => (typeof v === 'string' && ONE_ADDRESS(v) ? v.trim() : undefined),
+  (v) =>
+    `expected one address like "Mail security <postmaster@example.com>" or postmaster@example.com, got ${show(String(v).slice(0, 100))}`,
+);
 
 /** The whole file; `file` is where it was read from (null: built in memory). */
 export function configSchema(lc: LoadContext, file: string | null) {
   return section({
     store: storeSection(lc),
-    audit: section({ retention: duration(null, { ms: 86_400_000, message: 'expected at least 1d (or leave it unset to keep every event)' }) }),
+    audit: section({
+      retention: duration(null, { ms: 86_400_000, message: 'expected at least 1d (or leave it unset to keep every event)' }),
+    }),
     secret_file: path(lc, './data/secret.key'),
     tls: optionalSection(section({ cert: path(lc, ''), key: path(lc, '') })),
     imap: optionalSection(protocolSection(lc, 'imap')),
     smtp: optionalSection(smtpSection(lc)),
     pop3: optionalSection(protocolSection(lc, 'pop3')),
-    identity, policy, auth: auth(), limits,
+    identity,
+    policy,
+    auth: auth(),
+    limits,
     log: section({ level: oneOf(LOG_LEVELS, 'info') }),
     portal: optionalSection(portal),
     // The admin API is simply off when its variable is unset.
@@ -204,8 +315,15 @@ export function configSchema(lc: LoadContext, file: string | null) {
     audit: { retentionMs: o.audit.retention },
     secretFile: o.secret_file,
     tls: o.tls,
-    imap: o.imap, smtp: o.smtp, pop3: o.pop3,
-    identity: o.identity, policy: o.policy, auth: o.auth, limits: o.limits, log: o.log, portal: o.portal,
+    imap: o.imap,
+    smtp: o.smtp,
+    pop3: o.pop3,
+    identity: o.identity,
+    policy: o.policy,
+    auth: o.auth,
+    limits: o.limits,
+    log: o.log,
+    portal: o.portal,
     admin: o.admin,
     notify: o.notify,
     metrics: o.metrics,

@@ -11,6 +11,14 @@ export type AuditInput = Pick<AuditEvent, 'type' | 'outcome'> & Partial<Omit<Aud
 /** Appends one event; resolves to its id. */
 export function appendAudit(store: Pick<Store, 'appendAudit'>, clock: Clock, e: AuditInput): Promise<number> {
   return store.appendAudit({
-    ts: clock.now(), username: null, protocol: null, ip: null, passcodeId: null, reason: null, sessionId: null, detail: null, ...e,
+    ts: clock.now(),
+    username: null,
+    protocol: null,
+    ip: null,
+    passcodeId: null,
+    reason: null,
+    sessionId: null,
+    detail: null,
+    ...e,
   });
 }

@@ -52,9 +52,24 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   const { identity } = deps;
   let { policy, exempt } = deps;
 
-  const audit = (req: AuthRequest, account: string | null, outcome: string, reason: string | null, passcodeId: string | null, detail: Record<string, unknown> | null) => {
+  const audit = (
+    req: AuthRequest,
+    account: string | null,
+    outcome: string,
+    reason: string | null,
+    passcodeId: string | null,
+    detail: Record<string, unknown> | null,
+  ) => {
     appendAudit(store, clock, {
-      type: 'auth', username: account, protocol: req.protocol, ip: req.remoteIp, passcodeId, outcome, reason, sessionId: req.sessionId ?? null, detail,
+      type: 'auth',
+      username: account,
+      protocol: req.protocol,
+      ip: req.remoteIp,
+      passcodeId,
+      outcome,
+      reason,
+      sessionId: req.sessionId ?? null,
+      detail,
     }).catch((e: Error) => deps.onAuditError?.(e));
   };
 
@@ -101,7 +116,9 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     if (normalized === null) return reject(req, account, 'not-a-passcode');
 
     const cachedId = cache.get(account, normalized);
-    let row = cachedId ? await store.getPasscode(cachedId) : await store.findPasscodeByTag(account, passcodeTag(keys.tag, account, normalized));
+    let row = cachedId
+      ? await store.getPasscode(cachedId)
+      : await store.findPasscodeByTag(account, passcodeTag(keys.tag, account, normalized));
     if (row && row.username !== account) row = undefined;
     if (!row) return reject(req, account, 'unknown-passcode');
     if (!cachedId && !(await hasher.verify(normalized, row.hash))) return reject(req, account, 'unknown-passcode');
@@ -113,7 +130,11 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     // "Last used" is shown at minute precision; a mail app reconnecting all day from the same
     // place must not cost a database write per connection.
     const client = req.clientId ?? null;
-    const fresh = row.lastUsedAt !== null && now - row.lastUsedAt < LAST_USED_PRECISION_MS && row.lastUsedIp === req.remoteIp && row.lastUsedClient === client;
+    const fresh =
+      row.lastUsedAt !== null &&
+      now - row.lastUsedAt < LAST_USED_PRECISION_MS &&
+      row.lastUsedIp === req.remoteIp &&
+      row.lastUsedClient === client;
     if (!fresh) await store.recordPasscodeUse(row.id, now, req.remoteIp, client);
     deps.guard.success(req.remoteIp, account);
     audit(req, account, 'accept', null, row.id, { cached: cachedId !== null, ...(req.clientId ? { client: req.clientId } : {}) });
@@ -122,11 +143,17 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
 
   return {
     authenticate,
-    setPolicy(p, e) { policy = p; exempt = e; },
+    setPolicy(p, e) {
+      policy = p;
+      exempt = e;
+    },
     recordUpstreamResult(req, ok, detail) {
       const account = identity.canonical(req.user);
       audit(req, account, ok ? 'upstream-accept' : 'upstream-reject', detail ?? null, null, null);
-      if (ok) { if (account) deps.guard.success(req.remoteIp, account); return 0; }
+      if (ok) {
+        if (account) deps.guard.success(req.remoteIp, account);
+        return 0;
+      }
       return deps.guard.failure(req.remoteIp, account, fingerprint(account ?? '', req.secret));
     },
   };

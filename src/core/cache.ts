@@ -12,7 +12,12 @@ import type { Clock } from './types.js';
 export class VerifiedCache {
   private readonly entries;
 
-  constructor(private readonly key: Buffer, private readonly ttlMs: number, clock: Clock, maxEntries = 100_000) {
+  constructor(
+    private readonly key: Buffer,
+    private readonly ttlMs: number,
+    clock: Clock,
+    maxEntries = 100_000,
+  ) {
     this.entries = ttlMap<{ passcodeId: string }>(clock, maxEntries, Math.max(0, ttlMs));
   }
 
@@ -37,6 +42,10 @@ export class VerifiedCache {
     for (const [k] of drop) this.entries.delete(k);
   }
 
-  clear(): void { this.entries.clear(); }
-  get size(): number { return this.entries.size; }
+  clear(): void {
+    this.entries.clear();
+  }
+  get size(): number {
+    return this.entries.size;
+  }
 }

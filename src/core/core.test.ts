@@ -17,8 +17,13 @@ import type { Store } from '../store/types.js';
 function countingHasher(): Hasher & { verifies: number } {
   const h = {
     verifies: 0,
-    async hash(s: string) { return `h:${s}`; },
-    async verify(s: string, hash: string) { h.verifies++; return hash === `h:${s}`; },
+    async hash(s: string) {
+      return `h:${s}`;
+    },
+    async verify(s: string, hash: string) {
+      h.verifies++;
+      return hash === `h:${s}`;
+    },
     async close() {},
   };
   return h;
@@ -86,7 +91,13 @@ describe('authenticate()', () => {
   let cache: VerifiedCache;
   let auth: ReturnType<typeof createAuthenticator>;
   let manager: ReturnType<typeof createManager>;
-  const req = (user: string, secret: string, extra: Partial<AuthRequest> = {}): AuthRequest => ({ user, secret, protocol: 'imap', remoteIp: '192.0.2.1', ...extra });
+  const req = (user: string, secret: string, extra: Partial<AuthRequest> = {}): AuthRequest => ({
+    user,
+    secret,
+    protocol: 'imap',
+    remoteIp: '192.0.2.1',
+    ...extra,
+  });
 
   beforeEach(async () => {
     now = 1_700_000_000_000;
@@ -94,8 +105,28 @@ describe('authenticate()', () => {
     hasher = countingHasher();
     cache = new VerifiedCache(keys.cache, 60_000, clock);
     const policy = { enforce: ['example.com'] as string[] };
-    auth = createAuthenticator({ store, hasher, keys, policy, exempt: new NetworkSet(['10.0.0.5/32']), cache, clock, guard: new AuthGuard(clock, { ...DEFAULT_GUARD, blockAfter: 1000 }), identity: new Identity() });
-    manager = createManager({ store, hasher, keys, clock, random: randomBytes, policy, cache, sessions: new SessionRegistry(), identity: new Identity() });
+    auth = createAuthenticator({
+      store,
+      hasher,
+      keys,
+      policy,
+      exempt: new NetworkSet(['10.0.0.5/32']),
+      cache,
+      clock,
+      guard: new AuthGuard(clock, { ...DEFAULT_GUARD, blockAfter: 1000 }),
+      identity: new Identity(),
+    });
+    manager = createManager({
+      store,
+      hasher,
+      keys,
+      clock,
+      random: randomBytes,
+      policy,
+      cache,
+      sessions: new SessionRegistry(),
+      identity: new Identity(),
+    });
   });
 
   it('accepts a valid passcode in any case/spacing, and caches it so the next login costs no bcrypt', async () => {
@@ -121,7 +152,12 @@ describe('authenticate()', () => {
 
   it('refuses the main password and wrong passcodes without running bcrypt', async () => {
     await manager.createPasscode('alice@example.com', { name: 'tb', scopes: ['imap'] });
-    expect(await auth.authenticate(req('alice@example.com', 'alice-main-pw'))).toEqual({ kind: 'reject', account: 'alice@example.com', reason: 'not-a-passcode', delayMs: 2000 });
+    expect(await auth.authenticate(req('alice@example.com', 'alice-main-pw'))).toEqual({
+      kind: 'reject',
+      account: 'alice@example.com',
+      reason: 'not-a-passcode',
+      delayMs: 2000,
+    });
     expect(await auth.authenticate(req('alice@example.com', 'abcd efgh ijkl mnop'))).toMatchObject({ reason: 'unknown-passcode' });
     expect(hasher.verifies).toBe(0);
   });
@@ -144,40 +180,92 @@ describe('authenticate()', () => {
   });
 
   it('passes through accounts that are not enforced, released, or logging in from an exempt network', async () => {
-    expect(await auth.authenticate(req('bob@example.org', 'pw'))).toEqual({ kind: 'passthrough', account: 'bob@example.org', reason: 'not-enforced' });
+    expect(await auth.authenticate(req('bob@example.org', 'pw'))).toEqual({
+      kind: 'passthrough',
+      account: 'bob@example.org',
+      reason: 'not-enforced',
+    });
     await manager.setEnforcement('alice@example.com', false);
     expect((await auth.authenticate(req('alice@example.com', 'pw'))).kind).toBe('passthrough');
     await manager.setEnforcement('alice@example.com', null);
     expect((await auth.authenticate(req('alice@example.com', 'pw'))).kind).toBe('reject');
-    expect(await auth.authenticate(req('alice@example.com', 'pw', { remoteIp: '10.0.0.5' }))).toMatchObject({ kind: 'passthrough', reason: 'exempt-network' });
+    expect(await auth.authenticate(req('alice@example.com', 'pw', { remoteIp: '10.0.0.5' }))).toMatchObject({
+      kind: 'passthrough',
+      reason: 'exempt-network',
+    });
   });
 
   it('refuses a blocked source at once, without bcrypt, even with the right passcode', async () => {
     const p = await manager.createPasscode('alice@example.com', { name: 'tb', scopes: ['imap'] });
     const guard = new AuthGuard(clock, { ...DEFAULT_GUARD, blockAfter: 2 });
-    const strict = createAuthenticator({ store, hasher, keys, policy: { enforce: ['example.com'] }, exempt: new NetworkSet([]), cache, clock, guard, identity: new Identity() });
+    const strict = createAuthenticator({
+      store,
+      hasher,
+      keys,
+      policy: { enforce: ['example.com'] },
+      exempt: new NetworkSet([]),
+      cache,
+      clock,
+      guard,
+      identity: new Identity(),
+    });
     expect(await strict.authenticate(req('alice@example.com', 'wrong-1'))).toMatchObject({ reason: 'not-a-passcode', delayMs: 2000 });
     expect(await strict.authenticate(req('alice@example.com', 'wrong-2'))).toMatchObject({ reason: 'not-a-passcode', delayMs: 4000 });
-    expect(await strict.authenticate(req('alice@example.com', p.passcode))).toEqual({ kind: 'reject', account: 'alice@example.com', reason: 'throttled', delayMs: 0 });
+    expect(await strict.authenticate(req('alice@example.com', p.passcode))).toEqual({
+      kind: 'reject',
+      account: 'alice@example.com',
+      reason: 'throttled',
+      delayMs: 0,
+    });
     expect(hasher.verifies).toBe(0);
     expect((await strict.authenticate(req('alice@example.com', p.passcode, { remoteIp: '192.0.2.99' }))).kind).toBe('accept-passcode');
   });
 
-  it('decides on the canonical account: a bare name is the default domain\'s account, another domain is refused', async () => {
+  it("decides on the canonical account: a bare name is the default domain's account, another domain is refused", async () => {
     const identity = new Identity({ defaultDomain: 'example.com', domains: ['example.com'] });
-    const a = createAuthenticator({ store, hasher, keys, policy: { enforce: ['example.com'] }, exempt: new NetworkSet([]), cache, clock, guard: new AuthGuard(clock, { ...DEFAULT_GUARD, blockAfter: 1000 }), identity });
-    const m = createManager({ store, hasher, keys, clock, random: randomBytes, policy: { enforce: ['example.com'] }, cache, sessions: new SessionRegistry(), identity });
+    const a = createAuthenticator({
+      store,
+      hasher,
+      keys,
+      policy: { enforce: ['example.com'] },
+      exempt: new NetworkSet([]),
+      cache,
+      clock,
+      guard: new AuthGuard(clock, { ...DEFAULT_GUARD, blockAfter: 1000 }),
+      identity,
+    });
+    const m = createManager({
+      store,
+      hasher,
+      keys,
+      clock,
+      random: randomBytes,
+      policy: { enforce: ['example.com'] },
+      cache,
+      sessions: new SessionRegistry(),
+      identity,
+    });
     const p = await m.createPasscode('ALICE', { name: 'tb', scopes: ['imap'] });
     expect(p.info.username).toBe('alice@example.com');
     // The attack: "alice" was not enforced (no domain) while the upstream logged in alice@example.com.
-    expect(await a.authenticate(req('alice', 'alice-main-pw'))).toMatchObject({ kind: 'reject', account: 'alice@example.com', reason: 'not-a-passcode' });
+    expect(await a.authenticate(req('alice', 'alice-main-pw'))).toMatchObject({
+      kind: 'reject',
+      account: 'alice@example.com',
+      reason: 'not-a-passcode',
+    });
     expect(await a.authenticate(req(' Alice ', p.passcode))).toMatchObject({ kind: 'accept-passcode', account: 'alice@example.com' });
     expect(await a.authenticate(req('alice@other.org', 'alice-main-pw'))).toMatchObject({ kind: 'reject', reason: 'malformed' });
     expect((await store.queryAudit({ username: 'alice@example.com' })).filter((e) => e.type === 'auth')).toHaveLength(2);
   });
 
   it('rejects malformed input without touching the store', async () => {
-    for (const [u, s] of [['', 'x'], ['a@example.com', ''], ['a@example.com', 'x\u0000y'], ['a\r\nb', 'x'], ['a@example.com', 'x'.repeat(2000)]]) {
+    for (const [u, s] of [
+      ['', 'x'],
+      ['a@example.com', ''],
+      ['a@example.com', 'x\u0000y'],
+      ['a\r\nb', 'x'],
+      ['a@example.com', 'x'.repeat(2000)],
+    ]) {
       expect(await auth.authenticate(req(u!, s!))).toMatchObject({ kind: 'reject', reason: 'malformed' });
     }
   });
@@ -188,7 +276,10 @@ describe('authenticate()', () => {
     await auth.authenticate(req('alice@example.com', 'alice-main-pw'));
     await new Promise((r) => setTimeout(r, 10));
     const events = await store.queryAudit({ type: 'auth' });
-    expect(events.map((e) => [e.outcome, e.reason])).toEqual([['accept', null], ['reject', 'not-a-passcode']]);
+    expect(events.map((e) => [e.outcome, e.reason])).toEqual([
+      ['accept', null],
+      ['reject', 'not-a-passcode'],
+    ]);
     const text = JSON.stringify(await store.queryAudit({}));
     expect(text).not.toContain(p.passcode);
     expect(text).not.toContain('alice-main-pw');

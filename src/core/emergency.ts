@@ -44,7 +44,9 @@ export interface EmergencyDeps {
 export async function replaceEmergencyCodes(deps: EmergencyDeps, account: string, at: number): Promise<string[]> {
   const codes = new Set<string>();
   while (codes.size < EMERGENCY_CODE_COUNT) codes.add(generateEmergencyCode(deps.random));
-  const rows = await Promise.all([...codes].map(async (c) => ({ tag: emergencyTag(deps.tagKey, account, c), hash: await deps.hasher.hash(c) })));
+  const rows = await Promise.all(
+    [...codes].map(async (c) => ({ tag: emergencyTag(deps.tagKey, account, c), hash: await deps.hasher.hash(c) })),
+  );
   await deps.store.replaceEmergencyCodes(account, rows, at);
   return [...codes].map(formatEmergencyCode);
 }

@@ -27,13 +27,35 @@ describe('enrolment codes', () => {
     store = await openSqliteStore(':memory:');
     now = 1_760_000_000_000;
     verifies = 0;
-    const hasher: Hasher = { async hash(s) { return sha(s); }, async verify(s, h) { verifies++; return h === sha(s); }, async close() {} };
+    const hasher: Hasher = {
+      async hash(s) {
+        return sha(s);
+      },
+      async verify(s, h) {
+        verifies++;
+        return h === sha(s);
+      },
+      async close() {},
+    };
     const policy = { enforce: ['example.com'] };
     const keys = deriveKeys(Buffer.alloc(32, 3));
     const manager = createManager({ store, hasher, keys, clock, random: randomBytes, policy, identity: new Identity() });
-    tf = createTwoFactor({ store, hasher, keys, clock, random: randomBytes, policy, manager, issuer: 'mailgate', firstEnrolment: 'code', identity: new Identity() });
+    tf = createTwoFactor({
+      store,
+      hasher,
+      keys,
+      clock,
+      random: randomBytes,
+      policy,
+      manager,
+      issuer: 'mailgate',
+      firstEnrolment: 'code',
+      identity: new Identity(),
+    });
   });
-  afterEach(async () => { await store.close(); });
+  afterEach(async () => {
+    await store.close();
+  });
 
   /** Starts an enrolment and confirms it with the current TOTP code and `enrolCode`. */
   const attempt = async (enrolCode: string) => {
@@ -47,7 +69,7 @@ describe('enrolment codes', () => {
     expect(normalizeEnrolCode('abcd-efgh-jkm0')).toBeNull();
   });
 
-  it('without the admin\'s code the main password alone cannot turn 2FA on; wrong, expired and used codes neither', async () => {
+  it("without the admin's code the main password alone cannot turn 2FA on; wrong, expired and used codes neither", async () => {
     expect((await attempt('')).r).toEqual({ ok: false, reason: 'enrol-code' });
     expect((await attempt('abcd-efgh-jkmn')).r).toEqual({ ok: false, reason: 'enrol-code' });
     const short = await tf.issueEnrolCode(U, { actor: 'cli' }, 60_000);
@@ -68,7 +90,14 @@ describe('enrolment codes', () => {
     expect((await attempt(code)).r).toEqual({ ok: false, reason: 'enrol-code' });
     const audit = await store.queryAudit({ type: 'totp.enrol-code', limit: 100 });
     expect(audit.map((e) => [e.outcome, e.reason])).toEqual([
-      ['reject', 'wrong'], ['reject', 'wrong'], ['ok', null], ['reject', 'expired'], ['ok', null], ['reject', 'wrong'], ['accept', null], ['reject', 'used'],
+      ['reject', 'wrong'],
+      ['reject', 'wrong'],
+      ['ok', null],
+      ['reject', 'expired'],
+      ['ok', null],
+      ['reject', 'wrong'],
+      ['accept', null],
+      ['reject', 'used'],
     ]);
     expect(JSON.stringify(await store.queryAudit({ limit: 1000 }))).not.toContain(code.replace(/-/g, ''));
     expect(JSON.stringify(await store.getEnrolCode(U))).not.toContain(code.replace(/-/g, ''));

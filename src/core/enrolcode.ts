@@ -39,10 +39,21 @@ function tagOf(tagKey: Buffer, account: string, normalized: string): string {
 }
 
 /** Creates the account's code (replacing any earlier one); returns it formatted, once. */
-export async function issueEnrolCode(deps: EnrolCodeDeps, account: string, at: number, ttlMs = ENROL_CODE_TTL_MS): Promise<{ code: string; expiresAt: number }> {
+export async function issueEnrolCode(
+  deps: EnrolCodeDeps,
+  account: string,
+  at: number,
+  ttlMs = ENROL_CODE_TTL_MS,
+): Promise<{ code: string; expiresAt: number }> {
   const code = [...deps.random(LENGTH)].map((b) => ALPHABET[b & 31]).join('');
   const expiresAt = at + ttlMs;
-  await deps.store.setEnrolCode({ username: account, tag: tagOf(deps.tagKey, account, code), hash: await deps.hasher.hash(code), createdAt: at, expiresAt });
+  await deps.store.setEnrolCode({
+    username: account,
+    tag: tagOf(deps.tagKey, account, code),
+    hash: await deps.hasher.hash(code),
+    createdAt: at,
+    expiresAt,
+  });
   return { code: formatEnrolCode(code), expiresAt };
 }
 
@@ -61,7 +72,12 @@ function decoyHash(deps: EnrolCodeDeps): Promise<string> {
  * Checks a code without spending it. A caller without the right code learns only 'wrong' —
  * whether a code exists, expired or was used is told apart only to its holder (and the audit).
  */
-export async function checkEnrolCode(deps: EnrolCodeDeps, account: string, input: string, at: number): Promise<'ok' | 'wrong' | 'expired' | 'used'> {
+export async function checkEnrolCode(
+  deps: EnrolCodeDeps,
+  account: string,
+  input: string,
+  at: number,
+): Promise<'ok' | 'wrong' | 'expired' | 'used'> {
   const normalized = normalizeEnrolCode(input);
   const row = await deps.store.getEnrolCode(account);
   const match = normalized !== null && row !== undefined && row.tag === tagOf(deps.tagKey, account, normalized);

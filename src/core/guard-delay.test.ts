@@ -2,10 +2,23 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_POLICIES, DelayCounter, type DelayPolicy } from './guard-delay.js';
 import { AuthGuard, DEFAULT_GUARD } from './guard.js';
 
-describe('DelayCounter (the guard\'s named delay policies)', () => {
+describe("DelayCounter (the guard's named delay policies)", () => {
   const make = (over: Partial<DelayPolicy> = {}) => {
-    const clock = { t: 0, now() { return this.t; } };
-    const t = new DelayCounter(clock, { counts: [{ per: 'client+account', freeFailures: 3 }], baseDelayMs: 1_000, maxDelayMs: 8_000, forgetAfterMs: 60_000, maxKeys: 100_000, sharesMailLogin: false, ...over });
+    const clock = {
+      t: 0,
+      now() {
+        return this.t;
+      },
+    };
+    const t = new DelayCounter(clock, {
+      counts: [{ per: 'client+account', freeFailures: 3 }],
+      baseDelayMs: 1_000,
+      maxDelayMs: 8_000,
+      forgetAfterMs: 60_000,
+      maxKeys: 100_000,
+      sharesMailLogin: false,
+      ...over,
+    });
     return { clock, t };
   };
 
@@ -13,7 +26,9 @@ describe('DelayCounter (the guard\'s named delay policies)', () => {
     const { t } = make();
     expect([t.fail('ip', 'k'), t.fail('ip', 'k'), t.fail('ip', 'k')]).toEqual([0, 0, 0]);
     expect(t.waitMs('ip', 'k')).toBe(0);
-    expect([t.fail('ip', 'k'), t.fail('ip', 'k'), t.fail('ip', 'k'), t.fail('ip', 'k'), t.fail('ip', 'k')]).toEqual([1_000, 2_000, 4_000, 8_000, 8_000]);
+    expect([t.fail('ip', 'k'), t.fail('ip', 'k'), t.fail('ip', 'k'), t.fail('ip', 'k'), t.fail('ip', 'k')]).toEqual([
+      1_000, 2_000, 4_000, 8_000, 8_000,
+    ]);
     expect(t.waitMs('ip', 'k')).toBe(8_000);
     expect(t.waitMs('ip', 'other')).toBe(0);
   });
@@ -41,7 +56,12 @@ describe('DelayCounter (the guard\'s named delay policies)', () => {
   });
 
   it("counts per client whatever the account, and a success never forgives the client's count", () => {
-    const { t } = make({ counts: [{ per: 'client+account', freeFailures: 5 }, { per: 'client', freeFailures: 2 }] });
+    const { t } = make({
+      counts: [
+        { per: 'client+account', freeFailures: 5 },
+        { per: 'client', freeFailures: 2 },
+      ],
+    });
     expect([t.fail('ip', 'a'), t.fail('ip', 'b'), t.fail('ip', 'c')]).toEqual([0, 0, 1_000]); // a spray over accounts
     t.forgive('ip', 'mallory'); // the attacker's own account
     expect(t.waitMs('ip', 'd')).toBe(1_000);
@@ -52,8 +72,15 @@ describe('DelayCounter (the guard\'s named delay policies)', () => {
 describe('AuthGuard named policies', () => {
   const setup = () => {
     let now = 1_000_000;
-    const guard = new AuthGuard({ now: () => now }, { ...DEFAULT_GUARD, blockAfter: 3 }, undefined, { 'admin-token': { baseDelayMs: 10_000 } });
-    return { guard, advance: (ms: number) => { now += ms; } };
+    const guard = new AuthGuard({ now: () => now }, { ...DEFAULT_GUARD, blockAfter: 3 }, undefined, {
+      'admin-token': { baseDelayMs: 10_000 },
+    });
+    return {
+      guard,
+      advance: (ms: number) => {
+        now += ms;
+      },
+    };
   };
 
   it('portal-password: 5 free failures per client and account, then a wait; shares the mail login', () => {

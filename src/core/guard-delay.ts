@@ -32,20 +32,33 @@ const TIMING = { baseDelayMs: 2_000, maxDelayMs: 5 * 60_000, forgetAfterMs: 15 *
 export const DEFAULT_POLICIES: Readonly<Record<PolicyName, DelayPolicy>> = {
   // Wrong main passwords typed into the portal: per client and account, and per client whatever
   // the account (spraying one password over many accounts).
-  'portal-password': { ...TIMING, counts: [{ per: 'client+account', freeFailures: 5 }, { per: 'client', freeFailures: 30 }], sharesMailLogin: true },
+  'portal-password': {
+    ...TIMING,
+    counts: [
+      { per: 'client+account', freeFailures: 5 },
+      { per: 'client', freeFailures: 30 },
+    ],
+    sharesMailLogin: true,
+  },
   // TOTP, emergency and enrolment codes: per account, so a 6-digit code cannot be walked through
   // from many addresses at once.
   'portal-code': { ...TIMING, counts: [{ per: 'account', freeFailures: 5 }], sharesMailLogin: false },
   'admin-token': { ...TIMING, counts: [{ per: 'client', freeFailures: 30 }], sharesMailLogin: false },
 };
 
-interface Entry { failures: number; until: number }
+interface Entry {
+  failures: number;
+  until: number;
+}
 
 /** The failure counter of one named policy. */
 export class DelayCounter {
   private readonly entries;
 
-  constructor(private readonly clock: Clock, readonly policy: DelayPolicy) {
+  constructor(
+    private readonly clock: Clock,
+    readonly policy: DelayPolicy,
+  ) {
     this.entries = ttlMap<Entry>(clock, policy.maxKeys);
   }
 
@@ -91,5 +104,7 @@ export class DelayCounter {
     for (const [k] of this.keys(client, account)) if (!k.startsWith('client:')) this.entries.delete(k);
   }
 
-  get size(): number { return this.entries.size; }
+  get size(): number {
+    return this.entries.size;
+  }
 }

@@ -8,7 +8,13 @@ import type { Clock } from './types.js';
 import type { Store } from '../store/types.js';
 
 /** Polls the audit log for `admin.unblock` events and lifts those blocks; returns the stop function. */
-export function watchUnblocks(deps: { store: Store; guard: AuthGuard; clock: Clock; intervalMs?: number; onError?: (e: Error) => void }): () => void {
+export function watchUnblocks(deps: {
+  store: Store;
+  guard: AuthGuard;
+  clock: Clock;
+  intervalMs?: number;
+  onError?: (e: Error) => void;
+}): () => void {
   let afterId: number | null = null;
   let running = false;
   const tick = async () => {

@@ -5,7 +5,13 @@ function setup(opts: Partial<typeof DEFAULT_GUARD> = {}) {
   let now = 1_000_000;
   const events: GuardEvent[] = [];
   const guard = new AuthGuard({ now: () => now }, { ...DEFAULT_GUARD, ...opts }, (e) => events.push(e));
-  return { guard, events, advance: (ms: number) => { now += ms; } };
+  return {
+    guard,
+    events,
+    advance: (ms: number) => {
+      now += ms;
+    },
+  };
 }
 
 describe('AuthGuard', () => {
@@ -84,7 +90,10 @@ describe('AuthGuard', () => {
     const { guard, events } = setup({ blockAfter: 10 });
     let rejected = 0;
     for (let round = 0; round < 10 && guard.check('192.0.2.1', 'alice').kind === 'allow'; round++) {
-      for (let i = 0; i < 4; i++) { guard.failure('192.0.2.1', i % 2 ? 'alice' : 'bob', `r${round}g${i}`); rejected++; }
+      for (let i = 0; i < 4; i++) {
+        guard.failure('192.0.2.1', i % 2 ? 'alice' : 'bob', `r${round}g${i}`);
+        rejected++;
+      }
       guard.success('192.0.2.1', 'mallory'); // the attacker's own account
     }
     expect(rejected).toBe(12); // blocked at the 10th distinct failure, within the third round

@@ -50,8 +50,14 @@ export interface GuardOptions {
 }
 
 export const DEFAULT_GUARD: GuardOptions = {
-  baseDelayMs: 2_000, maxDelayMs: 15_000, blockAfter: 10, blockForMs: 15 * 60_000, windowMs: 15 * 60_000,
-  accountCeiling: 30, knownSourceMs: 30 * 86_400_000, maxEntries: 100_000,
+  baseDelayMs: 2_000,
+  maxDelayMs: 15_000,
+  blockAfter: 10,
+  blockForMs: 15 * 60_000,
+  windowMs: 15 * 60_000,
+  accountCeiling: 30,
+  knownSourceMs: 30 * 86_400_000,
+  maxEntries: 100_000,
 };
 
 export type GuardEvent =
@@ -61,17 +67,26 @@ export type GuardEvent =
   /** Every tracked source is blocked: new sources are refused until `until` (reported once per episode). */
   | { type: 'abuse.table-full'; entries: number; until: number };
 
-export type Verdict =
-  | { kind: 'allow' }
-  | { kind: 'blocked'; reason: 'source-blocked' | 'account-ceiling' | 'table-full'; until: number };
+export type Verdict = { kind: 'allow' } | { kind: 'blocked'; reason: 'source-blocked' | 'account-ceiling' | 'table-full'; until: number };
 
 /**
  * failures: distinct failures in the window (what blocks); forgiven: how many of them successes
  * excused (they no longer lengthen the delay); byAccount: failures per account, so a success
  * forgives only its own account's.
  */
-interface SourceEntry { failures: number; forgiven: number; first: number; blockedUntil: number; seen: string[]; byAccount: Map<string, number> }
-interface AccountEntry { failures: number; first: number; ceilingUntil: number }
+interface SourceEntry {
+  failures: number;
+  forgiven: number;
+  first: number;
+  blockedUntil: number;
+  seen: string[];
+  byAccount: Map<string, number>;
+}
+interface AccountEntry {
+  failures: number;
+  first: number;
+  ceilingUntil: number;
+}
 
 /** The unit of blame: the address, or its /64 for IPv6 (one customer line hands out a whole /64). */
 export function sourceOf(ip: string): string {
@@ -81,7 +96,10 @@ export function sourceOf(ip: string): string {
   const left = head ? head.split(':') : [];
   const right = tail ? tail.split(':') : [];
   const groups = addr.includes('::') ? [...left, ...Array(8 - left.length - right.length).fill('0'), ...right] : left;
-  return `${groups.slice(0, 4).map((g) => (parseInt(g || '0', 16) || 0).toString(16)).join(':')}::/64`;
+  return `${groups
+    .slice(0, 4)
+    .map((g) => (parseInt(g || '0', 16) || 0).toString(16))
+    .join(':')}::/64`;
 }
 
 export class AuthGuard {
@@ -94,7 +112,9 @@ export class AuthGuard {
   private readonly policies = new Map<PolicyName, DelayCounter>();
 
   constructor(
-    private readonly clock: Clock, private readonly opts: GuardOptions = DEFAULT_GUARD, private readonly onEvent: (e: GuardEvent) => void = () => {},
+    private readonly clock: Clock,
+    private readonly opts: GuardOptions = DEFAULT_GUARD,
+    private readonly onEvent: (e: GuardEvent) => void = () => {},
     policies: Partial<Record<PolicyName, Partial<DelayPolicy>>> = {},
   ) {
     // Sources and accounts are only added once roomFor() made space, so lru-cache never evicts
@@ -116,7 +136,8 @@ export class AuthGuard {
     if (!s && !this.roomForSource(now)) return { kind: 'blocked', reason: 'table-full', until: this.fullUntil };
     if (account) {
       const a = this.accounts.get(account);
-      if (a && a.ceilingUntil > now && !this.isKnown(account, src, now)) return { kind: 'blocked', reason: 'account-ceiling', until: a.ceilingUntil };
+      if (a && a.ceilingUntil > now && !this.isKnown(account, src, now))
+        return { kind: 'blocked', reason: 'account-ceiling', until: a.ceilingUntil };
     }
     return { kind: 'allow' };
   }
@@ -171,7 +192,10 @@ export class AuthGuard {
     this.known.set(account, k); // refreshes its TTL: known for knownSourceMs after the last success
     const s = this.sources.get(src);
     const own = s?.byAccount.get(account);
-    if (s && own) { s.forgiven += own; s.byAccount.delete(account); }
+    if (s && own) {
+      s.forgiven += own;
+      s.byAccount.delete(account);
+    }
   }
 
   /**
@@ -208,7 +232,10 @@ export class AuthGuard {
   unblock(ipOrSource: string): boolean {
     const src = ipOrSource.endsWith('/64') ? ipOrSource : sourceOf(ipOrSource);
     const had = this.sources.delete(src);
-    if (had) { this.fullUntil = 0; this.onEvent({ type: 'abuse.unblock', source: src }); }
+    if (had) {
+      this.fullUntil = 0;
+      this.onEvent({ type: 'abuse.unblock', source: src });
+    }
     return had;
   }
 

@@ -25,8 +25,22 @@ describe('Identity: one account name per mailbox', () => {
   });
 
   it('refuses names an upstream could read as someone else', () => {
-    for (const typed of ['', '   ', '@example.com', 'alice@', 'alice@@example.com', 'alice@bob@example.com', 'al ice',
-      'alice*mailgate', 'alice\u0000', 'ali\u0085ce', 'ali\r\nce', 'alice@example.com.', 'alice@example..com', 'x'.repeat(300)]) {
+    for (const typed of [
+      '',
+      '   ',
+      '@example.com',
+      'alice@',
+      'alice@@example.com',
+      'alice@bob@example.com',
+      'al ice',
+      'alice*mailgate',
+      'alice\u0000',
+      'ali\u0085ce',
+      'ali\r\nce',
+      'alice@example.com.',
+      'alice@example..com',
+      'x'.repeat(300),
+    ]) {
       expect(provider.canonical(typed), JSON.stringify(typed)).toBeNull();
     }
   });
@@ -48,10 +62,16 @@ describe('Identity: one account name per mailbox', () => {
   });
 
   it('is built from the configuration, with the separator of a separator-method upstream', () => {
-    const config = buildConfig({
-      identity: { default_domain: 'Example.com', domains: ['example.com'] },
-      imap: { listen: [{ port: 0, tls: 'none' }], upstream: { tls: 'none', auth: { method: 'separator', user: 'm', password: 'p', separator: '#' } } },
-    }, null);
+    const config = buildConfig(
+      {
+        identity: { default_domain: 'Example.com', domains: ['example.com'] },
+        imap: {
+          listen: [{ port: 0, tls: 'none' }],
+          upstream: { tls: 'none', auth: { method: 'separator', user: 'm', password: 'p', separator: '#' } },
+        },
+      },
+      null,
+    );
     expect(config.identity).toEqual({ defaultDomain: 'example.com', domains: ['example.com'] });
     const id = identityFor(config);
     expect(id.canonical('Alice')).toBe('alice@example.com');
@@ -59,9 +79,23 @@ describe('Identity: one account name per mailbox', () => {
   });
 
   it('reports bad identity keys by path', () => {
-    expect(() => buildConfig({ identity: { default_domain: 'a b', domains: [] }, imap: { listen: [{ port: 0, tls: 'none' }], upstream: { tls: 'none', auth: { method: 'sasl-proxy', user: 'm', password: 'p' } } } }, null))
-      .toThrow(/identity\.default_domain.*\n.*identity\.domains/s);
-    expect(() => buildConfig({ identity: { default_domain: 'example.net', domains: ['example.com'] }, imap: { listen: [{ port: 0, tls: 'none' }], upstream: { tls: 'none', auth: { method: 'sasl-proxy', user: 'm', password: 'p' } } } }, null))
-      .toThrow(/not in identity\.domains/);
+    expect(() =>
+      buildConfig(
+        {
+          identity: { default_domain: 'a b', domains: [] },
+          imap: { listen: [{ port: 0, tls: 'none' }], upstream: { tls: 'none', auth: { method: 'sasl-proxy', user: 'm', password: 'p' } } },
+        },
+        null,
+      ),
+    ).toThrow(/identity\.default_domain.*\n.*identity\.domains/s);
+    expect(() =>
+      buildConfig(
+        {
+          identity: { default_domain: 'example.net', domains: ['example.com'] },
+          imap: { listen: [{ port: 0, tls: 'none' }], upstream: { tls: 'none', auth: { method: 'sasl-proxy', user: 'm', password: 'p' } } },
+        },
+        null,
+      ),
+    ).toThrow(/not in identity\.domains/);
   });
 });

@@ -30,7 +30,10 @@ export class Identity {
   private readonly defaultDomain: string | null;
 
   /** `separators`: the upstream's master-user separators in use (e.g. from `auth.separator`), also refused. */
-  constructor(cfg: IdentityConfig = OPEN_IDENTITY, private readonly separators: readonly string[] = []) {
+  constructor(
+    cfg: IdentityConfig = OPEN_IDENTITY,
+    private readonly separators: readonly string[] = [],
+  ) {
     this.defaultDomain = cfg.defaultDomain === null ? null : fold(cfg.defaultDomain);
     this.domains = cfg.domains === null ? null : new Set(cfg.domains.map(fold));
   }
@@ -73,7 +76,10 @@ export function domainOf(account: string): string {
 }
 
 /** The Identity of a configuration: its `identity` keys, and the master separator the IMAP upstream uses. */
-export function identityFor(config: { identity: IdentityConfig; imap: { upstream: { auth: { method: string; separator?: string } } } | null }): Identity {
+export function identityFor(config: {
+  identity: IdentityConfig;
+  imap: { upstream: { auth: { method: string; separator?: string } } } | null;
+}): Identity {
   const auth = config.imap?.upstream.auth;
   return new Identity(config.identity, auth?.method === 'separator' && auth.separator ? [auth.separator] : []);
 }

@@ -94,7 +94,12 @@ export function watchLivePolicy(deps: LivePolicyDeps): LivePolicy {
   timer.unref();
   return {
     async recheckAll() {
-      const accounts = new Set(sessions.list().filter((s) => s.passcodeId === null).map((s) => s.account));
+      const accounts = new Set(
+        sessions
+          .list()
+          .filter((s) => s.passcodeId === null)
+          .map((s) => s.account),
+      );
       let closed = 0;
       for (const a of accounts) closed += await recheckAccount(a);
       return closed;

@@ -30,10 +30,13 @@ export interface ManageDeps {
 export class UsageError extends Error {}
 
 export interface AccountView {
-  username: string; enforced: boolean; override: boolean | null;
+  username: string;
+  enforced: boolean;
+  override: boolean | null;
   /** Who set the override: 'admin' (CLI, API) or 'portal' (the user turned 2FA on); null without one. */
   enforcedBy: OverrideOwner | null;
-  passcodes: number; activePasscodes: number;
+  passcodes: number;
+  activePasscodes: number;
 }
 
 /** The owner an actor's override gets: only the portal's is the user's own, everyone else is an admin. */
@@ -50,8 +53,14 @@ export function createManager(deps: ManageDeps) {
     if (!k) throw new UsageError(`not a valid account name: ${JSON.stringify(user)}`);
     return k;
   };
-  const audit = (type: string, username: string, passcodeId: string | null, detail: Record<string, unknown> | null, actor: string, ip: string | null = null) =>
-    appendAudit(store, clock, { type, username, ip, passcodeId, outcome: 'ok', detail: { actor, ...detail } });
+  const audit = (
+    type: string,
+    username: string,
+    passcodeId: string | null,
+    detail: Record<string, unknown> | null,
+    actor: string,
+    ip: string | null = null,
+  ) => appendAudit(store, clock, { type, username, ip, passcodeId, outcome: 'ok', detail: { actor, ...detail } });
 
   const view = (row: PasscodeRow): PasscodeView => {
     const { hash: _h, tag: _t, ...rest } = row;
@@ -63,8 +72,12 @@ export function createManager(deps: ManageDeps) {
     const list = await store.listPasscodes(username);
     const override = row?.enforced ?? null;
     return {
-      username, override, enforcedBy: row?.enforcedBy ?? null, enforced: isEnforced(deps.policy, override, username),
-      passcodes: list.length, activePasscodes: list.filter((p) => view(p).status === 'active').length,
+      username,
+      override,
+      enforcedBy: row?.enforcedBy ?? null,
+      enforced: isEnforced(deps.policy, override, username),
+      passcodes: list.length,
+      activePasscodes: list.filter((p) => view(p).status === 'active').length,
     };
   }
 
@@ -86,7 +99,13 @@ export function createManager(deps: ManageDeps) {
       const k = key(user);
       const by = ownerOf(actor);
       if (await store.setEnforcement(k, enforced, clock.now(), by)) {
-        await audit(enforced === null ? 'account.release' : 'account.enforce', k, null, { enforced, owner: enforced === null ? null : by }, actor);
+        await audit(
+          enforced === null ? 'account.release' : 'account.enforce',
+          k,
+          null,
+          { enforced, owner: enforced === null ? null : by },
+          actor,
+        );
       }
       return accountView(k, await store.getAccount(k));
     },
@@ -94,7 +113,11 @@ export function createManager(deps: ManageDeps) {
      * Creates a passcode; the clear passcode is returned once and never stored. `by` is the actor,
      * or the actor and the address it acted from (shown to the owner in the security notice).
      */
-    async createPasscode(user: string, opts: { name: string; scopes: Protocol[]; expiresAt?: number | null }, by: string | { actor: string; ip?: string | null } = 'cli') {
+    async createPasscode(
+      user: string,
+      opts: { name: string; scopes: Protocol[]; expiresAt?: number | null },
+      by: string | { actor: string; ip?: string | null } = 'cli',
+    ) {
       const { actor, ip = null } = typeof by === 'string' ? { actor: by } : by;
       const k = key(user);
       const name = opts.name.trim();
@@ -103,9 +126,18 @@ export function createManager(deps: ManageDeps) {
       const passcode = generatePasscode(deps.random);
       const now = clock.now();
       const row: PasscodeRow = {
-        id: newPasscodeId(deps.random), username: k, name, scopes: [...new Set(opts.scopes)],
-        tag: passcodeTag(deps.keys.tag, k, passcode), hash: await deps.hasher.hash(passcode),
-        createdAt: now, expiresAt: opts.expiresAt ?? null, revokedAt: null, lastUsedAt: null, lastUsedIp: null, lastUsedClient: null,
+        id: newPasscodeId(deps.random),
+        username: k,
+        name,
+        scopes: [...new Set(opts.scopes)],
+        tag: passcodeTag(deps.keys.tag, k, passcode),
+        hash: await deps.hasher.hash(passcode),
+        createdAt: now,
+        expiresAt: opts.expiresAt ?? null,
+        revokedAt: null,
+        lastUsedAt: null,
+        lastUsedIp: null,
+        lastUsedClient: null,
       };
       await store.insertPasscode(row);
       await audit('passcode.create', k, row.id, { name, scopes: row.scopes, expiresAt: row.expiresAt }, actor, ip);
@@ -128,14 +160,21 @@ export function createManager(deps: ManageDeps) {
      * Replaces a passcode's scopes; in the serving process also ends its live sessions of the
      * protocols it no longer covers (another process's change arrives through the audit event).
      */
-    async setPasscodeScopes(user: string, id: string, scopes: Protocol[], actor = 'cli'): Promise<{ updated: boolean; sessionsClosed: number }> {
+    async setPasscodeScopes(
+      user: string,
+      id: string,
+      scopes: Protocol[],
+      actor = 'cli',
+    ): Promise<{ updated: boolean; sessionsClosed: number }> {
       const k = key(user);
       const list = [...new Set(scopes)];
-      if (list.length === 0 || !list.every((s) => PROTOCOLS.includes(s))) throw new UsageError(`scopes must be a non-empty list of ${PROTOCOLS.join(', ')}`);
+      if (list.length === 0 || !list.every((s) => PROTOCOLS.includes(s)))
+        throw new UsageError(`scopes must be a non-empty list of ${PROTOCOLS.join(', ')}`);
       const updated = await store.setPasscodeScopes(k, id, list);
       if (!updated) return { updated, sessionsClosed: 0 };
       deps.cache?.dropPasscode(id);
-      const sessionsClosed = deps.sessions?.closeWhere((s) => s.passcodeId === id && !list.includes(s.protocol), 'passcode scope removed') ?? 0;
+      const sessionsClosed =
+        deps.sessions?.closeWhere((s) => s.passcodeId === id && !list.includes(s.protocol), 'passcode scope removed') ?? 0;
       await audit('passcode.scope', k, id, { scopes: list, sessionsClosed }, actor);
       return { updated, sessionsClosed };
     },

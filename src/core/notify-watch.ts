@@ -47,9 +47,15 @@ export function watchNotifications(deps: NotifyWatchDeps): () => void {
     inFlight++;
     const info = { account, type, eventId };
     // Never awaited by the tick: a slow upstream delays only its own notice.
-    deps.sink.deliver(account, message)
-      .then(() => deps.onDelivered?.(info), (err: Error) => deps.onDeliveryError?.(err, info))
-      .finally(() => { inFlight--; });
+    deps.sink
+      .deliver(account, message)
+      .then(
+        () => deps.onDelivered?.(info),
+        (err: Error) => deps.onDeliveryError?.(err, info),
+      )
+      .finally(() => {
+        inFlight--;
+      });
   };
 
   const tick = async () => {
@@ -80,5 +86,8 @@ export function watchNotifications(deps: NotifyWatchDeps): () => void {
   void tick();
   const timer = setInterval(() => void tick(), deps.intervalMs ?? 500);
   timer.unref();
-  return () => { stopped = true; clearInterval(timer); };
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+  };
 }

@@ -7,8 +7,18 @@ import type { AuditEvent, Store } from '../store/types.js';
 const T = Date.UTC(2026, 0, 15, 9, 30, 0);
 const S: NotifySettings = { from: null, portalUrl: 'https://mail.example.com/2fa' };
 const ev = (over: Partial<AuditEvent>): AuditEvent => ({
-  id: 42, ts: T, type: 'passcode.create', username: 'alice@example.com', protocol: null, ip: '192.0.2.7',
-  passcodeId: 'p1', outcome: 'ok', reason: null, sessionId: null, detail: { actor: 'portal' }, ...over,
+  id: 42,
+  ts: T,
+  type: 'passcode.create',
+  username: 'alice@example.com',
+  protocol: null,
+  ip: '192.0.2.7',
+  passcodeId: 'p1',
+  outcome: 'ok',
+  reason: null,
+  sessionId: null,
+  detail: { actor: 'portal' },
+  ...over,
 });
 
 /** Splits a built message into its header lines and body, checking the line ends on the way. */
@@ -21,12 +31,37 @@ function parts(message: string): { headers: Map<string, string>; body: string } 
 
 describe('finding 3: security notices (message building)', () => {
   const cases: Array<[string, Partial<AuditEvent>, RegExp, RegExp]> = [
-    ['2FA turned on', { type: 'totp.enable', detail: { actor: 'portal', replaced: false } }, /Two-factor authentication was turned on/, /turned on for alice@example\.com in the self-service portal/],
-    ['2FA moved to a new phone', { type: 'totp.enable', detail: { actor: 'portal', replaced: true } }, /moved to a new authenticator app/, /Codes from the previous app no longer work/],
+    [
+      '2FA turned on',
+      { type: 'totp.enable', detail: { actor: 'portal', replaced: false } },
+      /Two-factor authentication was turned on/,
+      /turned on for alice@example\.com in the self-service portal/,
+    ],
+    [
+      '2FA moved to a new phone',
+      { type: 'totp.enable', detail: { actor: 'portal', replaced: true } },
+      /moved to a new authenticator app/,
+      /Codes from the previous app no longer work/,
+    ],
     ['2FA turned off', { type: 'totp.disable' }, /turned off/, /turned off for alice@example\.com/],
-    ['admin reset', { type: 'totp.reset', ip: null, detail: { actor: 'cli', removed: true } }, /reset by an administrator/, /removed by an administrator \(command line\)/],
-    ['passcode created', { detail: { actor: 'api', name: 'Thunderbird laptop', scopes: ['imap', 'smtp'], expiresAt: T + 86_400_000 } }, /new app passcode/, /"Thunderbird laptop".*IMAP \(reading mail\), SMTP \(sending mail\)\. It expires 2026-01-16T09:30:00Z/],
-    ['emergency code used', { type: '2fa.verify', outcome: 'accept', detail: { actor: 'portal', method: 'emergency', codesLeft: 1 } }, /emergency code was used/, /1 emergency code is left/],
+    [
+      'admin reset',
+      { type: 'totp.reset', ip: null, detail: { actor: 'cli', removed: true } },
+      /reset by an administrator/,
+      /removed by an administrator \(command line\)/,
+    ],
+    [
+      'passcode created',
+      { detail: { actor: 'api', name: 'Thunderbird laptop', scopes: ['imap', 'smtp'], expiresAt: T + 86_400_000 } },
+      /new app passcode/,
+      /"Thunderbird laptop".*IMAP \(reading mail\), SMTP \(sending mail\)\. It expires 2026-01-16T09:30:00Z/,
+    ],
+    [
+      'emergency code used',
+      { type: '2fa.verify', outcome: 'accept', detail: { actor: 'portal', method: 'emergency', codesLeft: 1 } },
+      /emergency code was used/,
+      /1 emergency code is left/,
+    ],
   ];
   for (const [what, over, subject, text] of cases) {
     it(`builds the notice for: ${what}`, () => {
@@ -59,12 +94,31 @@ describe('finding 3: security notices (message building)', () => {
   });
 
   it('neutralises CR/LF and control characters in a passcode name and a client name (no header injection)', () => {
-    const n = buildNotification(ev({
-      ip: '192.0.2.7\r\nBcc: evil@example.net',
-      detail: { actor: 'portal', name: 'laptop\r\nBcc: evil@example.net\r\n\r\nfake body', scopes: ['imap\nX-Evil: 1'], client: 'Thunder\u0000bird\r\nX-Injected: yes\u202e' },
-    }), S)!;
+    const n = buildNotification(
+      ev({
+        ip: '192.0.2.7\r\nBcc: evil@example.net',
+        detail: {
+          actor: 'portal',
+          name: 'laptop\r\nBcc: evil@example.net\r\n\r\nfake body',
+          scopes: ['imap\nX-Evil: 1'],
+          client: 'Thunder\u0000bird\r\nX-Injected: yes\u202e',
+        },
+      }),
+      S,
+    )!;
     const { headers, body } = parts(n.message);
-    expect([...headers.keys()]).toEqual(['from', 'to', 'date', 'message-id', 'subject', 'auto-submitted', 'x-mailgate-event', 'mime-version', 'content-type', 'content-transfer-encoding']);
+    expect([...headers.keys()]).toEqual([
+      'from',
+      'to',
+      'date',
+      'message-id',
+      'subject',
+      'auto-submitted',
+      'x-mailgate-event',
+      'mime-version',
+      'content-type',
+      'content-transfer-encoding',
+    ]);
     expect(n.message).not.toMatch(/\r\n(Bcc|X-Evil|X-Injected):/i);
     expect(body).toContain('"laptop Bcc: evil@example.net fake body"');
     expect(body).toContain('Client: Thunder bird X-Injected: yes');
@@ -72,7 +126,9 @@ describe('finding 3: security notices (message building)', () => {
   });
 
   it('keeps a configured From, and localhost for an account without a usable domain', () => {
-    expect(parts(buildNotification(ev({}), { ...S, from: 'Security <sec@example.org>' })!.message).headers.get('from')).toBe('Security <sec@example.org>');
+    expect(parts(buildNotification(ev({}), { ...S, from: 'Security <sec@example.org>' })!.message).headers.get('from')).toBe(
+      'Security <sec@example.org>',
+    );
     const bare = parts(buildNotification(ev({ username: 'alice' }), S)!.message).headers;
     expect(bare.get('from')).toBe('mailgate <postmaster@localhost>');
     expect(parts(buildNotification(ev({ username: 'a@b>c' }), S)!.message).headers.get('from')).toBe('mailgate <postmaster@localhost>');
@@ -88,9 +144,15 @@ describe('finding 3: security notices (message building)', () => {
 describe('finding 3: the notice watcher follows the audit log', () => {
   let store: Store;
   const audit = (type: string, over: Partial<AuditEvent> = {}) => store.appendAudit(ev({ id: undefined, type, ...over }));
-  const until = async (cond: () => boolean) => { for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 5)); };
-  beforeEach(async () => { store = await openSqliteStore(':memory:'); });
-  afterEach(async () => { await store.close(); });
+  const until = async (cond: () => boolean) => {
+    for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 5));
+  };
+  beforeEach(async () => {
+    store = await openSqliteStore(':memory:');
+  });
+  afterEach(async () => {
+    await store.close();
+  });
 
   it('starts after the newest event, delivers each later one once, and a hanging delivery does not hold back the next', async () => {
     await audit('passcode.create'); // before start: not re-sent
@@ -100,12 +162,21 @@ describe('finding 3: the notice watcher follows the audit log', () => {
     const sink: NotificationSink = {
       async deliver(account, message) {
         const type = /X-Mailgate-Event: (\S+)/.exec(message)![1]!;
-        if (type === 'totp.disable' && hang) { hang = false; return new Promise(() => {}); } // never settles
+        if (type === 'totp.disable' && hang) {
+          hang = false;
+          return new Promise(() => {});
+        } // never settles
         if (account === 'bob@example.com') throw Object.assign(new Error('upstream said no'), { stage: 'login' });
         got.push(`${account} ${type}`);
       },
     };
-    const stop = watchNotifications({ store, sink, settings: S, intervalMs: 10, onDeliveryError: (e, i) => failures.push(`${i.account} ${e.message}`) });
+    const stop = watchNotifications({
+      store,
+      sink,
+      settings: S,
+      intervalMs: 10,
+      onDeliveryError: (e, i) => failures.push(`${i.account} ${e.message}`),
+    });
     try {
       await new Promise((r) => setTimeout(r, 30));
       await audit('totp.disable');
@@ -116,21 +187,32 @@ describe('finding 3: the notice watcher follows the audit log', () => {
       await new Promise((r) => setTimeout(r, 60)); // several more polls: nothing may come twice
       expect(got).toEqual(['alice@example.com totp.enable']);
       expect(failures).toEqual(['bob@example.com upstream said no']);
-    } finally { stop(); }
+    } finally {
+      stop();
+    }
   });
 
   it('skips no event when more than a batch arrived between two polls', async () => {
     const got: number[] = [];
-    const sink: NotificationSink = { async deliver(_a, m) { got.push(Number(/notice-(\d+)-/.exec(m)![1])); } };
+    const sink: NotificationSink = {
+      async deliver(_a, m) {
+        got.push(Number(/notice-(\d+)-/.exec(m)![1]));
+      },
+    };
     const stop = watchNotifications({ store, sink, settings: S, intervalMs: 10, batch: 3, maxInFlight: 2 });
     try {
       await new Promise((r) => setTimeout(r, 30));
       const ids: number[] = [];
-      for (let i = 0; i < 20; i++) { ids.push(await audit('auth')); if (i % 2) ids.push(await audit('passcode.create')); }
+      for (let i = 0; i < 20; i++) {
+        ids.push(await audit('auth'));
+        if (i % 2) ids.push(await audit('passcode.create'));
+      }
       const expected = (await store.queryAudit({ type: 'passcode.create', limit: 100 })).map((e) => e.id);
       await until(() => got.length >= expected.length);
       await new Promise((r) => setTimeout(r, 40));
       expect(got).toEqual(expected);
-    } finally { stop(); }
+    } finally {
+      stop();
+    }
   });
 });

@@ -18,7 +18,10 @@ export interface NotifySettings {
   portalUrl: string | null;
 }
 
-export interface Notice { subject: string; text: string }
+export interface Notice {
+  subject: string;
+  text: string;
+}
 
 const SCOPE_WORDS: Record<string, string> = { imap: 'IMAP (reading mail)', smtp: 'SMTP (sending mail)', pop3: 'POP3 (downloading mail)' };
 
@@ -29,7 +32,10 @@ const SCOPE_WORDS: Record<string, string> = { imap: 'IMAP (reading mail)', smtp:
 export function cleanText(value: unknown, max = 200): string {
   const s = typeof value === 'string' ? value : typeof value === 'number' ? String(value) : '';
   // eslint-disable-next-line no-control-regex
-  const flat = s.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, ' ').replace(/ {2,}/g, ' ').trim();
+  const flat = s
+    .replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, ' ')
+    .replace(/ {2,}/g, ' ')
+    .trim();
   return flat.length > max ? `${flat.slice(0, max - 1)}…` : flat;
 }
 
@@ -54,24 +60,42 @@ export function noticeFor(e: AuditEvent): Notice | null {
   const by = byWhom(str(d, 'actor'));
   if (e.type === 'totp.enable' && e.outcome === 'ok') {
     return d?.replaced === true
-      ? { subject: 'Two-factor authentication was moved to a new authenticator app', text: `The authenticator app for ${account} was replaced ${by}. Codes from the previous app no longer work.` }
-      : { subject: 'Two-factor authentication was turned on', text: `Two-factor authentication (an authenticator app) was turned on for ${account} ${by}. From now on mail apps sign in with app passcodes instead of the main password.` };
+      ? {
+          subject: 'Two-factor authentication was moved to a new authenticator app',
+          text: `The authenticator app for ${account} was replaced ${by}. Codes from the previous app no longer work.`,
+        }
+      : {
+          subject: 'Two-factor authentication was turned on',
+          text: `Two-factor authentication (an authenticator app) was turned on for ${account} ${by}. From now on mail apps sign in with app passcodes instead of the main password.`,
+        };
   }
   if (e.type === 'totp.disable' && e.outcome === 'ok') {
-    return { subject: 'Two-factor authentication was turned off', text: `Two-factor authentication was turned off for ${account} ${by}. The authenticator app and the emergency codes no longer work.` };
+    return {
+      subject: 'Two-factor authentication was turned off',
+      text: `Two-factor authentication was turned off for ${account} ${by}. The authenticator app and the emergency codes no longer work.`,
+    };
   }
   if (e.type === 'totp.reset' && e.outcome === 'ok' && d?.removed !== false) {
-    return { subject: 'Your authenticator app was reset by an administrator', text: `The authenticator app and emergency codes of ${account} were removed ${by}. Sign in to the portal with your main password and turn two-factor authentication on again. Mail apps keep working with their passcodes.` };
+    return {
+      subject: 'Your authenticator app was reset by an administrator',
+      text: `The authenticator app and emergency codes of ${account} were removed ${by}. Sign in to the portal with your main password and turn two-factor authentication on again. Mail apps keep working with their passcodes.`,
+    };
   }
   if (e.type === 'passcode.create' && e.outcome === 'ok') {
     const scopes = Array.isArray(d?.scopes) ? d.scopes.map((s) => SCOPE_WORDS[String(s)] ?? cleanText(s, 20)).join(', ') : 'unknown';
     const expires = typeof d?.expiresAt === 'number' ? ` It expires ${isoTime(d.expiresAt)}.` : '';
-    return { subject: 'A new app passcode was created', text: `An app passcode named "${cleanText(str(d, 'name'), 100)}" was created for ${account} ${by}. It can be used for: ${scopes}.${expires}` };
+    return {
+      subject: 'A new app passcode was created',
+      text: `An app passcode named "${cleanText(str(d, 'name'), 100)}" was created for ${account} ${by}. It can be used for: ${scopes}.${expires}`,
+    };
   }
   if (e.type === '2fa.verify' && e.outcome === 'accept' && d?.method === 'emergency') {
     const left = typeof d.codesLeft === 'number' ? d.codesLeft : null;
     const leftText = left === null ? '' : ` ${left} emergency code${left === 1 ? ' is' : 's are'} left.`;
-    return { subject: 'An emergency code was used to sign in', text: `A one-time emergency code was used to sign in to the portal as ${account}.${leftText}` };
+    return {
+      subject: 'An emergency code was used to sign in',
+      text: `A one-time emergency code was used to sign in to the portal as ${account}.${leftText}`,
+    };
   }
   return null;
 }
@@ -95,17 +119,22 @@ function mailDomain(account: string): string {
 function bodyOf(e: AuditEvent, n: Notice, s: NotifySettings): string {
   const client = str(e.detail, 'client');
   const lines = [
-    n.text, '',
+    n.text,
+    '',
     `When:   ${isoTime(e.ts)} (UTC)`,
     ...(e.ip ? [`From:   IP address ${cleanText(e.ip, 64)}`] : []),
     ...(client ? [`Client: ${cleanText(client, 200)}`] : []),
     '',
-    'If this was you, there is nothing to do.', '',
+    'If this was you, there is nothing to do.',
+    '',
     'If it was not you, someone may know your main password:',
-    s.portalUrl ? `- sign in at ${cleanText(s.portalUrl, 300)} and check your authenticator app and app passcodes;` : '- sign in to the mail security portal and check your authenticator app and app passcodes;',
+    s.portalUrl
+      ? `- sign in at ${cleanText(s.portalUrl, 300)} and check your authenticator app and app passcodes;`
+      : '- sign in to the mail security portal and check your authenticator app and app passcodes;',
     '- revoke every app passcode you do not recognise;',
     '- change your main password;',
-    '- tell your mail administrator.', '',
+    '- tell your mail administrator.',
+    '',
     '-- ',
     'This notice was sent automatically by mailgate, which protects your mail account.',
   ];

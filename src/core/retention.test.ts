@@ -8,8 +8,12 @@ const DAY = 86_400_000;
 
 describe('audit retention', () => {
   let store: Store;
-  beforeEach(async () => { store = await openSqliteStore(':memory:'); });
-  afterEach(async () => { await store.close(); });
+  beforeEach(async () => {
+    store = await openSqliteStore(':memory:');
+  });
+  afterEach(async () => {
+    await store.close();
+  });
 
   it('prunes only events older than the retention and records the prune', async () => {
     const now = 200 * DAY;
@@ -28,7 +32,16 @@ describe('audit retention', () => {
     const now = 10 * DAY;
     await store.appendAudit(sampleAudit({ ts: 1 }));
     const pruned = await new Promise<number>((resolve, reject) => {
-      const stop = watchRetention({ store, clock: { now: () => now }, retentionMs: DAY, onPruned: (n) => { stop(); resolve(n); }, onError: reject });
+      const stop = watchRetention({
+        store,
+        clock: { now: () => now },
+        retentionMs: DAY,
+        onPruned: (n) => {
+          stop();
+          resolve(n);
+        },
+        onError: reject,
+      });
     });
     expect(pruned).toBe(1);
   });

@@ -15,15 +15,24 @@ export async function pruneAuditOnce(deps: { store: Store; clock: Clock; retenti
   const before = now - deps.retentionMs;
   const removed = await deps.store.pruneAudit(before);
   if (removed > 0) {
-    await appendAudit(deps.store, deps.clock, { ts: now, type: 'audit.prune', outcome: 'ok', detail: { removed, before, retentionMs: deps.retentionMs } });
+    await appendAudit(deps.store, deps.clock, {
+      ts: now,
+      type: 'audit.prune',
+      outcome: 'ok',
+      detail: { removed, before, retentionMs: deps.retentionMs },
+    });
   }
   return removed;
 }
 
 /** Prunes at start and then every `intervalMs` (default hourly); returns a stop function. */
 export function watchRetention(deps: {
-  store: Store; clock: Clock; retentionMs: number; intervalMs?: number;
-  onPruned?: (removed: number) => void; onError?: (e: Error) => void;
+  store: Store;
+  clock: Clock;
+  retentionMs: number;
+  intervalMs?: number;
+  onPruned?: (removed: number) => void;
+  onError?: (e: Error) => void;
 }): () => void {
   let running = false;
   const tick = async () => {
@@ -42,5 +51,8 @@ export function watchRetention(deps: {
   const timer = setInterval(() => void tick(), deps.intervalMs ?? HOUR);
   first.unref();
   timer.unref();
-  return () => { clearTimeout(first); clearInterval(timer); };
+  return () => {
+    clearTimeout(first);
+    clearInterval(timer);
+  };
 }

@@ -9,7 +9,14 @@ import type { Clock } from './types.js';
 import type { Store } from '../store/types.js';
 
 /** Polls the store for revocations made elsewhere; returns the stop function. */
-export function watchRevocations(deps: { store: Store; cache: VerifiedCache; sessions: SessionRegistry; clock: Clock; intervalMs?: number; onError?: (e: Error) => void }): () => void {
+export function watchRevocations(deps: {
+  store: Store;
+  cache: VerifiedCache;
+  sessions: SessionRegistry;
+  clock: Clock;
+  intervalMs?: number;
+  onError?: (e: Error) => void;
+}): () => void {
   const seen = new Set<string>();
   // Look back a little further than the interval: clocks of two processes on one host agree, but
   // a write committed just as we polled must not be missed.

@@ -14,7 +14,8 @@ export { LRUCache };
  */
 export function ttlMap<V extends object>(clock: Clock, max: number, ttlMs = 0): LRUCache<string, V> {
   return new LRUCache<string, V>({
-    max, ttl: ttlMs,
+    max,
+    ttl: ttlMs,
     // lru-cache reads a start time of 0 as "no TTL", and a test clock may start at 0: shifting
     // every reading by 1 ms changes no age. ttlResolution 0: no cached clock reading (and no timer).
     perf: { now: () => clock.now() + 1 },
@@ -26,7 +27,10 @@ export function ttlMap<V extends object>(clock: Clock, max: number, ttlMs = 0): 
 export function evictOldest<V extends object>(map: LRUCache<string, V>, evictable: (v: V) => boolean): boolean {
   for (const entry of map.rentries()) {
     const [k, v] = entry as [string, V];
-    if (evictable(v)) { map.delete(k); return true; }
+    if (evictable(v)) {
+      map.delete(k);
+      return true;
+    }
   }
   return false;
 }

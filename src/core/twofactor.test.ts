@@ -12,7 +12,15 @@ import type { Store } from '../store/types.js';
 
 /** Fast stand-in for bcrypt (one-way, so "no code in the store" can be asserted). */
 const sha = (s: string) => `sha256:${createHash('sha256').update(s).digest('hex')}`;
-const hasher: Hasher = { async hash(s) { return sha(s); }, async verify(s, h) { return h === sha(s); }, async close() {} };
+const hasher: Hasher = {
+  async hash(s) {
+    return sha(s);
+  },
+  async verify(s, h) {
+    return h === sha(s);
+  },
+  async close() {},
+};
 const U = 'alice@example.com';
 const WHO = { actor: 'portal', ip: '192.0.2.1' };
 
@@ -40,9 +48,21 @@ describe('two-factor service', () => {
     policy = { enforce: [] };
     const keys = deriveKeys(Buffer.alloc(32, 3));
     const manager = createManager({ store, hasher, keys, clock, random: randomBytes, policy, identity: new Identity() });
-    tf = createTwoFactor({ store, hasher, keys, clock, random: randomBytes, policy, manager, issuer: 'mailgate', identity: new Identity() });
+    tf = createTwoFactor({
+      store,
+      hasher,
+      keys,
+      clock,
+      random: randomBytes,
+      policy,
+      manager,
+      issuer: 'mailgate',
+      identity: new Identity(),
+    });
   });
-  afterEach(async () => { await store.close(); });
+  afterEach(async () => {
+    await store.close();
+  });
 
   async function enrol(): Promise<{ secret: string; codes: string[] }> {
     const { secret } = await tf.beginEnrolment(U);
@@ -107,13 +127,29 @@ describe('two-factor service', () => {
     expect((await tf.status(U)).required).toBe(true);
     expect(await tf.disable(U, totpCode(secret, now), WHO)).toEqual({ ok: false, reason: 'required' });
     policy.enforce = [];
-    const admin = createManager({ store, hasher, keys: deriveKeys(Buffer.alloc(32, 3)), clock, random: randomBytes, policy, identity: new Identity() });
+    const admin = createManager({
+      store,
+      hasher,
+      keys: deriveKeys(Buffer.alloc(32, 3)),
+      clock,
+      random: randomBytes,
+      policy,
+      identity: new Identity(),
+    });
     await admin.setEnforcement(U, true, 'cli');
     expect(await tf.disable(U, totpCode(secret, now), WHO)).toEqual({ ok: false, reason: 'required' });
   });
 
-  it('keeps an admin\'s override the admin\'s: enrolling neither takes it over nor can disabling clear it', async () => {
-    const admin = createManager({ store, hasher, keys: deriveKeys(Buffer.alloc(32, 3)), clock, random: randomBytes, policy, identity: new Identity() });
+  it("keeps an admin's override the admin's: enrolling neither takes it over nor can disabling clear it", async () => {
+    const admin = createManager({
+      store,
+      hasher,
+      keys: deriveKeys(Buffer.alloc(32, 3)),
+      clock,
+      random: randomBytes,
+      policy,
+      identity: new Identity(),
+    });
     await admin.setEnforcement(U, true, 'api');
     const { secret } = await enrol();
     expect(await store.getAccount(U)).toMatchObject({ enforced: true, enforcedBy: 'admin' });
@@ -127,7 +163,15 @@ describe('two-factor service', () => {
   });
 
   it('an admin enforcing over the portal\'s override takes ownership; "never enforce" survives enrolling', async () => {
-    const admin = createManager({ store, hasher, keys: deriveKeys(Buffer.alloc(32, 3)), clock, random: randomBytes, policy, identity: new Identity() });
+    const admin = createManager({
+      store,
+      hasher,
+      keys: deriveKeys(Buffer.alloc(32, 3)),
+      clock,
+      random: randomBytes,
+      policy,
+      identity: new Identity(),
+    });
     const { secret } = await enrol();
     expect(await store.getAccount(U)).toMatchObject({ enforced: true, enforcedBy: 'portal' });
     expect((await admin.showAccount(U)).enforcedBy).toBe('portal');

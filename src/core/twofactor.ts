@@ -43,7 +43,10 @@ export interface TwoFactorStatus {
   required: boolean;
 }
 
-export interface Actor { actor: string; ip?: string | null }
+export interface Actor {
+  actor: string;
+  ip?: string | null;
+}
 
 export type ConfirmResult =
   | { ok: true; codes: string[]; replaced: boolean }
@@ -55,7 +58,11 @@ export type VerifyResult =
 
 /** Issuer shown in authenticator apps: the portal's host name, else "mailgate". */
 export function issuerFor(publicUrl: string | null): string {
-  try { return publicUrl ? new URL(publicUrl).hostname || 'mailgate' : 'mailgate'; } catch { return 'mailgate'; }
+  try {
+    return publicUrl ? new URL(publicUrl).hostname || 'mailgate' : 'mailgate';
+  } catch {
+    return 'mailgate';
+  }
 }
 
 export function createTwoFactor(deps: TwoFactorDeps) {
@@ -68,8 +75,14 @@ export function createTwoFactor(deps: TwoFactorDeps) {
     if (!k) throw new UsageError(`not a valid account name: ${JSON.stringify(user)}`);
     return k;
   };
-  const audit = (type: string, username: string, outcome: string, reason: string | null, who: Actor, detail: Record<string, unknown> = {}) =>
-    appendAudit(store, clock, { type, username, ip: who.ip ?? null, outcome, reason, detail: { actor: who.actor, ...detail } });
+  const audit = (
+    type: string,
+    username: string,
+    outcome: string,
+    reason: string | null,
+    who: Actor,
+    detail: Record<string, unknown> = {},
+  ) => appendAudit(store, clock, { type, username, ip: who.ip ?? null, outcome, reason, detail: { actor: who.actor, ...detail } });
 
   /**
    * Whether someone other than the user requires 2FA: the configured policy, or an admin's
@@ -105,7 +118,13 @@ export function createTwoFactor(deps: TwoFactorDeps) {
       const k = key(user);
       const row = await store.getTotp(k);
       const codes = await emergencyCodesLeft(store, k);
-      return { enabled: !!row?.secret, enabledAt: row?.enabledAt ?? null, codesLeft: codes.left, codesTotal: codes.total, required: await required(k) };
+      return {
+        enabled: !!row?.secret,
+        enabledAt: row?.enabledAt ?? null,
+        codesLeft: codes.left,
+        codesTotal: codes.total,
+        required: await required(k),
+      };
     },
 
     /** Starts (or restarts) enrolment with a fresh secret. Nothing changes until it is confirmed. */
@@ -134,7 +153,8 @@ export function createTwoFactor(deps: TwoFactorDeps) {
     async confirmEnrolment(user: string, code: string, who: Actor, enrolCode = ''): Promise<ConfirmResult> {
       const k = key(user);
       const row = await store.getTotp(k);
-      if (!row?.pendingSecret || row.pendingAt === null || clock.now() - row.pendingAt > ENROLMENT_TTL_MS) return { ok: false, reason: 'no-enrolment' };
+      if (!row?.pendingSecret || row.pendingAt === null || clock.now() - row.pendingAt > ENROLMENT_TTL_MS)
+        return { ok: false, reason: 'no-enrolment' };
       const replaced = row.secret !== null;
       // Moving to a new phone is done signed in with the old one: only a first enrolment needs the code.
       const needsCode = firstEnrolment === 'code' && !replaced;
@@ -144,7 +164,10 @@ export function createTwoFactor(deps: TwoFactorDeps) {
         return { ok: false, reason: 'enrol-code' };
       }
       const step = matchTotp(openSecret(deps.keys.totp, k, row.pendingSecret), code, clock.now());
-      if (step === null) { await audit('totp.enable', k, 'reject', 'wrong-code', who); return { ok: false, reason: 'wrong-code' }; }
+      if (step === null) {
+        await audit('totp.enable', k, 'reject', 'wrong-code', who);
+        return { ok: false, reason: 'wrong-code' };
+      }
       // Spent before activation (compare-and-set): one code never turns 2FA on twice.
       if (needsCode && !(await spendEnrolCode(em, k, enrolCode, clock.now()))) {
         await audit('totp.enrol-code', k, 'reject', 'used', who, { action: 'use' });
@@ -183,13 +206,20 @@ export function createTwoFactor(deps: TwoFactorDeps) {
     },
 
     /** Turns 2FA off with a current TOTP code; refused where someone else requires it. */
-    async disable(user: string, code: string, who: Actor): Promise<{ ok: true } | { ok: false; reason: 'required' | 'wrong-code' | 'replayed' | 'not-enabled' }> {
+    async disable(
+      user: string,
+      code: string,
+      who: Actor,
+    ): Promise<{ ok: true } | { ok: false; reason: 'required' | 'wrong-code' | 'replayed' | 'not-enabled' }> {
       const k = key(user);
       const row = await store.getTotp(k);
       if (!row?.secret) return { ok: false, reason: 'not-enabled' };
       if (await required(k)) return { ok: false, reason: 'required' };
       const r = await checkTotp(k, row.secret, code);
-      if (r !== 'ok') { await audit('totp.disable', k, 'reject', r, who); return { ok: false, reason: r }; }
+      if (r !== 'ok') {
+        await audit('totp.disable', k, 'reject', r, who);
+        return { ok: false, reason: r };
+      }
       await store.deleteTotp(k);
       await store.replaceEmergencyCodes(k, [], clock.now());
       // Only the override the user's own enrolment set is undone; required() kept admins' out of here.
@@ -201,7 +231,8 @@ export function createTwoFactor(deps: TwoFactorDeps) {
     /** Replaces the emergency codes (the old set stops working at once); returns the new ones, once. */
     async regenerateCodes(user: string, who: Actor): Promise<string[]> {
       const k = key(user);
-      if (!(await store.getTotp(k))?.secret) throw new UsageError(`two-factor authentication is not on for ${k}: emergency codes would not be usable`);
+      if (!(await store.getTotp(k))?.secret)
+        throw new UsageError(`two-factor authentication is not on for ${k}: emergency codes would not be usable`);
       const codes = await replaceEmergencyCodes(em, k, clock.now());
       await audit('codes.generate', k, 'ok', null, who, { count: codes.length });
       return codes;
@@ -213,7 +244,10 @@ export function createTwoFactor(deps: TwoFactorDeps) {
      * passcodes; the user signs in with the main password and enrols again — with first_enrolment
      * 'code', with the fresh enrolment code returned here (once) to hand over.
      */
-    async reset(user: string, who: Actor): Promise<{ removed: boolean; portalSessionsEnded: number; enrolCode?: { code: string; expiresAt: number } }> {
+    async reset(
+      user: string,
+      who: Actor,
+    ): Promise<{ removed: boolean; portalSessionsEnded: number; enrolCode?: { code: string; expiresAt: number } }> {
       const k = key(user);
       const removed = await store.deleteTotp(k);
       await store.replaceEmergencyCodes(k, [], clock.now());
@@ -229,7 +263,10 @@ export function createTwoFactor(deps: TwoFactorDeps) {
      */
     async issueEnrolCode(user: string, who: Actor, ttlMs?: number): Promise<{ code: string; expiresAt: number }> {
       const k = key(user);
-      if ((await store.getTotp(k))?.secret) throw new UsageError(`two-factor authentication is already on for ${k}: moving to a new phone needs no enrolment code (a lost phone: totp reset)`);
+      if ((await store.getTotp(k))?.secret)
+        throw new UsageError(
+          `two-factor authentication is already on for ${k}: moving to a new phone needs no enrolment code (a lost phone: totp reset)`,
+        );
       if (ttlMs !== undefined && !(ttlMs > 0)) throw new UsageError('an enrolment code needs a positive lifetime, e.g. 7d');
       return issueCode(k, who, ttlMs);
     },

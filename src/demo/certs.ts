@@ -52,9 +52,24 @@ export async function makeCerts(dir: string): Promise<TestCerts> {
 
   // CA
   await openssl(
-    ['req', '-x509', ...ecParams, '-nodes', '-keyout', caKey, '-out', caCert, '-days', '825',
-      '-subj', '/CN=mailgate testbed CA', '-addext', 'basicConstraints=critical,CA:TRUE',
-      '-addext', 'keyUsage=critical,keyCertSign,cRLSign'],
+    [
+      'req',
+      '-x509',
+      ...ecParams,
+      '-nodes',
+      '-keyout',
+      caKey,
+      '-out',
+      caCert,
+      '-days',
+      '825',
+      '-subj',
+      '/CN=mailgate testbed CA',
+      '-addext',
+      'basicConstraints=critical,CA:TRUE',
+      '-addext',
+      'keyUsage=critical,keyCertSign,cRLSign',
+    ],
     dir,
   );
   // Server key + CSR
@@ -70,8 +85,24 @@ export async function makeCerts(dir: string): Promise<TestCerts> {
     ].join('\n'),
   );
   await openssl(
-    ['x509', '-req', '-in', csr, '-CA', caCert, '-CAkey', caKey, '-CAcreateserial', '-out', cert,
-      '-days', '825', '-sha256', '-extfile', ext],
+    [
+      'x509',
+      '-req',
+      '-in',
+      csr,
+      '-CA',
+      caCert,
+      '-CAkey',
+      caKey,
+      '-CAcreateserial',
+      '-out',
+      cert,
+      '-days',
+      '825',
+      '-sha256',
+      '-extfile',
+      ext,
+    ],
     dir,
   );
   await fs.chmod(key, 0o600);

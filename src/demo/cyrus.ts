@@ -77,7 +77,8 @@ function saslpasswd(bin: string, file: string, user: string, password: string): 
   const [name, realm] = at < 0 ? [user, SERVERNAME] : [user.slice(0, at), user.slice(at + 1)];
   return new Promise((resolve, reject) => {
     const child = execFile(bin, ['-f', file, '-p', '-c', '-u', realm, name], { timeout: 10_000 }, (err, _out, stderr) =>
-      err ? reject(new Error(`saslpasswd2 failed for ${user}: ${stderr.trim() || err.message}`)) : resolve());
+      err ? reject(new Error(`saslpasswd2 failed for ${user}: ${stderr.trim() || err.message}`)) : resolve(),
+    );
     child.stdin?.end(password);
   });
 }
@@ -111,7 +112,11 @@ function imapdConf(dir: string, certs: TestCerts, master: string): string {
   ].join('\n');
 }
 
-function cyrusConf(dir: string, bins: NonNullable<ReturnType<typeof cyrusBinaries>>, p: { imap: number; imaps: number; lmtp: number }): string {
+function cyrusConf(
+  dir: string,
+  bins: NonNullable<ReturnType<typeof cyrusBinaries>>,
+  p: { imap: number; imaps: number; lmtp: number },
+): string {
   const c = `-C ${dir}/imapd.conf`;
   return [
     'START {',
@@ -144,7 +149,8 @@ export async function startCyrus(opts: CyrusOptions = {}): Promise<CyrusInstance
   const bins = cyrusBinaries();
   if (!bins) throw new Error('Cyrus is not installed (scripts/install-cyrus.sh, or set CYRUS_BIN_DIR)');
   const owner = cyrusUid();
-  if (!owner || process.getuid?.() !== 0) throw new Error('the Cyrus testbed must run as root with the `cyrus` user present (cyrus-common)');
+  if (!owner || process.getuid?.() !== 0)
+    throw new Error('the Cyrus testbed must run as root with the `cyrus` user present (cyrus-common)');
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'mailgate-cyrus-'));
   await fs.chmod(dir, 0o755);
   // config/socket: idled's socket and every imapd's idle client socket (idle.PID) go there.
@@ -166,7 +172,10 @@ export async function startCyrus(opts: CyrusOptions = {}): Promise<CyrusInstance
     await fs.writeFile(path.join(dir, 'cyrus.conf'), cyrusConf(dir, bins, { imap, imaps, lmtp }));
     try {
       const inst = await launch(bins.master, dir, { imap, imaps, lmtp }, { users, master, admin, certs });
-      await provision(inst, opts.messages ?? []).catch(async (e: Error) => { await inst.stop(); throw e; });
+      await provision(inst, opts.messages ?? []).catch(async (e: Error) => {
+        await inst.stop();
+        throw e;
+      });
       return inst;
     } catch (err) {
       lastError = err as Error; // most likely a port taken between freePorts() and master's bind
@@ -192,20 +201,41 @@ async function launch(
   who: Pick<CyrusInstance, 'users' | 'master' | 'admin' | 'certs'>,
 ): Promise<CyrusInstance> {
   const logFile = path.join(dir, 'master.log');
-  const args = ['-C', path.join(dir, 'imapd.conf'), '-M', path.join(dir, 'cyrus.conf'), '-p', path.join(dir, 'run', 'master.pid'), '-L', logFile];
+  const args = [
+    '-C',
+    path.join(dir, 'imapd.conf'),
+    '-M',
+    path.join(dir, 'cyrus.conf'),
+    '-p',
+    path.join(dir, 'run', 'master.pid'),
+    '-L',
+    logFile,
+  ];
   const child: ChildProcess = spawn(masterBin, args, { stdio: 'ignore' });
   child.unref(); // a forgotten stop() must not keep the test runner alive; the exit hook kills it
   let exited = false;
   const exitPromise = new Promise<void>((resolve) => {
-    child.once('exit', () => { exited = true; resolve(); });
-    child.once('error', () => { exited = true; resolve(); });
+    child.once('exit', () => {
+      exited = true;
+      resolve();
+    });
+    child.once('error', () => {
+      exited = true;
+      resolve();
+    });
   });
   const pid = child.pid ?? -1;
-  const cleanupId = registerExitCleanup(() => { if (pid > 0) killQuietly(pid, 'SIGTERM'); });
+  const cleanupId = registerExitCleanup(() => {
+    if (pid > 0) killQuietly(pid, 'SIGTERM');
+  });
   let finalLog: string | null = null;
   const readLog = (): string => {
     if (finalLog !== null) return finalLog;
-    try { return readFileSync(logFile, 'utf8'); } catch { return ''; }
+    try {
+      return readFileSync(logFile, 'utf8');
+    } catch {
+      return '';
+    }
   };
   let stopping: Promise<void> | null = null;
   const stop = (): Promise<void> => {
@@ -224,7 +254,10 @@ async function launch(
     return stopping;
   };
   try {
-    await waitForBanner(ports.imap, /^\* OK/, { timeoutMs: 10_000, abort: () => (exited ? `cyrus master exited early: ${readLog().slice(-2000)}` : null) });
+    await waitForBanner(ports.imap, /^\* OK/, {
+      timeoutMs: 10_000,
+      abort: () => (exited ? `cyrus master exited early: ${readLog().slice(-2000)}` : null),
+    });
   } catch (err) {
     // Not the whole dir: a retry with new ports reuses it.
     killQuietly(pid, 'SIGTERM');
@@ -233,7 +266,14 @@ async function launch(
     throw new Error(`cyrus testbed failed to start: ${(err as Error).message}`);
   }
   return {
-    host: '127.0.0.1', dir, imapPort: ports.imap, imapsPort: ports.imaps, lmtpPort: ports.lmtp,
-    ...who, configPath: path.join(dir, 'imapd.conf'), log: readLog, stop,
+    host: '127.0.0.1',
+    dir,
+    imapPort: ports.imap,
+    imapsPort: ports.imaps,
+    lmtpPort: ports.lmtp,
+    ...who,
+    configPath: path.join(dir, 'imapd.conf'),
+    log: readLog,
+    stop,
   };
 }

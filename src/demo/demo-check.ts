@@ -6,7 +6,15 @@ import { createTransport } from 'nodemailer';
 import type { Io } from '../cli/util.js';
 
 async function tryLogin(port: number, ca: Buffer, user: string, pass: string): Promise<{ ok: boolean; detail: string }> {
-  const client = new ImapFlow({ host: '127.0.0.1', port, secure: true, tls: { ca }, auth: { user, pass }, logger: false, verifyOnly: false });
+  const client = new ImapFlow({
+    host: '127.0.0.1',
+    port,
+    secure: true,
+    tls: { ca },
+    auth: { user, pass },
+    logger: false,
+    verifyOnly: false,
+  });
   client.on('error', () => {});
   try {
     await client.connect();
@@ -31,9 +39,14 @@ async function trySend(port: number, ca: Buffer, user: string, pass: string): Pr
   }
 }
 
-
 const [ALICE, BOB] = DEFAULT_USERS as [TestUser, TestUser];
-export async function runDemoCheck(o: { io: Io; ca: string; passcode: string; portal: string | null; ports: { imaps: number; smtps?: number | undefined } }): Promise<boolean> {
+export async function runDemoCheck(o: {
+  io: Io;
+  ca: string;
+  passcode: string;
+  portal: string | null;
+  ports: { imaps: number; smtps?: number | undefined };
+}): Promise<boolean> {
   const ca = readFileSync(o.ca);
   const withPasscode = await tryLogin(o.ports.imaps, ca, 'alice@example.com', o.passcode);
   const withPassword = await tryLogin(o.ports.imaps, ca, ALICE.user, ALICE.password);
@@ -54,7 +67,11 @@ export async function runDemoCheck(o: { io: Io; ca: string; passcode: string; po
   if (o.portal) {
     const r = await fetch(new URL('signin', o.portal.endsWith('/') ? o.portal : `${o.portal}/`)).catch((e: Error) => e);
     const ok = !(r instanceof Error) && r.status === 200 && /Sign in/.test(await r.text());
-    results.push({ what: 'the self-service portal shows its sign-in page', pass: ok, detail: r instanceof Error ? r.message : `HTTP ${r.status}` });
+    results.push({
+      what: 'the self-service portal shows its sign-in page',
+      pass: ok,
+      detail: r instanceof Error ? r.message : `HTTP ${r.status}`,
+    });
   }
   for (const r of results) o.io.out(`${r.pass ? 'ok  ' : 'FAIL'}  ${r.what} (${r.detail})`);
   return results.every((r) => r.pass);

@@ -31,10 +31,16 @@ async function portOr0(port: number): Promise<number> {
 export async function demoCommand(argv: string[], io: Io): Promise<number> {
   const { values } = parse(argv, { dir: { type: 'string' }, check: { type: 'boolean', default: false } });
   if (values.help) {
-    io.out('mailgate demo [--dir DIR] [--check]\n  starts Dovecot (+ Postfix), mailgate in front, prints how to connect; --check tests it with a real client and exits');
+    io.out(
+      'mailgate demo [--dir DIR] [--check]\n  starts Dovecot (+ Postfix), mailgate in front, prints how to connect; --check tests it with a real client and exits',
+    );
     return 0;
   }
-  if (!dovecotBinary()) throw new CliError(`the demo needs Dovecot on this machine. Install it with:\n  sudo ${INTEROP_INSTALL_HINT}\nthen run: npx mailgate demo`, 1);
+  if (!dovecotBinary())
+    throw new CliError(
+      `the demo needs Dovecot on this machine. Install it with:\n  sudo ${INTEROP_INSTALL_HINT}\nthen run: npx mailgate demo`,
+      1,
+    );
   if (process.getuid?.() !== 0) throw new CliError('the demo starts a private Dovecot, which needs root (sudo npx mailgate demo)', 1);
 
   const dir = resolve(values.dir ?? '.mailgate-demo');
@@ -58,18 +64,39 @@ export async function demoCommand(argv: string[], io: Io): Promise<number> {
       secret_file: join(dir, 'data/secret.key'),
       tls: { cert: dovecot.certs.cert, key: dovecot.certs.key },
       imap: {
-        listen: [{ host: '127.0.0.1', port: await portOr0(1143), tls: 'starttls' }, { host: '127.0.0.1', port: await portOr0(1993), tls: 'implicit' }],
-        upstream: { host: '127.0.0.1', port: dovecot.imapPort, ...upstreamTls, auth: { method: 'sasl-proxy', user: dovecot.master.user, password_file: masterFile } },
-      },
-      ...(postfix ? {
-        smtp: {
-          listen: [{ host: '127.0.0.1', port: await portOr0(1587), tls: 'starttls' }, { host: '127.0.0.1', port: await portOr0(1465), tls: 'implicit' }],
-          upstream: { host: '127.0.0.1', port: postfix.submissionPort, ...upstreamTls, auth: { method: 'xclient' } },
+        listen: [
+          { host: '127.0.0.1', port: await portOr0(1143), tls: 'starttls' },
+          { host: '127.0.0.1', port: await portOr0(1993), tls: 'implicit' },
+        ],
+        upstream: {
+          host: '127.0.0.1',
+          port: dovecot.imapPort,
+          ...upstreamTls,
+          auth: { method: 'sasl-proxy', user: dovecot.master.user, password_file: masterFile },
         },
-      } : {}),
+      },
+      ...(postfix
+        ? {
+            smtp: {
+              listen: [
+                { host: '127.0.0.1', port: await portOr0(1587), tls: 'starttls' },
+                { host: '127.0.0.1', port: await portOr0(1465), tls: 'implicit' },
+              ],
+              upstream: { host: '127.0.0.1', port: postfix.submissionPort, ...upstreamTls, auth: { method: 'xclient' } },
+            },
+          }
+        : {}),
       pop3: {
-        listen: [{ host: '127.0.0.1', port: await portOr0(1110), tls: 'starttls' }, { host: '127.0.0.1', port: await portOr0(1995), tls: 'implicit' }],
-        upstream: { host: '127.0.0.1', port: dovecot.pop3Port, ...upstreamTls, auth: { method: 'sasl-proxy', user: dovecot.master.user, password_file: masterFile } },
+        listen: [
+          { host: '127.0.0.1', port: await portOr0(1110), tls: 'starttls' },
+          { host: '127.0.0.1', port: await portOr0(1995), tls: 'implicit' },
+        ],
+        upstream: {
+          host: '127.0.0.1',
+          port: dovecot.pop3Port,
+          ...upstreamTls,
+          auth: { method: 'sasl-proxy', user: dovecot.master.user, password_file: masterFile },
+        },
       },
       portal: { listen: { host: '127.0.0.1', port: await portOr0(8080) } },
       identity: { default_domain: 'example.com', domains: ['example.com'] },
@@ -81,7 +108,11 @@ export async function demoCommand(argv: string[], io: Io): Promise<number> {
     writeFileSync(configFile, `# Written by \`mailgate demo\`; see config/mailgate.example.yaml for every key.\n${stringify(doc)}`);
     const config = loadConfig(configFile, io.env);
     server = await startServer(config, { log: createLogger({ level: 'warn', destination: 2 }) });
-    const created = await server.core.manager.createPasscode('alice@example.com', { name: 'demo mail app', scopes: ['imap', 'smtp', 'pop3'] }, 'demo');
+    const created = await server.core.manager.createPasscode(
+      'alice@example.com',
+      { name: 'demo mail app', scopes: ['imap', 'smtp', 'pop3'] },
+      'demo',
+    );
 
     const ports = {
       imap: server.imap!.addresses.find((a) => a.tls === 'starttls')!.port,
@@ -93,11 +124,20 @@ export async function demoCommand(argv: string[], io: Io): Promise<number> {
     };
     io.out(instructions({ configFile, ca: dovecot.certs.caCert, passcode: created.formatted, ports, portal: server.portal?.url ?? null }));
     if (values.check) {
-      const ok = await runDemoCheck({ io, ca: dovecot.certs.caCert, passcode: created.formatted, ports, portal: server.portal?.url ?? null });
+      const ok = await runDemoCheck({
+        io,
+        ca: dovecot.certs.caCert,
+        passcode: created.formatted,
+        ports,
+        portal: server.portal?.url ?? null,
+      });
       return ok ? 0 : 1;
     }
     io.out('mailgate is running. Press Ctrl-C to stop the demo.');
-    await new Promise<void>((r) => { process.once('SIGINT', () => r()); process.once('SIGTERM', () => r()); });
+    await new Promise<void>((r) => {
+      process.once('SIGINT', () => r());
+      process.once('SIGTERM', () => r());
+    });
     return 0;
   } finally {
     await server?.close();
@@ -106,14 +146,29 @@ export async function demoCommand(argv: string[], io: Io): Promise<number> {
   }
 }
 
-function instructions(o: { configFile: string; ca: string; passcode: string; portal: string | null; ports: { imap: number; imaps: number; smtp?: number | undefined; smtps?: number | undefined; pop3?: number | undefined; pop3s?: number | undefined } }): string {
+function instructions(o: {
+  configFile: string;
+  ca: string;
+  passcode: string;
+  portal: string | null;
+  ports: {
+    imap: number;
+    imaps: number;
+    smtp?: number | undefined;
+    smtps?: number | undefined;
+    pop3?: number | undefined;
+    pop3s?: number | undefined;
+  };
+}): string {
   const compact = o.passcode.replace(/ /g, '');
-  const smtp = o.ports.smtps ? `
+  const smtp = o.ports.smtps
+    ? `
   SMTP submission  127.0.0.1 port ${o.ports.smtp} (STARTTLS) or ${o.ports.smtps} (SSL/TLS)
   Send a message with the passcode:
     curl -sS --ssl-reqd --cacert ${o.ca} --url smtps://127.0.0.1:${o.ports.smtps} --user 'alice@example.com:${compact}' \\
          --mail-from alice@example.com --mail-rcpt bob@example.com -T - <<< $'Subject: hi from mailgate\\r\\n\\r\\nIt works.'
-` : '\n  (Postfix is not installed, so the demo has no SMTP: apt-get install postfix)\n';
+`
+    : '\n  (Postfix is not installed, so the demo has no SMTP: apt-get install postfix)\n';
   return `
 mailgate demo is ready. Everything runs on 127.0.0.1; the certificate is signed by a demo CA:
   CA certificate   ${o.ca}
@@ -131,17 +186,25 @@ mailgate demo is ready. Everything runs on 127.0.0.1; the certificate is signed 
   By hand:
     openssl s_client -quiet -CAfile ${o.ca} -connect 127.0.0.1:${o.ports.imaps}
     a1 LOGIN alice@example.com "${o.passcode}"
-${smtp}${o.ports.pop3s ? `
+${smtp}${
+  o.ports.pop3s
+    ? `
   POP3             127.0.0.1 port ${o.ports.pop3} (STLS) or ${o.ports.pop3s} (SSL/TLS)
   List the messages with the passcode (add /1 to the URL to download the first):
     curl -sS --cacert ${o.ca} --url 'pop3s://127.0.0.1:${o.ports.pop3s}/' --user 'alice@example.com:${compact}'
-` : ''}
+`
+    : ''
+}
   Mail apps: server 127.0.0.1, the ports above, user alice@example.com, password = the passcode
   (your app must trust ${o.ca}, or accept the certificate when asked).
-${o.portal ? `
+${
+  o.portal
+    ? `
   Self-service portal  ${o.portal}
   Sign in as ${BOB.user} / ${BOB.password} and turn on two-factor authentication with an
   authenticator app (or: oathtool --totp -b KEY, with the key the page shows); then create a
   passcode for a mail app there — from then on bob's main password is refused for mail apps.
-` : ''}`;
+`
+    : ''
+}`;
 }

@@ -170,10 +170,7 @@ async function chownR(p: string, uid: number, gid: number): Promise<void> {
 
 let seedCounter = 0;
 
-async function seedMessages(
-  mailRoot: string,
-  messages: NonNullable<DovecotOptions['messages']>,
-): Promise<void> {
+async function seedMessages(mailRoot: string, messages: NonNullable<DovecotOptions['messages']>): Promise<void> {
   for (const m of messages) {
     assertSafeUser(m.user);
     const folder = path.join(mailRoot, m.user, maildirFolder(m.mailbox));
@@ -282,7 +279,9 @@ function buildConfig(
     '    ssl = yes',
     '  }',
     // High-performance login mode: a few long-lived login processes, many clients each.
-    ...(tuned ? ['  service_count = 0', '  process_min_avail = 2', '  process_limit = 8', '  client_limit = 1000', '  vsz_limit = 1G'] : []),
+    ...(tuned
+      ? ['  service_count = 0', '  process_min_avail = 2', '  process_limit = 8', '  client_limit = 1000', '  vsz_limit = 1G']
+      : []),
     '}',
     'service pop3-login {',
     '  inet_listener pop3 {',
@@ -292,7 +291,9 @@ function buildConfig(
     '  inet_listener pop3s {',
     '    port = 0',
     '  }',
-    ...(tuned ? ['  service_count = 0', '  process_min_avail = 2', '  process_limit = 4', '  client_limit = 1000', '  vsz_limit = 1G'] : []),
+    ...(tuned
+      ? ['  service_count = 0', '  process_min_avail = 2', '  process_limit = 4', '  client_limit = 1000', '  vsz_limit = 1G']
+      : []),
     '}',
     'service lmtp {',
     '  inet_listener lmtp {',
@@ -399,7 +400,10 @@ export async function startDovecot(opts: DovecotOptions = {}): Promise<DovecotIn
   for (let attempt = 0; attempt < 3; attempt++) {
     const [imap, imaps, pop3, lmtp] = (await freePorts(4)) as [number, number, number, number];
     const ports = { imap, imaps, pop3, lmtp };
-    await fs.writeFile(l.conf, buildConfig(l, ports, certs, mail, trusted, opts.tuned ?? false, instanceName, opts.naming ?? {}, opts.authFailureDelaySecs));
+    await fs.writeFile(
+      l.conf,
+      buildConfig(l, ports, certs, mail, trusted, opts.tuned ?? false, instanceName, opts.naming ?? {}, opts.authFailureDelaySecs),
+    );
     // Truncate the previous attempt's log so readiness errors are about this attempt.
     await fs.writeFile(l.logFile, '');
     try {

@@ -6,7 +6,6 @@ import { accessSync, constants, existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { postgresBinDir, postgresUser } from './postgres.js';
 
-
 /** What the demo needs (a one-box install never needs PostgreSQL). */
 export const INTEROP_INSTALL_HINT = 'apt-get install -y dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix';
 /** What the whole test suite needs. */
@@ -16,7 +15,8 @@ const TEST_INSTALL_HINT = `${INTEROP_INSTALL_HINT} postgresql`;
  * Never `apt-get install cyrus-imapd`: it conflicts with dovecot-imapd and removes Dovecot. The
  * script installs cyrus-common/cyrus-admin/sasl2-bin and unpacks imapd without installing it.
  */
-export const CYRUS_INSTALL_HINT = 'scripts/install-cyrus.sh (cyrus-common cyrus-admin sasl2-bin + imapd unpacked with dpkg-deb -x; or set CYRUS_BIN_DIR)';
+export const CYRUS_INSTALL_HINT =
+  'scripts/install-cyrus.sh (cyrus-common cyrus-admin sasl2-bin + imapd unpacked with dpkg-deb -x; or set CYRUS_BIN_DIR)';
 
 /** Where scripts/install-cyrus.sh unpacks imapd/idled/pop3d (its default cache folder). */
 export const CYRUS_CACHE_BIN = '/var/cache/mailgate/cyrus/usr/lib/cyrus/bin';
@@ -51,9 +51,20 @@ function isRoot(): boolean {
  * The Cyrus binaries the testbed needs, or null when any is missing: CYRUS_BIN_DIR first, then the
  * install script's cache, then /usr/lib/cyrus/bin (a full cyrus-imapd install, without Dovecot).
  */
-export function cyrusBinaries(): { imapd: string; idled: string; master: string; lmtpd: string; ctlCyrusdb: string; saslpasswd2: string } | null {
+export function cyrusBinaries(): {
+  imapd: string;
+  idled: string;
+  master: string;
+  lmtpd: string;
+  ctlCyrusdb: string;
+  saslpasswd2: string;
+} | null {
   const dirs = [process.env.CYRUS_BIN_DIR, CYRUS_CACHE_BIN, CYRUS_SYSTEM_BIN].filter((d): d is string => !!d);
-  const inDirs = (name: string): string | null => findExecutable(name, dirs.map((d) => path.join(d, name)));
+  const inDirs = (name: string): string | null =>
+    findExecutable(
+      name,
+      dirs.map((d) => path.join(d, name)),
+    );
   // imapd and idled come from the unpacked cyrus-imapd package (not on PATH).
   const imapd = dirs.map((d) => path.join(d, 'imapd')).find((p) => existsSync(p)) ?? null;
   const idled = dirs.map((d) => path.join(d, 'idled')).find((p) => existsSync(p)) ?? null;
@@ -70,7 +81,14 @@ export function cyrusBinaries(): { imapd: string; idled: string; master: string;
  * Which real components can be started here. Both launchers need root (Dovecot drops to the
  * `mail` user for mail access; Postfix's master always runs as root).
  */
-export function interopStatus(): { dovecot: boolean; postfix: boolean; cyrus: boolean; postgres: boolean; hint: string; cyrusHint: string } {
+export function interopStatus(): {
+  dovecot: boolean;
+  postfix: boolean;
+  cyrus: boolean;
+  postgres: boolean;
+  hint: string;
+  cyrusHint: string;
+} {
   const root = isRoot();
   const dovecot =
     root &&
@@ -78,7 +96,8 @@ export function interopStatus(): { dovecot: boolean; postfix: boolean; cyrus: bo
     findExecutable('doveconf', ['/usr/bin/doveconf']) !== null &&
     // the imap/pop3/lmtp binaries come from dovecot-imapd/-pop3d/-lmtpd, not dovecot-core
     ['imap', 'pop3', 'lmtp'].every((b) => DOVECOT_LIBEXEC.some((d) => isExecutable(path.join(d, b))));
-  const postfix = root && findExecutable('postfix', ['/usr/sbin/postfix']) !== null && findExecutable('postconf', ['/usr/sbin/postconf']) !== null;
+  const postfix =
+    root && findExecutable('postfix', ['/usr/sbin/postfix']) !== null && findExecutable('postconf', ['/usr/sbin/postconf']) !== null;
   // PostgreSQL refuses root: as root it runs as the package's `postgres` user (demo/postgres.ts).
   const postgres = postgresBinDir() !== null && (!root || postgresUser() !== null);
   // MAILGATE_INTEROP_DISABLE=dovecot,postfix,cyrus,postgres pretends a component is missing (to
@@ -88,7 +107,11 @@ export function interopStatus(): { dovecot: boolean; postfix: boolean; cyrus: bo
   const cyrus = root && cyrusBinaries() !== null && /^cyrus:/m.test(readFileSync('/etc/passwd', 'utf8')); // master drops to it
   const cyrusHint = root ? CYRUS_INSTALL_HINT : `${CYRUS_INSTALL_HINT} (and run the tests as root)`;
   return {
-    dovecot: dovecot && !disabled.has('dovecot'), postfix: postfix && !disabled.has('postfix'), cyrus: cyrus && !disabled.has('cyrus'),
-    postgres: postgres && !disabled.has('postgres'), hint, cyrusHint,
+    dovecot: dovecot && !disabled.has('dovecot'),
+    postfix: postfix && !disabled.has('postfix'),
+    cyrus: cyrus && !disabled.has('cyrus'),
+    postgres: postgres && !disabled.has('postgres'),
+    hint,
+    cyrusHint,
   };
 }

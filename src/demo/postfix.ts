@@ -359,12 +359,7 @@ function groupId(name: string): number | null {
   return null;
 }
 
-async function launch(
-  bin: string,
-  l: Layout,
-  ports: { submission: number; smtps: number },
-  ownsDir: boolean,
-): Promise<PostfixInstance> {
+async function launch(bin: string, l: Layout, ports: { submission: number; smtps: number }, ownsDir: boolean): Promise<PostfixInstance> {
   let finalLog: string | null = null;
   const readLog = (): string => {
     if (finalLog !== null) return finalLog;

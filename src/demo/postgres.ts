@@ -29,7 +29,9 @@ export interface PostgresInstance {
 export function postgresBinDir(): string | null {
   const root = '/usr/lib/postgresql';
   if (!existsSync(root)) return null;
-  const versions = readdirSync(root).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a));
+  const versions = readdirSync(root)
+    .filter((v) => /^\d+$/.test(v))
+    .sort((a, b) => Number(b) - Number(a));
   for (const v of versions) {
     const bin = path.join(root, v, 'bin');
     if (['initdb', 'pg_ctl', 'postgres'].every((b) => existsSync(path.join(bin, b)))) return bin;
@@ -40,7 +42,9 @@ export function postgresBinDir(): string | null {
 /** uid/gid of the `postgres` system user, or null. */
 export function postgresUser(): { uid: number; gid: number } | null {
   try {
-    const [uid, gid] = ['-u', '-g'].map((f) => Number(execFileSync('id', [f, 'postgres'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()));
+    const [uid, gid] = ['-u', '-g'].map((f) =>
+      Number(execFileSync('id', [f, 'postgres'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()),
+    );
     return uid! > 0 ? { uid: uid!, gid: gid! } : null;
   } catch {
     return null;
@@ -72,9 +76,14 @@ export async function startPostgres(): Promise<PostgresInstance> {
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
     const opts = [
-      `-p ${port}`, "-c listen_addresses='127.0.0.1'", `-c unix_socket_directories='${dir}'`,
+      `-p ${port}`,
+      "-c listen_addresses='127.0.0.1'",
+      `-c unix_socket_directories='${dir}'`,
       // Throw-away data: durability buys nothing here and costs seconds per test file.
-      '-c fsync=off', '-c synchronous_commit=off', '-c full_page_writes=off', '-c max_connections=200',
+      '-c fsync=off',
+      '-c synchronous_commit=off',
+      '-c full_page_writes=off',
+      '-c max_connections=200',
     ].join(' ');
     try {
       run(path.join(bin, 'pg_ctl'), ['-D', data, '-l', logFile, '-o', opts, '-w', '-t', '30', 'start']);
@@ -96,13 +105,20 @@ function instance(dir: string, data: string, logFile: string, port: number): Pos
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   let stopped: Promise<void> | null = null;
   return {
-    host: '127.0.0.1', port, dir, url,
+    host: '127.0.0.1',
+    port,
+    dir,
+    url,
     async createDatabase(name) {
       if (!/^[a-z_][a-z0-9_]*$/.test(name)) throw new Error(`postgres testbed: bad database name ${JSON.stringify(name)}`);
       const { default: pg } = await import('pg');
       const c = new pg.Client({ connectionString: url });
       await c.connect();
-      try { await c.query(`CREATE DATABASE ${name}`); } finally { await c.end(); }
+      try {
+        await c.query(`CREATE DATABASE ${name}`);
+      } finally {
+        await c.end();
+      }
       return `postgres://postgres@127.0.0.1:${port}/${name}`;
     },
     log: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),

@@ -9,24 +9,30 @@ function lineReader(sock: net.Socket, timeoutMs: number): (re: RegExp) => Promis
   let buf = '';
   const waiters: Array<() => void> = [];
   sock.setEncoding('latin1');
-  sock.on('data', (d: string) => { buf += d; for (const w of waiters.splice(0)) w(); });
-  sock.on('close', () => { for (const w of waiters.splice(0)) w(); });
-  return (re) => new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`testbed client: no ${String(re)} within ${timeoutMs} ms`)), timeoutMs);
-    const check = (): void => {
-      const lines = buf.split('\r\n');
-      const i = lines.slice(0, -1).findIndex((l) => re.test(l));
-      if (i >= 0) {
-        buf = lines.slice(i + 1).join('\r\n');
-        clearTimeout(timer);
-        resolve(lines.slice(0, i + 1));
-      } else if (sock.destroyed) {
-        clearTimeout(timer);
-        reject(new Error(`testbed client: connection closed waiting for ${String(re)}`));
-      } else waiters.push(check);
-    };
-    check();
+  sock.on('data', (d: string) => {
+    buf += d;
+    for (const w of waiters.splice(0)) w();
   });
+  sock.on('close', () => {
+    for (const w of waiters.splice(0)) w();
+  });
+  return (re) =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`testbed client: no ${String(re)} within ${timeoutMs} ms`)), timeoutMs);
+      const check = (): void => {
+        const lines = buf.split('\r\n');
+        const i = lines.slice(0, -1).findIndex((l) => re.test(l));
+        if (i >= 0) {
+          buf = lines.slice(i + 1).join('\r\n');
+          clearTimeout(timer);
+          resolve(lines.slice(0, i + 1));
+        } else if (sock.destroyed) {
+          clearTimeout(timer);
+          reject(new Error(`testbed client: connection closed waiting for ${String(re)}`));
+        } else waiters.push(check);
+      };
+      check();
+    });
 }
 
 function connect(port: number): Promise<net.Socket> {

@@ -6,7 +6,10 @@
  */
 import type { Socket } from 'node:net';
 
-export interface SpliceStats { clientToUpstream: number; upstreamToClient: number }
+export interface SpliceStats {
+  clientToUpstream: number;
+  upstreamToClient: number;
+}
 
 export interface Splice {
   /** Ends both sides at once (revocation, shutdown). */
@@ -27,9 +30,16 @@ export interface SpliceOptions {
 /** After one side closed, the other gets this long to flush what it was still sending. */
 const CLOSE_GRACE_MS = 2_000;
 
-export function splice(client: Socket, upstream: Socket, pending: { toUpstream: Buffer; toClient: Buffer }, opts: SpliceOptions = {}): Splice {
+export function splice(
+  client: Socket,
+  upstream: Socket,
+  pending: { toUpstream: Buffer; toClient: Buffer },
+  opts: SpliceOptions = {},
+): Splice {
   let finish!: (s: SpliceStats) => void;
-  const done = new Promise<SpliceStats>((r) => { finish = r; });
+  const done = new Promise<SpliceStats>((r) => {
+    finish = r;
+  });
   let finished = false;
   let open = 2;
   const closed = () => {
@@ -37,7 +47,10 @@ export function splice(client: Socket, upstream: Socket, pending: { toUpstream: 
     finished = true;
     finish({ clientToUpstream: upstream.bytesWritten, upstreamToClient: client.bytesWritten });
   };
-  const destroy = () => { client.destroy(); upstream.destroy(); };
+  const destroy = () => {
+    client.destroy();
+    upstream.destroy();
+  };
   // One side is gone: the other gets what was already written to it, then its end (a TLS socket
   // destroyed right after a write drops that write), and is destroyed if it does not close.
   const endGently = (s: Socket, last?: Buffer | string | null) => {
@@ -52,7 +65,10 @@ export function splice(client: Socket, upstream: Socket, pending: { toUpstream: 
   client.setKeepAlive?.(true, 60_000);
   upstream.setKeepAlive?.(true, 60_000);
   client.on('error', destroy);
-  client.on('close', () => { endGently(upstream); closed(); });
+  client.on('close', () => {
+    endGently(upstream);
+    closed();
+  });
   let last: Buffer | null = null;
   let upstreamGone = false;
   const upstreamEnded = () => {
@@ -61,10 +77,19 @@ export function splice(client: Socket, upstream: Socket, pending: { toUpstream: 
     upstream.unpipe(client);
     endGently(client, opts.farewell?.(last));
   };
-  upstream.on('error', () => { upstreamEnded(); upstream.destroy(); });
+  upstream.on('error', () => {
+    upstreamEnded();
+    upstream.destroy();
+  });
   upstream.on('end', upstreamEnded);
-  upstream.on('close', () => { upstreamEnded(); closed(); });
-  if (opts.farewell) upstream.on('data', (c: Buffer) => { last = c; });
+  upstream.on('close', () => {
+    upstreamEnded();
+    closed();
+  });
+  if (opts.farewell)
+    upstream.on('data', (c: Buffer) => {
+      last = c;
+    });
   if (pending.toUpstream.length) upstream.write(pending.toUpstream);
   if (pending.toClient.length) client.write(pending.toClient);
   client.pipe(upstream);

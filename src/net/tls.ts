@@ -12,8 +12,16 @@ export interface ServerTls {
 export function loadServerTls(tls: { cert: string; key: string }): ServerTls {
   let cert: Buffer;
   let key: Buffer;
-  try { cert = readFileSync(tls.cert); } catch (e) { throw new Error(`cannot read the TLS certificate ${tls.cert}: ${(e as Error).message}`); }
-  try { key = readFileSync(tls.key); } catch (e) { throw new Error(`cannot read the TLS key ${tls.key}: ${(e as Error).message}`); }
+  try {
+    cert = readFileSync(tls.cert);
+  } catch (e) {
+    throw new Error(`cannot read the TLS certificate ${tls.cert}: ${(e as Error).message}`);
+  }
+  try {
+    key = readFileSync(tls.key);
+  } catch (e) {
+    throw new Error(`cannot read the TLS key ${tls.key}: ${(e as Error).message}`);
+  }
   const options = { cert, key, minVersion: 'TLSv1.2' as const };
   try {
     return { context: createSecureContext(options), options };

@@ -9,13 +9,19 @@ import type { UpstreamConfig } from '../config/types.js';
 
 /** The upstream could not be used; the front answers "temporarily unavailable". */
 export class UpstreamError extends Error {
-  constructor(message: string, readonly stage: 'connect' | 'tls' | 'greeting' | 'login' | 'protocol' | 'closed') { super(message); }
+  constructor(
+    message: string,
+    readonly stage: 'connect' | 'tls' | 'greeting' | 'login' | 'protocol' | 'closed',
+  ) {
+    super(message);
+  }
 }
 
 /** TLS client options for the upstream: its CA, the name to verify (an IP literal is checked against IP SANs). */
 export function upstreamTlsOptions(cfg: UpstreamConfig): ConnectionOptions {
   return {
-    host: cfg.host, port: cfg.port,
+    host: cfg.host,
+    port: cfg.port,
     servername: cfg.servername ?? (/^[\d.:]+$/.test(cfg.host) ? undefined : cfg.host),
     ca: cfg.ca ?? undefined,
     rejectUnauthorized: cfg.rejectUnauthorized,
@@ -28,8 +34,15 @@ export function connectUpstream(cfg: UpstreamConfig): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const implicit = cfg.tls === 'implicit';
     const socket: Socket = implicit ? tlsConnect(upstreamTlsOptions(cfg)) : netConnect({ host: cfg.host, port: cfg.port });
-    const timer = setTimeout(() => { socket.destroy(); reject(new UpstreamError(`connecting to ${cfg.host}:${cfg.port} timed out`, 'connect')); }, cfg.connectTimeoutMs);
-    socket.once(implicit ? 'secureConnect' : 'connect', () => { clearTimeout(timer); socket.setNoDelay(true); resolve(socket); });
+    const timer = setTimeout(() => {
+      socket.destroy();
+      reject(new UpstreamError(`connecting to ${cfg.host}:${cfg.port} timed out`, 'connect'));
+    }, cfg.connectTimeoutMs);
+    socket.once(implicit ? 'secureConnect' : 'connect', () => {
+      clearTimeout(timer);
+      socket.setNoDelay(true);
+      resolve(socket);
+    });
     socket.once('error', (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       const stage = implicit && !e.code?.startsWith('E') ? 'tls' : 'connect';

@@ -15,7 +15,10 @@ export interface OpsDeps {
   readyTimeoutMs?: number;
 }
 
-export interface OpsHandle { address: { host: string; port: number }; close(): Promise<void> }
+export interface OpsHandle {
+  address: { host: string; port: number };
+  close(): Promise<void>;
+}
 
 async function ready(deps: OpsDeps): Promise<{ ok: boolean; why: string }> {
   if (deps.draining()) return { ok: false, why: 'draining' };
@@ -34,20 +37,36 @@ async function ready(deps: OpsDeps): Promise<{ ok: boolean; why: string }> {
 export async function startOps(listen: { host: string; port: number }, deps: OpsDeps): Promise<OpsHandle> {
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
-    const text = (status: number, body: string, type = 'text/plain; charset=utf-8') => { res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store' }); res.end(body); };
+    const text = (status: number, body: string, type = 'text/plain; charset=utf-8') => {
+      res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store' });
+      res.end(body);
+    };
     if (req.method !== 'GET' && req.method !== 'HEAD') return text(405, 'method not allowed\n');
     if (path === '/healthz') return text(200, 'ok\n');
-    if (path === '/readyz') { void ready(deps).then((r) => text(r.ok ? 200 : 503, `${r.why}\n`)); return; }
+    if (path === '/readyz') {
+      void ready(deps).then((r) => text(r.ok ? 200 : 503, `${r.why}\n`));
+      return;
+    }
     if (path === '/metrics') {
-      void deps.metrics.registry.metrics().then((m) => text(200, m, deps.metrics.registry.contentType), () => text(500, 'metrics failed\n'));
+      void deps.metrics.registry.metrics().then(
+        (m) => text(200, m, deps.metrics.registry.contentType),
+        () => text(500, 'metrics failed\n'),
+      );
       return;
     }
     text(404, 'not found: /metrics, /healthz, /readyz\n');
   });
-  await new Promise<void>((resolve, reject) => { server.once('error', reject); server.listen(listen.port, listen.host, () => resolve()); });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(listen.port, listen.host, () => resolve());
+  });
   const a = server.address() as AddressInfo;
   return {
     address: { host: a.address, port: a.port },
-    close: () => new Promise((r) => { server.closeAllConnections(); server.close(() => r()); }),
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
   };
 }

@@ -22,20 +22,36 @@ export function createMetrics(deps: { sessions: SessionRegistry; defaultMetrics?
   const registry = new Registry();
   if (deps.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'mailgate_' });
   const decisions = new Counter({
-    name: 'mailgate_auth_decisions_total', help: 'Login decisions by result (accept-passcode, passthrough, reject), reason and protocol',
-    labelNames: ['result', 'reason', 'protocol'] as const, registers: [registry],
+    name: 'mailgate_auth_decisions_total',
+    help: 'Login decisions by result (accept-passcode, passthrough, reject), reason and protocol',
+    labelNames: ['result', 'reason', 'protocol'] as const,
+    registers: [registry],
   });
   const latency = new Histogram({
-    name: 'mailgate_auth_decision_seconds', help: 'Time to decide a login (store, bcrypt in the workers; not the upstream login)',
-    labelNames: ['protocol'] as const, buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1], registers: [registry],
+    name: 'mailgate_auth_decision_seconds',
+    help: 'Time to decide a login (store, bcrypt in the workers; not the upstream login)',
+    labelNames: ['protocol'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [registry],
   });
   const upstreamResults = new Counter({
-    name: 'mailgate_upstream_password_checks_total', help: 'Passthrough logins as the upstream judged them', labelNames: ['result'] as const, registers: [registry],
+    name: 'mailgate_upstream_password_checks_total',
+    help: 'Passthrough logins as the upstream judged them',
+    labelNames: ['result'] as const,
+    registers: [registry],
   });
-  const guard = new Counter({ name: 'mailgate_guard_events_total', help: 'Brute-force guard events (abuse.block, abuse.account-ceiling, …)', labelNames: ['type'] as const, registers: [registry] });
+  const guard = new Counter({
+    name: 'mailgate_guard_events_total',
+    help: 'Brute-force guard events (abuse.block, abuse.account-ceiling, …)',
+    labelNames: ['type'] as const,
+    registers: [registry],
+  });
   const store = new Gauge({ name: 'mailgate_store_up', help: '1 when the last readiness probe reached the store', registers: [registry] });
   new Gauge({
-    name: 'mailgate_sessions', help: 'Live logged-in sessions by protocol and kind (passcode or main password)', labelNames: ['protocol', 'kind'] as const, registers: [registry],
+    name: 'mailgate_sessions',
+    help: 'Live logged-in sessions by protocol and kind (passcode or main password)',
+    labelNames: ['protocol', 'kind'] as const,
+    registers: [registry],
     collect() {
       this.reset();
       for (const s of deps.sessions.list()) this.inc({ protocol: s.protocol, kind: s.passcodeId ? 'passcode' : 'password' });
@@ -60,7 +76,11 @@ export function createMetrics(deps: { sessions: SessionRegistry; defaultMetrics?
         setPolicy: (p, e) => a.setPolicy(p, e),
       };
     },
-    guardEvent(e) { guard.inc({ type: e.type }); },
-    storeUp(up) { store.set(up ? 1 : 0); },
+    guardEvent(e) {
+      guard.inc({ type: e.type });
+    },
+    storeUp(up) {
+      store.set(up ? 1 : 0);
+    },
   };
 }

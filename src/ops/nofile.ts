@@ -7,7 +7,10 @@
  */
 import { readFileSync } from 'node:fs';
 
-export interface NofileLimits { soft: number; hard: number }
+export interface NofileLimits {
+  soft: number;
+  hard: number;
+}
 
 /** Parses the "Max open files" line of /proc/<pid>/limits ("unlimited" → Infinity). */
 export function parseNofile(limitsText: string): NofileLimits | null {
@@ -19,7 +22,11 @@ export function parseNofile(limitsText: string): NofileLimits | null {
 
 /** This process's limits, or null where /proc is not there. */
 export function readNofile(): NofileLimits | null {
-  try { return parseNofile(readFileSync('/proc/self/limits', 'utf8')); } catch { return null; }
+  try {
+    return parseNofile(readFileSync('/proc/self/limits', 'utf8'));
+  } catch {
+    return null;
+  }
 }
 
 /** Sessions the limit allows (two descriptors each, a few hundred kept for listeners, the store, logs). */

@@ -12,8 +12,18 @@ import { HttpError, readBody, sendJson } from './http.js';
 import type { Ctx, Portal } from './types.js';
 
 type Json = Record<string, unknown>;
-interface Call { p: Portal; c: Ctx; user: string; id: string; body: Json }
-interface Endpoint { method: 'GET' | 'POST' | 'PATCH' | 'DELETE'; pattern: RegExp; run(x: Call): Promise<[number, unknown]> }
+interface Call {
+  p: Portal;
+  c: Ctx;
+  user: string;
+  id: string;
+  body: Json;
+}
+interface Endpoint {
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  pattern: RegExp;
+  run(x: Call): Promise<[number, unknown]>;
+}
 
 const A = { actor: 'api' };
 const ok = (v: unknown): [number, unknown] => [200, v];
@@ -31,23 +41,33 @@ function auditQuery(q: URLSearchParams, identity: Identity): AuditQuery {
     const v = q.get(name);
     if (v === null) return undefined;
     const n = /^\d+$/.test(v) ? Number(v) : Date.parse(v);
-    if (!Number.isFinite(n) || n < 0 || n > max) throw new UsageError(`"${name}" must be a number${name === 'since' ? ' (ms) or an ISO date' : ''}`);
+    if (!Number.isFinite(n) || n < 0 || n > max)
+      throw new UsageError(`"${name}" must be a number${name === 'since' ? ' (ms) or an ISO date' : ''}`);
     return n;
   };
   const user = q.get('user');
   // The account as every other part names it: ?user=alice finds alice@example.com's events.
-  const username = user ? identity.canonical(user) ?? user.trim().toLowerCase() : undefined;
+  const username = user ? (identity.canonical(user) ?? user.trim().toLowerCase()) : undefined;
   const afterId = num('after');
   // A reader following with ?after= must page forward, never skip events between two reads.
-  return { username, type: q.get('type') || undefined, since: num('since'), afterId, limit: num('limit', 1000) ?? 100, oldestFirst: afterId !== undefined };
+  return {
+    username,
+    type: q.get('type') || undefined,
+    since: num('since'),
+    afterId,
+    limit: num('limit', 1000) ?? 100,
+    oldestFirst: afterId !== undefined,
+  };
 }
 
 async function accountDetail(p: Portal, user: string) {
   const a = await p.deps.manager.showAccount(user);
   const live = (id: string) => p.deps.sessions.list({ passcodeId: id }).length;
   return {
-    ...a, passcodeList: a.passcodeList.map((pc) => ({ ...pc, liveSessions: live(pc.id) })),
-    twoFactor: await p.tf.status(user), liveSessions: p.deps.sessions.list({ account: a.username }).length,
+    ...a,
+    passcodeList: a.passcodeList.map((pc) => ({ ...pc, liveSessions: live(pc.id) })),
+    twoFactor: await p.tf.status(user),
+    liveSessions: p.deps.sessions.list({ account: a.username }).length,
   };
 }
 
@@ -56,13 +76,23 @@ const ENDPOINTS: Endpoint[] = [
   { method: 'GET', pattern: /^\/api\/admin\/accounts$/, run: async ({ p }) => ok(await p.deps.manager.listAccounts()) },
   { method: 'GET', pattern: new RegExp(`^${ACCOUNT}$`), run: async ({ p, user }) => ok(await accountDetail(p, user)) },
   {
-    method: 'POST', pattern: new RegExp(`^${ACCOUNT}/enforce$`),
+    method: 'POST',
+    pattern: new RegExp(`^${ACCOUNT}/enforce$`),
     run: async ({ p, user, body }) => ok(await p.deps.manager.setEnforcement(user, body.enforced !== false, A.actor)),
   },
-  { method: 'POST', pattern: new RegExp(`^${ACCOUNT}/release$`), run: async ({ p, user }) => ok(await p.deps.manager.setEnforcement(user, null, A.actor)) },
-  { method: 'GET', pattern: new RegExp(`^${ACCOUNT}/passcodes$`), run: async ({ p, user }) => ok((await accountDetail(p, user)).passcodeList) },
   {
-    method: 'POST', pattern: new RegExp(`^${ACCOUNT}/passcodes$`),
+    method: 'POST',
+    pattern: new RegExp(`^${ACCOUNT}/release$`),
+    run: async ({ p, user }) => ok(await p.deps.manager.setEnforcement(user, null, A.actor)),
+  },
+  {
+    method: 'GET',
+    pattern: new RegExp(`^${ACCOUNT}/passcodes$`),
+    run: async ({ p, user }) => ok((await accountDetail(p, user)).passcodeList),
+  },
+  {
+    method: 'POST',
+    pattern: new RegExp(`^${ACCOUNT}/passcodes$`),
     async run({ p, user, body }) {
       if (typeof body.name !== 'string') throw new UsageError('"name" is required, e.g. {"name": "Thunderbird laptop"}');
       let expiresAt: number | null = null;
@@ -76,14 +106,16 @@ const ENDPOINTS: Endpoint[] = [
     },
   },
   {
-    method: 'DELETE', pattern: new RegExp(`^${ACCOUNT}/passcodes/([^/]+)$`),
+    method: 'DELETE',
+    pattern: new RegExp(`^${ACCOUNT}/passcodes/([^/]+)$`),
     async run({ p, user, id }) {
       const r = await p.deps.manager.revokePasscode(user, id, A.actor);
       return r.revoked ? ok(r) : [404, { error: `no active passcode ${id} for ${user}`, ...r }];
     },
   },
   {
-    method: 'PATCH', pattern: new RegExp(`^${ACCOUNT}/passcodes/([^/]+)$`),
+    method: 'PATCH',
+    pattern: new RegExp(`^${ACCOUNT}/passcodes/([^/]+)$`),
     async run({ p, user, id, body }) {
       if (body.scopes === undefined) throw new UsageError('"scopes" is required, e.g. {"scopes": ["imap"]}');
       const r = await p.deps.manager.setPasscodeScopes(user, id, scopesOf(body.scopes), A.actor);
@@ -92,18 +124,29 @@ const ENDPOINTS: Endpoint[] = [
   },
   { method: 'DELETE', pattern: new RegExp(`^${ACCOUNT}/totp$`), run: async ({ p, user }) => ok(await p.tf.reset(user, A)) },
   {
-    method: 'POST', pattern: new RegExp(`^${ACCOUNT}/enrol-code$`),
+    method: 'POST',
+    pattern: new RegExp(`^${ACCOUNT}/enrol-code$`),
     async run({ p, user, body }) {
-      const ttl = body.expires === undefined || body.expires === null ? undefined : typeof body.expires === 'string' ? parseDuration(body.expires) : null;
+      const ttl =
+        body.expires === undefined || body.expires === null
+          ? undefined
+          : typeof body.expires === 'string'
+            ? parseDuration(body.expires)
+            : null;
       if (ttl === null || (ttl !== undefined && ttl <= 0)) throw new UsageError('"expires" takes a duration like "7d", "12h" or "30m"');
       return [201, await p.tf.issueEnrolCode(user, A, ttl)];
     },
   },
   {
-    method: 'POST', pattern: new RegExp(`^${ACCOUNT}/emergency-codes$`),
+    method: 'POST',
+    pattern: new RegExp(`^${ACCOUNT}/emergency-codes$`),
     run: async ({ p, user }) => [201, { codes: await p.tf.regenerateCodes(user, A) }],
   },
-  { method: 'GET', pattern: /^\/api\/admin\/audit$/, run: async ({ p, c }) => ok(await p.deps.store.queryAudit(auditQuery(c.query, p.deps.identity))) },
+  {
+    method: 'GET',
+    pattern: /^\/api\/admin\/audit$/,
+    run: async ({ p, c }) => ok(await p.deps.store.queryAudit(auditQuery(c.query, p.deps.identity))),
+  },
 ];
 
 /** True when the request carries the configured token; answers 401/403/429 itself otherwise. */
@@ -115,14 +158,24 @@ function authorized(p: Portal, c: Ctx): boolean {
   }
   const wait = p.guard.waitMs('admin-token', c.ip, null);
   if (wait > 0) {
-    sendJson(c.res, 429, { error: 'too many wrong tokens from this address; wait and retry' }, { 'Retry-After': String(Math.ceil(wait / 1000)) });
+    sendJson(
+      c.res,
+      429,
+      { error: 'too many wrong tokens from this address; wait and retry' },
+      { 'Retry-After': String(Math.ceil(wait / 1000)) },
+    );
     return false;
   }
   const m = /^Bearer\s+(\S+)\s*$/i.exec(c.req.headers.authorization ?? '');
   if (m?.[1] && sameSecret(m[1], token)) return true;
   p.guard.fail('admin-token', c.ip, null);
   p.deps.log.warn({ ip: c.ip, path: c.path }, 'admin API: missing or wrong bearer token');
-  sendJson(c.res, 401, { error: 'a valid bearer token is required: Authorization: Bearer <admin token>' }, { 'WWW-Authenticate': 'Bearer realm="mailgate admin"' });
+  sendJson(
+    c.res,
+    401,
+    { error: 'a valid bearer token is required: Authorization: Bearer <admin token>' },
+    { 'WWW-Authenticate': 'Bearer realm="mailgate admin"' },
+  );
   return false;
 }
 
@@ -130,7 +183,11 @@ async function jsonBody(c: Ctx): Promise<Json> {
   const text = await readBody(c.req, 64 * 1024);
   if (!text.trim()) return {};
   let v: unknown;
-  try { v = JSON.parse(text); } catch { throw new HttpError(400, 'the body is not valid JSON'); }
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new HttpError(400, 'the body is not valid JSON');
+  }
   if (!v || typeof v !== 'object' || Array.isArray(v)) throw new HttpError(400, 'the body must be a JSON object');
   return v as Json;
 }

@@ -15,7 +15,15 @@ import { page, type Notice } from './views/layout.js';
 export const PRE_COOKIE = 'mailgate_signin';
 
 /** Sends a full HTML page in the portal frame. */
-export function render(p: Portal, c: Ctx, status: number, title: string, body: Html, notice: Notice | null = null, headers: Record<string, string | string[]> = {}): void {
+export function render(
+  p: Portal,
+  c: Ctx,
+  status: number,
+  title: string,
+  body: Html,
+  notice: Notice | null = null,
+  headers: Record<string, string | string[]> = {},
+): void {
   const full = c.session?.stage === 'complete';
   const frame = { base: p.base, user: full ? c.session!.username : null, csrf: full ? c.session!.csrf : null };
   send(c.res, status, 'text/html; charset=utf-8', page(frame, title, body, notice), headers);
@@ -61,7 +69,10 @@ async function handlePage(p: Portal, c: Ctx, routes: readonly Route[]): Promise<
   const candidates = routes.filter((r) => r.path === c.path);
   const route = candidates.find((r) => r.method === method);
   if (!route) {
-    if (candidates.length) { send(c.res, 405, 'text/plain; charset=utf-8', 'method not allowed', { Allow: candidates.map((r) => r.method).join(', ') }); return; }
+    if (candidates.length) {
+      send(c.res, 405, 'text/plain; charset=utf-8', 'method not allowed', { Allow: candidates.map((r) => r.method).join(', ') });
+      return;
+    }
     message(p, c, 404, 'Page not found', 'There is no page at this address.', { href: '/', label: 'Go to the start page' });
     return;
   }
@@ -72,7 +83,14 @@ async function handlePage(p: Portal, c: Ctx, routes: readonly Route[]): Promise<
     c.form = await readForm(c.req);
     if (!csrfOk(p, c, route)) {
       p.deps.log.info({ path: c.path, ip: c.ip }, 'portal: form refused (missing or wrong CSRF token)');
-      message(p, c, 403, 'This form has expired', 'For your security, forms stop working after a while or when you sign in again elsewhere. Go back, reload the page and try again.', { href: c.path === '/signin' ? '/signin' : '/', label: 'Start again' });
+      message(
+        p,
+        c,
+        403,
+        'This form has expired',
+        'For your security, forms stop working after a while or when you sign in again elsewhere. Go back, reload the page and try again.',
+        { href: c.path === '/signin' ? '/signin' : '/', label: 'Start again' },
+      );
       return;
     }
   }
@@ -85,27 +103,44 @@ export function createRequestHandler(p: Portal, routes: readonly Route[]) {
     const started = p.deps.clock.now();
     const url = new URL(req.url ?? '/', 'http://portal.invalid');
     const c: Ctx = {
-      req, res, path: localPath(p, url.pathname), query: url.searchParams,
+      req,
+      res,
+      path: localPath(p, url.pathname),
+      query: url.searchParams,
       ip: clientIp(req.socket.remoteAddress ?? '', req.headers['x-forwarded-for'], p.trustedProxies),
-      cookies: parseCookies(req.headers.cookie), form: new URLSearchParams(), session: null,
+      cookies: parseCookies(req.headers.cookie),
+      form: new URLSearchParams(),
+      session: null,
     };
     const run = async () => {
-      if (c.path === '/static/portal.css') return send(res, 200, 'text/css; charset=utf-8', PORTAL_CSS, { 'Cache-Control': 'public, max-age=3600' });
-      if (c.path === '/static/portal.js') return send(res, 200, 'text/javascript; charset=utf-8', PORTAL_JS, { 'Cache-Control': 'public, max-age=3600' });
+      if (c.path === '/static/portal.css')
+        return send(res, 200, 'text/css; charset=utf-8', PORTAL_CSS, { 'Cache-Control': 'public, max-age=3600' });
+      if (c.path === '/static/portal.js')
+        return send(res, 200, 'text/javascript; charset=utf-8', PORTAL_JS, { 'Cache-Control': 'public, max-age=3600' });
       if (c.path === '/api/admin' || c.path.startsWith('/api/admin/')) return handleAdmin(p, c);
       return handlePage(p, c, routes);
     };
-    run().catch((e: unknown) => {
-      if (e instanceof HttpError) {
-        send(res, e.status, 'text/plain; charset=utf-8', `${e.message}\n`);
-        return;
-      }
-      p.deps.log.error({ err: (e as Error).message, path: c.path }, 'portal: request failed');
-      if (!res.headersSent) message(p, c, 500, 'Something went wrong', 'The page could not be shown. Try again in a moment; if it keeps happening, tell your mail administrator.', { href: '/', label: 'Go to the start page' });
-      else res.destroy();
-    }).finally(() => {
-      p.deps.log.debug({ method: req.method, path: c.path, status: res.statusCode, ms: p.deps.clock.now() - started }, 'portal request');
-    });
+    run()
+      .catch((e: unknown) => {
+        if (e instanceof HttpError) {
+          send(res, e.status, 'text/plain; charset=utf-8', `${e.message}\n`);
+          return;
+        }
+        p.deps.log.error({ err: (e as Error).message, path: c.path }, 'portal: request failed');
+        if (!res.headersSent)
+          message(
+            p,
+            c,
+            500,
+            'Something went wrong',
+            'The page could not be shown. Try again in a moment; if it keeps happening, tell your mail administrator.',
+            { href: '/', label: 'Go to the start page' },
+          );
+        else res.destroy();
+      })
+      .finally(() => {
+        p.deps.log.debug({ method: req.method, path: c.path, status: res.statusCode, ms: p.deps.clock.now() - started }, 'portal request');
+      });
   };
 }
 

@@ -19,7 +19,11 @@ const MAX_HOPS = 20;
 export function clientIp(peer: string, forwardedFor: string | string[] | undefined, trusted: NetworkSet): string {
   if (forwardedFor === undefined || !trusted.has(peer)) return peer;
   // Node joins repeated X-Forwarded-For headers with ", "; an array is accepted all the same.
-  const hops = [forwardedFor].flat().join(',').split(',').map((s) => s.trim());
+  const hops = [forwardedFor]
+    .flat()
+    .join(',')
+    .split(',')
+    .map((s) => s.trim());
   let found = peer;
   for (let i = hops.length - 1, walked = 0; i >= 0 && walked < MAX_HOPS; i--, walked++) {
     const hop = hops[i]!.toLowerCase();

@@ -2,7 +2,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export class HttpError extends Error {
-  constructor(readonly status: number, message: string) { super(message); }
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 /**
@@ -11,7 +16,8 @@ export class HttpError extends Error {
  * no-store: pages show passcodes and emergency codes once; they must not sit in a cache.
  */
 export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
-  'Content-Security-Policy': "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'Content-Security-Policy':
+    "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
   'X-Content-Type-Options': 'nosniff',
   'X-Frame-Options': 'DENY',
   'Referrer-Policy': 'no-referrer',
@@ -53,7 +59,11 @@ export function parseCookies(header: string | undefined): Map<string, string> {
   return out;
 }
 
-export interface CookieOptions { path: string; secure: boolean; maxAgeSeconds?: number }
+export interface CookieOptions {
+  path: string;
+  secure: boolean;
+  maxAgeSeconds?: number;
+}
 
 /** HttpOnly and SameSite=Strict always: scripts never see it and other sites never send it. */
 export function cookie(name: string, value: string, o: CookieOptions): string {
@@ -63,7 +73,13 @@ export function cookie(name: string, value: string, o: CookieOptions): string {
   return parts.join('; ');
 }
 
-export function send(res: ServerResponse, status: number, type: string, body: string | Buffer, headers: Record<string, string | string[]> = {}): void {
+export function send(
+  res: ServerResponse,
+  status: number,
+  type: string,
+  body: string | Buffer,
+  headers: Record<string, string | string[]> = {},
+): void {
   if (res.headersSent) return;
   res.writeHead(status, { ...SECURITY_HEADERS, 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), ...headers });
   res.end(body);

@@ -10,10 +10,20 @@ import { UpstreamError } from '../net/upstream.js';
 import { createImapLogin } from './imap-login.js';
 
 let server: Server | null = null;
-afterEach(() => new Promise<void>((r) => { if (server) server.close(() => r()); else r(); server = null; }));
+afterEach(
+  () =>
+    new Promise<void>((r) => {
+      if (server) server.close(() => r());
+      else r();
+      server = null;
+    }),
+);
 
 /** An IMAP server that answers the login with `answer`; records the client's lines. */
-async function fakeImap(answer: string, greeting = '* OK [CAPABILITY IMAP4rev1 ID AUTH=PLAIN SASL-IR] ready'): Promise<{ cfg: UpstreamConfig; lines: string[] }> {
+async function fakeImap(
+  answer: string,
+  greeting = '* OK [CAPABILITY IMAP4rev1 ID AUTH=PLAIN SASL-IR] ready',
+): Promise<{ cfg: UpstreamConfig; lines: string[] }> {
   const lines: string[] = [];
   server = createServer((sock) => {
     sock.write(`${greeting}\r\n`);
@@ -36,7 +46,17 @@ async function fakeImap(answer: string, greeting = '* OK [CAPABILITY IMAP4rev1 I
   const port = (server!.address() as AddressInfo).port;
   return {
     lines,
-    cfg: { host: '127.0.0.1', port, tls: 'none', ca: null, servername: null, rejectUnauthorized: true, trusted: true, auth: { method: 'xclient' }, connectTimeoutMs: 1_000 },
+    cfg: {
+      host: '127.0.0.1',
+      port,
+      tls: 'none',
+      ca: null,
+      servername: null,
+      rejectUnauthorized: true,
+      trusted: true,
+      auth: { method: 'xclient' },
+      connectTimeoutMs: 1_000,
+    },
   };
 }
 
@@ -57,14 +77,17 @@ describe('portal password check (ImapUpstream)', () => {
   it('cannot tell on NO [UNAVAILABLE], a BAD, a bad greeting or a closed port: UpstreamError with its stage', async () => {
     const unavailable = await fakeImap('NO [UNAVAILABLE] auth backend down');
     await expect(createImapLogin(unavailable.cfg)('alice@example.com', 'pw')).rejects.toMatchObject({ stage: 'login' });
-    server!.close(); server = null;
+    server!.close();
+    server = null;
     const bad = await fakeImap('BAD what');
     await expect(createImapLogin(bad.cfg)('alice@example.com', 'pw')).rejects.toBeInstanceOf(UpstreamError);
-    server!.close(); server = null;
+    server!.close();
+    server = null;
     const notImap = await fakeImap('', '220 smtp.example.com ESMTP');
     await expect(createImapLogin(notImap.cfg)('alice@example.com', 'pw')).rejects.toMatchObject({ stage: 'greeting' });
     const port = notImap.cfg.port;
-    await new Promise<void>((r) => server!.close(() => r())); server = null;
+    await new Promise<void>((r) => server!.close(() => r()));
+    server = null;
     await expect(createImapLogin({ ...notImap.cfg, port })('alice@example.com', 'pw')).rejects.toMatchObject({ stage: 'connect' });
   });
 });

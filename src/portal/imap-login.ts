@@ -23,7 +23,8 @@ const NOT_A_VERDICT = /^\[(UNAVAILABLE|SERVERBUG|INUSE|CONTACTADMIN)\b/i;
 export function createImapLogin(upstream: UpstreamConfig): ImapLogin {
   return async (user, password, clientIp) => {
     // Same limits as the mail fronts: nothing the upstream would accept anyway.
-    if (!user || !password || password.includes('\u0000') || user.includes('\u0000') || Buffer.byteLength(password) > MAX_SECRET_BYTES) return false;
+    if (!user || !password || password.includes('\u0000') || user.includes('\u0000') || Buffer.byteLength(password) > MAX_SECRET_BYTES)
+      return false;
     const up = await ImapUpstream.open(upstream);
     try {
       // A trusted upstream (login_trusted_networks) takes the real client address from ID, so its
@@ -33,11 +34,15 @@ export function createImapLogin(upstream: UpstreamConfig): ImapLogin {
       }
       const r = await up.login({ kind: 'user', user, password });
       if (r.status === 'OK') return true;
-      if (r.status === 'BAD' || NOT_A_VERDICT.test(r.text)) throw new UpstreamError(`the upstream did not check the password: ${r.status} ${r.text.slice(0, 200)}`, 'login');
+      if (r.status === 'BAD' || NOT_A_VERDICT.test(r.text))
+        throw new UpstreamError(`the upstream did not check the password: ${r.status} ${r.text.slice(0, 200)}`, 'login');
       return false;
     } finally {
       // Polite LOGOUT in the background; the answer does not wait for it.
-      void up.command('LOGOUT').catch(() => {}).finally(() => up.close());
+      void up
+        .command('LOGOUT')
+        .catch(() => {})
+        .finally(() => up.close());
     }
   };
 }

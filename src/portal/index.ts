@@ -33,7 +33,11 @@ const ROUTES = [...authRoutes, ...twoFactorRoutes, ...passcodeRoutes];
 const PRUNE_EVERY_MS = 10 * 60_000;
 
 /** Mail settings for the passcode setup steps, from the config and (port 0 in tests) the bound addresses. */
-export function mailSettingsFrom(config: Pick<Config, 'imap' | 'smtp'>, bound: { imap?: MailEndpoint[]; smtp?: MailEndpoint[] } = {}, host: string | null = null): MailSettings {
+export function mailSettingsFrom(
+  config: Pick<Config, 'imap' | 'smtp'>,
+  bound: { imap?: MailEndpoint[]; smtp?: MailEndpoint[] } = {},
+  host: string | null = null,
+): MailSettings {
   const pick = (l: MailEndpoint[]) => l.map(({ port, tls }) => ({ port, tls }));
   return { host, imap: pick(bound.imap ?? config.imap?.listen ?? []), smtp: pick(bound.smtp ?? config.smtp?.listen ?? []) };
 }
@@ -45,12 +49,32 @@ function buildPortal(deps: PortalDeps): Portal {
   // Secure cookies when the browser talks TLS: to us directly, or to the reverse proxy in front.
   const secure = !!deps.tls || publicUrl?.protocol === 'https:';
   const tf = createTwoFactor({
-    store: deps.store, hasher: deps.hasher, keys: deps.keys, clock: deps.clock, random, policy: deps.policy,
-    identity: deps.identity, manager: deps.manager, issuer: deps.issuer ?? issuerFor(deps.portal.publicUrl), firstEnrolment: deps.portal.firstEnrolment,
+    store: deps.store,
+    hasher: deps.hasher,
+    keys: deps.keys,
+    clock: deps.clock,
+    random,
+    policy: deps.policy,
+    identity: deps.identity,
+    manager: deps.manager,
+    issuer: deps.issuer ?? issuerFor(deps.portal.publicUrl),
+    firstEnrolment: deps.portal.firstEnrolment,
   });
-  const sessions = new PortalSessions(deps.store, deps.clock, random, { ...DEFAULT_TIMEOUTS, ...deps.timeouts }, { path: base || '/', secure });
+  const sessions = new PortalSessions(
+    deps.store,
+    deps.clock,
+    random,
+    { ...DEFAULT_TIMEOUTS, ...deps.timeouts },
+    { path: base || '/', secure },
+  );
   return {
-    deps, tf, sessions, pre: new PreSessionCsrf(), base, secure, trustedProxies: new NetworkSet(deps.portal.trustedProxies),
+    deps,
+    tf,
+    sessions,
+    pre: new PreSessionCsrf(),
+    base,
+    secure,
+    trustedProxies: new NetworkSet(deps.portal.trustedProxies),
     guard: deps.guard ?? new AuthGuard(deps.clock),
     inFlight: new InFlight(),
   };
@@ -68,7 +92,10 @@ export async function startPortal(deps: PortalDeps): Promise<PortalHandle> {
   server.requestTimeout = 30_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(deps.portal.listen.port, deps.portal.listen.host, () => { server.off('error', reject); resolve(); });
+    server.listen(deps.portal.listen.port, deps.portal.listen.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
   });
   const addr = server.address();
   const address = { host: deps.portal.listen.host, port: typeof addr === 'object' && addr ? addr.port : deps.portal.listen.port };
@@ -80,7 +107,8 @@ export async function startPortal(deps: PortalDeps): Promise<PortalHandle> {
   prune.unref();
   deps.log.info({ host: address.host, port: address.port, tls: !!deps.tls, url }, 'portal listening');
   return {
-    address, url,
+    address,
+    url,
     async close() {
       clearInterval(prune);
       await new Promise<void>((resolve) => {

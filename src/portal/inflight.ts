@@ -21,11 +21,14 @@ export class InFlight {
       released = true;
       for (const [key] of slots) {
         const n = (this.counts.get(key) ?? 1) - 1;
-        if (n > 0) this.counts.set(key, n); else this.counts.delete(key);
+        if (n > 0) this.counts.set(key, n);
+        else this.counts.delete(key);
       }
     };
   }
 
   /** Keys with a check in flight (entries exist only while one is). */
-  get size(): number { return this.counts.size; }
+  get size(): number {
+    return this.counts.size;
+  }
 }

@@ -45,9 +45,8 @@ export class PortalSessions {
     if (!row) return { kind: 'expired' };
     const now = this.clock.now();
     const t = this.timeouts;
-    const dead = row.stage === 'password'
-      ? now - row.createdAt > t.pendingMs
-      : now - row.lastSeenAt > t.idleMs || now - row.createdAt > t.absoluteMs;
+    const dead =
+      row.stage === 'password' ? now - row.createdAt > t.pendingMs : now - row.lastSeenAt > t.idleMs || now - row.createdAt > t.absoluteMs;
     if (dead) {
       await this.store.deletePortalSession(id);
       return { kind: 'expired' };
@@ -57,11 +56,21 @@ export class PortalSessions {
   }
 
   /** Starts a session; returns the row and the Set-Cookie header value. */
-  async start(username: string, stage: PortalSessionRow['stage'], ip: string | null): Promise<{ row: PortalSessionRow; setCookie: string }> {
+  async start(
+    username: string,
+    stage: PortalSessionRow['stage'],
+    ip: string | null,
+  ): Promise<{ row: PortalSessionRow; setCookie: string }> {
     const raw = this.random(32).toString('base64url');
     const now = this.clock.now();
     const row: PortalSessionRow = {
-      id: PortalSessions.hash(raw), username, stage, csrf: this.random(32).toString('base64url'), ip, createdAt: now, lastSeenAt: now,
+      id: PortalSessions.hash(raw),
+      username,
+      stage,
+      csrf: this.random(32).toString('base64url'),
+      ip,
+      createdAt: now,
+      lastSeenAt: now,
     };
     await this.store.createPortalSession(row);
     return { row, setCookie: cookie(SESSION_COOKIE, raw, this.cookieOptions) };

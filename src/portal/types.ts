@@ -18,7 +18,10 @@ import type { PortalSessions, SessionTimeouts } from './sessions.js';
 /** Checks a user's main password by logging in to the upstream IMAP server. Throws if it cannot tell. */
 export type ImapLogin = (user: string, password: string, clientIp?: string) => Promise<boolean>;
 
-export interface MailEndpoint { port: number; tls: TlsMode }
+export interface MailEndpoint {
+  port: number;
+  tls: TlsMode;
+}
 
 /** What mail apps connect to, for the setup instructions next to a new passcode. */
 export interface MailSettings {

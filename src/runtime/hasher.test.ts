@@ -3,7 +3,7 @@ import bcrypt from 'bcryptjs';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createHasher } from './hasher.js';
 
-describe('hasher (@node-rs/bcrypt on libuv\'s pool)', () => {
+describe("hasher (@node-rs/bcrypt on libuv's pool)", () => {
   const hasher = createHasher({ cost: 4 });
   afterAll(() => hasher.close());
 
@@ -31,7 +31,12 @@ describe('hasher (@node-rs/bcrypt on libuv\'s pool)', () => {
   it('resolves false for malformed hashes, never throws', async () => {
     const good = await hasher.hash('x');
     const malformed = [
-      '', 'not-a-hash', '$2b$10$short', good.slice(0, -1), `${good}x`, good.replace('$2b$', '$9z$'),
+      '',
+      'not-a-hash',
+      '$2b$10$short',
+      good.slice(0, -1),
+      `${good}x`,
+      good.replace('$2b$', '$9z$'),
       '$2b$31$abcdefghijklmnopqrstuuABCDEFGHIJKLMNOPQRSTUVWXYZ01234', // absurd cost: refused, not run
       '$2b$10$!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!',
     ];
@@ -41,9 +46,7 @@ describe('hasher (@node-rs/bcrypt on libuv\'s pool)', () => {
 
   it('completes 8 concurrent verifies', async () => {
     const hash = await hasher.hash('secret');
-    const results = await Promise.all(
-      Array.from({ length: 8 }, (_, i) => hasher.verify(i % 2 === 0 ? 'secret' : 'wrong', hash)),
-    );
+    const results = await Promise.all(Array.from({ length: 8 }, (_, i) => hasher.verify(i % 2 === 0 ? 'secret' : 'wrong', hash)));
     expect(results).toEqual([true, false, true, false, true, false, true, false]);
   });
 
@@ -55,7 +58,11 @@ describe('hasher (@node-rs/bcrypt on libuv\'s pool)', () => {
     const spy = vi.spyOn(nodeRs, 'hash').mockImplementation(async (secret, cost, salt, signal) => {
       started.push(String(secret));
       most = Math.max(most, ++inFlight);
-      try { return await real(secret, cost, salt, signal); } finally { inFlight--; }
+      try {
+        return await real(secret, cost, salt, signal);
+      } finally {
+        inFlight--;
+      }
     });
     const two = createHasher({ size: 2, cost: 4 });
     try {

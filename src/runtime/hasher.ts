@@ -63,10 +63,12 @@ export function createHasher(opts: HasherOptions = {}): Hasher {
       if (closed) throw new Error('hasher is closed');
       if (typeof secret !== 'string' || typeof hash !== 'string' || !BCRYPT_HASH.test(hash)) return false;
       // The binding compares the full hash in constant time; a malformed one is a non-match, never an error.
-      return limited((signal) => bcrypt.verify(secret, hash, signal).catch((e: unknown) => {
-        if (closed) throw e;
-        return false;
-      }));
+      return limited((signal) =>
+        bcrypt.verify(secret, hash, signal).catch((e: unknown) => {
+          if (closed) throw e;
+          return false;
+        }),
+      );
     },
     async close(): Promise<void> {
       if (closed) return;

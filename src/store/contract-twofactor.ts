@@ -18,11 +18,25 @@ export function twoFactorContract(store: () => Store): void {
     const s = store();
     expect(await s.getTotp(U)).toBeUndefined();
     await s.setPendingTotp(U, 'enc-A', T0);
-    expect(await s.getTotp(U)).toEqual({ username: U, secret: null, enabledAt: null, lastStep: null, pendingSecret: 'enc-A', pendingAt: T0 });
+    expect(await s.getTotp(U)).toEqual({
+      username: U,
+      secret: null,
+      enabledAt: null,
+      lastStep: null,
+      pendingSecret: 'enc-A',
+      pendingAt: T0,
+    });
     await s.setPendingTotp(U, 'enc-B', T0 + 1); // a second tab started over: only B may be confirmed
     expect(await s.activateTotp(U, 'enc-A', T0 + 2, 100)).toBe(false);
     expect(await s.activateTotp(U, 'enc-B', T0 + 3, 100)).toBe(true);
-    expect(await s.getTotp(U)).toEqual({ username: U, secret: 'enc-B', enabledAt: T0 + 3, lastStep: 100, pendingSecret: null, pendingAt: null });
+    expect(await s.getTotp(U)).toEqual({
+      username: U,
+      secret: 'enc-B',
+      enabledAt: T0 + 3,
+      lastStep: 100,
+      pendingSecret: null,
+      pendingAt: null,
+    });
     expect(await s.activateTotp(U, 'enc-B', T0 + 4, 101)).toBe(false);
   });
 
@@ -63,7 +77,14 @@ export function twoFactorContract(store: () => Store): void {
   it('emergency codes: a set is replaced whole, each code is used once', async () => {
     const s = store();
     expect(await s.listEmergencyCodes(U)).toEqual([]);
-    await s.replaceEmergencyCodes(U, [{ tag: 't1', hash: 'h1' }, { tag: 't2', hash: 'h2' }], T0);
+    await s.replaceEmergencyCodes(
+      U,
+      [
+        { tag: 't1', hash: 'h1' },
+        { tag: 't2', hash: 'h2' },
+      ],
+      T0,
+    );
     await s.replaceEmergencyCodes('bob', [{ tag: 't1', hash: 'hb' }], T0);
     expect(await s.listEmergencyCodes(U)).toEqual([
       { username: U, id: 1, tag: 't1', hash: 'h1', createdAt: T0, usedAt: null },

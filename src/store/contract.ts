@@ -67,15 +67,27 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
       it('sets, changes and clears the enforcement override', async () => {
         await store.setEnforcement('alice', true, T0, 'admin');
         expect(await store.getAccount('alice')).toEqual({
-          username: 'alice', enforced: true, enforcedBy: 'admin', createdAt: T0, updatedAt: T0,
+          username: 'alice',
+          enforced: true,
+          enforcedBy: 'admin',
+          createdAt: T0,
+          updatedAt: T0,
         });
         await store.setEnforcement('alice', false, T0 + 5, 'admin');
         expect(await store.getAccount('alice')).toEqual({
-          username: 'alice', enforced: false, enforcedBy: 'admin', createdAt: T0, updatedAt: T0 + 5,
+          username: 'alice',
+          enforced: false,
+          enforcedBy: 'admin',
+          createdAt: T0,
+          updatedAt: T0 + 5,
         });
         await store.setEnforcement('alice', null, T0 + 9, 'admin');
         expect(await store.getAccount('alice')).toEqual({
-          username: 'alice', enforced: null, enforcedBy: null, createdAt: T0, updatedAt: T0 + 9,
+          username: 'alice',
+          enforced: null,
+          enforcedBy: null,
+          createdAt: T0,
+          updatedAt: T0 + 9,
         });
       });
 
@@ -109,7 +121,9 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         await store.insertPasscode(samplePasscode({ username: 'bob' }));
         const list = await store.listAccounts();
         expect(list.map((a) => [a.username, a.enforced])).toEqual([
-          ['alice', true], ['bob', null], ['carol', false],
+          ['alice', true],
+          ['bob', null],
+          ['carol', false],
         ]);
         expect(await store.getAccount('dave')).toMatchObject({ enforced: null });
       });
@@ -120,7 +134,11 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         await store.setEnforcement('old', true, T0, 'admin');
         await store.insertPasscode(samplePasscode({ id: 'pc_2', username: 'old', createdAt: T0 + 50 }));
         expect(await store.getAccount('old')).toEqual({
-          username: 'old', enforced: true, enforcedBy: 'admin', createdAt: T0, updatedAt: T0,
+          username: 'old',
+          enforced: true,
+          enforcedBy: 'admin',
+          createdAt: T0,
+          updatedAt: T0,
         });
       });
     });
@@ -161,7 +179,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect((await store.findPasscodeByTag('u2', 't'))?.id).toBe('b');
       });
 
-      it('lists a user\'s passcodes oldest first, revoked included', async () => {
+      it("lists a user's passcodes oldest first, revoked included", async () => {
         await store.insertPasscode(samplePasscode({ id: 'p3', tag: 't3', createdAt: T0 + 3 }));
         await store.insertPasscode(samplePasscode({ id: 'p1', tag: 't1', createdAt: T0 + 1 }));
         await store.insertPasscode(samplePasscode({ id: 'p2', tag: 't2', createdAt: T0 + 2, revokedAt: T0 + 4 }));
@@ -173,9 +191,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
 
       it('rejects a duplicate id', async () => {
         await store.insertPasscode(samplePasscode());
-        await expect(
-          store.insertPasscode(samplePasscode({ username: 'bob', tag: 'other', name: 'dup' })),
-        ).rejects.toThrow();
+        await expect(store.insertPasscode(samplePasscode({ username: 'bob', tag: 'other', name: 'dup' }))).rejects.toThrow();
         expect((await store.getPasscode('pc_1'))?.name).toBe('Thunderbird laptop');
         expect(await store.listPasscodes('bob')).toEqual([]);
         expect((await store.listAccounts()).map((a) => a.username)).toEqual(['alice@example.org']);
@@ -214,17 +230,26 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         await store.insertPasscode(samplePasscode());
         await store.recordPasscodeUse('pc_1', T0 + 100, '198.51.100.7', 'K-9 Mail');
         expect(await store.getPasscode('pc_1')).toMatchObject({
-          lastUsedAt: T0 + 100, lastUsedIp: '198.51.100.7', lastUsedClient: 'K-9 Mail',
+          lastUsedAt: T0 + 100,
+          lastUsedIp: '198.51.100.7',
+          lastUsedClient: 'K-9 Mail',
         });
         await store.recordPasscodeUse('pc_1', T0 + 200, null, null);
         expect(await store.getPasscode('pc_1')).toMatchObject({
-          lastUsedAt: T0 + 200, lastUsedIp: null, lastUsedClient: null,
+          lastUsedAt: T0 + 200,
+          lastUsedIp: null,
+          lastUsedClient: null,
         });
         await expect(store.recordPasscodeUse('pc_missing', T0, null, null)).resolves.toBeUndefined();
       });
 
       it('reports passcodes revoked at or after a time', async () => {
-        for (const [id, revokedAt] of [['a', null], ['b', T0 + 5], ['c', T0 + 10], ['d', T0 + 15]] as const) {
+        for (const [id, revokedAt] of [
+          ['a', null],
+          ['b', T0 + 5],
+          ['c', T0 + 10],
+          ['d', T0 + 15],
+        ] as const) {
           await store.insertPasscode(samplePasscode({ id, tag: `t-${id}`, username: `u-${id}` }));
           if (revokedAt !== null) await store.revokePasscode(`u-${id}`, id, revokedAt);
         }
@@ -281,7 +306,12 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
 
       it('round-trips detail JSON', async () => {
         const detail = {
-          n: 1.5, s: 'ünïcödé ✉', b: false, nil: null, arr: [1, 'two', { three: 3 }], nested: { deep: { x: 'y' } },
+          n: 1.5,
+          s: 'ünïcödé ✉',
+          b: false,
+          nil: null,
+          arr: [1, 'two', { three: 3 }],
+          nested: { deep: { x: 'y' } },
         };
         const id = await store.appendAudit(sampleAudit({ detail }));
         const [ev] = await store.queryAudit({ afterId: id - 1 });
@@ -304,7 +334,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
     });
 
     it('handles unicode usernames as exact keys', async () => {
-      const users = ['jürgen@exämple.org', '用户@例子.公司', '👩‍💻@example.org', "o'brien\"; --"];
+      const users = ['jürgen@exämple.org', '用户@例子.公司', '👩‍💻@example.org', 'o\'brien"; --'];
       const nfc = 'ren\u00e9@example.org';
       const nfd = 'rene\u0301@example.org'; // normalisation is the caller's job; the store compares exactly
       for (const [i, u] of [...users, nfc, nfd].entries()) {

@@ -23,14 +23,39 @@ interface TableSpec {
 }
 
 const TABLES: readonly TableSpec[] = [
-  { name: 'accounts', columns: ['username', 'enforced', 'enforced_by', 'created_at', 'updated_at'], order: 'rowid',
-    convert: { enforced: (v) => (v === null ? null : v === 1) } },
-  { name: 'passcodes', columns: ['id', 'username', 'name', 'scopes', 'tag', 'hash', 'created_at', 'expires_at', 'revoked_at', 'last_used_at', 'last_used_ip', 'last_used_client'], order: 'rowid' },
+  {
+    name: 'accounts',
+    columns: ['username', 'enforced', 'enforced_by', 'created_at', 'updated_at'],
+    order: 'rowid',
+    convert: { enforced: (v) => (v === null ? null : v === 1) },
+  },
+  {
+    name: 'passcodes',
+    columns: [
+      'id',
+      'username',
+      'name',
+      'scopes',
+      'tag',
+      'hash',
+      'created_at',
+      'expires_at',
+      'revoked_at',
+      'last_used_at',
+      'last_used_ip',
+      'last_used_client',
+    ],
+    order: 'rowid',
+  },
   { name: 'totp', columns: ['username', 'secret', 'enabled_at', 'last_step', 'pending_secret', 'pending_at'], order: 'rowid' },
   { name: 'emergency_codes', columns: ['username', 'id', 'tag', 'hash', 'created_at', 'used_at'], order: 'rowid' },
   { name: 'enrol_codes', columns: ['username', 'tag', 'hash', 'created_at', 'expires_at', 'used_at'], order: 'rowid' },
   { name: 'portal_sessions', columns: ['id', 'username', 'stage', 'csrf', 'ip', 'created_at', 'last_seen_at'], order: 'rowid' },
-  { name: 'audit', columns: ['id', 'ts', 'type', 'username', 'protocol', 'ip', 'passcode_id', 'outcome', 'reason', 'session_id', 'detail'], order: 'id' },
+  {
+    name: 'audit',
+    columns: ['id', 'ts', 'type', 'username', 'protocol', 'ip', 'passcode_id', 'outcome', 'reason', 'session_id', 'detail'],
+    order: 'id',
+  },
 ];
 
 /** Rows copied per table. */
@@ -38,11 +63,16 @@ export type CopyCounts = Record<string, number>;
 
 async function insertBatch(c: PoolClient, t: TableSpec, rows: Array<Record<string, unknown>>): Promise<void> {
   const args: unknown[] = [];
-  const tuples = rows.map((r) => `(${t.columns.map((col) => {
-    const conv = t.convert?.[col];
-    args.push(conv ? conv(r[col]) : r[col]);
-    return `$${args.length}`;
-  }).join(', ')})`);
+  const tuples = rows.map(
+    (r) =>
+      `(${t.columns
+        .map((col) => {
+          const conv = t.convert?.[col];
+          args.push(conv ? conv(r[col]) : r[col]);
+          return `$${args.length}`;
+        })
+        .join(', ')})`,
+  );
   await c.query(`INSERT INTO ${t.name} (${t.columns.join(', ')}) VALUES ${tuples.join(', ')}`, args);
 }
 
@@ -88,11 +118,14 @@ export async function copySqliteToPostgres(from: string, pool: Pool): Promise<Co
       const counts: CopyCounts = {};
       for (const t of TABLES) counts[t.name] = await copyTable(src, c, t);
       // New audit events continue after the copied ids (--follow readers and API clients page by id).
-      await c.query(`SELECT setval(pg_get_serial_sequence('audit', 'id'), GREATEST((SELECT max(id) FROM audit), 1), (SELECT max(id) FROM audit) IS NOT NULL)`);
+      await c.query(
+        `SELECT setval(pg_get_serial_sequence('audit', 'id'), GREATEST((SELECT max(id) FROM audit), 1), (SELECT max(id) FROM audit) IS NOT NULL)`,
+      );
       for (const t of TABLES) {
         const want = (src.prepare(`SELECT count(*) AS n FROM ${t.name}`).get() as { n: number }).n;
         const got = Number((await c.query(`SELECT count(*) AS n FROM ${t.name}`)).rows[0].n);
-        if (want !== got || want !== counts[t.name]) throw new Error(`copy check failed for ${t.name}: ${want} rows in sqlite, ${got} in postgres`);
+        if (want !== got || want !== counts[t.name])
+          throw new Error(`copy check failed for ${t.name}: ${want} rows in sqlite, ${got} in postgres`);
       }
       await c.query('COMMIT');
       return counts;

@@ -19,8 +19,11 @@ export async function openStore(config: Pick<Config, 'store'>, opts: OpenStoreOp
   const { sqlite, postgres } = config.store;
   if (postgres) {
     return openPostgresStore({
-      url: postgres.url, poolSize: postgres.poolSize, statementTimeoutMs: postgres.statementTimeoutMs,
-      migrate: opts.migrate ?? true, onError: opts.onError,
+      url: postgres.url,
+      poolSize: postgres.poolSize,
+      statementTimeoutMs: postgres.statementTimeoutMs,
+      migrate: opts.migrate ?? true,
+      onError: opts.onError,
     });
   }
   if (sqlite === null) throw new Error('no store configured');

@@ -18,15 +18,32 @@ import { describeInterop } from '../support/interop.js';
 import { startGate, type Gate } from '../support/gate.js';
 
 const CHROMIUM = '/usr/bin/chromium';
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const ARTIFACTS = join(import.meta.dirname, '..', 'artifacts');
 const ALICE = { user: 'alice@example.com', password: 'alice-main-pw' };
 
 /** Chromium is a hard requirement in CI, like Dovecot: missing, the suite fails instead of skipping. */
 function describeBrowser(name: string, fn: () => void): void {
-  if (existsSync(CHROMIUM)) { describeInterop(name, ['dovecot'], fn); return; }
+  if (existsSync(CHROMIUM)) {
+    describeInterop(name, ['dovecot'], fn);
+    return;
+  }
   const why = `${CHROMIUM} not found: apt-get install -y chromium fonts-dejavu-core`;
-  if (REQUIRE_INTEROP) { describe(name, () => { it('needs Chromium (MAILGATE_REQUIRE_INTEROP=1)', () => { throw new Error(why); }); }); return; }
+  if (REQUIRE_INTEROP) {
+    describe(name, () => {
+      it('needs Chromium (MAILGATE_REQUIRE_INTEROP=1)', () => {
+        throw new Error(why);
+      });
+    });
+    return;
+  }
   console.warn(`[browser] skipping "${name}": ${why}`);
   describe.skip(`${name} [skipped: ${why}]`, fn);
 }
@@ -40,13 +57,29 @@ describeBrowser('portal in a real browser', () => {
 
   const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
   const imap = (pass: string) => {
-    const c = new ImapFlow({ host: '127.0.0.1', port: gate.imapsPort, secure: true, tls: { ca: readFileSync(gate.ca) }, auth: { user: ALICE.user, pass }, logger: false, disableAutoIdle: true });
+    const c = new ImapFlow({
+      host: '127.0.0.1',
+      port: gate.imapsPort,
+      secure: true,
+      tls: { ca: readFileSync(gate.ca) },
+      auth: { user: ALICE.user, pass },
+      logger: false,
+      disableAutoIdle: true,
+    });
     c.on('error', () => {});
     return c;
   };
   const imapLoginWorks = async (pass: string) => {
     const c = imap(pass);
-    try { await c.connect(); await c.logout(); return true; } catch { return false; } finally { c.close(); }
+    try {
+      await c.connect();
+      await c.logout();
+      return true;
+    } catch {
+      return false;
+    } finally {
+      c.close();
+    }
   };
   const signIn = async (page: Page, password = ALICE.password) => {
     await page.goto(`${portal.url}signin`);
@@ -58,20 +91,37 @@ describeBrowser('portal in a real browser', () => {
 
   beforeAll(async () => {
     mkdirSync(ARTIFACTS, { recursive: true });
-    dovecot = await startDovecot({ users: [ALICE], messages: [{ user: ALICE.user, raw: 'From: x@example.org\r\nSubject: hello from dovecot\r\n\r\nhi\r\n' }] });
+    dovecot = await startDovecot({
+      users: [ALICE],
+      messages: [{ user: ALICE.user, raw: 'From: x@example.org\r\nSubject: hello from dovecot\r\n\r\nhi\r\n' }],
+    });
     gate = await startGate(dovecot, { policy: { enforce: [] } }); // alice opts in herself
     const core = gate.server.core;
     const config = core.config;
     portal = await startPortal({
-      identity: core.identity, store: core.store, manager: core.manager, hasher: core.hasher, keys: core.keys, clock: core.clock, sessions: core.sessions,
-      portal: { listen: { host: '127.0.0.1', port: 0 }, publicUrl: null, trustedProxies: [], firstEnrolment: 'open' }, admin: config.admin, policy: config.policy,
+      identity: core.identity,
+      store: core.store,
+      manager: core.manager,
+      hasher: core.hasher,
+      keys: core.keys,
+      clock: core.clock,
+      sessions: core.sessions,
+      portal: { listen: { host: '127.0.0.1', port: 0 }, publicUrl: null, trustedProxies: [], firstEnrolment: 'open' },
+      admin: config.admin,
+      policy: config.policy,
       mail: mailSettingsFrom(config, { imap: gate.server.imap?.addresses }, '127.0.0.1'),
-      imapLogin: createImapLogin(config.imap!.upstream), log: gate.server.log,
+      imapLogin: createImapLogin(config.imap!.upstream),
+      log: gate.server.log,
     });
     browser = await chromium.launch({ executablePath: CHROMIUM, args: ARGS });
   }, 60_000);
 
-  afterAll(async () => { await browser?.close(); await portal?.close(); await gate?.close(); await dovecot?.stop(); });
+  afterAll(async () => {
+    await browser?.close();
+    await portal?.close();
+    await gate?.close();
+    await dovecot?.stop();
+  });
 
   it('enrols, signs in with TOTP, uses a passcode over IMAP, an emergency code once, and revokes', async () => {
     const ctx = await browser.newContext({ viewport: { width: 1100, height: 800 } });
@@ -162,7 +212,13 @@ describeBrowser('portal in a real browser', () => {
   }, 90_000);
 
   it('reads well on a phone and works without JavaScript', async () => {
-    const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true, javaScriptEnabled: false });
+    const ctx = await browser.newContext({
+      viewport: { width: 390, height: 844 },
+      deviceScaleFactor: 2,
+      isMobile: true,
+      hasTouch: true,
+      javaScriptEnabled: false,
+    });
     const page = await ctx.newPage();
     await page.goto(`${portal.url}signin`);
     await shot(page, '13-phone-signin');

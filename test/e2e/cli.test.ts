@@ -20,7 +20,15 @@ const ALICE = 'alice@example.com';
 async function cli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; out: string; err: string }> {
   let out = '';
   let err = '';
-  const io: Io = { out: (t) => { out += `${t}\n`; }, err: (t) => { err += `${t}\n`; }, env };
+  const io: Io = {
+    out: (t) => {
+      out += `${t}\n`;
+    },
+    err: (t) => {
+      err += `${t}\n`;
+    },
+    env,
+  };
   const code = await main(args, io);
   return { code, out, err };
 }
@@ -37,7 +45,10 @@ describeInterop('CLI and non-Node clients', ['dovecot'], () => {
     configFile = join(gate.dir, 'mailgate.yaml');
     writeFileSync(configFile, stringify(gateConfigDoc(dovecot, gate.dir)));
   }, 30_000);
-  afterAll(async () => { await gate?.close(); await dovecot?.stop(); });
+  afterAll(async () => {
+    await gate?.close();
+    await dovecot?.stop();
+  });
 
   it('creates a passcode that works at once in curl, lists and revokes it', async () => {
     const created = await cli(['passcodes', 'create', ALICE, '--name', 'curl', '--scopes', 'imap', '--config', configFile, '--json']);
@@ -46,9 +57,25 @@ describeInterop('CLI and non-Node clients', ['dovecot'], () => {
     expect(info.passcode).toMatch(/^[a-z]{4} [a-z]{4} [a-z]{4} [a-z]{4}$/);
     expect(info.scopes).toEqual(['imap']);
 
-    const curl = await run('curl', ['-sS', '--cacert', gate.ca, '--url', `imaps://127.0.0.1:${gate.imapsPort}/INBOX;UID=1`, '--user', `${ALICE}:${info.passcode.replace(/ /g, '')}`]);
+    const curl = await run('curl', [
+      '-sS',
+      '--cacert',
+      gate.ca,
+      '--url',
+      `imaps://127.0.0.1:${gate.imapsPort}/INBOX;UID=1`,
+      '--user',
+      `${ALICE}:${info.passcode.replace(/ /g, '')}`,
+    ]);
     expect(curl.stdout).toContain('cli test');
-    const refused = await run('curl', ['-sS', '--cacert', gate.ca, '--url', `imaps://127.0.0.1:${gate.imapsPort}/INBOX?ALL`, '--user', `${ALICE}:alice-main-pw`]).catch((e: { code: number; stderr: string }) => e);
+    const refused = await run('curl', [
+      '-sS',
+      '--cacert',
+      gate.ca,
+      '--url',
+      `imaps://127.0.0.1:${gate.imapsPort}/INBOX?ALL`,
+      '--user',
+      `${ALICE}:alice-main-pw`,
+    ]).catch((e: { code: number; stderr: string }) => e);
     expect((refused as { code: number }).code).toBe(67); // CURLE_LOGIN_DENIED
 
     const list = await cli(['passcodes', 'list', ALICE, '--config', configFile]);
@@ -58,12 +85,22 @@ describeInterop('CLI and non-Node clients', ['dovecot'], () => {
     const revoke = await cli(['passcodes', 'revoke', ALICE, info.id, '--config', configFile]);
     expect(revoke.code).toBe(0);
     expect((await cli(['passcodes', 'revoke', ALICE, info.id, '--config', configFile])).code).toBe(1);
-    const after = await run('curl', ['-sS', '--cacert', gate.ca, '--url', `imaps://127.0.0.1:${gate.imapsPort}/INBOX?ALL`, '--user', `${ALICE}:${info.passcode}`]).catch((e: { code: number }) => e);
+    const after = await run('curl', [
+      '-sS',
+      '--cacert',
+      gate.ca,
+      '--url',
+      `imaps://127.0.0.1:${gate.imapsPort}/INBOX?ALL`,
+      '--user',
+      `${ALICE}:${info.passcode}`,
+    ]).catch((e: { code: number }) => e);
     expect((after as { code: number }).code).toBe(67);
   });
 
   it("Python's imaplib logs in with a passcode over STARTTLS", async () => {
-    const { passcode } = JSON.parse((await cli(['passcodes', 'create', ALICE, '--name', 'python', '--config', configFile, '--json'])).out) as { passcode: string };
+    const { passcode } = JSON.parse(
+      (await cli(['passcodes', 'create', ALICE, '--name', 'python', '--config', configFile, '--json'])).out,
+    ) as { passcode: string };
     const script = `
 import imaplib, ssl, sys
 ctx = ssl.create_default_context(cafile=sys.argv[2])
@@ -86,9 +123,20 @@ m.logout()
 
   it('enforces and releases accounts, and shows them', async () => {
     expect((await cli(['accounts', 'enforce', 'Bob@Example.com', '--config', configFile])).out).toMatch(/bob@example.com: enforced/);
-    const shown = JSON.parse((await cli(['accounts', 'show', 'bob@example.com', '--config', configFile, '--json'])).out) as { enforced: boolean; override: boolean | null };
+    const shown = JSON.parse((await cli(['accounts', 'show', 'bob@example.com', '--config', configFile, '--json'])).out) as {
+      enforced: boolean;
+      override: boolean | null;
+    };
     expect(shown).toMatchObject({ enforced: true, override: true });
-    const bobRefused = await run('curl', ['-sS', '--cacert', gate.ca, '--url', `imaps://127.0.0.1:${gate.imapsPort}/INBOX?ALL`, '--user', 'bob@example.com:bob-main-pw']).catch((e: { code: number }) => e);
+    const bobRefused = await run('curl', [
+      '-sS',
+      '--cacert',
+      gate.ca,
+      '--url',
+      `imaps://127.0.0.1:${gate.imapsPort}/INBOX?ALL`,
+      '--user',
+      'bob@example.com:bob-main-pw',
+    ]).catch((e: { code: number }) => e);
     expect((bobRefused as { code: number }).code).toBe(67);
     expect((await cli(['accounts', 'release', 'bob@example.com', '--config', configFile])).out).toMatch(/not enforced/);
     const list = JSON.parse((await cli(['accounts', 'list', '--config', configFile, '--json'])).out) as Array<{ username: string }>;
@@ -109,8 +157,12 @@ m.logout()
 
   it('says what is wrong with bad input instead of crashing', async () => {
     expect((await cli(['passcodes', 'create', ALICE, '--config', configFile])).err).toMatch(/--name is required/);
-    expect((await cli(['passcodes', 'create', ALICE, '--name', 'x', '--scopes', 'imap,web', '--config', configFile])).err).toMatch(/--scopes takes/);
-    expect((await cli(['passcodes', 'list', ALICE, '--config', '/nonexistent.yaml'])).err).toMatch(/no configuration at \/nonexistent.yaml/);
+    expect((await cli(['passcodes', 'create', ALICE, '--name', 'x', '--scopes', 'imap,web', '--config', configFile])).err).toMatch(
+      /--scopes takes/,
+    );
+    expect((await cli(['passcodes', 'list', ALICE, '--config', '/nonexistent.yaml'])).err).toMatch(
+      /no configuration at \/nonexistent.yaml/,
+    );
     expect((await cli(['bogus'])).code).toBe(2);
   });
 });

@@ -19,20 +19,42 @@ describe('crash safety of the store', () => {
   it('keeps every printed passcode and every confirmed revocation across a SIGKILL', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mailgate-crash-'));
     const configFile = join(dir, 'mailgate.yaml');
-    writeFileSync(configFile, stringify({
-      store: { sqlite: join(dir, 'mailgate.db') }, secret_file: join(dir, 'secret.key'),
-      imap: { listen: [{ port: 0, tls: 'none' }], upstream: { port: 1, tls: 'none', auth: { method: 'sasl-proxy', user: 'm', password: 'p' } } },
-      policy: { enforce: 'all' }, auth: { bcrypt_cost: 4 },
-    }));
-    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../support/burst.ts'), configFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+    writeFileSync(
+      configFile,
+      stringify({
+        store: { sqlite: join(dir, 'mailgate.db') },
+        secret_file: join(dir, 'secret.key'),
+        imap: {
+          listen: [{ port: 0, tls: 'none' }],
+          upstream: { port: 1, tls: 'none', auth: { method: 'sasl-proxy', user: 'm', password: 'p' } },
+        },
+        policy: { enforce: 'all' },
+        auth: { bcrypt_cost: 4 },
+      }),
+    );
+    const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../support/burst.ts'), configFile], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
-    child.stdout.on('data', (d) => { out += String(d); });
+    child.stdout.on('data', (d) => {
+      out += String(d);
+    });
     // Kill it in the middle of the burst, once it is well under way.
-    await new Promise<void>((resolve) => { const t = setInterval(() => { if (out.split('\n').length > 150) { clearInterval(t); resolve(); } }, 5); });
+    await new Promise<void>((resolve) => {
+      const t = setInterval(() => {
+        if (out.split('\n').length > 150) {
+          clearInterval(t);
+          resolve();
+        }
+      }, 5);
+    });
     child.kill('SIGKILL');
     await new Promise((r) => child.once('exit', r));
 
-    const lines = out.split('\n').filter((l) => l.endsWith('}')).map((l) => JSON.parse(l) as { created?: string; user?: string; passcode?: string; revoked?: string });
+    const lines = out
+      .split('\n')
+      .filter((l) => l.endsWith('}'))
+      .map((l) => JSON.parse(l) as { created?: string; user?: string; passcode?: string; revoked?: string });
     const created = lines.filter((l) => l.created);
     const revoked = new Set(lines.filter((l) => l.revoked).map((l) => l.revoked));
     expect(created.length).toBeGreaterThan(100);
@@ -43,10 +65,23 @@ describe('crash safety of the store', () => {
     db.close();
     const core = await openCore(loadConfig(configFile), { hashWorkers: 2 });
     try {
-      const auth = createAuthenticator({ identity: core.identity, store: core.store, hasher: core.hasher, keys: core.keys, policy: { enforce: 'all' }, exempt: new NetworkSet([]), cache: core.cache, clock: core.clock, guard: new AuthGuard(core.clock, { ...DEFAULT_GUARD, blockAfter: 1e6, accountCeiling: 1e6 }) });
+      const auth = createAuthenticator({
+        identity: core.identity,
+        store: core.store,
+        hasher: core.hasher,
+        keys: core.keys,
+        policy: { enforce: 'all' },
+        exempt: new NetworkSet([]),
+        cache: core.cache,
+        clock: core.clock,
+        guard: new AuthGuard(core.clock, { ...DEFAULT_GUARD, blockAfter: 1e6, accountCeiling: 1e6 }),
+      });
       for (const c of created) {
         const d = await auth.authenticate({ user: c.user!, secret: c.passcode!, protocol: 'imap', remoteIp: '192.0.2.1' });
-        expect({ id: c.created, decision: d.kind === 'reject' ? d.reason : d.kind }).toEqual({ id: c.created, decision: revoked.has(c.created) ? 'revoked' : 'accept-passcode' });
+        expect({ id: c.created, decision: d.kind === 'reject' ? d.reason : d.kind }).toEqual({
+          id: c.created,
+          decision: revoked.has(c.created) ? 'revoked' : 'accept-passcode',
+        });
       }
     } finally {
       await core.close();

@@ -46,14 +46,31 @@ describeInterop('failure answers are timed alike', ['dovecot', 'postfix'], () =>
     expect(answer).toBe('535 5.7.8 Authentication failed');
     return ms;
   };
-  const median = (xs: number[]) => { const s = [...xs].sort((a, b) => a - b); return (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2; };
+  const median = (xs: number[]) => {
+    const s = [...xs].sort((a, b) => a - b);
+    return (s[(s.length - 1) >> 1]! + s[s.length >> 1]!) / 2;
+  };
 
   beforeAll(async () => {
     dovecot = await startDovecot({ authFailureDelaySecs: 1 });
     postfix = await startPostfix({ dovecot });
-    gate = await startGate(dovecot, { auth: { failure_delay: `${DELAY_MS}ms`, failure_jitter: '100ms', throttle: { max_delay: `${DELAY_MS}ms`, block_after: 1000, account_ceiling: 1000 } } }, postfix);
+    gate = await startGate(
+      dovecot,
+      {
+        auth: {
+          failure_delay: `${DELAY_MS}ms`,
+          failure_jitter: '100ms',
+          throttle: { max_delay: `${DELAY_MS}ms`, block_after: 1000, account_ceiling: 1000 },
+        },
+      },
+      postfix,
+    );
   }, 60_000);
-  afterAll(async () => { await gate?.close(); await postfix?.stop(); await dovecot?.stop(); });
+  afterAll(async () => {
+    await gate?.close();
+    await postfix?.stop();
+    await dovecot?.stop();
+  });
 
   it('finding 6b: failure answers take the same time for enforced and passthrough accounts', async () => {
     const times = { enforced: [] as number[], passthrough: [] as number[], unknown: [] as number[] };
@@ -63,10 +80,15 @@ describeInterop('failure answers are timed alike', ['dovecot', 'postfix'], () =>
         failAt(`127.0.0.${70 + i}`, 'bob@example.com', `wrong-${i}`), // passthrough: Dovecot refuses
         failAt(`127.0.0.${80 + i}`, `nobody${i}@example.com`, 'whatever'), // no such user: Dovecot refuses
       ]);
-      times.enforced.push(e!); times.passthrough.push(p!); times.unknown.push(u!);
+      times.enforced.push(e!);
+      times.passthrough.push(p!);
+      times.unknown.push(u!);
     }
     const medians = { enforced: median(times.enforced), passthrough: median(times.passthrough), unknown: median(times.unknown) };
-    console.log('6b answer times (ms)', JSON.stringify({ times, medians }, (_k, v: unknown) => (typeof v === 'number' ? Math.round(v) : v)));
+    console.log(
+      '6b answer times (ms)',
+      JSON.stringify({ times, medians }, (_k, v: unknown) => (typeof v === 'number' ? Math.round(v) : v)),
+    );
     for (const t of [...times.enforced, ...times.passthrough, ...times.unknown]) expect(t).toBeGreaterThanOrEqual(DELAY_MS - 5);
     expect(Math.abs(medians.enforced - medians.passthrough)).toBeLessThan(150);
     expect(Math.abs(medians.enforced - medians.unknown)).toBeLessThan(150);
@@ -81,9 +103,13 @@ describeInterop('failure answers are timed alike', ['dovecot', 'postfix'], () =>
         smtpFailAt(`127.0.0.${90 + i}`, 'alice@example.com', 'alice-main-pw'),
         smtpFailAt(`127.0.0.${100 + i}`, 'bob@example.com', `wrong-${i}`),
       ]);
-      times.enforced.push(e!); times.passthrough.push(p!);
+      times.enforced.push(e!);
+      times.passthrough.push(p!);
     }
-    console.log('6b SMTP answer times (ms)', JSON.stringify(times, (_k, v: unknown) => (typeof v === 'number' ? Math.round(v) : v)));
+    console.log(
+      '6b SMTP answer times (ms)',
+      JSON.stringify(times, (_k, v: unknown) => (typeof v === 'number' ? Math.round(v) : v)),
+    );
     for (const t of [...times.enforced, ...times.passthrough]) expect(t).toBeGreaterThanOrEqual(DELAY_MS - 5);
     expect(Math.abs(median(times.enforced) - median(times.passthrough))).toBeLessThan(150);
   }, 30_000);

@@ -24,13 +24,24 @@ const CAROL = { user: 'carol@example.com', password: 'carol-main-pw' };
 export async function cli(cmd: (argv: string[], io: Io) => Promise<number>, args: string[], configFile: string) {
   let out = '';
   let err = '';
-  const io: Io = { out: (t) => { out += `${t}\n`; }, err: (t) => { err += `${t}\n`; }, env: {} };
+  const io: Io = {
+    out: (t) => {
+      out += `${t}\n`;
+    },
+    err: (t) => {
+      err += `${t}\n`;
+    },
+    env: {},
+  };
   const code = await cmd([...args, '--config', configFile], io);
   return { code, out, err };
 }
 
 /** A gate with the portal on, and its configuration written where the CLI reads it. */
-async function gateWithPortal(dovecot: DovecotInstance, over: Overrides): Promise<{ gate: Gate; configFile: string; browser: () => Browser }> {
+async function gateWithPortal(
+  dovecot: DovecotInstance,
+  over: Overrides,
+): Promise<{ gate: Gate; configFile: string; browser: () => Browser }> {
   const overrides = { portal: { listen: { host: '127.0.0.1', port: 0 } }, ...over };
   const gate = await startGate(dovecot, overrides);
   const configFile = join(gate.dir, 'mailgate.yaml');
@@ -45,16 +56,22 @@ async function imapLogin(gate: Gate, user: string, password: string): Promise<st
   try {
     await c.until(/^\* OK/);
     return (await c.cmd('a1', `LOGIN "${user}" "${password}"`)).at(-1)!;
-  } finally { c.close(); }
+  } finally {
+    c.close();
+  }
 }
 
 describeInterop('security findings: enrolment and enforcement ownership', ['dovecot'], () => {
   let dovecot: DovecotInstance;
 
-  beforeAll(async () => { dovecot = await startDovecot({ users: [BOB, CAROL] }); }, 30_000);
-  afterAll(async () => { await dovecot?.stop(); });
+  beforeAll(async () => {
+    dovecot = await startDovecot({ users: [BOB, CAROL] });
+  }, 30_000);
+  afterAll(async () => {
+    await dovecot?.stop();
+  });
 
-  it('finding 2: an admin\'s enforcement survives the user\'s portal enrol and disable', async () => {
+  it("finding 2: an admin's enforcement survives the user's portal enrol and disable", async () => {
     const { gate, configFile, browser } = await gateWithPortal(dovecot, { policy: { enforce: [] } });
     try {
       expect(await imapLogin(gate, BOB.user, BOB.password)).toMatch(/^a1 OK/); // not enforced yet
@@ -75,15 +92,20 @@ describeInterop('security findings: enrolment and enforcement ownership', ['dove
       expect(disable.text).toContain('requires two-factor authentication for this account');
       const off = await b.request('POST', '/disable', { _csrf: csrfOf(disable.text), code: totpCode(secret, Date.now() + 30_000) });
       expect(off.status).toBe(400);
-      expect((await gate.server.core.store.getAccount(BOB.user))).toMatchObject({ enforced: true, enforcedBy: 'admin' });
+      expect(await gate.server.core.store.getAccount(BOB.user)).toMatchObject({ enforced: true, enforcedBy: 'admin' });
       expect(await imapLogin(gate, BOB.user, BOB.password)).toMatch(/^a1 NO \[AUTHENTICATIONFAILED\]/);
       const shown = JSON.parse((await cli(accountsCommand, ['show', BOB.user, '--json'], configFile)).out) as Record<string, unknown>;
       expect(shown).toMatchObject({ enforced: true, override: true, enforcedBy: 'admin' });
-    } finally { await gate.close(); }
+    } finally {
+      await gate.close();
+    }
   }, 60_000);
 
   it('finding 3: with first_enrolment code, the main password alone cannot enrol', async () => {
-    const { gate, configFile, browser } = await gateWithPortal(dovecot, { policy: { enforce: [CAROL.user] }, portal: { listen: { host: '127.0.0.1', port: 0 }, first_enrolment: 'code' } });
+    const { gate, configFile, browser } = await gateWithPortal(dovecot, {
+      policy: { enforce: [CAROL.user] },
+      portal: { listen: { host: '127.0.0.1', port: 0 }, first_enrolment: 'code' },
+    });
     const issued: string[] = [];
     const issue = async (args: string[] = []) => {
       const r = await cli(totpCommand, ['enrol-code', CAROL.user, ...args], configFile);
@@ -100,7 +122,8 @@ describeInterop('security findings: enrolment and enforcement ownership', ['dove
       if (enrolCode !== null) form.enrol_code = enrolCode;
       return { res: await b.request('POST', '/enable', form), secret, page };
     };
-    const refused = (res: { status: number; text: string }) => res.status === 400 && res.text.includes('That enrolment code is not right or has expired');
+    const refused = (res: { status: number; text: string }) =>
+      res.status === 400 && res.text.includes('That enrolment code is not right or has expired');
     const enabled = async () => !!(await gate.server.core.store.getTotp(CAROL.user))?.secret;
     try {
       // The attacker has carol's main password: it signs in to the portal (carol has no 2FA yet)…
@@ -142,12 +165,25 @@ describeInterop('security findings: enrolment and enforcement ownership', ['dove
       expect((await tryEnable(again, fresh!, next)).res.text).toContain('Two-factor authentication is on');
 
       const audit = await gate.server.core.store.queryAudit({ username: CAROL.user, type: 'totp.enrol-code', limit: 100 });
-      expect(audit.map((e) => `${e.outcome}:${e.reason ?? ''}`)).toEqual(['reject:wrong', 'reject:wrong', 'ok:', 'reject:expired', 'ok:', 'accept:', 'ok:', 'reject:wrong', 'accept:']);
+      expect(audit.map((e) => `${e.outcome}:${e.reason ?? ''}`)).toEqual([
+        'reject:wrong',
+        'reject:wrong',
+        'ok:',
+        'reject:expired',
+        'ok:',
+        'accept:',
+        'ok:',
+        'reject:wrong',
+        'accept:',
+      ]);
       const dump = JSON.stringify(await gate.server.core.store.queryAudit({ limit: 1000 }));
-      for (const c of issued) for (const form of [c, c.replace(/-/g, '')]) {
-        expect(gate.logs()).not.toContain(form);
-        expect(dump).not.toContain(form);
-      }
-    } finally { await gate.close(); }
+      for (const c of issued)
+        for (const form of [c, c.replace(/-/g, '')]) {
+          expect(gate.logs()).not.toContain(form);
+          expect(dump).not.toContain(form);
+        }
+    } finally {
+      await gate.close();
+    }
   }, 60_000);
 });

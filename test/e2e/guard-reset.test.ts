@@ -33,7 +33,10 @@ describeInterop('brute-force guard cannot be reset', ['dovecot'], () => {
       auth: { failure_delay: '10ms', throttle: { block_after: 5, max_delay: '50ms', block_for: '10m', account_ceiling: 1000 } },
     });
   }, 30_000);
-  afterAll(async () => { await gate?.close(); await dovecot?.stop(); });
+  afterAll(async () => {
+    await gate?.close();
+    await dovecot?.stop();
+  });
 
   it("finding 4: logging in to one's own account between guesses does not reset the guard", async () => {
     let guesses = 0;

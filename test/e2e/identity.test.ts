@@ -36,12 +36,35 @@ interface Flavour {
 }
 
 const FLAVOURS: Flavour[] = [
-  { name: "auth_username_format = %Ln (domain dropped, lower-cased)", naming: { usernameFormat: '%Ln' },
-    users: [{ user: 'alice', password: 'alice-main-pw' }, { user: 'bob', password: 'bob-main-pw' }], aliceUpstream: 'alice', postfix: true },
-  { name: 'auth_default_realm = example.com (domain added to bare names)', naming: { defaultRealm: 'example.com' },
-    users: [{ user: 'alice@example.com', password: 'alice-main-pw' }, { user: 'bob@example.com', password: 'bob-main-pw' }], aliceUpstream: 'alice@example.com', masterUser: 'mailgate@example.com' },
-  { name: 'plain %u (names looked up as typed)', naming: {},
-    users: [{ user: 'alice@example.com', password: 'alice-main-pw' }, { user: 'bob@example.com', password: 'bob-main-pw' }], aliceUpstream: 'alice@example.com' },
+  {
+    name: 'auth_username_format = %Ln (domain dropped, lower-cased)',
+    naming: { usernameFormat: '%Ln' },
+    users: [
+      { user: 'alice', password: 'alice-main-pw' },
+      { user: 'bob', password: 'bob-main-pw' },
+    ],
+    aliceUpstream: 'alice',
+    postfix: true,
+  },
+  {
+    name: 'auth_default_realm = example.com (domain added to bare names)',
+    naming: { defaultRealm: 'example.com' },
+    users: [
+      { user: 'alice@example.com', password: 'alice-main-pw' },
+      { user: 'bob@example.com', password: 'bob-main-pw' },
+    ],
+    aliceUpstream: 'alice@example.com',
+    masterUser: 'mailgate@example.com',
+  },
+  {
+    name: 'plain %u (names looked up as typed)',
+    naming: {},
+    users: [
+      { user: 'alice@example.com', password: 'alice-main-pw' },
+      { user: 'bob@example.com', password: 'bob-main-pw' },
+    ],
+    aliceUpstream: 'alice@example.com',
+  },
 ];
 
 const quote = (s: string) => `"${s.replace(/["\\]/g, (c) => `\\${c}`)}"`;
@@ -59,19 +82,29 @@ for (const f of FLAVOURS) {
       try {
         await c.until(/^\* OK/);
         return (await c.cmd('a1', `LOGIN ${quote(user)} ${quote(secret)}`)).at(-1)!;
-      } finally { c.close(); }
+      } finally {
+        c.close();
+      }
     };
     const dovecotLogins = () => (dovecot.log().match(/imap-login: Login: user=<[^>]*>/g) ?? []).length;
 
     beforeAll(async () => {
-      dovecot = await startDovecot({ users: f.users, naming: f.naming, ...(f.masterUser ? { master: { user: f.masterUser, password: 'master-pw-0123456789' } } : {}) });
+      dovecot = await startDovecot({
+        users: f.users,
+        naming: f.naming,
+        ...(f.masterUser ? { master: { user: f.masterUser, password: 'master-pw-0123456789' } } : {}),
+      });
       if (f.postfix) postfix = await startPostfix({ dovecot });
       gate = await startGate(dovecot, { identity: IDENTITY, policy: { enforce: ['example.com'] } }, postfix);
       // An admin types the short name too: it is the same account.
       passcode = (await gate.server.core.manager.createPasscode('Alice', { name: 'tb', scopes: ['imap', 'smtp'] })).formatted;
       await gate.server.core.manager.setEnforcement('bob', false); // bob: never enforced (passthrough)
     }, 40_000);
-    afterAll(async () => { await gate?.close(); await postfix?.stop(); await dovecot?.stop(); });
+    afterAll(async () => {
+      await gate?.close();
+      await postfix?.stop();
+      await dovecot?.stop();
+    });
 
     it('finding 1: the main password is refused for every spelling of an enforced name', async () => {
       const before = dovecotLogins();
@@ -102,10 +135,15 @@ for (const f of FLAVOURS) {
       const doctor = async (identity: Record<string, unknown> | undefined): Promise<{ code: number; out: string }> => {
         const file = join(gate.dir, `doctor-${identity ? 'with' : 'without'}.yaml`);
         const doc = gateConfigDoc(dovecot, gate.dir, { policy: { enforce: ['example.com'] } });
-        if (identity) doc.identity = identity; else delete doc.identity;
+        if (identity) doc.identity = identity;
+        else delete doc.identity;
         writeFileSync(file, stringify(doc));
         const lines: string[] = [];
-        const code = await doctorCommand(['--config', file, '--user', 'alice@example.com'], { out: (t) => lines.push(t), err: (t) => lines.push(t), env: process.env });
+        const code = await doctorCommand(['--config', file, '--user', 'alice@example.com'], {
+          out: (t) => lines.push(t),
+          err: (t) => lines.push(t),
+          env: process.env,
+        });
         return { code, out: lines.join('\n') };
       };
       const without = await doctor(undefined);
@@ -115,7 +153,9 @@ for (const f of FLAVOURS) {
       if (f.naming?.usernameFormat === '%Ln') {
         // This Dovecot logs in "alice" and "alice@unlisted-domain.invalid" as alice: both keys are needed.
         expect(without.code).toBe(1);
-        expect(without.out).toMatch(/FAIL +identity: .*"alice".*set identity\.default_domain: example\.com.*set identity\.domains: \[ example\.com \]/);
+        expect(without.out).toMatch(
+          /FAIL +identity: .*"alice".*set identity\.default_domain: example\.com.*set identity\.domains: \[ example\.com \]/,
+        );
       } else if (f.naming?.defaultRealm) {
         expect(without.out).toMatch(/FAIL +identity: .*"alice".*set identity\.default_domain: example\.com/);
         expect(without.out).not.toMatch(/identity\.domains/);
@@ -144,13 +184,16 @@ for (const f of FLAVOURS) {
               await c.until(/^221 /);
             }
             return answer;
-          } finally { c.close(); }
+          } finally {
+            c.close();
+          }
         };
         expect(await auth('alice', 'alice-main-pw')).toMatch(/^535 5\.7\.8/);
         expect(await auth('alice@other.org', 'alice-main-pw')).toMatch(/^535 5\.7\.8/);
         expect(await auth('alice', passcode)).toMatch(/^235 /);
         const deadline = Date.now() + 5_000;
-        while (!/sasl_method=XCLIENT, sasl_username=alice@example\.com/.test(postfix!.log()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+        while (!/sasl_method=XCLIENT, sasl_username=alice@example\.com/.test(postfix!.log()) && Date.now() < deadline)
+          await new Promise((r) => setTimeout(r, 50));
         expect(postfix!.log()).toMatch(/sasl_method=XCLIENT, sasl_username=alice@example\.com/);
       });
     }
@@ -165,7 +208,10 @@ describeInterop('finding 1: one identity in the portal (enforce: all, Dovecot wi
     dovecot = await startDovecot({ users: [{ user: 'alice', password: 'alice-main-pw' }], naming: { usernameFormat: '%Ln' } });
     gate = await startGate(dovecot, { identity: IDENTITY, policy: { enforce: 'all' }, portal: { listen: { host: '127.0.0.1', port: 0 } } });
   }, 40_000);
-  afterAll(async () => { await gate?.close(); await dovecot?.stop(); });
+  afterAll(async () => {
+    await gate?.close();
+    await dovecot?.stop();
+  });
 
   it("finding 1: signing in as the short name still needs the owner's second factor", async () => {
     const url = gate.server.portal!.url.replace(/\/$/, '');

@@ -25,7 +25,10 @@ describeInterop('IMAP before login: mailgate answers as Dovecot does', ['dovecot
     dovecot = await startDovecot();
     gate = await startGate(dovecot);
   }, 30_000);
-  afterAll(async () => { await gate?.close(); await dovecot?.stop(); });
+  afterAll(async () => {
+    await gate?.close();
+    await dovecot?.stop();
+  });
 
   it("greets with the upstream's capability list, in its order (LOGIN-REFERRALS kept)", async () => {
     const caps: string[] = [];
@@ -46,7 +49,10 @@ describeInterop('IMAP before login: mailgate answers as Dovecot does', ['dovecot
       const { c } = await open(port);
       const answer = await c.cmd('a1', line.slice(3));
       expect(answer.at(-1), who).toMatch(/^a1 OK/);
-      expect(answer.some((l) => l.startsWith('* ID ')), who).toBe(true);
+      expect(
+        answer.some((l) => l.startsWith('* ID ')),
+        who,
+      ).toBe(true);
       // The connection is still usable, and LOGIN stays strictly bounded.
       expect((await c.cmd('a2', 'NOOP')).at(-1), who).toMatch(/^a2 OK/);
       c.close();

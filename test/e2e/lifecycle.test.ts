@@ -22,10 +22,17 @@ describeInterop('mailgate serve lifecycle', ['dovecot'], () => {
   let configFile: string;
   let proc: ChildProcess;
   let out = '';
-  const write = (overrides: Record<string, unknown>) => writeFileSync(configFile, stringify(gateConfigDoc(dovecot, dir, { log: { level: 'info' }, limits: { shutdown_grace: '2s' }, ...overrides })));
+  const write = (overrides: Record<string, unknown>) =>
+    writeFileSync(
+      configFile,
+      stringify(gateConfigDoc(dovecot, dir, { log: { level: 'info' }, limits: { shutdown_grace: '2s' }, ...overrides })),
+    );
   const waitFor = async (re: RegExp, ms = 10_000) => {
     const end = Date.now() + ms;
-    while (!re.test(out)) { if (Date.now() > end) throw new Error(`timeout waiting for ${re} in:\n${out}`); await new Promise((r) => setTimeout(r, 50)); }
+    while (!re.test(out)) {
+      if (Date.now() > end) throw new Error(`timeout waiting for ${re} in:\n${out}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
     return re.exec(out)!;
   };
 
@@ -34,16 +41,33 @@ describeInterop('mailgate serve lifecycle', ['dovecot'], () => {
     dir = mkdtempSync(join(tmpdir(), 'mailgate-life-'));
     configFile = join(dir, 'mailgate.yaml');
     write({});
-    proc = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '../support/cli-process.ts'), 'serve', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-    proc.stdout!.on('data', (d) => { out += String(d); });
-    proc.stderr!.on('data', (d) => { out += String(d); });
+    proc = spawn(
+      process.execPath,
+      ['--import', 'tsx', join(import.meta.dirname, '../support/cli-process.ts'), 'serve', '--config', configFile],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    proc.stdout!.on('data', (d) => {
+      out += String(d);
+    });
+    proc.stderr!.on('data', (d) => {
+      out += String(d);
+    });
   }, 30_000);
-  afterAll(async () => { proc?.kill('SIGKILL'); await dovecot?.stop(); });
+  afterAll(async () => {
+    proc?.kill('SIGKILL');
+    await dovecot?.stop();
+  });
 
   it('reloads on SIGHUP, drains on SIGTERM', async () => {
     const port = Number((await waitFor(/"port":(\d+),"tls":"implicit","msg":"IMAP listening"/))[1]);
     let passcode = '';
-    await main(['passcodes', 'create', ALICE, '--name', 'life', '--config', configFile, '--json'], { out: (t) => { passcode = (JSON.parse(t) as { passcode: string }).passcode; }, err: () => {}, env: {} });
+    await main(['passcodes', 'create', ALICE, '--name', 'life', '--config', configFile, '--json'], {
+      out: (t) => {
+        passcode = (JSON.parse(t) as { passcode: string }).passcode;
+      },
+      err: () => {},
+      env: {},
+    });
 
     const alice = await RawClient.connect(port, { tls: true, ca: dovecot.certs.caCert });
     await alice.until(/^\* OK/);

@@ -26,13 +26,28 @@ describeInterop('live sessions follow policy', ['dovecot'], () => {
 
   const cli = async (...argv: string[]) => {
     let out = '';
-    const io = { out: (t: string) => { out += `${t}\n`; }, err: (t: string) => { out += t; }, env: {} };
+    const io = {
+      out: (t: string) => {
+        out += `${t}\n`;
+      },
+      err: (t: string) => {
+        out += t;
+      },
+      env: {},
+    };
     const code = await main([...argv, '--config', configFile], io);
     return { code, out };
   };
   /** An imapflow session in IDLE; `closed` resolves with the time the connection went away. */
   const idling = async (user: string, pass: string) => {
-    const c = new ImapFlow({ host: '127.0.0.1', port: gate.imapsPort, secure: true, tls: { ca: readFileSync(gate.ca) }, auth: { user, pass }, logger: false });
+    const c = new ImapFlow({
+      host: '127.0.0.1',
+      port: gate.imapsPort,
+      secure: true,
+      tls: { ca: readFileSync(gate.ca) },
+      auth: { user, pass },
+      logger: false,
+    });
     c.on('error', () => {});
     const closed = new Promise<number>((res) => c.once('close', () => res(Date.now())));
     await c.connect();
@@ -43,7 +58,10 @@ describeInterop('live sessions follow policy', ['dovecot'], () => {
   };
   /** ms from `from` until the session closed, or null if it was still open after `ms` + 0.5 s. */
   const endsWithin = async (closed: Promise<number>, from: number, ms: number) => {
-    const took = await Promise.race([closed.then((t) => t - from), new Promise<null>((r) => setTimeout(() => r(null), from + ms + 500 - Date.now()))]);
+    const took = await Promise.race([
+      closed.then((t) => t - from),
+      new Promise<null>((r) => setTimeout(() => r(null), from + ms + 500 - Date.now())),
+    ]);
     console.log(`6c: session ended ${took === null ? 'not at all' : `after ${took} ms`}`);
     return took;
   };
@@ -60,7 +78,10 @@ describeInterop('live sessions follow policy', ['dovecot'], () => {
     configFile = join(gate.dir, 'mailgate.yaml');
     writeFileSync(configFile, stringify(gateConfigDoc(dovecot, gate.dir, OVERRIDES)));
   }, 30_000);
-  afterAll(async () => { await gate?.close(); await dovecot?.stop(); });
+  afterAll(async () => {
+    await gate?.close();
+    await dovecot?.stop();
+  });
 
   it('finding 6c: a session of a passcode that expires ends at its expiry', async () => {
     const expiresAt = Date.now() + 2_000;

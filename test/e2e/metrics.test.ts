@@ -13,7 +13,8 @@ const get = async (port: number, path: string) => {
   return { status: r.status, text: await r.text() };
 };
 /** The value of one sample line, e.g. metric('mailgate_sessions{protocol="imap",kind="passcode"}'). */
-const sample = (text: string, series: string): number => Number(new RegExp(`^${series.replace(/[{}"()]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
+const sample = (text: string, series: string): number =>
+  Number(new RegExp(`^${series.replace(/[{}"()]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1] ?? NaN);
 
 describeInterop('metrics and health endpoints', ['dovecot'], () => {
   let dovecot: DovecotInstance;
@@ -25,7 +26,10 @@ describeInterop('metrics and health endpoints', ['dovecot'], () => {
     gate = await startGate(dovecot, { metrics: { listen: { host: '127.0.0.1', port: 0 } } });
     port = gate.server.ops!.address.port;
   }, 30_000);
-  afterAll(async () => { await gate?.close(); await dovecot?.stop(); });
+  afterAll(async () => {
+    await gate?.close();
+    await dovecot?.stop();
+  });
 
   it('counts decisions and live sessions from real logins', async () => {
     const { formatted } = await gate.server.core.manager.createPasscode('alice@example.com', { name: 'm', scopes: ['imap'] });
@@ -73,14 +77,21 @@ describeInterop('metrics and health endpoints', ['dovecot'], () => {
 
 describe('readiness without the store', () => {
   let close: () => Promise<void>;
-  afterAll(async () => { await close?.(); });
+  afterAll(async () => {
+    await close?.();
+  });
   it('says 503 while the store does not answer, 200 again when it does', async () => {
     let storeUp = false;
     const metrics = createMetrics({ sessions: new SessionRegistry(), defaultMetrics: false });
-    const ops = await startOps({ host: '127.0.0.1', port: 0 }, {
-      metrics, draining: () => false, readyTimeoutMs: 200,
-      pingStore: () => (storeUp ? Promise.resolve() : new Promise(() => {})), // a store that hangs
-    });
+    const ops = await startOps(
+      { host: '127.0.0.1', port: 0 },
+      {
+        metrics,
+        draining: () => false,
+        readyTimeoutMs: 200,
+        pingStore: () => (storeUp ? Promise.resolve() : new Promise(() => {})), // a store that hangs
+      },
+    );
     close = ops.close;
     expect(await get(ops.address.port, '/readyz')).toEqual({ status: 503, text: 'store unreachable\n' });
     expect(sample((await get(ops.address.port, '/metrics')).text, 'mailgate_store_up')).toBe(0);

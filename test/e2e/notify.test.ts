@@ -24,7 +24,7 @@ const ALICE = 'alice@example.com';
 const BOB = 'bob@example.com';
 const PORTAL_URL = 'https://mail.example.com/2fa';
 
-describeInterop('finding 3: security notices in the owner\'s mailbox', ['dovecot'], () => {
+describeInterop("finding 3: security notices in the owner's mailbox", ['dovecot'], () => {
   let dovecot: DovecotInstance;
   let gate: Gate;
   const seen = new Set<string>();
@@ -32,7 +32,15 @@ describeInterop('finding 3: security notices in the owner\'s mailbox', ['dovecot
   /** Every notice in the user's INBOX, read directly from Dovecot with the user's own password. */
   async function notices(user: string): Promise<Array<{ uid: number; raw: string }>> {
     const pass = dovecot.users.find((u) => u.user === user)!.password;
-    const c = new ImapFlow({ host: '127.0.0.1', port: dovecot.imapsPort, secure: true, tls: { ca: readFileSync(dovecot.certs.caCert), servername: 'localhost' }, auth: { user, pass }, logger: false, disableAutoIdle: true });
+    const c = new ImapFlow({
+      host: '127.0.0.1',
+      port: dovecot.imapsPort,
+      secure: true,
+      tls: { ca: readFileSync(dovecot.certs.caCert), servername: 'localhost' },
+      auth: { user, pass },
+      logger: false,
+      disableAutoIdle: true,
+    });
     c.on('error', () => {});
     await c.connect();
     try {
@@ -44,7 +52,9 @@ describeInterop('finding 3: security notices in the owner\'s mailbox', ['dovecot
         if (/^X-Mailgate-Event:/im.test(raw)) out.push({ uid: m.uid, raw });
       }
       return out;
-    } finally { await c.logout().catch(() => {}); }
+    } finally {
+      await c.logout().catch(() => {});
+    }
   }
 
   /** Waits for a notice of `event` not returned before; resolves with it and how long it took. */
@@ -52,7 +62,10 @@ describeInterop('finding 3: security notices in the owner\'s mailbox', ['dovecot
     const start = Date.now();
     for (;;) {
       const hit = (await notices(user)).find((n) => !seen.has(`${user}/${n.uid}`) && n.raw.includes(`\r\nX-Mailgate-Event: ${event}\r\n`));
-      if (hit) { seen.add(`${user}/${hit.uid}`); return { raw: hit.raw, afterMs: Date.now() - start }; }
+      if (hit) {
+        seen.add(`${user}/${hit.uid}`);
+        return { raw: hit.raw, afterMs: Date.now() - start };
+      }
       if (Date.now() - start > ms) throw new Error(`no ${event} notice for ${user} within ${ms} ms`);
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -61,20 +74,37 @@ describeInterop('finding 3: security notices in the owner\'s mailbox', ['dovecot
   const header = (raw: string, name: string) => new RegExp(`^${name}: (.*)$`, 'im').exec(raw.split('\r\n\r\n')[0]!)?.[1];
   const waitForLog = async (g: Gate, re: RegExp, ms = 8_000) => {
     const end = Date.now() + ms;
-    while (!re.test(g.logs())) { if (Date.now() > end) throw new Error(`no log line matching ${re}`); await new Promise((r) => setTimeout(r, 50)); }
+    while (!re.test(g.logs())) {
+      if (Date.now() > end) throw new Error(`no log line matching ${re}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   };
-  const freePort = () => new Promise<number>((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)); });
-  });
+  const freePort = () =>
+    new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const p = (s.address() as { port: number }).port;
+        s.close(() => resolve(p));
+      });
+    });
 
   beforeAll(async () => {
     dovecot = await startDovecot();
-    gate = await startGate(dovecot, { notify: { enabled: true }, portal: { listen: { host: '127.0.0.1', port: 0 }, public_url: PORTAL_URL } });
+    gate = await startGate(dovecot, {
+      notify: { enabled: true },
+      portal: { listen: { host: '127.0.0.1', port: 0 }, public_url: PORTAL_URL },
+    });
   }, 30_000);
-  afterAll(async () => { await gate?.close(); await dovecot?.stop(); });
+  afterAll(async () => {
+    await gate?.close();
+    await dovecot?.stop();
+  });
 
   it('finding 3: the owner is told in their mailbox when a passcode is created for them, with the IP and no secret', async () => {
-    const r = await gate.server.core.manager.createPasscode(ALICE, { name: 'Phone\r\nBcc: evil@example.net', scopes: ['imap', 'smtp'] }, { actor: 'portal', ip: '192.0.2.7' });
+    const r = await gate.server.core.manager.createPasscode(
+      ALICE,
+      { name: 'Phone\r\nBcc: evil@example.net', scopes: ['imap', 'smtp'] },
+      { actor: 'portal', ip: '192.0.2.7' },
+    );
     const n = await nextNotice(ALICE, 'passcode.create');
     console.info(`passcode.create notice in INBOX after ${n.afterMs} ms`);
     expect(n.afterMs).toBeLessThan(5_000);
@@ -113,7 +143,21 @@ describeInterop('finding 3: security notices in the owner\'s mailbox', ['dovecot
     const configFile = join(gate.dir, 'mailgate.yaml');
     writeFileSync(configFile, stringify(gateConfigDoc(dovecot, gate.dir)));
     const cli = join(import.meta.dirname, '../support/cli-process.ts');
-    const { stdout } = await run(process.execPath, ['--import', 'tsx', cli, 'passcodes', 'create', BOB, '--name', 'made by cli', '--scopes', 'smtp', '--config', configFile, '--json']);
+    const { stdout } = await run(process.execPath, [
+      '--import',
+      'tsx',
+      cli,
+      'passcodes',
+      'create',
+      BOB,
+      '--name',
+      'made by cli',
+      '--scopes',
+      'smtp',
+      '--config',
+      configFile,
+      '--json',
+    ]);
     const created = JSON.parse(stdout) as { passcode: string };
     const n = await nextNotice(BOB, 'passcode.create');
     console.info(`CLI passcode.create notice in INBOX after ${n.afterMs} ms`);
@@ -129,10 +173,15 @@ describeInterop('finding 3: security notices in the owner\'s mailbox', ['dovecot
     try {
       expect((await up.login({ kind: 'master', user: BOB })).status).toBe('OK');
       up.capabilities = up.capabilities.filter((c) => !/^LITERAL[+-]$/i.test(c)); // as an older server would offer
-      const r = await up.append('INBOX', Buffer.from('Subject: sync literal\r\nX-Mailgate-Event: test.sync\r\n\r\nnon-ASCII body: ünïcödé\r\n'));
+      const r = await up.append(
+        'INBOX',
+        Buffer.from('Subject: sync literal\r\nX-Mailgate-Event: test.sync\r\n\r\nnon-ASCII body: ünïcödé\r\n'),
+      );
       expect(r.status).toBe('OK');
       expect(r.text).toMatch(/APPENDUID/);
-    } finally { up.close(); }
+    } finally {
+      up.close();
+    }
     const n = await nextNotice(BOB, 'test.sync');
     expect(n.raw).toContain('ünïcödé');
   }, 20_000);
@@ -145,7 +194,9 @@ describeInterop('finding 3: security notices in the owner\'s mailbox', ['dovecot
       await new Promise((r) => setTimeout(r, 2_500)); // the enabled gate above delivers well within this
       expect((await notices(BOB)).length).toBe(before);
       expect(off.logs()).not.toMatch(/security notice/);
-    } finally { await off.close(); }
+    } finally {
+      await off.close();
+    }
   }, 20_000);
 
   it('finding 3: upstream unreachable — the action succeeds and the log names the stage', async () => {
@@ -155,10 +206,15 @@ describeInterop('finding 3: security notices in the owner\'s mailbox', ['dovecot
       const r = await down.server.core.manager.createPasscode(BOB, { name: 'while down', scopes: ['imap'] }, 'cli');
       expect(r.info.status).toBe('active');
       await waitForLog(down, /security notice not delivered/);
-      const line = down.logs().split('\n').find((l) => l.includes('security notice not delivered'))!;
+      const line = down
+        .logs()
+        .split('\n')
+        .find((l) => l.includes('security notice not delivered'))!;
       expect(JSON.parse(line)).toMatchObject({ level: 40, account: BOB, event: 'passcode.create', stage: 'connect' });
       expect(line).not.toContain('while down'); // the message itself never reaches the log
-    } finally { await down.close(); }
+    } finally {
+      await down.close();
+    }
   }, 20_000);
 
   it('finding 3: wrong master password — the action succeeds and the log names the login stage', async () => {
@@ -168,9 +224,14 @@ describeInterop('finding 3: security notices in the owner\'s mailbox', ['dovecot
       await wrong.server.core.manager.createPasscode(BOB, { name: 'bad master', scopes: ['imap'] }, 'cli');
       expect(Date.now() - started).toBeLessThan(1_000); // the action never waits for the delivery
       await waitForLog(wrong, /security notice not delivered/, 15_000);
-      const line = wrong.logs().split('\n').find((l) => l.includes('security notice not delivered'))!;
+      const line = wrong
+        .logs()
+        .split('\n')
+        .find((l) => l.includes('security notice not delivered'))!;
       expect(JSON.parse(line)).toMatchObject({ level: 40, account: BOB, stage: 'login' });
       expect(line).not.toContain('not-the-master-pw');
-    } finally { await wrong.close(); }
+    } finally {
+      await wrong.close();
+    }
   }, 30_000);
 });

@@ -30,16 +30,27 @@ describeInterop('POP3 through mailgate (Dovecot)', ['dovecot'], () => {
   beforeAll(async () => {
     dovecot = await startDovecot();
     // Two messages in alice's INBOX, put there directly (not through mailgate).
-    const imap = new ImapFlow({ host: '127.0.0.1', port: dovecot.imapPort, secure: false, tls: { ca: readFileSync(dovecot.certs.caCert) }, auth: { user: ALICE, pass: 'alice-main-pw' }, logger: false });
+    const imap = new ImapFlow({
+      host: '127.0.0.1',
+      port: dovecot.imapPort,
+      secure: false,
+      tls: { ca: readFileSync(dovecot.certs.caCert) },
+      auth: { user: ALICE, pass: 'alice-main-pw' },
+      logger: false,
+    });
     await imap.connect();
-    for (const n of [1, 2]) await imap.append('INBOX', `From: t@example.com\r\nSubject: pop3 test ${n}\r\n\r\nbody ${n}\r\n.leading dot\r\n`);
+    for (const n of [1, 2])
+      await imap.append('INBOX', `From: t@example.com\r\nSubject: pop3 test ${n}\r\n\r\nbody ${n}\r\n.leading dot\r\n`);
     await imap.logout();
     gate = await startGate(dovecot, pop3Section(dovecot));
     const pc = await gate.server.core.manager.createPasscode(ALICE, { name: 'pop3 app', scopes: ['pop3'] });
     passcode = pc.passcode;
     passcodeId = pc.info.id;
   }, 40_000);
-  afterAll(async () => { await gate?.close(); await dovecot?.stop(); });
+  afterAll(async () => {
+    await gate?.close();
+    await dovecot?.stop();
+  });
 
   it("Python's poplib: STLS then a passcode; the main password is refused; POP3_SSL likewise; bob passes through", async () => {
     const script = `
@@ -68,7 +79,9 @@ s.user('bob@example.com'); print('bob', s.pass_('bob-main-pw').decode(), s.stat(
     expect(stdout).toMatch(/^clear capa .*\('STLS', \[\]\)/m);
     expect(stdout).not.toMatch(/^clear capa .*'(USER|SASL|XCLIENT)'/m);
     // Dovecot's own list, in full, with SASL as mailgate speaks it (Dovecot has no IMPLEMENTATION line).
-    expect(stdout).toMatch(/^tls capa \[\('AUTH-RESP-CODE', \[\]\), \('CAPA', \[\]\), \('PIPELINING', \[\]\), \('RESP-CODES', \[\]\), \('SASL', \['PLAIN', 'LOGIN'\]\), \('TOP', \[\]\), \('UIDL', \[\]\), \('USER', \[\]\)\]$/m);
+    expect(stdout).toMatch(
+      /^tls capa \[\('AUTH-RESP-CODE', \[\]\), \('CAPA', \[\]\), \('PIPELINING', \[\]\), \('RESP-CODES', \[\]\), \('SASL', \['PLAIN', 'LOGIN'\]\), \('TOP', \[\]\), \('UIDL', \[\]\), \('USER', \[\]\)\]$/m,
+    );
     expect(stdout).toMatch(/^login \+OK Logged in\.$/m);
     expect(stdout).toMatch(/^stat \(2, \d+\)$/m);
     expect(stdout).toMatch(/^retr .*Subject: pop3 test 1\|\|body 1\|\.leading dot$/m); // poplib un-stuffs ".." itself
@@ -83,16 +96,28 @@ s.user('bob@example.com'); print('bob', s.pass_('bob-main-pw').decode(), s.stat(
     expect(list.stdout.trim().split(/\r?\n/)).toHaveLength(2);
     const msg = await run('curl', [...base, `pop3s://127.0.0.1:${gate.pop3sPort}/2`]);
     expect(msg.stdout).toMatch(/Subject: pop3 test 2/);
-    const refused = await run('curl', ['-sS', '--cacert', gate.ca, '--user', `${ALICE}:alice-main-pw`, `pop3s://127.0.0.1:${gate.pop3sPort}/`]).catch((e: { code: number }) => e);
+    const refused = await run('curl', [
+      '-sS',
+      '--cacert',
+      gate.ca,
+      '--user',
+      `${ALICE}:alice-main-pw`,
+      `pop3s://127.0.0.1:${gate.pop3sPort}/`,
+    ]).catch((e: { code: number }) => e);
     expect((refused as { code: number }).code).toBe(67); // CURLE_LOGIN_DENIED
   });
 
   it.runIf(findExecutable('fetchmail') !== null)('fetchmail fetches over STLS with a passcode (keep)', async () => {
     const out = join(gate.dir, 'fetched.mbox');
     const rc = join(gate.dir, 'fetchmailrc');
-    writeFileSync(rc, `poll 127.0.0.1 service ${gate.pop3Port} protocol pop3 auth password user "${ALICE}" password "${passcode}" sslproto tls1.2+ sslcertck sslcertfile "${gate.ca}" sslcommonname localhost keep mda "cat >> ${out}"\n`);
+    writeFileSync(
+      rc,
+      `poll 127.0.0.1 service ${gate.pop3Port} protocol pop3 auth password user "${ALICE}" password "${passcode}" sslproto tls1.2+ sslcertck sslcertfile "${gate.ca}" sslcommonname localhost keep mda "cat >> ${out}"\n`,
+    );
     chmodSync(rc, 0o600);
-    const r = await run('fetchmail', ['-f', rc, '-i', join(gate.dir, 'fetchids'), '--nosyslog', '-v'], { env: { ...process.env, HOME: gate.dir } });
+    const r = await run('fetchmail', ['-f', rc, '-i', join(gate.dir, 'fetchids'), '--nosyslog', '-v'], {
+      env: { ...process.env, HOME: gate.dir },
+    });
     expect(r.stdout + r.stderr).toMatch(/2 messages for alice@example\.com/);
     expect(readFileSync(out, 'utf8').match(/^Subject: pop3 test \d/gm)).toEqual(['Subject: pop3 test 1', 'Subject: pop3 test 2']);
   });
@@ -136,7 +161,8 @@ s.user('bob@example.com'); print('bob', s.pass_('bob-main-pw').decode(), s.stat(
     expect(await c.until(/^-ERR APOP/)).toEqual([
       '-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.',
       '-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.',
-      '-ERR APOP not enabled.']);
+      '-ERR APOP not enabled.',
+    ]);
     c.send(`STLS\r\nUSER ${ALICE}\r\n`); // the injected USER must not survive the upgrade
     expect(await c.until(/^[-+]/)).toEqual(['+OK Begin TLS negotiation now.']);
     await c.starttls(gate.ca);
@@ -155,7 +181,15 @@ s.user('bob@example.com'); print('bob', s.pass_('bob-main-pw').decode(), s.stat(
       // POP3 only: the IMAP checks would add Dovecot's failure delays for their probes.
       writeFileSync(file, stringify(gateConfigDoc(dovecot, gate.dir, { ...overrides, imap: null })));
       let out = '';
-      const io = { out: (t: string) => { out += `${t}\n`; }, err: (t: string) => { out += t; }, env: {} };
+      const io = {
+        out: (t: string) => {
+          out += `${t}\n`;
+        },
+        err: (t: string) => {
+          out += t;
+        },
+        env: {},
+      };
       return { code: await main(['doctor', '--config', file], io), out };
     };
     const good = await doctor(pop3Section(dovecot));

@@ -7,11 +7,14 @@ const ALICE = encodeURIComponent('alice@example.com');
 
 describe('admin API', () => {
   let h: Harness;
-  afterEach(async () => { await h?.close(); });
+  afterEach(async () => {
+    await h?.close();
+  });
 
   const api = async (method: string, path: string, body?: unknown, token: string | null = ADMIN_TOKEN) => {
     const res = await fetch(`${h.url}/api/admin${path}`, {
-      method, headers: { ...(token !== null ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) },
+      method,
+      headers: { ...(token !== null ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) },
       body: body ? JSON.stringify(body) : undefined,
     });
     const text = await res.text();
@@ -41,17 +44,26 @@ describe('admin API', () => {
   });
 
   it('issues enrolment codes (first_enrolment: code); reset returns a new one; wrong codes are slowed down', async () => {
-    h = await startHarness({ portal: { listen: { host: '127.0.0.1', port: 0 }, publicUrl: null, trustedProxies: [], firstEnrolment: 'code' } });
+    h = await startHarness({
+      portal: { listen: { host: '127.0.0.1', port: 0 }, publicUrl: null, trustedProxies: [], firstEnrolment: 'code' },
+    });
     const b = new Browser(h.url);
     await b.signIn();
     const tryEnable = async (enrolCode: string) => {
       const page = await b.get('/enable');
-      return b.request('POST', '/enable', { _csrf: csrfOf(page.text), code: totpCode(manualKeyOf(page.text), h.clock.now()), enrol_code: enrolCode });
+      return b.request('POST', '/enable', {
+        _csrf: csrfOf(page.text),
+        code: totpCode(manualKeyOf(page.text), h.clock.now()),
+        enrol_code: enrolCode,
+      });
     };
     for (let i = 0; i < 5; i++) expect((await tryEnable('abcd-efgh-jkmn')).status).toBe(400);
     const issued = await api('POST', `/accounts/${ALICE}/enrol-code`, { expires: '1d' });
     expect(issued.status).toBe(201);
-    expect(issued.json).toEqual({ code: expect.stringMatching(/^[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}$/), expiresAt: h.clock.now() + 86_400_000 });
+    expect(issued.json).toEqual({
+      code: expect.stringMatching(/^[a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4}$/),
+      expiresAt: h.clock.now() + 86_400_000,
+    });
     expect((await tryEnable('abcd-efgh-jkmn')).status).toBe(400); // the 6th wrong one…
     const slowed = await tryEnable(issued.json.code as string); // …makes even the right one wait
     expect([slowed.status, slowed.text.includes('Too many wrong codes')]).toEqual([429, true]);
@@ -60,25 +72,52 @@ describe('admin API', () => {
     expect((await api('POST', `/accounts/${ALICE}/enrol-code`)).status).toBe(400); // 2FA is on now
     expect((await api('POST', `/accounts/${ALICE}/enrol-code`, { expires: 'never' })).status).toBe(400);
     const reset = await api('DELETE', `/accounts/${ALICE}/totp`);
-    expect(reset.json).toMatchObject({ removed: true, enrolCode: { code: expect.stringMatching(/^[a-z2-9-]{14}$/), expiresAt: h.clock.now() + 7 * 86_400_000 } });
+    expect(reset.json).toMatchObject({
+      removed: true,
+      enrolCode: { code: expect.stringMatching(/^[a-z2-9-]{14}$/), expiresAt: h.clock.now() + 7 * 86_400_000 },
+    });
     const audit = (await api('GET', '/audit?type=totp.enrol-code')).json as Array<{ outcome: string; detail: { actor: string } }>;
-    expect(audit.map((e) => `${e.outcome}/${e.detail.actor}`)).toEqual([...Array(5).fill('reject/portal'), 'ok/api', 'reject/portal', 'accept/portal', 'ok/api']);
+    expect(audit.map((e) => `${e.outcome}/${e.detail.actor}`)).toEqual([
+      ...Array(5).fill('reject/portal'),
+      'ok/api',
+      'reject/portal',
+      'accept/portal',
+      'ok/api',
+    ]);
     expect(JSON.stringify(audit) + h.logs()).not.toContain(issued.json.code as string);
   });
 
   it('lists, shows, enforces and releases accounts', async () => {
     h = await startHarness();
     expect((await api('GET', '/accounts')).json).toEqual([]);
-    expect((await api('POST', `/accounts/${ALICE}/enforce`)).json).toMatchObject({ username: 'alice@example.com', enforced: true, override: true, enforcedBy: 'admin' });
-    expect((await api('POST', `/accounts/${ALICE}/enforce`, { enforced: false })).json).toMatchObject({ enforced: false, override: false, enforcedBy: 'admin' });
+    expect((await api('POST', `/accounts/${ALICE}/enforce`)).json).toMatchObject({
+      username: 'alice@example.com',
+      enforced: true,
+      override: true,
+      enforcedBy: 'admin',
+    });
+    expect((await api('POST', `/accounts/${ALICE}/enforce`, { enforced: false })).json).toMatchObject({
+      enforced: false,
+      override: false,
+      enforcedBy: 'admin',
+    });
     expect((await api('POST', `/accounts/${ALICE}/release`)).json).toMatchObject({ enforced: false, override: null, enforcedBy: null });
     const show = await api('GET', `/accounts/${ALICE}`);
-    expect(show.json).toMatchObject({ username: 'alice@example.com', twoFactor: { enabled: false, codesLeft: 0 }, liveSessions: 0, passcodeList: [] });
+    expect(show.json).toMatchObject({
+      username: 'alice@example.com',
+      twoFactor: { enabled: false, codesLeft: 0 },
+      liveSessions: 0,
+      passcodeList: [],
+    });
     expect((await api('GET', '/accounts/%ZZ')).status).toBe(400);
     expect((await api('GET', '/nope')).status).toBe(404);
     expect((await api('PUT', '/accounts')).status).toBe(405);
     expect((await api('POST', `/accounts/${ALICE}/enforce`, undefined)).status).toBe(200);
-    const badJson = await fetch(`${h.url}/api/admin/accounts/${ALICE}/enforce`, { method: 'POST', headers: { authorization: `Bearer ${ADMIN_TOKEN}` }, body: '{' });
+    const badJson = await fetch(`${h.url}/api/admin/accounts/${ALICE}/enforce`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      body: '{',
+    });
     expect(badJson.status).toBe(400);
   });
 
@@ -86,10 +125,25 @@ describe('admin API', () => {
     h = await startHarness();
     const created = await api('POST', `/accounts/${ALICE}/passcodes`, { name: 'Helpdesk phone', scopes: ['imap'], expires: '30d' });
     expect(created.status).toBe(201);
-    expect(created.json).toMatchObject({ name: 'Helpdesk phone', scopes: ['imap'], status: 'active', expiresAt: h.clock.now() + 30 * 86_400_000 });
+    expect(created.json).toMatchObject({
+      name: 'Helpdesk phone',
+      scopes: ['imap'],
+      status: 'active',
+      expiresAt: h.clock.now() + 30 * 86_400_000,
+    });
     const id = created.json.id as string;
     let closed = 0;
-    h.sessions.register({ id: 's', account: 'alice@example.com', passcodeId: id, protocol: 'imap', remoteIp: '::1', since: 0, close: () => { closed++; } });
+    h.sessions.register({
+      id: 's',
+      account: 'alice@example.com',
+      passcodeId: id,
+      protocol: 'imap',
+      remoteIp: '::1',
+      since: 0,
+      close: () => {
+        closed++;
+      },
+    });
     const list = await api('GET', `/accounts/${ALICE}/passcodes`);
     expect(list.json).toEqual([expect.objectContaining({ id, liveSessions: 1 })]);
     expect(list.text).not.toMatch(/"hash"|"tag"|passcode"/);
@@ -100,20 +154,37 @@ describe('admin API', () => {
     expect((await api('DELETE', `/accounts/${ALICE}/passcodes/${id}`)).status).toBe(404);
   });
 
-  it('changes a passcode\'s scopes (PATCH), ending its live sessions of a removed protocol', async () => {
+  it("changes a passcode's scopes (PATCH), ending its live sessions of a removed protocol", async () => {
     h = await startHarness();
     const id = (await api('POST', `/accounts/${ALICE}/passcodes`, { name: 'Laptop', scopes: ['imap', 'smtp'] })).json.id as string;
     const closed: string[] = [];
     for (const protocol of ['imap', 'smtp'] as const) {
-      h.sessions.register({ id: protocol, account: 'alice@example.com', passcodeId: id, protocol, remoteIp: '::1', since: 0, close: (r) => { closed.push(`${protocol}: ${r}`); } });
+      h.sessions.register({
+        id: protocol,
+        account: 'alice@example.com',
+        passcodeId: id,
+        protocol,
+        remoteIp: '::1',
+        since: 0,
+        close: (r) => {
+          closed.push(`${protocol}: ${r}`);
+        },
+      });
     }
-    expect((await api('PATCH', `/accounts/${ALICE}/passcodes/${id}`, { scopes: ['smtp'] })).json).toEqual({ updated: true, sessionsClosed: 1 });
+    expect((await api('PATCH', `/accounts/${ALICE}/passcodes/${id}`, { scopes: ['smtp'] })).json).toEqual({
+      updated: true,
+      sessionsClosed: 1,
+    });
     expect(closed).toEqual(['imap: passcode scope removed']);
-    expect((await api('GET', `/accounts/${ALICE}/passcodes`)).json).toEqual([expect.objectContaining({ id, scopes: ['smtp'], liveSessions: 1 })]);
+    expect((await api('GET', `/accounts/${ALICE}/passcodes`)).json).toEqual([
+      expect.objectContaining({ id, scopes: ['smtp'], liveSessions: 1 }),
+    ]);
     expect((await api('PATCH', `/accounts/${ALICE}/passcodes/${id}`, { scopes: [] })).status).toBe(400);
     expect((await api('PATCH', `/accounts/${ALICE}/passcodes/${id}`, {})).status).toBe(400);
     expect((await api('PATCH', `/accounts/${ALICE}/passcodes/nope`, { scopes: ['imap'] })).status).toBe(404);
-    expect((await api('GET', '/audit?type=passcode.scope')).json).toEqual([expect.objectContaining({ passcodeId: id, detail: { actor: 'api', scopes: ['smtp'], sessionsClosed: 1 } })]);
+    expect((await api('GET', '/audit?type=passcode.scope')).json).toEqual([
+      expect.objectContaining({ passcodeId: id, detail: { actor: 'api', scopes: ['smtp'], sessionsClosed: 1 } }),
+    ]);
   });
 
   it('resets TOTP (ending portal sessions), regenerates emergency codes, and queries the audit log', async () => {
@@ -123,15 +194,28 @@ describe('admin API', () => {
     const codes = await api('POST', `/accounts/${ALICE}/emergency-codes`);
     expect(codes.status).toBe(201);
     expect(codes.json.codes).toHaveLength(10);
-    expect((await api('GET', `/accounts/${ALICE}`)).json).toMatchObject({ twoFactor: { enabled: true, codesLeft: 10 }, enforced: true, enforcedBy: 'portal' });
-    expect((await api('GET', '/accounts')).json).toEqual([expect.objectContaining({ username: 'alice@example.com', enforcedBy: 'portal' })]);
+    expect((await api('GET', `/accounts/${ALICE}`)).json).toMatchObject({
+      twoFactor: { enabled: true, codesLeft: 10 },
+      enforced: true,
+      enforcedBy: 'portal',
+    });
+    expect((await api('GET', '/accounts')).json).toEqual([
+      expect.objectContaining({ username: 'alice@example.com', enforcedBy: 'portal' }),
+    ]);
     expect((await api('DELETE', `/accounts/${ALICE}/totp`)).json).toEqual({ removed: true, portalSessionsEnded: 1 });
     expect((await b.get('/')).headers.get('location')).toBe('/signin?notice=expired');
     expect((await api('GET', `/accounts/${ALICE}`)).json).toMatchObject({ twoFactor: { enabled: false, codesLeft: 0 }, enforced: true });
     expect((await api('POST', `/accounts/${ALICE}/emergency-codes`)).status).toBe(400);
 
     const all = (await api('GET', '/audit?user=Alice@Example.com')).json as Array<{ type: string; id: number; detail: { actor: string } }>;
-    expect(all.map((e) => e.type)).toEqual(['portal.signin', 'totp.enable', 'account.enforce', 'codes.generate', 'codes.generate', 'totp.reset']);
+    expect(all.map((e) => e.type)).toEqual([
+      'portal.signin',
+      'totp.enable',
+      'account.enforce',
+      'codes.generate',
+      'codes.generate',
+      'totp.reset',
+    ]);
     expect(all.at(-1)!.detail.actor).toBe('api');
     const codesOnly = (await api('GET', '/audit?type=codes.generate&limit=1')).json as Array<{ detail: { actor: string } }>;
     expect(codesOnly).toHaveLength(1);

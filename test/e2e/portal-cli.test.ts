@@ -22,7 +22,15 @@ describe('CLI: totp, codes, audit', () => {
   const run = async (cmd: typeof totpCommand, args: string[], opts?: Parameters<typeof auditCommand>[2]) => {
     let out = '';
     let err = '';
-    const io: Io = { out: (t) => { out += `${t}\n`; }, err: (t) => { err += `${t}\n`; }, env: {} };
+    const io: Io = {
+      out: (t) => {
+        out += `${t}\n`;
+      },
+      err: (t) => {
+        err += `${t}\n`;
+      },
+      env: {},
+    };
     const code = await (opts ? auditCommand(args, io, opts) : cmd(args, io));
     return { code, out, err };
   };
@@ -31,17 +39,28 @@ describe('CLI: totp, codes, audit', () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'mailgate-cli-'));
     configFile = join(dir, 'mailgate.yaml');
-    writeFileSync(configFile, stringify({
-      store: { sqlite: join(dir, 'mailgate.db') }, secret_file: join(dir, 'secret.key'),
-      imap: { listen: [{ port: 0, tls: 'none' }], upstream: { host: '127.0.0.1', port: 1, tls: 'none', auth: { method: 'sasl-proxy', user: 'm', password: 'p' } } },
-      policy: { allow_plaintext_auth: true }, auth: { bcrypt_cost: 4 }, portal: { public_url: 'https://mail.example.com/2fa' },
-    }));
+    writeFileSync(
+      configFile,
+      stringify({
+        store: { sqlite: join(dir, 'mailgate.db') },
+        secret_file: join(dir, 'secret.key'),
+        imap: {
+          listen: [{ port: 0, tls: 'none' }],
+          upstream: { host: '127.0.0.1', port: 1, tls: 'none', auth: { method: 'sasl-proxy', user: 'm', password: 'p' } },
+        },
+        policy: { allow_plaintext_auth: true },
+        auth: { bcrypt_cost: 4 },
+        portal: { public_url: 'https://mail.example.com/2fa' },
+      }),
+    );
     core = await openCore(loadConfig(configFile, {}), { hashWorkers: 1 });
     const tf = twoFactorOf(core);
     const { secret } = await tf.beginEnrolment(ALICE);
     expect(await tf.confirmEnrolment(ALICE, totpCode(secret, Date.now()), { actor: 'portal' })).toMatchObject({ ok: true });
   });
-  afterAll(async () => { await core?.close(); });
+  afterAll(async () => {
+    await core?.close();
+  });
 
   it('totp status tells whether 2FA is on and how many codes are left', async () => {
     const r = await run(totpCommand, withConfig(['status', ALICE]));
@@ -67,8 +86,15 @@ describe('CLI: totp, codes, audit', () => {
     const table = await run(auditCommand, withConfig(['--user', 'Alice@Example.com']));
     expect(table.out.split('\n')[0]).toMatch(/^ID\s+TIME\s+TYPE\s+USER\s+OUTCOME/);
     expect(table.out).toMatch(/totp\.enable\s+alice@example\.com\s+ok/);
-    const json = JSON.parse((await run(auditCommand, withConfig(['--type', 'codes.generate', '--json']))).out) as Array<{ type: string; detail: { actor: string } }>;
-    expect(json.map((e) => [e.type, e.detail.actor])).toEqual([['codes.generate', 'portal'], ['codes.generate', 'cli'], ['codes.generate', 'cli']]);
+    const json = JSON.parse((await run(auditCommand, withConfig(['--type', 'codes.generate', '--json']))).out) as Array<{
+      type: string;
+      detail: { actor: string };
+    }>;
+    expect(json.map((e) => [e.type, e.detail.actor])).toEqual([
+      ['codes.generate', 'portal'],
+      ['codes.generate', 'cli'],
+      ['codes.generate', 'cli'],
+    ]);
     expect((await run(auditCommand, withConfig(['--limit', '1', '--json']))).out).toMatch(/^\[\s*\{/);
     // Usage errors throw; the dispatcher in cli/index.ts turns them into exit code 2 with the message.
     await expect(run(auditCommand, withConfig(['--since', 'yesterday']))).rejects.toThrow(/--since takes a duration/);
@@ -76,14 +102,42 @@ describe('CLI: totp, codes, audit', () => {
 
   it('audit --follow prints new events as they are written, until stopped', async () => {
     const ac = new AbortController();
-    const following = run(auditCommand, withConfig(['--follow', '--json', '--user', ALICE, '--limit', '1']), { signal: ac.signal, pollMs: 50 });
+    const following = run(auditCommand, withConfig(['--follow', '--json', '--user', ALICE, '--limit', '1']), {
+      signal: ac.signal,
+      pollMs: 50,
+    });
     await new Promise((r) => setTimeout(r, 300));
-    await core.store.appendAudit({ ts: Date.now(), type: 'test.event', username: ALICE, protocol: null, ip: null, passcodeId: null, outcome: 'ok', reason: null, sessionId: null, detail: null });
-    await core.store.appendAudit({ ts: Date.now(), type: 'test.other-user', username: 'bob@example.com', protocol: null, ip: null, passcodeId: null, outcome: 'ok', reason: null, sessionId: null, detail: null });
+    await core.store.appendAudit({
+      ts: Date.now(),
+      type: 'test.event',
+      username: ALICE,
+      protocol: null,
+      ip: null,
+      passcodeId: null,
+      outcome: 'ok',
+      reason: null,
+      sessionId: null,
+      detail: null,
+    });
+    await core.store.appendAudit({
+      ts: Date.now(),
+      type: 'test.other-user',
+      username: 'bob@example.com',
+      protocol: null,
+      ip: null,
+      passcodeId: null,
+      outcome: 'ok',
+      reason: null,
+      sessionId: null,
+      detail: null,
+    });
     await new Promise((r) => setTimeout(r, 300));
     ac.abort();
     const r = await following;
-    const types = r.out.trim().split('\n').map((l) => (JSON.parse(l) as { type: string }).type);
+    const types = r.out
+      .trim()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { type: string }).type);
     expect(types).toEqual(['codes.generate', 'test.event']);
   });
 

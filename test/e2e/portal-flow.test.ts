@@ -11,7 +11,9 @@ const ALICE = 'alice@example.com';
 
 describe('portal user journey', () => {
   let h: Harness;
-  afterEach(async () => { await h?.close(); });
+  afterEach(async () => {
+    await h?.close();
+  });
 
   it('enrols, signs in with TOTP, creates and revokes a passcode; no secret leaks anywhere', async () => {
     h = await startHarness();
@@ -52,7 +54,17 @@ describe('portal user journey', () => {
 
     // A live IMAP session opened with it shows in the list and is ended by revoking.
     let closed = '';
-    h.sessions.register({ id: 's1', account: ALICE, passcodeId: pc!.id, protocol: 'imap', remoteIp: '192.0.2.7', since: h.clock.now(), close: (r) => { closed = r; } });
+    h.sessions.register({
+      id: 's1',
+      account: ALICE,
+      passcodeId: pc!.id,
+      protocol: 'imap',
+      remoteIp: '192.0.2.7',
+      since: h.clock.now(),
+      close: (r) => {
+        closed = r;
+      },
+    });
     await h.store.recordPasscodeUse(pc!.id, h.clock.now(), '192.0.2.7', 'Thunderbird/128.3');
     const list = await b.get('/passcodes');
     expect(list.text).toContain('Thunderbird laptop');
@@ -68,8 +80,21 @@ describe('portal user journey', () => {
     expect((await b.get('/passcodes?notice=revoked&closed=1')).text).toContain('1 open connection was closed');
 
     // Nothing secret anywhere after the fact.
-    const secrets = [PASSWORDS[ALICE]!, secret, passcode!.replace(/ /g, ''), passcode!, ...codes, ...codes.map((c) => c.replace('-', '')), b.cookies.get('mailgate_session')!];
-    const dump = JSON.stringify([await h.store.queryAudit({ limit: 1000 }), await h.store.getTotp(ALICE), await h.store.listEmergencyCodes(ALICE), await h.manager.listPasscodes(ALICE)]);
+    const secrets = [
+      PASSWORDS[ALICE]!,
+      secret,
+      passcode!.replace(/ /g, ''),
+      passcode!,
+      ...codes,
+      ...codes.map((c) => c.replace('-', '')),
+      b.cookies.get('mailgate_session')!,
+    ];
+    const dump = JSON.stringify([
+      await h.store.queryAudit({ limit: 1000 }),
+      await h.store.getTotp(ALICE),
+      await h.store.listEmergencyCodes(ALICE),
+      await h.manager.listPasscodes(ALICE),
+    ]);
     const pages = (await Promise.all(['/', '/passcodes', '/codes', '/enable'].map((p) => b.get(p)))).map((r) => r.text).join('');
     for (const s of secrets) {
       expect(h.logs()).not.toContain(s);
@@ -144,7 +169,11 @@ describe('portal user journey', () => {
   });
 
   it('says clearly when the mail server cannot check the password', async () => {
-    h = await startHarness({ imapLogin: async () => { throw new Error('ECONNREFUSED'); } });
+    h = await startHarness({
+      imapLogin: async () => {
+        throw new Error('ECONNREFUSED');
+      },
+    });
     const r = await new Browser(h.url).signIn();
     expect(r.status).toBe(503);
     expect(r.text).toContain('The mail server cannot be reached');

@@ -44,49 +44,100 @@ export async function startHarness(opts: Partial<PortalDeps> & { throttle?: Part
   const { throttle, ...over } = opts;
   const store = await openSqliteStore(':memory:');
   const keys = deriveKeys(randomBytes(32));
-  const clock = { t: 1_760_000_000_000, now() { return this.t; } };
+  const clock = {
+    t: 1_760_000_000_000,
+    now() {
+      return this.t;
+    },
+  };
   const hasher = createHasher({ size: 1, cost: 4 });
   const sessions = new SessionRegistry();
   const policy: Harness['policy'] = { enforce: [] };
   const identity = over.identity ?? new Identity();
   const manager = createManager({ store, hasher, keys, clock, random: randomBytes, policy, sessions, identity });
   const lines: string[] = [];
-  const log = createLogger({ level: 'debug', destination: new Writable({ write(c, _e, cb) { lines.push(String(c)); cb(); } }) });
+  const log = createLogger({
+    level: 'debug',
+    destination: new Writable({
+      write(c, _e, cb) {
+        lines.push(String(c));
+        cb();
+      },
+    }),
+  });
   const logins: string[] = [];
-  const guard = new AuthGuard(clock, { ...DEFAULT_GUARD, blockAfter: 1e9, accountCeiling: 1e9 }, undefined,
-    { 'portal-password': throttle, 'portal-code': throttle, 'admin-token': throttle });
-  const portal = await startPortal({ guard,
-    store, manager, hasher, keys, clock, sessions, policy, log, identity,
+  const guard = new AuthGuard(clock, { ...DEFAULT_GUARD, blockAfter: 1e9, accountCeiling: 1e9 }, undefined, {
+    'portal-password': throttle,
+    'portal-code': throttle,
+    'admin-token': throttle,
+  });
+  const portal = await startPortal({
+    guard,
+    store,
+    manager,
+    hasher,
+    keys,
+    clock,
+    sessions,
+    policy,
+    log,
+    identity,
     portal: { listen: { host: '127.0.0.1', port: 0 }, publicUrl: null, trustedProxies: [], firstEnrolment: 'open' },
     admin: { token: ADMIN_TOKEN },
     mail: { host: 'mail.example.com', imap: [{ port: 993, tls: 'implicit' }], smtp: [{ port: 587, tls: 'starttls' }] },
-    imapLogin: async (user, password) => { logins.push(user); return PASSWORDS[user.toLowerCase()] === password; },
+    imapLogin: async (user, password) => {
+      logins.push(user);
+      return PASSWORDS[user.toLowerCase()] === password;
+    },
     ...over,
   });
   return {
-    url: `${over.tls ? 'https' : 'http'}://127.0.0.1:${portal.address.port}`, store, manager, sessions, clock, policy, logins,
+    url: `${over.tls ? 'https' : 'http'}://127.0.0.1:${portal.address.port}`,
+    store,
+    manager,
+    sessions,
+    clock,
+    policy,
+    logins,
     logs: () => lines.join(''),
-    async close() { await portal.close(); await hasher.close(); await store.close(); },
+    async close() {
+      await portal.close();
+      await hasher.close();
+      await store.close();
+    },
   };
 }
 
-export interface Res { status: number; headers: Map<string, string>; text: string; setCookies: string[] }
+export interface Res {
+  status: number;
+  headers: Map<string, string>;
+  text: string;
+  setCookies: string[];
+}
 
 /** One HTTP(S) exchange with node's client (so a test CA can be passed for HTTPS). */
 function exchange(url: string, method: string, headers: Record<string, string>, body: string | undefined, ca?: Buffer): Promise<Res> {
   const u = new URL(url);
   const send = u.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
-    const req = send(u, { method, headers: { ...headers, ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) }, ...(ca ? { ca } : {}) }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const h = new Map<string, string>();
-        for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h.set(k, v);
-        const sc = res.headers['set-cookie'] ?? [];
-        resolve({ status: res.statusCode ?? 0, headers: h, text: Buffer.concat(chunks).toString('utf8'), setCookies: sc });
-      });
-    });
+    const req = send(
+      u,
+      {
+        method,
+        headers: { ...headers, ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) },
+        ...(ca ? { ca } : {}),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const h = new Map<string, string>();
+          for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h.set(k, v);
+          const sc = res.headers['set-cookie'] ?? [];
+          resolve({ status: res.statusCode ?? 0, headers: h, text: Buffer.concat(chunks).toString('utf8'), setCookies: sc });
+        });
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -95,25 +146,43 @@ function exchange(url: string, method: string, headers: Record<string, string>, 
 /** A cookie-keeping client that does not follow redirects (tests look at them). */
 export class Browser {
   readonly cookies = new Map<string, string>();
-  constructor(readonly base: string, private readonly ca?: Buffer) {}
+  constructor(
+    readonly base: string,
+    private readonly ca?: Buffer,
+  ) {}
 
-  async request(method: string, path: string, body?: Record<string, string | string[]>, headers: Record<string, string> = {}): Promise<Res> {
+  async request(
+    method: string,
+    path: string,
+    body?: Record<string, string | string[]>,
+    headers: Record<string, string> = {},
+  ): Promise<Res> {
     const form = new URLSearchParams();
     for (const [k, v] of Object.entries(body ?? {})) for (const x of [v].flat()) form.append(k, x);
-    const res = await exchange(`${this.base}${path}`, method, {
-      ...(this.cookies.size ? { cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ') } : {}),
-      ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}), ...headers,
-    }, body ? form.toString() : undefined, this.ca);
+    const res = await exchange(
+      `${this.base}${path}`,
+      method,
+      {
+        ...(this.cookies.size ? { cookie: [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ') } : {}),
+        ...(body ? { 'content-type': 'application/x-www-form-urlencoded' } : {}),
+        ...headers,
+      },
+      body ? form.toString() : undefined,
+      this.ca,
+    );
     for (const c of res.setCookies) {
       const [pair = ''] = c.split(';');
       const eq = pair.indexOf('=');
       const name = pair.slice(0, eq);
-      if (/Max-Age=0/i.test(c)) this.cookies.delete(name); else this.cookies.set(name, pair.slice(eq + 1));
+      if (/Max-Age=0/i.test(c)) this.cookies.delete(name);
+      else this.cookies.set(name, pair.slice(eq + 1));
     }
     return res;
   }
 
-  get(path: string): Promise<Res> { return this.request('GET', path); }
+  get(path: string): Promise<Res> {
+    return this.request('GET', path);
+  }
 
   /** Posts a form, taking the CSRF token from the page at `from` (default: the same path). */
   async submit(path: string, fields: Record<string, string | string[]>, from = path): Promise<Res> {

@@ -18,7 +18,9 @@ describeInterop('portal sign-in check against Dovecot', ['dovecot'], () => {
     dovecot = await startDovecot({ users: [ALICE] });
     upstream = buildConfig(gateConfigDoc(dovecot, dovecot.dir), null).imap!.upstream;
   }, 30_000);
-  afterAll(async () => { await dovecot?.stop(); });
+  afterAll(async () => {
+    await dovecot?.stop();
+  });
 
   it('says yes to the right password over STARTTLS and implicit TLS, no to a wrong one', async () => {
     expect(await createImapLogin(upstream)(ALICE.user, ALICE.password, '192.0.2.10')).toBe(true);

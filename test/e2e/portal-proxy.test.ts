@@ -29,9 +29,25 @@ async function signIn(b: Browser, user: string, password: string, xff: string): 
 }
 
 async function imapLoginWorks(gate: Gate, user: string, pass: string): Promise<boolean> {
-  const c = new ImapFlow({ host: '127.0.0.1', port: gate.imapsPort, secure: true, tls: { ca: readFileSync(gate.ca) }, auth: { user, pass }, logger: false, disableAutoIdle: true });
+  const c = new ImapFlow({
+    host: '127.0.0.1',
+    port: gate.imapsPort,
+    secure: true,
+    tls: { ca: readFileSync(gate.ca) },
+    auth: { user, pass },
+    logger: false,
+    disableAutoIdle: true,
+  });
   c.on('error', () => {});
-  try { await c.connect(); await c.logout(); return true; } catch { return false; } finally { c.close(); }
+  try {
+    await c.connect();
+    await c.logout();
+    return true;
+  } catch {
+    return false;
+  } finally {
+    c.close();
+  }
 }
 
 describeInterop('portal behind a reverse proxy, and concurrent sign-ins', ['dovecot'], () => {
@@ -39,16 +55,26 @@ describeInterop('portal behind a reverse proxy, and concurrent sign-ins', ['dove
   let gate: Gate | null = null;
   let h: Harness | null = null;
 
-  beforeAll(async () => { dovecot = await startDovecot({ users: [ALICE, BOB] }); }, 30_000);
-  afterEach(async () => { await gate?.close(); gate = null; await h?.close(); h = null; });
-  afterAll(async () => { await dovecot?.stop(); });
+  beforeAll(async () => {
+    dovecot = await startDovecot({ users: [ALICE, BOB] });
+  }, 30_000);
+  afterEach(async () => {
+    await gate?.close();
+    gate = null;
+    await h?.close();
+    h = null;
+  });
+  afterAll(async () => {
+    await dovecot?.stop();
+  });
 
   /** mailgate with its portal; the shared guard blocks a source after 3 wrong passwords. */
-  const start = (trusted: string[]) => startGate(dovecot, {
-    policy: { enforce: [] },
-    portal: { listen: { host: '127.0.0.1', port: 0 }, trusted_proxies: trusted },
-    auth: { throttle: { block_after: 3 } },
-  });
+  const start = (trusted: string[]) =>
+    startGate(dovecot, {
+      policy: { enforce: [] },
+      portal: { listen: { host: '127.0.0.1', port: 0 }, trusted_proxies: trusted },
+      auth: { throttle: { block_after: 3 } },
+    });
   const portalUrl = (g: Gate) => `http://127.0.0.1:${g.server.portal!.address.port}`;
 
   it("finding 5: behind a trusted proxy, one client's wrong sign-ins block that client only", async () => {
@@ -57,7 +83,8 @@ describeInterop('portal behind a reverse proxy, and concurrent sign-ins', ['dove
     // A client may prepend anything on the left; the proxy appends the address it saw.
     const xff = '127.0.0.1, 203.0.113.8, 203.0.113.7';
     const answers: number[] = [];
-    for (const pw of ['guess-1', 'guess-2', 'guess-3', 'guess-4', 'guess-5']) answers.push((await signIn(attacker, ALICE.user, pw, xff)).status);
+    for (const pw of ['guess-1', 'guess-2', 'guess-3', 'guess-4', 'guess-5'])
+      answers.push((await signIn(attacker, ALICE.user, pw, xff)).status);
     expect(answers).toEqual([400, 400, 400, 429, 429]);
     const blocked = await signIn(attacker, ALICE.user, ALICE.password, xff); // even the right password waits
     expect(blocked.status).toBe(429);
@@ -76,7 +103,9 @@ describeInterop('portal behind a reverse proxy, and concurrent sign-ins', ['dove
 
     const audit = await gate.server.core.store.queryAudit({ type: 'portal.signin' });
     expect(audit.map((e) => [e.ip, e.reason])).toEqual([
-      ...Array(3).fill(['203.0.113.7', 'wrong-password']), ...Array(3).fill(['203.0.113.7', 'throttled']), ['203.0.113.8', null],
+      ...Array(3).fill(['203.0.113.7', 'wrong-password']),
+      ...Array(3).fill(['203.0.113.7', 'throttled']),
+      ['203.0.113.8', null],
     ]);
     expect((await gate.server.core.store.queryAudit({ type: 'abuse.block' })).map((e) => e.ip)).toEqual(['203.0.113.7']);
     // The portal's password check forwarded the client's address (ID x-originating-ip).
@@ -102,16 +131,22 @@ describeInterop('portal behind a reverse proxy, and concurrent sign-ins', ['dove
     const check = createImapLogin(upstream);
     let checks = 0;
     // Dovecot's penalties for these failures land on a documentation address, not on 127.0.0.1.
-    const counted: ImapLogin = (user, password) => { checks++; return check(user, password, '192.0.2.66'); };
+    const counted: ImapLogin = (user, password) => {
+      checks++;
+      return check(user, password, '192.0.2.66');
+    };
     h = await startHarness({ imapLogin: counted });
     const b = new Browser(h.url);
     const token = csrfOf((await b.get('/signin')).text);
     const started = Date.now();
-    const answers = await Promise.all(Array.from({ length: 100 }, (_, i) =>
-      b.request('POST', '/signin', { _csrf: token, username: ALICE.user, password: `wrong-${i}` })));
+    const answers = await Promise.all(
+      Array.from({ length: 100 }, (_, i) => b.request('POST', '/signin', { _csrf: token, username: ALICE.user, password: `wrong-${i}` })),
+    );
     const statuses = answers.map((r) => r.status);
     const refused = answers.filter((r) => r.status === 429);
-    console.log(`finding 6a: ${checks} upstream checks, ${refused.length} × 429, ${statuses.filter((s) => s === 400).length} × 400, in ${Date.now() - started} ms`);
+    console.log(
+      `finding 6a: ${checks} upstream checks, ${refused.length} × 429, ${statuses.filter((s) => s === 400).length} × 400, in ${Date.now() - started} ms`,
+    );
     expect(checks).toBeLessThanOrEqual(5);
     expect(refused.length).toBeGreaterThanOrEqual(90);
     expect(statuses.every((s) => s === 400 || s === 429)).toBe(true);
@@ -121,7 +156,10 @@ describeInterop('portal behind a reverse proxy, and concurrent sign-ins', ['dove
 
 describe('concurrent second-factor codes', () => {
   let h: Harness | null = null;
-  afterEach(async () => { await h?.close(); h = null; });
+  afterEach(async () => {
+    await h?.close();
+    h = null;
+  });
 
   it('finding 6a: concurrent wrong codes at the code step are refused, not checked', async () => {
     h = await startHarness({ throttle: { baseDelayMs: 10_000 } });
@@ -133,10 +171,14 @@ describe('concurrent second-factor codes', () => {
     // A database across the network (or a busy one) answers in milliseconds, not microseconds:
     // that is the window in which concurrent guesses all read "no failures yet".
     const getTotp = h.store.getTotp.bind(h.store);
-    h.store.getTotp = async (account) => { await new Promise((r) => setTimeout(r, 30)); return getTotp(account); };
+    h.store.getTotp = async (account) => {
+      await new Promise((r) => setTimeout(r, 30));
+      return getTotp(account);
+    };
     // 60 guesses of the 6-digit code at once: each one checked would be 60 tries per throttle step.
-    const answers = await Promise.all(Array.from({ length: 60 }, (_, i) =>
-      b.request('POST', '/verify', { _csrf: token, code: String(100_000 + i * 7_919) })));
+    const answers = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => b.request('POST', '/verify', { _csrf: token, code: String(100_000 + i * 7_919) })),
+    );
     const checked = (await h.store.queryAudit({ username: 'alice@example.com', type: '2fa.verify' })).length;
     const statuses = answers.map((r) => r.status);
     console.log(`finding 6a (codes): ${checked} codes checked, ${statuses.filter((s) => s === 429).length} × 429`);

@@ -16,7 +16,9 @@ const MIN = 60_000;
 
 describe('portal over HTTP', () => {
   let h: Harness;
-  afterEach(async () => { await h?.close(); });
+  afterEach(async () => {
+    await h?.close();
+  });
 
   it('sends safe headers and session cookies: HttpOnly, SameSite=Strict, no Secure on plain HTTP', async () => {
     h = await startHarness();
@@ -41,10 +43,14 @@ describe('portal over HTTP', () => {
     const b = new Browser(h.url);
     await b.get('/signin');
     expect((await b.request('POST', '/signin', { username: 'alice@example.com', password: 'alice-main-pw' })).status).toBe(403);
-    expect((await b.request('POST', '/signin', { _csrf: 'forged', username: 'alice@example.com', password: 'alice-main-pw' })).status).toBe(403);
+    expect((await b.request('POST', '/signin', { _csrf: 'forged', username: 'alice@example.com', password: 'alice-main-pw' })).status).toBe(
+      403,
+    );
     const other = new Browser(h.url); // a token minted for another browser's nonce
     const foreign = csrfOf((await other.get('/signin')).text);
-    expect((await b.request('POST', '/signin', { _csrf: foreign, username: 'alice@example.com', password: 'alice-main-pw' })).status).toBe(403);
+    expect((await b.request('POST', '/signin', { _csrf: foreign, username: 'alice@example.com', password: 'alice-main-pw' })).status).toBe(
+      403,
+    );
     expect(h.logins).toEqual([]); // refused before the password was even checked
 
     const { secret } = await enrol(b, h);
@@ -72,7 +78,10 @@ describe('portal over HTTP', () => {
     expect((await b.get('/signin?notice=expired')).text).toContain('You were signed out');
 
     await b.signIn('bob@example.com');
-    for (let i = 0; i < 36; i++) { h.clock.t += 20 * MIN; expect((await b.get('/')).status).toBe(200); } // 12 h of activity
+    for (let i = 0; i < 36; i++) {
+      h.clock.t += 20 * MIN;
+      expect((await b.get('/')).status).toBe(200);
+    } // 12 h of activity
     h.clock.t += 1 * MIN;
     expect((await b.get('/')).headers.get('location')).toBe('/signin?notice=expired');
 
@@ -153,7 +162,14 @@ describe('portal over HTTP', () => {
   });
 
   it('works below a reverse-proxy path with Secure cookies when public_url is https', async () => {
-    h = await startHarness({ portal: { listen: { host: '127.0.0.1', port: 0 }, publicUrl: 'https://mail.example.com/2fa/', trustedProxies: [], firstEnrolment: 'open' } });
+    h = await startHarness({
+      portal: {
+        listen: { host: '127.0.0.1', port: 0 },
+        publicUrl: 'https://mail.example.com/2fa/',
+        trustedProxies: [],
+        firstEnrolment: 'open',
+      },
+    });
     const origin = new URL(h.url).origin;
     const b = new Browser(`${origin}/2fa`); // a proxy that keeps the prefix
     const page = await b.get('/signin');
@@ -181,7 +197,8 @@ describe('portal over HTTP', () => {
     const guard = new AuthGuard({ now: () => h.clock.now() }, { ...DEFAULT_GUARD, blockAfter: 3 });
     h = await startHarness({ guard });
     const b = new Browser(h.url);
-    for (const pw of ['a', 'b']) expect((await b.submit('/signin', { username: 'alice@example.com', password: pw }, '/signin')).status).toBe(400);
+    for (const pw of ['a', 'b'])
+      expect((await b.submit('/signin', { username: 'alice@example.com', password: pw }, '/signin')).status).toBe(400);
     guard.failure('127.0.0.1', 'alice@example.com', 'an-imap-guess'); // the third failure, over IMAP
     expect(guard.check('127.0.0.1', 'bob@example.com').kind).toBe('blocked');
     const r = await b.submit('/signin', { username: 'bob@example.com', password: 'bob-main-pw' }, '/signin');

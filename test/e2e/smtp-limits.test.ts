@@ -28,7 +28,12 @@ describeInterop('SMTP pre-login limits', ['dovecot', 'postfix'], () => {
     postfix = await startPostfix({ dovecot });
     gate = await startGate(dovecot, { limits: { max_prelogin_per_ip: 3 } }, postfix);
   }, 60_000);
-  afterAll(async () => { for (const c of open) c.close(); await gate?.close(); await postfix?.stop(); await dovecot?.stop(); });
+  afterAll(async () => {
+    for (const c of open) c.close();
+    await gate?.close();
+    await postfix?.stop();
+    await dovecot?.stop();
+  });
 
   it('finding 6d: connections from one address beyond max_prelogin_per_ip before AUTH get 421 and are closed', async () => {
     const held = [await connect(), await connect(), await connect()];

@@ -49,11 +49,18 @@ describeInterop('SMTP spliced after AUTH (Postfix)', ['dovecot', 'postfix'], () 
     return raw;
   };
   const fetchBySubject = async (subject: string): Promise<Buffer> => {
-    const c = new ImapFlow({ host: '127.0.0.1', port: gate.imapsPort, secure: true, tls: { ca: readFileSync(gate.ca), servername: 'localhost' }, auth: { user: BOB.user, pass: BOB.pass }, logger: false });
+    const c = new ImapFlow({
+      host: '127.0.0.1',
+      port: gate.imapsPort,
+      secure: true,
+      tls: { ca: readFileSync(gate.ca), servername: 'localhost' },
+      auth: { user: BOB.user, pass: BOB.pass },
+      logger: false,
+    });
     c.on('error', () => {});
     await c.connect();
     try {
-      for (const deadline = Date.now() + 20_000; ;) {
+      for (const deadline = Date.now() + 20_000; ; ) {
         await c.mailboxOpen('INBOX');
         const uids = await c.search({ subject }, { uid: true });
         const m = uids && uids.length ? await c.fetchOne(String(uids.at(-1)), { source: true }, { uid: true }) : false;
@@ -61,7 +68,9 @@ describeInterop('SMTP spliced after AUTH (Postfix)', ['dovecot', 'postfix'], () 
         if (Date.now() > deadline) throw new Error(`no message ${subject}`);
         await new Promise((r) => setTimeout(r, 200));
       }
-    } finally { await c.logout().catch(() => c.close()); }
+    } finally {
+      await c.logout().catch(() => c.close());
+    }
   };
 
   beforeAll(async () => {
@@ -70,25 +79,30 @@ describeInterop('SMTP spliced after AUTH (Postfix)', ['dovecot', 'postfix'], () 
     gate = await startGate(dovecot, {}, postfix);
     code = (await gate.server.core.manager.createPasscode(ALICE, { name: 'splice', scopes: ['smtp'] })).formatted;
   }, 60_000);
-  afterAll(async () => { await gate?.close(); await postfix?.stop(); await dovecot?.stop(); });
+  afterAll(async () => {
+    await gate?.close();
+    await postfix?.stop();
+    await dovecot?.stop();
+  });
 
   it('pipelined behind AUTH: MAIL, a refused and an accepted RCPT, DATA — every reply is what Postfix says directly', async () => {
-    const transaction = (subject: string) => [`MAIL FROM:<${ALICE}>`, 'RCPT TO:<nobody@example.com>', `RCPT TO:<${BOB.user}>`, 'DATA'].join('\r\n') + '\r\n';
+    const transaction = (subject: string) =>
+      [`MAIL FROM:<${ALICE}>`, 'RCPT TO:<nobody@example.com>', `RCPT TO:<${BOB.user}>`, 'DATA'].join('\r\n') + '\r\n';
     const body = (subject: string) => `From: ${ALICE}\r\nTo: ${BOB.user}\r\nSubject: ${subject}\r\n\r\nhello\r\n.\r\n`;
     const viaGate = await throughGate('127.0.0.21');
     viaGate.send(`AUTH PLAIN ${plain(ALICE, code)}\r\n${transaction('pipelined g1')}`); // one write: AUTH and the whole envelope
     const g = await replies(viaGate, 5);
     viaGate.send(body('pipelined g1'));
-    g.push(...await replies(viaGate, 1));
+    g.push(...(await replies(viaGate, 1)));
     viaGate.send('QUIT\r\n');
-    g.push(...await replies(viaGate, 1));
+    g.push(...(await replies(viaGate, 1)));
     const d0 = await direct('127.0.0.22');
     d0.send(transaction('pipelined d1'));
     const d = await replies(d0, 4);
     d0.send(body('pipelined d1'));
-    d.push(...await replies(d0, 1));
+    d.push(...(await replies(d0, 1)));
     d0.send('QUIT\r\n');
-    d.push(...await replies(d0, 1));
+    d.push(...(await replies(d0, 1)));
     console.log('[smtp-splice] through mailgate:', JSON.stringify(g));
     expect(g[0]).toBe('235 2.7.0 Authentication successful');
     const queueId = (xs: string[]) => xs.map((l) => l.replace(/queued as \w+/, 'queued as ID'));
@@ -141,7 +155,9 @@ describeInterop('SMTP spliced after AUTH (Postfix)', ['dovecot', 'postfix'], () 
       times.dots.push(await send(`dots d${i}`, dots));
     }
     const best = { normal: Math.min(...times.normal), dots: Math.min(...times.dots) };
-    console.log(`[smtp-splice] 8 MB DATA: normal lines ${times.normal.map(Math.round).join('/')} ms, 2M "." lines ${times.dots.map(Math.round).join('/')} ms`);
+    console.log(
+      `[smtp-splice] 8 MB DATA: normal lines ${times.normal.map(Math.round).join('/')} ms, 2M "." lines ${times.dots.map(Math.round).join('/')} ms`,
+    );
     expect(best.dots).toBeLessThan(best.normal * 2 + 200);
   }, 60_000);
 });

@@ -22,7 +22,11 @@ describeInterop('SMTP STARTTLS injection and doctor', ['dovecot', 'postfix'], ()
     postfix = await startPostfix({ dovecot });
     gate = await startGate(dovecot, {}, postfix);
   }, 30_000);
-  afterAll(async () => { await gate?.close(); await postfix?.stop(); await dovecot?.stop(); });
+  afterAll(async () => {
+    await gate?.close();
+    await postfix?.stop();
+    await dovecot?.stop();
+  });
 
   it('discards commands pipelined after STARTTLS', async () => {
     const raw = await RawClient.connect(gate.smtpPort);
@@ -49,7 +53,15 @@ describeInterop('SMTP STARTTLS injection and doctor', ['dovecot', 'postfix'], ()
     const file = join(gate.dir, 'doctor.yaml');
     writeFileSync(file, stringify(gateConfigDoc(dovecot, gate.dir, {}, postfix)));
     let out = '';
-    const io = { out: (t: string) => { out += `${t}\n`; }, err: (t: string) => { out += t; }, env: {} };
+    const io = {
+      out: (t: string) => {
+        out += `${t}\n`;
+      },
+      err: (t: string) => {
+        out += t;
+      },
+      env: {},
+    };
     expect(await main(['doctor', '--config', file], io)).toBe(0);
     expect(out).toMatch(/ok\s+SMTP upstream: .*PIPELINING/);
     expect(out).toMatch(/ok\s+SMTP XCLIENT: allowed for mailgate/);

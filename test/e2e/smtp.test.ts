@@ -27,10 +27,17 @@ describeInterop('SMTP submission through mailgate to Postfix', ['dovecot', 'post
   let smtpCode: string; // alice, scope smtp
   let imapCode: string; // alice, scope imap
 
-  const mailer = (user: string, pass: string, o: { implicit?: boolean; from?: string } = {}) => createTransport({
-    host: '127.0.0.1', port: o.implicit ? gate.smtpsPort : gate.smtpPort, secure: o.implicit === true, requireTLS: !o.implicit,
-    tls: { ca: readFileSync(gate.ca), servername: 'localhost' }, auth: { user, pass }, localAddress: o.from, logger: false,
-  });
+  const mailer = (user: string, pass: string, o: { implicit?: boolean; from?: string } = {}) =>
+    createTransport({
+      host: '127.0.0.1',
+      port: o.implicit ? gate.smtpsPort : gate.smtpPort,
+      secure: o.implicit === true,
+      requireTLS: !o.implicit,
+      tls: { ca: readFileSync(gate.ca), servername: 'localhost' },
+      auth: { user, pass },
+      localAddress: o.from,
+      logger: false,
+    });
   const sendFails = async (user: string, pass: string, from?: string): Promise<{ code?: number; response?: string }> => {
     try {
       await mailer(user, pass, { from }).sendMail({ from: user, to: BOB.user, subject: 'x', text: 'x' });
@@ -41,8 +48,20 @@ describeInterop('SMTP submission through mailgate to Postfix', ['dovecot', 'post
     }
   };
   /** Polls the mailbox (through mailgate's IMAP) for a message whose subject contains `marker`. */
-  const fetchBySubject = async (user: string, pass: string, marker: string, what: { source?: boolean; wait?: number } = { source: true }) => {
-    const c = new ImapFlow({ host: '127.0.0.1', port: gate.imapsPort, secure: true, tls: { ca: readFileSync(gate.ca), servername: 'localhost' }, auth: { user, pass }, logger: false });
+  const fetchBySubject = async (
+    user: string,
+    pass: string,
+    marker: string,
+    what: { source?: boolean; wait?: number } = { source: true },
+  ) => {
+    const c = new ImapFlow({
+      host: '127.0.0.1',
+      port: gate.imapsPort,
+      secure: true,
+      tls: { ca: readFileSync(gate.ca), servername: 'localhost' },
+      auth: { user, pass },
+      logger: false,
+    });
     c.on('error', () => {});
     await c.connect();
     try {
@@ -58,7 +77,9 @@ describeInterop('SMTP submission through mailgate to Postfix', ['dovecot', 'post
         if (Date.now() > deadline) throw new Error(`no message with subject ${marker} for ${user}`);
         await new Promise((r) => setTimeout(r, 200));
       }
-    } finally { await c.logout().catch(() => c.close()); }
+    } finally {
+      await c.logout().catch(() => c.close());
+    }
   };
   const reply = async (raw: RawClient, line?: string | Buffer): Promise<string[]> => {
     if (line !== undefined) raw.send(typeof line === 'string' ? `${line}\r\n` : line);
@@ -68,7 +89,10 @@ describeInterop('SMTP submission through mailgate to Postfix', ['dovecot', 'post
   const expectPostfixLogged = async (re: RegExp): Promise<void> => {
     const deadline = Date.now() + 5_000;
     while (!re.test(postfix.log()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    expect(re.test(postfix.log()), `no line matching ${re} in the Postfix log; its tail:\n${postfix.log().split('\n').slice(-8).join('\n')}`).toBe(true);
+    expect(
+      re.test(postfix.log()),
+      `no line matching ${re} in the Postfix log; its tail:\n${postfix.log().split('\n').slice(-8).join('\n')}`,
+    ).toBe(true);
   };
   const plain = (u: string, p: string) => Buffer.from(`\0${u}\0${p}`).toString('base64');
   const loggedInRaw = async (from: string): Promise<RawClient> => {
@@ -87,10 +111,19 @@ describeInterop('SMTP submission through mailgate to Postfix', ['dovecot', 'post
     imapCode = (await gate.server.core.manager.createPasscode(ALICE, { name: 'reader', scopes: ['imap'] })).formatted;
   }, 40_000);
 
-  afterAll(async () => { await gate?.close(); await postfix?.stop(); await dovecot?.stop(); });
+  afterAll(async () => {
+    await gate?.close();
+    await postfix?.stop();
+    await dovecot?.stop();
+  });
 
   it('sends with a passcode over STARTTLS; Postfix logs XCLIENT login and the real client address', async () => {
-    const info = await mailer(ALICE, smtpCode, { from: '127.0.0.2' }).sendMail({ from: ALICE, to: BOB.user, subject: 'via starttls m1', text: 'hello bob' });
+    const info = await mailer(ALICE, smtpCode, { from: '127.0.0.2' }).sendMail({
+      from: ALICE,
+      to: BOB.user,
+      subject: 'via starttls m1',
+      text: 'hello bob',
+    });
     expect(info.accepted).toEqual([BOB.user]);
     expect(info.response).toMatch(/^250 2\.0\.0 Ok: queued as \w+/);
     const m = await fetchBySubject(BOB.user, BOB.pass, 'via starttls m1');
@@ -111,16 +144,28 @@ describeInterop('SMTP submission through mailgate to Postfix', ['dovecot', 'post
   });
 
   it('passes a non-enforced account through with its own password (XCLIENT ADDR first)', async () => {
-    await mailer(BOB.user, BOB.pass, { from: '127.0.0.3' }).sendMail({ from: BOB.user, to: ALICE, subject: 'from bob m3', text: 'hi alice' });
+    await mailer(BOB.user, BOB.pass, { from: '127.0.0.3' }).sendMail({
+      from: BOB.user,
+      to: ALICE,
+      subject: 'from bob m3',
+      text: 'hi alice',
+    });
     await fetchBySubject(ALICE, imapCode, 'from bob m3');
     await expectPostfixLogged(/client=unknown\[127\.0\.0\.3\], sasl_method=PLAIN, sasl_username=bob@example\.com/);
   });
 
   it('passes a per-recipient refusal through verbatim while the other recipient gets the message', async () => {
-    const info = await mailer(ALICE, smtpCode).sendMail({ from: ALICE, to: ['nobody@example.com', BOB.user], subject: 'partial m4', text: 'x' });
+    const info = await mailer(ALICE, smtpCode).sendMail({
+      from: ALICE,
+      to: ['nobody@example.com', BOB.user],
+      subject: 'partial m4',
+      text: 'x',
+    });
     expect(info.accepted).toEqual([BOB.user]);
     expect(info.rejected).toEqual(['nobody@example.com']);
-    expect(info.rejectedErrors?.[0]?.response).toBe('550 5.1.1 <nobody@example.com>: Recipient address rejected: User unknown in virtual mailbox table');
+    expect(info.rejectedErrors?.[0]?.response).toBe(
+      '550 5.1.1 <nobody@example.com>: Recipient address rejected: User unknown in virtual mailbox table',
+    );
     await fetchBySubject(BOB.user, BOB.pass, 'partial m4');
   });
 
@@ -136,17 +181,41 @@ describeInterop('SMTP submission through mailgate to Postfix', ['dovecot', 'post
     await raw.starttls(gate.ca);
     const ext = (await reply(raw, 'EHLO raw.example')).map((l) => l.slice(4));
     // Postfix's own list (CHUNKING included), without its VRFY, ETRN and the XCLIENT it offers mailgate.
-    expect(ext.slice(1).sort()).toEqual(['8BITMIME', 'AUTH PLAIN LOGIN', 'CHUNKING', 'DSN', 'ENHANCEDSTATUSCODES', 'PIPELINING', 'SIZE 62914560', 'SMTPUTF8']);
+    expect(ext.slice(1).sort()).toEqual([
+      '8BITMIME',
+      'AUTH PLAIN LOGIN',
+      'CHUNKING',
+      'DSN',
+      'ENHANCEDSTATUSCODES',
+      'PIPELINING',
+      'SIZE 62914560',
+      'SMTPUTF8',
+    ]);
     raw.close();
   });
 
   it('relays SMTPUTF8 and 8BITMIME byte-identical, dot-stuffing intact, over several transactions with RSET', async () => {
     const raw = await loggedInRaw('127.0.0.4');
-    const message = (subject: string, headerText: string) => Buffer.from([
-      `From: ${ALICE}`, `To: ${BOB.user}`, `Subject: ${subject}${headerText}`, 'Date: Thu, 27 Nov 2025 10:00:00 +0000',
-      `Message-ID: <${subject.replace(/\W/g, '')}@example.com>`, 'MIME-Version: 1.0', 'Content-Type: text/plain; charset=utf-8', 'Content-Transfer-Encoding: 8bit', '',
-      'Ünïcödé body, 8-bit: Straße, 日本語 🚀', '.leading dot', '..two dots', '.', ' . not alone', 'end',
-    ].join('\r\n') + '\r\n');
+    const message = (subject: string, headerText: string) =>
+      Buffer.from(
+        [
+          `From: ${ALICE}`,
+          `To: ${BOB.user}`,
+          `Subject: ${subject}${headerText}`,
+          'Date: Thu, 27 Nov 2025 10:00:00 +0000',
+          `Message-ID: <${subject.replace(/\W/g, '')}@example.com>`,
+          'MIME-Version: 1.0',
+          'Content-Type: text/plain; charset=utf-8',
+          'Content-Transfer-Encoding: 8bit',
+          '',
+          'Ünïcödé body, 8-bit: Straße, 日本語 🚀',
+          '.leading dot',
+          '..two dots',
+          '.',
+          ' . not alone',
+          'end',
+        ].join('\r\n') + '\r\n',
+      );
     const transaction = async (mailFrom: string, msg: Buffer) => {
       expect((await reply(raw, `MAIL FROM:${mailFrom}`)).at(-1)).toMatch(/^250 /);
       expect((await reply(raw, `RCPT TO:<${BOB.user}> NOTIFY=FAILURE ORCPT=rfc822;${BOB.user}`)).at(-1)).toMatch(/^250 /);
@@ -182,24 +251,32 @@ describeInterop('SMTP submission through mailgate to Postfix', ['dovecot', 'post
   });
 
   it('streams a 50 MB message with bounded memory', async () => {
-    const lineCount = 50 * 1024 * 1024 / 100;
+    const lineCount = (50 * 1024 * 1024) / 100;
     const line = Buffer.from(`${'x'.repeat(98)}\r\n`);
     const dotted = Buffer.from(`.${'y'.repeat(97)}\r\n`);
     async function* message(subject: string, lines: number) {
       yield Buffer.from(`From: ${ALICE}\r\nTo: ${BOB.user}\r\nSubject: ${subject}\r\n\r\n`);
       for (let i = 0; i < lines; i += 100) yield Buffer.concat(Array.from({ length: 100 }, (_, j) => (j === 0 ? dotted : line)));
     }
-    const send = (subject: string, lines: number) => mailer(ALICE, smtpCode, { implicit: true }).sendMail({ envelope: { from: ALICE, to: [BOB.user] }, raw: Readable.from(message(subject, lines)) });
+    const send = (subject: string, lines: number) =>
+      mailer(ALICE, smtpCode, { implicit: true }).sendMail({
+        envelope: { from: ALICE, to: [BOB.user] },
+        raw: Readable.from(message(subject, lines)),
+      });
     await send('warm-up', lineCount / 10); // the first big transfer sizes the buffer pools
     global.gc?.();
     const before = process.memoryUsage().rss;
     let peak = before;
-    const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss); }, 20);
+    const sampler = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().rss);
+    }, 20);
     const t0 = Date.now();
     try {
       const info = await send('big m8', lineCount);
       expect(info.response).toMatch(/^250 /);
-    } finally { clearInterval(sampler); }
+    } finally {
+      clearInterval(sampler);
+    }
     const ms = Date.now() - t0;
     const growthMb = (peak - before) / 1024 / 1024;
     console.log(`[smtp] 50 MB relayed in ${ms} ms; RSS before ${(before / 1048576).toFixed(0)} MB, peak growth ${growthMb.toFixed(1)} MB`);
@@ -217,7 +294,12 @@ describeInterop('SMTP submission through mailgate to Postfix', ['dovecot', 'post
     await new Promise((r) => setTimeout(r, 200));
     raw.close();
     await expectPostfixLogged(/lost connection after DATA .* from unknown\[127\.0\.0\.5\]/);
-    await expect(fetchBySubject(BOB.user, BOB.pass, 'aborted m9', { wait: 2_000 }).then(() => 'delivered', () => 'not delivered')).resolves.toBe('not delivered');
+    await expect(
+      fetchBySubject(BOB.user, BOB.pass, 'aborted m9', { wait: 2_000 }).then(
+        () => 'delivered',
+        () => 'not delivered',
+      ),
+    ).resolves.toBe('not delivered');
   }, 30_000);
 
   it('ends a live SMTP session (AUTH LOGIN) when its passcode is revoked', async () => {
@@ -243,26 +325,54 @@ describeInterop('SMTP submission through mailgate to Postfix', ['dovecot', 'post
       const down = await startGate(dovecot, { smtp: { upstream } }, postfix);
       try {
         const code = (await down.server.core.manager.createPasscode(ALICE, { name: 'down', scopes: ['smtp'] })).formatted;
-        const t = createTransport({ host: '127.0.0.1', port: down.smtpsPort, secure: true, tls: { ca: readFileSync(down.ca), servername: 'localhost' }, auth: { user: ALICE, pass: code }, logger: false });
-        const err = await t.sendMail({ from: ALICE, to: BOB.user, subject: 'x', text: 'x' }).then(() => null, (e: { responseCode?: number; response?: string }) => e);
+        const t = createTransport({
+          host: '127.0.0.1',
+          port: down.smtpsPort,
+          secure: true,
+          tls: { ca: readFileSync(down.ca), servername: 'localhost' },
+          auth: { user: ALICE, pass: code },
+          logger: false,
+        });
+        const err = await t.sendMail({ from: ALICE, to: BOB.user, subject: 'x', text: 'x' }).then(
+          () => null,
+          (e: { responseCode?: number; response?: string }) => e,
+        );
         expect(err?.responseCode).toBe(454);
         expect(err?.response).toMatch(/^454 4\.7\.0 /);
-        const lines = down.logs().split('\n').filter((l) => l.includes('SMTP upstream unavailable'));
+        const lines = down
+          .logs()
+          .split('\n')
+          .filter((l) => l.includes('SMTP upstream unavailable'));
         expect(lines).toHaveLength(1);
         expect(JSON.parse(lines[0]!)).toMatchObject({ level: 50, stage });
-      } finally { await down.close(); }
+      } finally {
+        await down.close();
+      }
     }
   });
 
   it('logs in with the master user (sasl-proxy) where configured, forwarding the client address first', async () => {
-    const g = await startGate(dovecot, { smtp: { upstream: { auth: { method: 'sasl-proxy', user: dovecot.master.user, password: dovecot.master.password } } } }, postfix);
+    const g = await startGate(
+      dovecot,
+      { smtp: { upstream: { auth: { method: 'sasl-proxy', user: dovecot.master.user, password: dovecot.master.password } } } },
+      postfix,
+    );
     try {
       const code = (await g.server.core.manager.createPasscode(ALICE, { name: 'master', scopes: ['smtp'] })).formatted;
-      await createTransport({ host: '127.0.0.1', port: g.smtpsPort, secure: true, tls: { ca: readFileSync(g.ca), servername: 'localhost' }, auth: { user: ALICE, pass: code }, localAddress: '127.0.0.6', logger: false })
-        .sendMail({ from: ALICE, to: BOB.user, subject: 'master m10', text: 'x' });
+      await createTransport({
+        host: '127.0.0.1',
+        port: g.smtpsPort,
+        secure: true,
+        tls: { ca: readFileSync(g.ca), servername: 'localhost' },
+        auth: { user: ALICE, pass: code },
+        localAddress: '127.0.0.6',
+        logger: false,
+      }).sendMail({ from: ALICE, to: BOB.user, subject: 'master m10', text: 'x' });
       await expectPostfixLogged(/client=unknown\[127\.0\.0\.6\], sasl_method=PLAIN, sasl_username=alice@example\.com/);
       expect(g.logs()).not.toContain(dovecot.master.password);
-    } finally { await g.close(); }
+    } finally {
+      await g.close();
+    }
   });
 
   it('answers 454 when the upstream refuses the login, 421 when it drops the session, also during DATA', async () => {
@@ -273,15 +383,21 @@ describeInterop('SMTP submission through mailgate to Postfix', ['dovecot', 'post
       sock.on('error', () => {});
       sock.write('220 fake.test ESMTP\r\n');
       sock.on('data', (d) => {
-        if (inData) { sock.destroy(); return; }
+        if (inData) {
+          sock.destroy();
+          return;
+        }
         for (const line of d.toString().split('\r\n').filter(Boolean)) {
           if (/^EHLO/i.test(line)) {
             sock.write('250-fake.test\r\n250-PIPELINING\r\n250-XCLIENT ADDR NAME LOGIN PORT PROTO\r\n250 ENHANCEDSTATUSCODES\r\n');
             if (++ehlos === 2 && mode === 'drop') setTimeout(() => sock.destroy(), 100);
-          } else if (/^XCLIENT/i.test(line)) sock.write(mode === 'refuse' ? '550 5.7.0 Error: insufficient authorization\r\n' : '220 fake.test ESMTP\r\n');
+          } else if (/^XCLIENT/i.test(line))
+            sock.write(mode === 'refuse' ? '550 5.7.0 Error: insufficient authorization\r\n' : '220 fake.test ESMTP\r\n');
           else if (/^(MAIL|RCPT)/i.test(line)) sock.write('250 2.1.0 Ok\r\n');
-          else if (/^DATA/i.test(line)) { inData = true; sock.write('354 End data with <CR><LF>.<CR><LF>\r\n'); }
-          else if (/^QUIT/i.test(line)) sock.end('221 2.0.0 Bye\r\n');
+          else if (/^DATA/i.test(line)) {
+            inData = true;
+            sock.write('354 End data with <CR><LF>.<CR><LF>\r\n');
+          } else if (/^QUIT/i.test(line)) sock.end('221 2.0.0 Bye\r\n');
           else sock.write('502 5.5.2 Error: command not recognized\r\n');
         }
       });
@@ -315,11 +431,15 @@ describeInterop('SMTP submission through mailgate to Postfix', ['dovecot', 'post
       expect((await reply(raw2, 'second part\r\n.')).at(-1)).toMatch(/^421 4\.4\.2 /);
       expect(await raw2.closedWithin(3_000)).toBe(true);
       raw2.close();
-    } finally { await g.close(); fake.close(); }
+    } finally {
+      await g.close();
+      fake.close();
+    }
   });
 
   it('never logs a password or passcode', () => {
     const logs = gate.logs();
-    for (const secret of [smtpCode, smtpCode.replace(/ /g, ''), imapCode.replace(/ /g, ''), 'alice-main-pw', BOB.pass, 'not-bobs-password']) expect(logs).not.toContain(secret);
+    for (const secret of [smtpCode, smtpCode.replace(/ /g, ''), imapCode.replace(/ /g, ''), 'alice-main-pw', BOB.pass, 'not-bobs-password'])
+      expect(logs).not.toContain(secret);
   });
 });

@@ -43,7 +43,10 @@ describeInterop('store: sqlite → PostgreSQL with migrate and store copy', ['do
   beforeAll(async () => {
     [dovecot, pgServer] = await Promise.all([startDovecot(), startPostgres()]);
   }, 60_000);
-  afterAll(async () => { await gate?.close(); await Promise.all([dovecot?.stop(), pgServer?.stop()]); });
+  afterAll(async () => {
+    await gate?.close();
+    await Promise.all([dovecot?.stop(), pgServer?.stop()]);
+  });
 
   it('copies passcodes, TOTP, emergency codes and the audit log; the sqlite passcode logs in through mailgate on PostgreSQL', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'mailgate-copy-'));
@@ -61,8 +64,10 @@ describeInterop('store: sqlite → PostgreSQL with migrate and store copy', ['do
     const codes = await replaceEmergencyCodes(emergency, ALICE, 2000);
     expect(await useEmergencyCode(emergency, ALICE, codes[0]!, 2001)).toBe('ok');
     const before = {
-      passcodes: await core.store.listPasscodes(ALICE), totp: await core.store.getTotp(ALICE),
-      codes: await core.store.listEmergencyCodes(ALICE), audit: await core.store.queryAudit({ limit: 1000 }),
+      passcodes: await core.store.listPasscodes(ALICE),
+      totp: await core.store.getTotp(ALICE),
+      codes: await core.store.listEmergencyCodes(ALICE),
+      audit: await core.store.queryAudit({ limit: 1000 }),
       accounts: await core.store.listAccounts(),
     };
     expect(before.audit.map((e) => e.type)).toEqual(expect.arrayContaining(['passcode.create', 'passcode.revoke']));
@@ -108,9 +113,25 @@ describeInterop('store: sqlite → PostgreSQL with migrate and store copy', ['do
     expect(next).toBeGreaterThan(before.audit.at(-1)!.id!);
 
     const login = async (pass: string) => {
-      const c = new ImapFlow({ host: '127.0.0.1', port: gate!.imapsPort, secure: true, tls: { ca: readFileSync(gate!.ca) }, auth: { user: ALICE, pass }, logger: false });
+      const c = new ImapFlow({
+        host: '127.0.0.1',
+        port: gate!.imapsPort,
+        secure: true,
+        tls: { ca: readFileSync(gate!.ca) },
+        auth: { user: ALICE, pass },
+        logger: false,
+      });
       c.on('error', () => {});
-      try { await c.connect(); const st = await c.status('INBOX', { messages: true }); await c.logout(); return `ok ${st ? st.messages : '?'}`; } catch (e) { return String((e as { responseText?: string }).responseText ?? (e as Error).message); } finally { c.close(); }
+      try {
+        await c.connect();
+        const st = await c.status('INBOX', { messages: true });
+        await c.logout();
+        return `ok ${st ? st.messages : '?'}`;
+      } catch (e) {
+        return String((e as { responseText?: string }).responseText ?? (e as Error).message);
+      } finally {
+        c.close();
+      }
     };
     expect(await login(pc.formatted)).toBe('ok 0');
     expect(await login(old.formatted)).not.toMatch(/^ok/);

@@ -14,7 +14,9 @@ import { RawClient } from '../support/raw.js';
 import { startDovecot, type DovecotInstance } from '../../src/demo/dovecot.js';
 
 const ALICE = 'alice@example.com';
-const THROTTLE = { auth: { failure_delay: '200ms', throttle: { block_after: 3, max_delay: '1s', block_for: '10m', account_ceiling: 1000 } } };
+const THROTTLE = {
+  auth: { failure_delay: '200ms', throttle: { block_after: 3, max_delay: '1s', block_for: '10m', account_ceiling: 1000 } },
+};
 
 describeInterop('login throttling', ['dovecot'], () => {
   let dovecot: DovecotInstance;
@@ -38,7 +40,10 @@ describeInterop('login throttling', ['dovecot'], () => {
     configFile = join(gate.dir, 'mailgate.yaml');
     writeFileSync(configFile, stringify(gateConfigDoc(dovecot, gate.dir, THROTTLE)));
   }, 30_000);
-  afterAll(async () => { await gate?.close(); await dovecot?.stop(); });
+  afterAll(async () => {
+    await gate?.close();
+    await dovecot?.stop();
+  });
 
   it('slows failures down, then blocks the source without doing any work for it', async () => {
     const fails = [];
@@ -65,12 +70,23 @@ describeInterop('login throttling', ['dovecot'], () => {
 
   it('lists blocks and lifts one in the running server with `mailgate unblock`', async () => {
     let out = '';
-    const io = { out: (t: string) => { out += `${t}\n`; }, err: (t: string) => { out += t; }, env: {} };
+    const io = {
+      out: (t: string) => {
+        out += `${t}\n`;
+      },
+      err: (t: string) => {
+        out += t;
+      },
+      env: {},
+    };
     expect(await main(['unblock', '--config', configFile], io)).toBe(0);
     expect(out).toMatch(/127\.0\.0\.7\s+\S+/);
     expect(await main(['unblock', '127.0.0.7', '--config', configFile], io)).toBe(0);
     let ok = false;
-    for (let i = 0; i < 20 && !ok; i++) { await new Promise((r) => setTimeout(r, 100)); ok = gate.server.guard.check('127.0.0.7', ALICE).kind === 'allow'; }
+    for (let i = 0; i < 20 && !ok; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      ok = gate.server.guard.check('127.0.0.7', ALICE).kind === 'allow';
+    }
     expect(ok).toBe(true);
     expect((await login('127.0.0.7', passcode)).ok).toBe(true);
   });

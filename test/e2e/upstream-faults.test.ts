@@ -23,7 +23,12 @@ const ALICE = 'alice@example.com';
 /** A fake upstream: `script` decides what to do with each connection. */
 async function fakeUpstream(script: (s: Socket) => void): Promise<{ port: number; server: Server; sockets: Set<Socket> }> {
   const sockets = new Set<Socket>();
-  const server = createServer((s) => { sockets.add(s); s.on('error', () => {}); s.on('close', () => sockets.delete(s)); script(s); });
+  const server = createServer((s) => {
+    sockets.add(s);
+    s.on('error', () => {});
+    s.on('close', () => sockets.delete(s));
+    script(s);
+  });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   return { port: (server.address() as { port: number }).port, server, sockets };
 }
@@ -31,7 +36,10 @@ async function fakeUpstream(script: (s: Socket) => void): Promise<{ port: number
 const sockets = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap' || r === 'TLSWrap').length;
 
 /** Logs in through a gate with `overrides`; returns the tagged answer, the gate's log, and whether sockets leaked. */
-async function loginThrough(upstream: ImapTestUpstream, overrides: Overrides): Promise<{ answer: string; logs: string; leaked: number; gate: Gate }> {
+async function loginThrough(
+  upstream: ImapTestUpstream,
+  overrides: Overrides,
+): Promise<{ answer: string; logs: string; leaked: number; gate: Gate }> {
   const gate = await startGate(upstream, overrides);
   const p = await gate.server.core.manager.createPasscode(ALICE, { name: 'x', scopes: ['imap'] });
   const before = sockets();
@@ -54,7 +62,9 @@ async function fakeTarget(port: number): Promise<ImapTestUpstream> {
 describe('IMAP upstream faults (fake upstreams, no Dovecot)', () => {
   it('upstream never greets: NO [UNAVAILABLE] after the connect timeout', async () => {
     const fake = await fakeUpstream(() => {});
-    const r = await loginThrough(await fakeTarget(fake.port), { imap: { upstream: { port: fake.port, tls: 'none', connect_timeout: '500ms' } } });
+    const r = await loginThrough(await fakeTarget(fake.port), {
+      imap: { upstream: { port: fake.port, tls: 'none', connect_timeout: '500ms' } },
+    });
     expect(r.answer).toMatch(/^a1 NO \[UNAVAILABLE\]/);
     expect(r.logs).toMatch(/"level":50.*"stage":"protocol".*upstream unavailable/);
     expect(r.leaked).toBeLessThanOrEqual(0);
@@ -65,7 +75,10 @@ describe('IMAP upstream faults (fake upstreams, no Dovecot)', () => {
   it('upstream hangs up during the master login: NO [UNAVAILABLE], no leak', async () => {
     const fake = await fakeUpstream((s) => {
       s.write('* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN ID] fake ready\r\n');
-      s.on('data', (d) => { if (/AUTHENTICATE/.test(String(d))) s.destroy(); else if (/^(\S+) ID/.test(String(d))) s.write(`${/^(\S+)/.exec(String(d))![1]} OK ID\r\n`); });
+      s.on('data', (d) => {
+        if (/AUTHENTICATE/.test(String(d))) s.destroy();
+        else if (/^(\S+) ID/.test(String(d))) s.write(`${/^(\S+)/.exec(String(d))![1]} OK ID\r\n`);
+      });
     });
     const r = await loginThrough(await fakeTarget(fake.port), { imap: { upstream: { port: fake.port, tls: 'none' } } });
     expect(r.answer).toMatch(/^a1 NO \[UNAVAILABLE\]/);
@@ -82,9 +95,16 @@ describe('IMAP upstream faults (fake upstreams, no Dovecot)', () => {
       s.on('data', (d) => {
         for (const line of String(d).split('\r\n').filter(Boolean)) {
           seen.push(line);
-          if (pending) { s.write(`${pending} OK [CAPABILITY IMAP4rev1] Logged in\r\n`); pending = null; continue; }
+          if (pending) {
+            s.write(`${pending} OK [CAPABILITY IMAP4rev1] Logged in\r\n`);
+            pending = null;
+            continue;
+          }
           const [tag, cmd] = line.split(' ');
-          if (cmd === 'AUTHENTICATE') { pending = tag!; s.write('+ \r\n'); } else s.write(`${tag} OK done\r\n`);
+          if (cmd === 'AUTHENTICATE') {
+            pending = tag!;
+            s.write('+ \r\n');
+          } else s.write(`${tag} OK done\r\n`);
         }
       });
     });
@@ -92,7 +112,12 @@ describe('IMAP upstream faults (fake upstreams, no Dovecot)', () => {
     expect(r.answer).toBe('a1 OK [CAPABILITY IMAP4rev1] Logged in');
     const auth = seen.findIndex((l) => / AUTHENTICATE PLAIN$/.test(l));
     expect(auth).toBeGreaterThanOrEqual(0);
-    expect(Buffer.from(seen[auth + 1]!, 'base64').toString().split('\u0000').slice(0, 2)).toEqual([ALICE, 'mailgate']);
+    expect(
+      Buffer.from(seen[auth + 1]!, 'base64')
+        .toString()
+        .split('\u0000')
+        .slice(0, 2),
+    ).toEqual([ALICE, 'mailgate']);
     fake.server.close();
   });
 
@@ -102,7 +127,10 @@ describe('IMAP upstream faults (fake upstreams, no Dovecot)', () => {
       s.write('* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN ID] fake ready\r\n');
       s.on('data', (d) => {
         const [tag, cmd] = String(d).split(' ');
-        if (cmd === 'SELECT') { s.write('* 3 EXISTS\r\n* FLAGS (\\Seen'); s.destroy(); } else s.write(`${tag} OK done\r\n`);
+        if (cmd === 'SELECT') {
+          s.write('* 3 EXISTS\r\n* FLAGS (\\Seen');
+          s.destroy();
+        } else s.write(`${tag} OK done\r\n`);
       });
     });
     const gate = await startGate(await fakeTarget(fake.port), { imap: { upstream: { port: fake.port, tls: 'none' } } });
@@ -127,8 +155,12 @@ describe('IMAP upstream faults (fake upstreams, no Dovecot)', () => {
 
 describeInterop('IMAP upstream faults (Dovecot)', ['dovecot'], () => {
   let dovecot: DovecotInstance;
-  beforeAll(async () => { dovecot = await startDovecot(); }, 30_000);
-  afterAll(async () => { await dovecot?.stop(); });
+  beforeAll(async () => {
+    dovecot = await startDovecot();
+  }, 30_000);
+  afterAll(async () => {
+    await dovecot?.stop();
+  });
 
   it('upstream certificate not signed by the configured CA: NO [UNAVAILABLE] and a TLS error for the admin', async () => {
     const other = await makeCerts(mkdtempSync(join(tmpdir(), 'mailgate-otherca-')));

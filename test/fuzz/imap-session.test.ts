@@ -6,7 +6,9 @@ import { exchange, fuzzInput, malformedLines, startFuzzTarget, type FuzzTarget }
 describe('IMAP pre-login front under random input', () => {
   let target: FuzzTarget;
   const crashes: unknown[] = [];
-  const onCrash = (e: unknown) => { crashes.push(e); };
+  const onCrash = (e: unknown) => {
+    crashes.push(e);
+  };
   beforeAll(async () => {
     process.on('uncaughtException', onCrash);
     process.on('unhandledRejection', onCrash);
@@ -19,19 +21,24 @@ describe('IMAP pre-login front under random input', () => {
   });
 
   it('answers every input with well-formed responses or a clean close, and keeps serving', async () => {
-    await fc.assert(fc.asyncProperty(fuzzInput, async (chunks) => {
-      const { lines } = await exchange(target.port, chunks);
-      expect(lines[0]).toMatch(/^\* OK \[CAPABILITY /);
-      expect(malformedLines(lines)).toEqual([]);
-      expect(crashes).toEqual([]);
-    }), { numRuns: 150 });
+    await fc.assert(
+      fc.asyncProperty(fuzzInput, async (chunks) => {
+        const { lines } = await exchange(target.port, chunks);
+        expect(lines[0]).toMatch(/^\* OK \[CAPABILITY /);
+        expect(malformedLines(lines)).toEqual([]);
+        expect(crashes).toEqual([]);
+      }),
+      { numRuns: 150 },
+    );
     // Still alive and well after all of it.
     const { lines } = await exchange(target.port, [Buffer.from('z1 CAPABILITY\r\n')]);
     expect(lines.at(-1)).toBe('z1 OK Capability completed.');
   }, 60_000);
 
   it('answers a stray literal and a flood of bad commands as specified', async () => {
-    const { lines, closed } = await exchange(target.port, [Buffer.from('a1 LOGIN {2000}\r\nb1 FOO\r\nb2 FOO\r\nb3 FOO\r\nb4 FOO\r\nb5 FOO\r\n')]);
+    const { lines, closed } = await exchange(target.port, [
+      Buffer.from('a1 LOGIN {2000}\r\nb1 FOO\r\nb2 FOO\r\nb3 FOO\r\nb4 FOO\r\nb5 FOO\r\n'),
+    ]);
     expect(lines[1]).toBe('a1 BAD Literal too large');
     expect(lines.at(-1)).toBe('* BYE Too many invalid IMAP commands.');
     expect(closed).toBe(true);

@@ -6,8 +6,12 @@ import { startFuzzTarget, type FuzzTarget } from './imap-target.js';
 
 describe('IMAP pre-login limits', () => {
   let target: FuzzTarget;
-  beforeAll(async () => { target = await startFuzzTarget({ idleTimeoutMs: 300, maxPreLoginPerIp: 3, maxPreLoginCommands: 6 }); });
-  afterAll(async () => { await target.close(); });
+  beforeAll(async () => {
+    target = await startFuzzTarget({ idleTimeoutMs: 300, maxPreLoginPerIp: 3, maxPreLoginCommands: 6 });
+  });
+  afterAll(async () => {
+    await target.close();
+  });
 
   it('closes a silent connection after the idle timeout with BYE', async () => {
     const c = await RawClient.connect(target.port);
@@ -38,7 +42,9 @@ describe('IMAP pre-login limits', () => {
     const s = connect({ host: '127.0.0.1', port: target.port, localAddress: '127.0.0.23' });
     s.on('connect', () => s.write('GET / HTTP/1.1\r\nHost: x\r\n\r\n'));
     let data = '';
-    s.on('data', (d) => { data += String(d); });
+    s.on('data', (d) => {
+      data += String(d);
+    });
     await new Promise((r) => s.on('close', r));
     expect(data.trim().split('\r\n')).toHaveLength(1); // only the greeting
   });

@@ -42,49 +42,88 @@ function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<s
   const out: Record<string, unknown> = { ...a };
   for (const [k, v] of Object.entries(b)) {
     const cur = out[k];
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && cur && typeof cur === 'object' && !Array.isArray(cur)
-      ? merge(cur as Record<string, unknown>, v as Record<string, unknown>) : v;
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && cur && typeof cur === 'object' && !Array.isArray(cur)
+        ? merge(cur as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
   }
   return out;
 }
 
-export function gateConfigDoc(dovecot: ImapTestUpstream, dir: string, overrides: Overrides = {}, postfix?: PostfixInstance): Record<string, unknown> {
-  const smtp = postfix ? {
-    smtp: {
-      listen: [{ host: '127.0.0.1', port: 0, tls: 'starttls' }, { host: '127.0.0.1', port: 0, tls: 'implicit' }],
-      upstream: { host: '127.0.0.1', port: postfix.submissionPort, tls: 'starttls', ca: dovecot.certs.caCert, trusted: true, connect_timeout: '3s', auth: { method: 'xclient' } },
-    },
-  } : {};
-  return merge({
-    ...smtp,
-    store: { sqlite: join(dir, 'mailgate.db') },
-    secret_file: join(dir, 'secret.key'),
-    tls: { cert: dovecot.certs.cert, key: dovecot.certs.key },
-    imap: {
-      listen: [{ host: '127.0.0.1', port: 0, tls: 'starttls' }, { host: '127.0.0.1', port: 0, tls: 'implicit' }],
-      upstream: {
-        host: '127.0.0.1', port: dovecot.imapPort, tls: 'starttls', ca: dovecot.certs.caCert, trusted: true, connect_timeout: '3s',
-        auth: { method: 'sasl-proxy', user: dovecot.master.user, password: dovecot.master.password },
+export function gateConfigDoc(
+  dovecot: ImapTestUpstream,
+  dir: string,
+  overrides: Overrides = {},
+  postfix?: PostfixInstance,
+): Record<string, unknown> {
+  const smtp = postfix
+    ? {
+        smtp: {
+          listen: [
+            { host: '127.0.0.1', port: 0, tls: 'starttls' },
+            { host: '127.0.0.1', port: 0, tls: 'implicit' },
+          ],
+          upstream: {
+            host: '127.0.0.1',
+            port: postfix.submissionPort,
+            tls: 'starttls',
+            ca: dovecot.certs.caCert,
+            trusted: true,
+            connect_timeout: '3s',
+            auth: { method: 'xclient' },
+          },
+        },
+      }
+    : {};
+  return merge(
+    {
+      ...smtp,
+      store: { sqlite: join(dir, 'mailgate.db') },
+      secret_file: join(dir, 'secret.key'),
+      tls: { cert: dovecot.certs.cert, key: dovecot.certs.key },
+      imap: {
+        listen: [
+          { host: '127.0.0.1', port: 0, tls: 'starttls' },
+          { host: '127.0.0.1', port: 0, tls: 'implicit' },
+        ],
+        upstream: {
+          host: '127.0.0.1',
+          port: dovecot.imapPort,
+          tls: 'starttls',
+          ca: dovecot.certs.caCert,
+          trusted: true,
+          connect_timeout: '3s',
+          auth: { method: 'sasl-proxy', user: dovecot.master.user, password: dovecot.master.password },
+        },
       },
+      policy: { enforce: ['alice@example.com'] },
+      // All test clients share 127.0.0.x: keep blocking out of the way unless a test asks for it.
+      auth: { bcrypt_cost: 4, hash_workers: 1, failure_delay: '10ms', throttle: { block_after: 1000, account_ceiling: 1000 } },
+      limits: { idle_timeout: '20s' },
+      log: { level: 'debug' },
+      // Security notices APPEND to the users' INBOXes in the background, which would shift message
+      // counts and open sockets in suites about other things; test/e2e/notify.test.ts turns them on.
+      notify: { enabled: false },
     },
-    policy: { enforce: ['alice@example.com'] },
-    // All test clients share 127.0.0.x: keep blocking out of the way unless a test asks for it.
-    auth: { bcrypt_cost: 4, hash_workers: 1, failure_delay: '10ms', throttle: { block_after: 1000, account_ceiling: 1000 } },
-    limits: { idle_timeout: '20s' },
-    log: { level: 'debug' },
-    // Security notices APPEND to the users' INBOXes in the background, which would shift message
-    // counts and open sockets in suites about other things; test/e2e/notify.test.ts turns them on.
-    notify: { enabled: false },
-  }, overrides);
+    overrides,
+  );
 }
 
 /** A `pop3:` section in front of the test Dovecot's POP3 port, as an admin writes it (pass it in the overrides). */
 export function pop3Section(dovecot: Pick<DovecotInstance, 'pop3Port' | 'certs' | 'master'>): Overrides {
   return {
     pop3: {
-      listen: [{ host: '127.0.0.1', port: 0, tls: 'starttls' }, { host: '127.0.0.1', port: 0, tls: 'implicit' }],
+      listen: [
+        { host: '127.0.0.1', port: 0, tls: 'starttls' },
+        { host: '127.0.0.1', port: 0, tls: 'implicit' },
+      ],
       upstream: {
-        host: '127.0.0.1', port: dovecot.pop3Port, tls: 'starttls', ca: dovecot.certs.caCert, trusted: true, connect_timeout: '3s',
+        host: '127.0.0.1',
+        port: dovecot.pop3Port,
+        tls: 'starttls',
+        ca: dovecot.certs.caCert,
+        trusted: true,
+        connect_timeout: '3s',
         auth: { method: 'sasl-proxy', user: dovecot.master.user, password: dovecot.master.password },
       },
     },
@@ -95,7 +134,12 @@ export async function startGate(dovecot: ImapTestUpstream, overrides: Overrides 
   const dir = mkdtempSync(join(tmpdir(), 'mailgate-test-'));
   const config = buildConfig(gateConfigDoc(dovecot, dir, overrides, postfix), join(dir, 'mailgate.yaml'));
   const lines: string[] = [];
-  const sink = new Writable({ write(chunk, _enc, cb) { lines.push(String(chunk)); cb(); } });
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      lines.push(String(chunk));
+      cb();
+    },
+  });
   const server = await startServer(config, { log: createLogger({ level: config.log.level, destination: sink }) });
   // Every secret this gate ever saw: its logs are checked for them when it closes (debug level),
   // so every end-to-end suite doubles as a "no secret in any log" test.
@@ -111,7 +155,9 @@ export async function startGate(dovecot: ImapTestUpstream, overrides: Overrides 
   const smtpAddrs = server.smtp?.addresses ?? [];
   const pop3Addrs = server.pop3?.addresses ?? [];
   return {
-    server, dir, ca: dovecot.certs.caCert,
+    server,
+    dir,
+    ca: dovecot.certs.caCert,
     imapPort: addrs.find((a) => a.tls !== 'implicit')?.port ?? 0,
     imapsPort: addrs.find((a) => a.tls === 'implicit')?.port ?? 0,
     smtpPort: smtpAddrs.find((a) => a.tls !== 'implicit')?.port ?? 0,

@@ -11,27 +11,50 @@ export class RawClient {
   private waiters: Array<() => void> = [];
   closed = false;
 
-  private constructor(public socket: Socket | TLSSocket) { this.bind(); }
+  private constructor(public socket: Socket | TLSSocket) {
+    this.bind();
+  }
 
   private bind(): void {
     this.socket.setEncoding('utf8');
-    this.socket.on('data', (d: string) => { this.buf += d; this.notify(); });
-    this.socket.on('close', () => { this.closed = true; this.notify(); });
-    this.socket.on('error', () => { this.closed = true; this.notify(); });
+    this.socket.on('data', (d: string) => {
+      this.buf += d;
+      this.notify();
+    });
+    this.socket.on('close', () => {
+      this.closed = true;
+      this.notify();
+    });
+    this.socket.on('error', () => {
+      this.closed = true;
+      this.notify();
+    });
   }
 
-  private notify(): void { const w = this.waiters; this.waiters = []; for (const f of w) f(); }
+  private notify(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
 
   static async connect(port: number, opts: { tls?: boolean; ca?: string; localAddress?: string } = {}): Promise<RawClient> {
     const plain = netConnect({ host: '127.0.0.1', port, localAddress: opts.localAddress });
-    await new Promise<void>((res, rej) => { plain.once('connect', () => res()); plain.once('error', rej); });
+    await new Promise<void>((res, rej) => {
+      plain.once('connect', () => res());
+      plain.once('error', rej);
+    });
     if (!opts.tls) return new RawClient(plain);
     const socket = tlsConnect({ socket: plain, ca: opts.ca ? readFileSync(opts.ca) : undefined, servername: 'localhost' });
-    await new Promise<void>((res, rej) => { socket.once('secureConnect', () => res()); socket.once('error', rej); });
+    await new Promise<void>((res, rej) => {
+      socket.once('secureConnect', () => res());
+      socket.once('error', rej);
+    });
     return new RawClient(socket);
   }
 
-  send(text: string | Buffer): void { this.socket.write(text); }
+  send(text: string | Buffer): void {
+    this.socket.write(text);
+  }
 
   /** Waits for a line matching `re` (lines before it are returned too). */
   async until(re: RegExp, timeoutMs = 10_000): Promise<string[]> {
@@ -47,7 +70,13 @@ export class RawClient {
       if (this.closed) throw new Error(`connection closed while waiting for ${re}; got: ${JSON.stringify(this.buf)}`);
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`timed out waiting for ${re}; got: ${JSON.stringify(this.buf)}`);
-      await new Promise<void>((res) => { const t = setTimeout(res, left); this.waiters.push(() => { clearTimeout(t); res(); }); });
+      await new Promise<void>((res) => {
+        const t = setTimeout(res, left);
+        this.waiters.push(() => {
+          clearTimeout(t);
+          res();
+        });
+      });
     }
   }
 
@@ -61,7 +90,10 @@ export class RawClient {
   async starttls(ca: string): Promise<void> {
     this.socket.removeAllListeners('data');
     const tls = tlsConnect({ socket: this.socket, ca: readFileSync(ca), servername: 'localhost' });
-    await new Promise<void>((res, rej) => { tls.once('secureConnect', () => res()); tls.once('error', rej); });
+    await new Promise<void>((res, rej) => {
+      tls.once('secureConnect', () => res());
+      tls.once('error', rej);
+    });
     this.socket = tls;
     this.bind();
   }
@@ -72,5 +104,7 @@ export class RawClient {
     return this.closed;
   }
 
-  close(): void { this.socket.destroy(); }
+  close(): void {
+    this.socket.destroy();
+  }
 }

@@ -26,11 +26,26 @@ export function waitText(ms: number): string {
   return s < 90 ? `${s} second${s === 1 ? '' : 's'}` : `${Math.ceil(s / 60)} minutes`;
 }
 
-export function audit(p: Portal, c: Ctx, type: string, username: string | null, outcome: string, reason: string | null, detail: Record<string, unknown> = {}): Promise<number> {
+export function audit(
+  p: Portal,
+  c: Ctx,
+  type: string,
+  username: string | null,
+  outcome: string,
+  reason: string | null,
+  detail: Record<string, unknown> = {},
+): Promise<number> {
   return appendAudit(p.deps.store, p.deps.clock, { type, username, ip: c.ip, outcome, reason, detail: { actor: 'portal', ...detail } });
 }
 
-function showSignin(p: Portal, c: Ctx, status: number, v: { username?: string; error?: string }, notice: Notice | null = null, headers: Record<string, string> = {}): void {
+function showSignin(
+  p: Portal,
+  c: Ctx,
+  status: number,
+  v: { username?: string; error?: string },
+  notice: Notice | null = null,
+  headers: Record<string, string> = {},
+): void {
   const nonce = p.pre.newNonce();
   render(p, c, status, 'Sign in', signinBody(p.base, p.pre.token(nonce), v), notice, { ...headers, 'Set-Cookie': preCookie(p, nonce) });
 }
@@ -48,22 +63,34 @@ async function signinPost(p: Portal, c: Ctx): Promise<void> {
   const wait = p.guard.waitMs('portal-password', c.ip, account);
   if (wait > 0) {
     await audit(p, c, 'portal.signin', account, 'reject', 'throttled');
-    showSignin(p, c, 429, { username, error: `Too many failed attempts. Wait ${waitText(wait)}, then try again.` }, null, { 'Retry-After': String(Math.ceil(wait / 1000)) });
+    showSignin(p, c, 429, { username, error: `Too many failed attempts. Wait ${waitText(wait)}, then try again.` }, null, {
+      'Retry-After': String(Math.ceil(wait / 1000)),
+    });
     return;
   }
   let ok: boolean;
   try {
     ok = await p.deps.imapLogin(account, password, c.ip);
   } catch (e) {
-    p.deps.log.warn({ stage: e instanceof UpstreamError ? e.stage : 'internal', err: (e as Error).message }, 'portal: cannot check a password with the IMAP server');
+    p.deps.log.warn(
+      { stage: e instanceof UpstreamError ? e.stage : 'internal', err: (e as Error).message },
+      'portal: cannot check a password with the IMAP server',
+    );
     await audit(p, c, 'portal.signin', account, 'error', 'upstream-unavailable');
-    showSignin(p, c, 503, { username, error: 'The mail server cannot be reached to check your password right now. Try again in a few minutes; if it keeps happening, tell your mail administrator.' });
+    showSignin(p, c, 503, {
+      username,
+      error:
+        'The mail server cannot be reached to check your password right now. Try again in a few minutes; if it keeps happening, tell your mail administrator.',
+    });
     return;
   }
   if (!ok) {
     p.guard.fail('portal-password', c.ip, account, keyedHash(p.deps.keys.cache, 'portal-password', account, password).slice(0, 16));
     await audit(p, c, 'portal.signin', account, 'reject', 'wrong-password');
-    showSignin(p, c, 400, { username, error: 'That email address and password do not match. Check both and try again. Use your main mail password, not an app passcode.' });
+    showSignin(p, c, 400, {
+      username,
+      error: 'That email address and password do not match. Check both and try again. Use your main mail password, not an app passcode.',
+    });
     return;
   }
   p.guard.succeed('portal-password', c.ip, account);
@@ -103,11 +130,20 @@ async function verifyPost(p: Portal, c: Ctx): Promise<void> {
   const s = c.session!;
   const wait = p.guard.waitMs('portal-code', c.ip, s.username);
   if (wait > 0) {
-    render(p, c, 429, 'Enter your code', verifyBody(p.base, s.csrf, s.username, `Too many wrong codes. Wait ${waitText(wait)}, then try again.`), null, { 'Retry-After': String(Math.ceil(wait / 1000)) });
+    render(
+      p,
+      c,
+      429,
+      'Enter your code',
+      verifyBody(p.base, s.csrf, s.username, `Too many wrong codes. Wait ${waitText(wait)}, then try again.`),
+      null,
+      { 'Retry-After': String(Math.ceil(wait / 1000)) },
+    );
     return;
   }
   const r = await p.tf.verify(s.username, c.form.get('code') ?? '', { actor: 'portal', ip: c.ip });
-  if (!r.ok && r.reason === 'not-enabled') { // reset by an admin meanwhile: start over
+  if (!r.ok && r.reason === 'not-enabled') {
+    // reset by an admin meanwhile: start over
     await p.sessions.end(s);
     go(p, c, '/signin', { 'Set-Cookie': p.sessions.clearCookie() });
     return;
@@ -124,20 +160,38 @@ async function verifyPost(p: Portal, c: Ctx): Promise<void> {
 
 export const authRoutes: Route[] = [
   {
-    method: 'GET', path: '/signin', access: 'none',
+    method: 'GET',
+    path: '/signin',
+    access: 'none',
     async run(p, c) {
       if (c.session) return go(p, c, c.session.stage === 'complete' ? '/' : '/verify');
       showSignin(p, c, 200, {}, NOTICES[c.query.get('notice') ?? ''] ?? null);
     },
   },
   { method: 'POST', path: '/signin', access: 'none', run: withSlots(signinSlots, signinBusy, signinPost) },
-  { method: 'GET', path: '/verify', access: 'pending', async run(p, c) { render(p, c, 200, 'Enter your code', verifyBody(p.base, c.session!.csrf, c.session!.username, null)); } },
   {
-    method: 'POST', path: '/verify', access: 'pending',
-    run: withSlots(codeSlots, async (p, c) => render(p, c, 429, 'Enter your code', verifyBody(p.base, c.session!.csrf, c.session!.username, BUSY), null, { 'Retry-After': '1' }), verifyPost),
+    method: 'GET',
+    path: '/verify',
+    access: 'pending',
+    async run(p, c) {
+      render(p, c, 200, 'Enter your code', verifyBody(p.base, c.session!.csrf, c.session!.username, null));
+    },
   },
   {
-    method: 'POST', path: '/signout', access: 'any',
+    method: 'POST',
+    path: '/verify',
+    access: 'pending',
+    run: withSlots(
+      codeSlots,
+      async (p, c) =>
+        render(p, c, 429, 'Enter your code', verifyBody(p.base, c.session!.csrf, c.session!.username, BUSY), null, { 'Retry-After': '1' }),
+      verifyPost,
+    ),
+  },
+  {
+    method: 'POST',
+    path: '/signout',
+    access: 'any',
     async run(p, c) {
       await p.sessions.end(c.session!);
       await audit(p, c, 'portal.signout', c.session!.username, 'ok', null);

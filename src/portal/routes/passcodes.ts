@@ -37,14 +37,19 @@ async function ready(p: Portal, c: Ctx): Promise<boolean> {
 
 async function showList(p: Portal, c: Ctx, status: number, form: CreateForm, notice: Notice | null = null): Promise<void> {
   const user = c.session!.username;
-  const items = (await p.deps.manager.listPasscodes(user)).reverse().map((pc) => ({ p: pc, live: p.deps.sessions.list({ passcodeId: pc.id }).length }));
+  const items = (await p.deps.manager.listPasscodes(user))
+    .reverse()
+    .map((pc) => ({ p: pc, live: p.deps.sessions.list({ passcodeId: pc.id }).length }));
   render(p, c, status, 'App passcodes', passcodesBody(p.base, c.session!.csrf, offered(p), items, form), notice);
 }
 
 function listNotice(q: URLSearchParams): Notice | null {
   if (q.get('notice') !== 'revoked') return null;
   const closed = Number(q.get('closed') ?? 0);
-  return { kind: 'ok', text: html`Passcode revoked.${closed > 0 ? html` ${closed} open connection${closed === 1 ? ' was' : 's were'} closed.` : ''}` };
+  return {
+    kind: 'ok',
+    text: html`Passcode revoked.${closed > 0 ? html` ${closed} open connection${closed === 1 ? ' was' : 's were'} closed.` : ''}`,
+  };
 }
 
 async function createPost(p: Portal, c: Ctx): Promise<void> {
@@ -68,14 +73,25 @@ async function createPost(p: Portal, c: Ctx): Promise<void> {
 
 export const passcodeRoutes: Route[] = [
   {
-    method: 'GET', path: '/passcodes', access: 'full',
+    method: 'GET',
+    path: '/passcodes',
+    access: 'full',
     async run(p, c) {
       if (await ready(p, c)) await showList(p, c, 200, { name: '', scopes: offered(p), expiry: 'never', error: null }, listNotice(c.query));
     },
   },
-  { method: 'POST', path: '/passcodes', access: 'full', async run(p, c) { if (await ready(p, c)) await createPost(p, c); } },
   {
-    method: 'GET', path: '/revoke', access: 'full',
+    method: 'POST',
+    path: '/passcodes',
+    access: 'full',
+    async run(p, c) {
+      if (await ready(p, c)) await createPost(p, c);
+    },
+  },
+  {
+    method: 'GET',
+    path: '/revoke',
+    access: 'full',
     async run(p, c) {
       const id = c.query.get('id') ?? '';
       const pc = (await p.deps.manager.listPasscodes(c.session!.username)).find((x) => x.id === id && x.status === 'active');
@@ -84,7 +100,9 @@ export const passcodeRoutes: Route[] = [
     },
   },
   {
-    method: 'POST', path: '/revoke', access: 'full',
+    method: 'POST',
+    path: '/revoke',
+    access: 'full',
     async run(p, c) {
       const r = await p.deps.manager.revokePasscode(c.session!.username, c.form.get('id') ?? '', 'portal');
       go(p, c, r.revoked ? `/passcodes?notice=revoked&closed=${r.sessionsClosed}` : '/passcodes');

@@ -8,6 +8,10 @@ export function withSlots(slots: (p: Portal, c: Ctx) => Slot[], busy: Route['run
     // Synchronous, like the guard's checks at the start of `run`: no other request runs in between.
     const release = p.inFlight.acquire(slots(p, c));
     if (!release) return busy(p, c);
-    try { await run(p, c); } finally { release(); }
+    try {
+      await run(p, c);
+    } finally {
+      release();
+    }
   };
 }

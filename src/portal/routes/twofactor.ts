@@ -14,14 +14,22 @@ async function showEnable(p: Portal, c: Ctx, status: number, error: string | nul
   const e = (await p.tf.pendingEnrolment(user)) ?? (await p.tf.beginEnrolment(user));
   const replacing = (await p.tf.status(user)).enabled;
   const enrol = !replacing && p.tf.firstEnrolment === 'code' ? { error: enrolError } : null;
-  render(p, c, status, replacing ? 'Move to a new phone' : 'Turn on two-factor authentication', enableBody(p.base, c.session!.csrf, user, e, await qrSvg(e.uri), error, replacing, enrol));
+  render(
+    p,
+    c,
+    status,
+    replacing ? 'Move to a new phone' : 'Turn on two-factor authentication',
+    enableBody(p.base, c.session!.csrf, user, e, await qrSvg(e.uri), error, replacing, enrol),
+  );
 }
 
 const ENABLE_ERRORS = {
   'no-enrolment': 'This setup took too long or was restarted in another window. Scan the new code below and try again.',
-  'wrong-code': 'That code did not work. Enter the code the app shows now; if it still fails, check that the time on your phone is set automatically.',
+  'wrong-code':
+    'That code did not work. Enter the code the app shows now; if it still fails, check that the time on your phone is set automatically.',
   // The same words whether no code was issued, it is wrong, expired or used: nothing to learn here.
-  'enrol-code': 'That enrolment code is not right or has expired. Check it against what your mail administrator gave you, or ask them for a new one.',
+  'enrol-code':
+    'That enrolment code is not right or has expired. Check it against what your mail administrator gave you, or ask them for a new one.',
 };
 
 async function enablePost(p: Portal, c: Ctx): Promise<void> {
@@ -36,7 +44,9 @@ async function enablePost(p: Portal, c: Ctx): Promise<void> {
   const r = await p.tf.confirmEnrolment(user, c.form.get('code') ?? '', who(c), c.form.get('enrol_code') ?? '');
   if (!r.ok) {
     if (r.reason !== 'no-enrolment') p.guard.fail('portal-code', c.ip, user);
-    return r.reason === 'enrol-code' ? showEnable(p, c, 400, null, ENABLE_ERRORS[r.reason]) : showEnable(p, c, 400, ENABLE_ERRORS[r.reason]);
+    return r.reason === 'enrol-code'
+      ? showEnable(p, c, 400, null, ENABLE_ERRORS[r.reason])
+      : showEnable(p, c, 400, ENABLE_ERRORS[r.reason]);
   }
   p.guard.succeed('portal-code', c.ip, user);
   if (r.replaced) return go(p, c, '/?notice=phone-changed');
@@ -45,7 +55,9 @@ async function enablePost(p: Portal, c: Ctx): Promise<void> {
   await p.deps.store.deletePortalSessionsOf(user);
   const fresh = await p.sessions.start(user, 'complete', c.ip);
   c.session = fresh.row; // the page's sign-out form carries the new session's CSRF token
-  render(p, c, 200, 'Two-factor authentication is on', newCodesBody(p.base, user, p.tf.issuer, r.codes, true), null, { 'Set-Cookie': fresh.setCookie });
+  render(p, c, 200, 'Two-factor authentication is on', newCodesBody(p.base, user, p.tf.issuer, r.codes, true), null, {
+    'Set-Cookie': fresh.setCookie,
+  });
 }
 
 const DISABLE_ERRORS: Record<string, string> = {
@@ -57,9 +69,19 @@ async function disablePost(p: Portal, c: Ctx): Promise<void> {
   const user = c.session!.username;
   const wait = p.guard.waitMs('portal-code', c.ip, user);
   const status = await p.tf.status(user);
-  if (wait > 0) return render(p, c, 429, 'Turn off two-factor authentication', disableBody(p.base, c.session!.csrf, status, `Too many wrong codes. Wait ${waitText(wait)}, then try again.`));
+  if (wait > 0)
+    return render(
+      p,
+      c,
+      429,
+      'Turn off two-factor authentication',
+      disableBody(p.base, c.session!.csrf, status, `Too many wrong codes. Wait ${waitText(wait)}, then try again.`),
+    );
   const r = await p.tf.disable(user, c.form.get('code') ?? '', who(c));
-  if (r.ok) { p.guard.succeed('portal-code', c.ip, user); return go(p, c, '/?notice=2fa-off'); }
+  if (r.ok) {
+    p.guard.succeed('portal-code', c.ip, user);
+    return go(p, c, '/?notice=2fa-off');
+  }
   if (r.reason === 'not-enabled') return go(p, c, '/');
   if (r.reason !== 'required') p.guard.fail('portal-code', c.ip, user);
   render(p, c, 400, 'Turn off two-factor authentication', disableBody(p.base, c.session!.csrf, status, DISABLE_ERRORS[r.reason] ?? null));
@@ -72,17 +94,28 @@ async function disableBusy(p: Portal, c: Ctx): Promise<void> {
 
 export const twoFactorRoutes: Route[] = [
   {
-    method: 'GET', path: '/', access: 'full',
+    method: 'GET',
+    path: '/',
+    access: 'full',
     async run(p, c) {
       const user = c.session!.username;
       const [status, account] = await Promise.all([p.tf.status(user), p.deps.manager.showAccount(user)]);
-      render(p, c, 200, 'Your mail account security', homeBody(p.base, { status, override: account.override, activePasscodes: account.activePasscodes }), homeNotice(c.query, p.base));
+      render(
+        p,
+        c,
+        200,
+        'Your mail account security',
+        homeBody(p.base, { status, override: account.override, activePasscodes: account.activePasscodes }),
+        homeNotice(c.query, p.base),
+      );
     },
   },
   { method: 'GET', path: '/enable', access: 'full', run: (p, c) => showEnable(p, c, 200, null) },
   { method: 'POST', path: '/enable', access: 'full', run: enablePost },
   {
-    method: 'GET', path: '/disable', access: 'full',
+    method: 'GET',
+    path: '/disable',
+    access: 'full',
     async run(p, c) {
       const status = await p.tf.status(c.session!.username);
       if (!status.enabled) return go(p, c, '/');
@@ -90,11 +123,15 @@ export const twoFactorRoutes: Route[] = [
     },
   },
   {
-    method: 'POST', path: '/disable', access: 'full',
+    method: 'POST',
+    path: '/disable',
+    access: 'full',
     run: withSlots(codeSlots, disableBusy, disablePost),
   },
   {
-    method: 'GET', path: '/codes', access: 'full',
+    method: 'GET',
+    path: '/codes',
+    access: 'full',
     async run(p, c) {
       const status = await p.tf.status(c.session!.username);
       if (!status.enabled) return go(p, c, '/');
@@ -102,7 +139,9 @@ export const twoFactorRoutes: Route[] = [
     },
   },
   {
-    method: 'POST', path: '/codes', access: 'full',
+    method: 'POST',
+    path: '/codes',
+    access: 'full',
     async run(p, c) {
       const user = c.session!.username;
       if (!(await p.tf.status(user)).enabled) return go(p, c, '/');

@@ -42,11 +42,18 @@ export function homeNotice(query: URLSearchParams, base: string): Notice | null 
   switch (query.get('notice')) {
     case 'emergency': {
       const left = Number(query.get('left') ?? 0);
-      return { kind: 'warn', text: html`You signed in with an emergency code; it will not work again. You have ${left} left.${left <= 3 ? html` <a href="${base}/codes">Create a new set</a>.` : ''} If your phone is lost, <a href="${base}/enable">set up your new phone</a>.` };
+      return {
+        kind: 'warn',
+        text: html`You signed in with an emergency code; it will not work again. You have ${left} left.${left <= 3 ? html` <a href="${base}/codes">Create a new set</a>.` : ''} If your phone is lost, <a href="${base}/enable">set up your new phone</a>.`,
+      };
     }
-    case '2fa-off': return { kind: 'ok', text: 'Two-factor authentication is off. Mail apps use your main password again.' };
-    case 'phone-changed': return { kind: 'ok', text: 'Your new phone is set up. Codes from the old one no longer work.' };
-    case 'need-2fa': return { kind: 'warn', text: 'Turn on two-factor authentication first: app passcodes only work for accounts that have it.' };
-    default: return null;
+    case '2fa-off':
+      return { kind: 'ok', text: 'Two-factor authentication is off. Mail apps use your main password again.' };
+    case 'phone-changed':
+      return { kind: 'ok', text: 'Your new phone is set up. Codes from the old one no longer work.' };
+    case 'need-2fa':
+      return { kind: 'warn', text: 'Turn on two-factor authentication first: app passcodes only work for accounts that have it.' };
+    default:
+      return null;
   }
 }

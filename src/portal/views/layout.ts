@@ -1,7 +1,10 @@
 /** The page frame and the form building blocks every portal page uses. */
 import { html, type Html } from './html.js';
 
-export interface Notice { kind: 'ok' | 'error' | 'warn'; text: Html | string }
+export interface Notice {
+  kind: 'ok' | 'error' | 'warn';
+  text: Html | string;
+}
 
 export interface Frame {
   /** Path prefix of the portal (from public_url), '' at the root. */
@@ -14,10 +17,14 @@ export interface Frame {
 
 export function page(frame: Frame, title: string, body: Html, notice: Notice | null = null): string {
   const b = frame.base;
-  const signout = frame.user && frame.csrf
-    ? html`<form method="post" action="${b}/signout">${csrfField(frame.csrf)}<button class="secondary small-button" type="submit">Sign out</button></form>` : '';
+  const signout =
+    frame.user && frame.csrf
+      ? html`<form method="post" action="${b}/signout">${csrfField(frame.csrf)}<button class="secondary small-button" type="submit">Sign out</button></form>`
+      : '';
   // Errors are announced (role=alert) and get focus via autofocus on the first invalid field.
-  const note = notice ? html`<div class="notice ${notice.kind}" role="${notice.kind === 'error' ? 'alert' : 'status'}">${notice.text}</div>` : '';
+  const note = notice
+    ? html`<div class="notice ${notice.kind}" role="${notice.kind === 'error' ? 'alert' : 'status'}">${notice.text}</div>`
+    : '';
   return html`<!doctype html>
 <html lang="en">
 <head>
@@ -79,8 +86,18 @@ ${o.error ? html`<p class="field-error" id="${id}-error"><span class="vh">Error:
 /** The input for a 6-digit code from the authenticator app (and, where allowed, an emergency code). */
 export function codeField(error: string | null, opts: { label?: string; hint?: string; emergency?: boolean } = {}): Html {
   return field({
-    name: 'code', label: opts.label ?? 'Code from your authenticator app',
-    hint: opts.hint ?? (opts.emergency ? 'The 6 digits your app shows now. No phone? Enter one of your emergency codes instead.' : 'The 6 digits your app shows now.'),
-    error, autocomplete: 'one-time-code', inputmode: opts.emergency ? 'text' : 'numeric', cls: 'code', maxlength: opts.emergency ? 20 : 7, autofocus: true,
+    name: 'code',
+    label: opts.label ?? 'Code from your authenticator app',
+    hint:
+      opts.hint ??
+      (opts.emergency
+        ? 'The 6 digits your app shows now. No phone? Enter one of your emergency codes instead.'
+        : 'The 6 digits your app shows now.'),
+    error,
+    autocomplete: 'one-time-code',
+    inputmode: opts.emergency ? 'text' : 'numeric',
+    cls: 'code',
+    maxlength: opts.emergency ? 20 : 7,
+    autofocus: true,
   });
 }

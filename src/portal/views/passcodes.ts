@@ -5,22 +5,40 @@ import type { MailEndpoint } from '../types.js';
 import { html, time, type Html } from './html.js';
 import { csrfField, field } from './layout.js';
 
-export const SCOPE_LABELS: Record<Protocol, string> = { imap: 'Reading mail (IMAP)', smtp: 'Sending mail (SMTP)', pop3: 'Downloading mail (POP3)' };
+export const SCOPE_LABELS: Record<Protocol, string> = {
+  imap: 'Reading mail (IMAP)',
+  smtp: 'Sending mail (SMTP)',
+  pop3: 'Downloading mail (POP3)',
+};
 export const EXPIRY_CHOICES: ReadonlyArray<{ value: string; label: string; days: number | null }> = [
-  { value: 'never', label: 'Never', days: null }, { value: '30', label: 'In 30 days', days: 30 },
-  { value: '90', label: 'In 90 days', days: 90 }, { value: '365', label: 'In a year', days: 365 },
+  { value: 'never', label: 'Never', days: null },
+  { value: '30', label: 'In 30 days', days: 30 },
+  { value: '90', label: 'In 90 days', days: 90 },
+  { value: '365', label: 'In a year', days: 365 },
 ];
 
-export interface PasscodeListItem { p: PasscodeView; live: number }
-export interface CreateForm { name: string; scopes: Protocol[]; expiry: string; error: string | null }
+export interface PasscodeListItem {
+  p: PasscodeView;
+  live: number;
+}
+export interface CreateForm {
+  name: string;
+  scopes: Protocol[];
+  expiry: string;
+  error: string | null;
+}
 
 function item(base: string, { p, live }: PasscodeListItem): Html {
-  const used = p.lastUsedAt === null ? html`Not used yet`
-    : html`Last used ${time(p.lastUsedAt)}${p.lastUsedIp ? html` from ${p.lastUsedIp}` : ''}${p.lastUsedClient ? html` (${p.lastUsedClient})` : ''}`;
+  const used =
+    p.lastUsedAt === null
+      ? html`Not used yet`
+      : html`Last used ${time(p.lastUsedAt)}${p.lastUsedIp ? html` from ${p.lastUsedIp}` : ''}${p.lastUsedClient ? html` (${p.lastUsedClient})` : ''}`;
   return html`<li class="pc">
-<div class="pc-head"><h3>${p.name}</h3>${p.status === 'active'
-    ? html`<a class="button secondary small-button" href="${base}/revoke?id=${encodeURIComponent(p.id)}" aria-label="Revoke ${p.name}">Revoke…</a>`
-    : html`<span class="badge">${p.status === 'revoked' ? 'Revoked' : 'Expired'}</span>`}</div>
+<div class="pc-head"><h3>${p.name}</h3>${
+    p.status === 'active'
+      ? html`<a class="button secondary small-button" href="${base}/revoke?id=${encodeURIComponent(p.id)}" aria-label="Revoke ${p.name}">Revoke…</a>`
+      : html`<span class="badge">${p.status === 'revoked' ? 'Revoked' : 'Expired'}</span>`
+  }</div>
 <p class="pc-meta">${p.scopes.map((s) => SCOPE_LABELS[s]).join(' and ')} · Created ${time(p.createdAt)} · ${p.expiresAt === null ? 'Never expires' : html`${p.status === 'expired' ? 'Expired' : 'Expires'} ${time(p.expiresAt)}`}</p>
 <p class="pc-meta">${used}${live > 0 ? html` · <span class="badge live">${live} open connection${live === 1 ? '' : 's'}</span>` : ''}</p>
 </li>`;
@@ -60,7 +78,11 @@ ${createFirst ? [create, mine] : [mine, create]}
 <p><a href="${base}/">Back to the start page</a></p>`;
 }
 
-export interface ServerInfo { host: string; imap: MailEndpoint | null; smtp: MailEndpoint | null }
+export interface ServerInfo {
+  host: string;
+  imap: MailEndpoint | null;
+  smtp: MailEndpoint | null;
+}
 
 const security = (e: MailEndpoint) => (e.tls === 'implicit' ? 'SSL/TLS' : e.tls === 'starttls' ? 'STARTTLS' : 'None');
 

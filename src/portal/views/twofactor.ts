@@ -4,24 +4,47 @@ import type { TwoFactorStatus } from '../../core/twofactor.js';
 import { html, trusted, type Html } from './html.js';
 import { codeField, csrfField, field } from './layout.js';
 
-export interface Enrolment { manualKey: string; uri: string; issuer: string }
+export interface Enrolment {
+  manualKey: string;
+  uri: string;
+  issuer: string;
+}
 
 /** The otpauth URI as an inline SVG QR code (no image request, nothing for the CSP to allow). */
 export async function qrSvg(uri: string): Promise<Html> {
-  const svg = await QRCode.toString(uri, { type: 'svg', errorCorrectionLevel: 'M', margin: 2, color: { dark: '#000000', light: '#ffffff' } });
+  const svg = await QRCode.toString(uri, {
+    type: 'svg',
+    errorCorrectionLevel: 'M',
+    margin: 2,
+    color: { dark: '#000000', light: '#ffffff' },
+  });
   return trusted(svg.replace('<svg ', '<svg aria-hidden="true" focusable="false" '));
 }
 
 /** The field for the admin's one-time enrolment code (portal.first_enrolment: code). */
 function enrolCodeField(error: string | null): Html {
   return field({
-    name: 'enrol_code', label: 'Enrolment code', error, autocomplete: 'off', maxlength: 40, autofocus: !!error,
+    name: 'enrol_code',
+    label: 'Enrolment code',
+    error,
+    autocomplete: 'off',
+    maxlength: 40,
+    autofocus: !!error,
     hint: 'Your mail administrator gave you an enrolment code (on paper, by phone or in person), like abcd-efgh-jkmn. It works once.',
   });
 }
 
 /** enrol: non-null when the first enrolment needs the admin's enrolment code (with its error). */
-export function enableBody(base: string, csrf: string, account: string, e: Enrolment, qr: Html, error: string | null, replacing: boolean, enrol: { error: string | null } | null = null): Html {
+export function enableBody(
+  base: string,
+  csrf: string,
+  account: string,
+  e: Enrolment,
+  qr: Html,
+  error: string | null,
+  replacing: boolean,
+  enrol: { error: string | null } | null = null,
+): Html {
   return html`<h1>${replacing ? 'Move to a new phone' : 'Turn on two-factor authentication'}</h1>
 ${replacing ? html`<p class="lead">Your current phone keeps working until you finish these steps.</p>` : ''}
 ${enrol ? html`<p class="lead">Your mail administrator gave you an enrolment code for this step. You need it to finish; if you have none, ask your administrator for one.</p>` : ''}
@@ -48,7 +71,13 @@ ${codeField(error, { label: '6-digit code', hint: '' })}
 }
 
 function codesText(account: string, issuer: string, codes: string[]): string {
-  return [`Emergency codes for ${account} (${issuer})`, 'Each code works once, instead of a code from your phone.', '', ...codes.map((c, i) => `${String(i + 1).padStart(2)}. ${c}`), ''].join('\n');
+  return [
+    `Emergency codes for ${account} (${issuer})`,
+    'Each code works once, instead of a code from your phone.',
+    '',
+    ...codes.map((c, i) => `${String(i + 1).padStart(2)}. ${c}`),
+    '',
+  ].join('\n');
 }
 
 /** Emergency codes, shown once: after turning 2FA on, and after creating a new set. */
@@ -62,10 +91,13 @@ ${first ? html`<p class="notice ok" role="status">✔ From now on, signing in he
 <ol class="codes" id="codes">${codes.map((c) => html`<li>${c}</li>`)}</ol>
 <div class="actions"><a class="button secondary" href="${trusted(href)}" download="emergency-codes-${account.replace(/[^a-z0-9@._-]/gi, '_')}.txt">Download as a text file</a><button type="button" class="secondary" data-print hidden>Print</button></div>
 </section>
-${first ? html`<div class="card"><span class="step">Next</span><h2>Create a passcode for each mail app</h2>
+${
+  first
+    ? html`<div class="card"><span class="step">Next</span><h2>Create a passcode for each mail app</h2>
 <p>Your mail apps now need their own passcodes instead of your password.</p>
 <div class="actions"><a class="button" href="${base}/passcodes">I have saved my codes — create app passcodes</a></div></div>`
-    : html`<p><a class="button" href="${base}/">Done</a></p>`}`;
+    : html`<p><a class="button" href="${base}/">Done</a></p>`
+}`;
 }
 
 export function codesBody(base: string, csrf: string, s: TwoFactorStatus): Html {

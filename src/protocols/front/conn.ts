@@ -35,14 +35,25 @@ export class LineConn<E, R extends LineSource<E> = LineSource<E>> {
     this.wake();
   };
   private readonly maxBuffered = 256 * 1024;
-  private onEnd = () => { this.ended = true; this.wake(); };
+  private onEnd = () => {
+    this.ended = true;
+    this.wake();
+  };
 
-  constructor(public socket: Socket, readonly reader: R, private timeoutMs = 0) {
+  constructor(
+    public socket: Socket,
+    readonly reader: R,
+    private timeoutMs = 0,
+  ) {
     this.attach();
   }
 
-  get secure(): boolean { return this.socket instanceof TLSSocket && this.socket.encrypted === true; }
-  get closed(): boolean { return this.ended || this.socket.destroyed; }
+  get secure(): boolean {
+    return this.socket instanceof TLSSocket && this.socket.encrypted === true;
+  }
+  get closed(): boolean {
+    return this.ended || this.socket.destroyed;
+  }
 
   private attach(): void {
     this.socket.on('data', this.onData);
@@ -66,7 +77,10 @@ export class LineConn<E, R extends LineSource<E> = LineSource<E>> {
     if (!item) return;
     const w = this.waiter;
     this.waiter = null;
-    if (this.timer) { clearTimeout(this.timer); this.timer = null; }
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
     w(item);
   }
 
@@ -78,7 +92,12 @@ export class LineConn<E, R extends LineSource<E> = LineSource<E>> {
     if (this.closed) return Promise.resolve({ type: 'closed' });
     return new Promise((resolve) => {
       this.waiter = resolve;
-      if (timeoutMs > 0) this.timer = setTimeout(() => { this.waiter = null; this.timer = null; resolve({ type: 'timeout' }); }, timeoutMs);
+      if (timeoutMs > 0)
+        this.timer = setTimeout(() => {
+          this.waiter = null;
+          this.timer = null;
+          resolve({ type: 'timeout' });
+        }, timeoutMs);
     });
   }
 
@@ -102,14 +121,26 @@ export class LineConn<E, R extends LineSource<E> = LineSource<E>> {
     const tls = new TLSSocket(plain, { isServer: true, secureContext });
     const ok = await new Promise<boolean>((resolve) => {
       const t = setTimeout(() => resolve(false), handshakeTimeoutMs);
-      tls.once('secure', () => { clearTimeout(t); resolve(true); });
-      tls.once('error', () => { clearTimeout(t); resolve(false); });
-      tls.once('close', () => { clearTimeout(t); resolve(false); });
+      tls.once('secure', () => {
+        clearTimeout(t);
+        resolve(true);
+      });
+      tls.once('error', () => {
+        clearTimeout(t);
+        resolve(false);
+      });
+      tls.once('close', () => {
+        clearTimeout(t);
+        resolve(false);
+      });
     });
     this.socket = tls;
     this.ended = false;
     this.attach();
-    if (!ok) { tls.destroy(); plain.destroy(); }
+    if (!ok) {
+      tls.destroy();
+      plain.destroy();
+    }
     return ok;
   }
 
@@ -119,9 +150,18 @@ export class LineConn<E, R extends LineSource<E> = LineSource<E>> {
     this.reader.discard();
     const tls = tlsConnect({ ...options, socket: this.socket });
     await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => { tls.destroy(); reject(new Error('TLS handshake timed out')); }, timeoutMs);
-      tls.once('secureConnect', () => { clearTimeout(t); resolve(); });
-      tls.once('error', (e) => { clearTimeout(t); reject(e); });
+      const t = setTimeout(() => {
+        tls.destroy();
+        reject(new Error('TLS handshake timed out'));
+      }, timeoutMs);
+      tls.once('secureConnect', () => {
+        clearTimeout(t);
+        resolve();
+      });
+      tls.once('error', (e) => {
+        clearTimeout(t);
+        reject(e);
+      });
     });
     this.socket = tls;
     this.attach();
@@ -130,7 +170,10 @@ export class LineConn<E, R extends LineSource<E> = LineSource<E>> {
   /** Stops reading through this wrapper; returns the socket and unconsumed bytes. */
   detach(): { socket: Socket; rest: Buffer } {
     this.detachListeners();
-    if (this.timer) { clearTimeout(this.timer); this.timer = null; }
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
     const rest = this.reader.takeRemaining();
     this.socket.pause();
     return { socket: this.socket, rest };
@@ -142,7 +185,10 @@ export class LineConn<E, R extends LineSource<E> = LineSource<E>> {
    * peer does not close its side.
    */
   close(graceMs = 2_000): void {
-    if (this.timer) { clearTimeout(this.timer); this.timer = null; }
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
     if (this.socket.destroyed) return;
     const socket = this.socket;
     const t = setTimeout(() => socket.destroy(), graceMs);
@@ -152,7 +198,10 @@ export class LineConn<E, R extends LineSource<E> = LineSource<E>> {
   }
 
   destroy(): void {
-    if (this.timer) { clearTimeout(this.timer); this.timer = null; }
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
     this.socket.destroy();
   }
 }

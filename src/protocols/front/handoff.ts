@@ -32,18 +32,31 @@ export interface HandOff {
 export function handOff(h: HandOff): void {
   const { decision } = h;
   const goodbye = h.goodbye;
-  const sp = splice(h.client.socket, h.upstream.socket, { toUpstream: h.client.rest, toClient: h.upstream.rest },
-    goodbye ? { farewell: (last) => goodbye('upstream-lost', last) } : {});
+  const sp = splice(
+    h.client.socket,
+    h.upstream.socket,
+    { toUpstream: h.client.rest, toClient: h.upstream.rest },
+    goodbye ? { farewell: (last) => goodbye('upstream-lost', last) } : {},
+  );
   const passcodeId = decision.kind === 'accept-passcode' ? decision.passcodeId : null;
   const unregister = h.sessions.register({
-    id: h.id, account: decision.account, passcodeId, protocol: h.protocol, remoteIp: h.remoteIp, since: h.now(),
+    id: h.id,
+    account: decision.account,
+    passcodeId,
+    protocol: h.protocol,
+    remoteIp: h.remoteIp,
+    since: h.now(),
     expiresAt: decision.kind === 'accept-passcode' ? decision.expiresAt : null,
     close: (reason) => {
       h.log.info({ reason }, 'session ended by mailgate');
       const line = goodbye?.(reason === 'shutdown' ? 'shutdown' : 'revoked', null);
-      if (line) sp.end(line); else sp.destroy();
+      if (line) sp.end(line);
+      else sp.destroy();
     },
   });
   h.log.info({ user: decision.account, via: decision.kind, passcodeId: passcodeId ?? undefined }, 'logged in');
-  void sp.done.then((stats) => { unregister(); h.log.info(stats, 'session closed'); });
+  void sp.done.then((stats) => {
+    unregister();
+    h.log.info(stats, 'session closed');
+  });
 }

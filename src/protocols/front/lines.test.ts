@@ -26,13 +26,28 @@ describe('PlainLineReader', () => {
 describe('refusal log', () => {
   it('logs the first refusal of a source at once, then one summary line per source per window', async () => {
     const lines: Array<Record<string, unknown>> = [];
-    const log = createLogger({ level: 'debug', destination: new Writable({ write(c, _e, cb) { lines.push(JSON.parse(String(c)) as Record<string, unknown>); cb(); } }) });
+    const log = createLogger({
+      level: 'debug',
+      destination: new Writable({
+        write(c, _e, cb) {
+          lines.push(JSON.parse(String(c)) as Record<string, unknown>);
+          cb();
+        },
+      }),
+    });
     const r = refusalLog(log, { proto: 'imap' }, 50);
     for (let i = 0; i < 1000; i++) r.refused('198.51.100.7');
     r.refused('198.51.100.8');
-    expect(lines.map((l) => [l.ip, l.refused])).toEqual([['198.51.100.7', 1], ['198.51.100.8', 1]]);
+    expect(lines.map((l) => [l.ip, l.refused])).toEqual([
+      ['198.51.100.7', 1],
+      ['198.51.100.8', 1],
+    ]);
     await new Promise((res) => setTimeout(res, 80));
-    expect(lines.map((l) => [l.ip, l.refused])).toEqual([['198.51.100.7', 1], ['198.51.100.8', 1], ['198.51.100.7', 999]]);
+    expect(lines.map((l) => [l.ip, l.refused])).toEqual([
+      ['198.51.100.7', 1],
+      ['198.51.100.8', 1],
+      ['198.51.100.7', 999],
+    ]);
     r.refused('198.51.100.7'); // still being refused: counted into the next summary, not logged alone
     r.stop();
     expect(lines.map((l) => [l.ip, l.refused]).at(-1)).toEqual(['198.51.100.7', 1]);

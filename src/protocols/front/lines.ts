@@ -6,7 +6,9 @@
 import type { LineSource, ReadItem } from './conn.js';
 
 export class LineTooLong extends Error {
-  constructor() { super('Line too long'); }
+  constructor() {
+    super('Line too long');
+  }
 }
 
 export class PlainLineReader implements LineSource<LineTooLong> {
@@ -21,7 +23,9 @@ export class PlainLineReader implements LineSource<LineTooLong> {
     this.buffered += data.length;
   }
 
-  get bufferedBytes(): number { return this.buffered; }
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
 
   shift(): ReadItem<LineTooLong> | undefined {
     for (;;) {
@@ -38,7 +42,10 @@ export class PlainLineReader implements LineSource<LineTooLong> {
         return { type: 'error', error: new LineTooLong() };
       }
       const raw = this.take(lf + 1);
-      if (this.skipToEol) { this.skipToEol = false; continue; }
+      if (this.skipToEol) {
+        this.skipToEol = false;
+        continue;
+      }
       const line = raw.subarray(0, raw.length - (raw.length >= 2 && raw[raw.length - 2] === 0x0d ? 2 : 1));
       if (line.length > this.maxLineBytes) return { type: 'error', error: new LineTooLong() };
       return { type: 'line', data: Buffer.from(line) };
@@ -52,7 +59,10 @@ export class PlainLineReader implements LineSource<LineTooLong> {
     return rest;
   }
 
-  discard(): void { this.takeRemaining(); this.skipToEol = false; }
+  discard(): void {
+    this.takeRemaining();
+    this.skipToEol = false;
+  }
 
   private take(n: number): Buffer {
     const b = this.chunks[0]!;

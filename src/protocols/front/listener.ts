@@ -60,20 +60,27 @@ export async function startListeners(o: ListenerOptions): Promise<FrontListener>
       return;
     }
     preLogin.set(ip, n + 1);
-    void o.session(sock, starttls).catch((e: Error) => {
-      o.log.error({ err: e }, `internal error in ${o.name} session`);
-      sock.destroy();
-    }).finally(() => {
-      const left = (preLogin.get(ip) ?? 1) - 1;
-      if (left <= 0) preLogin.delete(ip); else preLogin.set(ip, left);
-    });
+    void o
+      .session(sock, starttls)
+      .catch((e: Error) => {
+        o.log.error({ err: e }, `internal error in ${o.name} session`);
+        sock.destroy();
+      })
+      .finally(() => {
+        const left = (preLogin.get(ip) ?? 1) - 1;
+        if (left <= 0) preLogin.delete(ip);
+        else preLogin.set(ip, left);
+      });
   };
   try {
     for (const l of o.listen) {
       const server = listenerFor(o, l, accept);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
-        server.listen(l.port, l.host, () => { server.off('error', reject); resolve(); });
+        server.listen(l.port, l.host, () => {
+          server.off('error', reject);
+          resolve();
+        });
       });
       const addr = server.address();
       addresses.push({ host: l.host, port: typeof addr === 'object' && addr ? addr.port : l.port, tls: l.tls });
@@ -88,7 +95,9 @@ export async function startListeners(o: ListenerOptions): Promise<FrontListener>
   const stopAccepting = closer(servers);
   return {
     addresses,
-    stopAccepting: async () => { void stopAccepting(); },
+    stopAccepting: async () => {
+      void stopAccepting();
+    },
     reloadTls(tls) {
       o.holder.tls = tls;
       for (const s of servers) if (s instanceof TlsServer) s.setSecureContext(tls.options);
@@ -107,7 +116,9 @@ function listenerFor(o: ListenerOptions, l: ListenConfig, accept: (sock: Socket,
   if (l.tls === 'implicit') {
     if (!o.holder.tls) throw new Error(`an implicit-TLS ${o.name} listener needs tls.cert and tls.key`);
     const tls = createTlsServer({ ...o.holder.tls.options, handshakeTimeout: 30_000 }, (sock) => accept(sock, false));
-    tls.on('tlsClientError', (err, sock) => { o.log.debug({ err: err.message, ip: sock.remoteAddress }, 'TLS handshake failed'); });
+    tls.on('tlsClientError', (err, sock) => {
+      o.log.debug({ err: err.message, ip: sock.remoteAddress }, 'TLS handshake failed');
+    });
     server = tls;
   } else {
     server = createNetServer((sock) => accept(sock, l.tls === 'starttls'));

@@ -13,25 +13,56 @@ import type { UpstreamAdapter, UpstreamCredentials, UpstreamLogin } from './type
 
 function setup(decision: Decision | Error, upstream: UpstreamLogin<string> | Error) {
   const lines: string[] = [];
-  const log = createLogger({ level: 'debug', destination: new Writable({ write(c, _e, cb) { lines.push(String(c)); cb(); } }) });
+  const log = createLogger({
+    level: 'debug',
+    destination: new Writable({
+      write(c, _e, cb) {
+        lines.push(String(c));
+        cb();
+      },
+    }),
+  });
   const recorded: Array<[boolean, string | undefined]> = [];
   const authenticator: Authenticator = {
-    async authenticate() { if (decision instanceof Error) throw decision; return decision; },
+    async authenticate() {
+      if (decision instanceof Error) throw decision;
+      return decision;
+    },
     setPolicy() {},
-    recordUpstreamResult(_r, ok, detail) { recorded.push([ok, detail]); return 700; },
+    recordUpstreamResult(_r, ok, detail) {
+      recorded.push([ok, detail]);
+      return 700;
+    },
   };
   const creds: UpstreamCredentials[] = [];
   const adapter: UpstreamAdapter<string> = {
-    protocol: 'pop3', upstreamLabel: 'up:110',
-    async login(c) { creds.push(c); if (upstream instanceof Error) throw upstream; return upstream; },
-    detach: () => { throw new Error('not here'); }, close() {},
+    protocol: 'pop3',
+    upstreamLabel: 'up:110',
+    async login(c) {
+      creds.push(c);
+      if (upstream instanceof Error) throw upstream;
+      return upstream;
+    },
+    detach: () => {
+      throw new Error('not here');
+    },
+    close() {},
   };
   const waited: number[] = [];
-  const timer: LoginTimer = { async failureDue(ms) { waited.push(ms); } };
-  const run = () => loginFlow({ authenticator, failureDelayMs: 2000, log }, adapter, {
-    protocol: 'pop3', user: 'Alice', secret: 's3cret-pw', timer, clientName: null,
-    client: { sessionId: 's1', remoteIp: '192.0.2.5', remotePort: 1234, localIp: '192.0.2.1', localPort: 110 },
-  });
+  const timer: LoginTimer = {
+    async failureDue(ms) {
+      waited.push(ms);
+    },
+  };
+  const run = () =>
+    loginFlow({ authenticator, failureDelayMs: 2000, log }, adapter, {
+      protocol: 'pop3',
+      user: 'Alice',
+      secret: 's3cret-pw',
+      timer,
+      clientName: null,
+      client: { sessionId: 's1', remoteIp: '192.0.2.5', remotePort: 1234, localIp: '192.0.2.1', localPort: 110 },
+    });
   return { run, creds, recorded, waited, logs: () => lines.join('') };
 }
 
@@ -46,7 +77,7 @@ describe('the login flow', () => {
     expect(t.waited).toEqual([]);
   });
 
-  it('passthrough sends the user\'s own password for the canonical account and tells the guard how it went', async () => {
+  it("passthrough sends the user's own password for the canonical account and tells the guard how it went", async () => {
     const ok = setup(passthrough, { kind: 'ok', session: 'UP' });
     expect((await ok.run()).kind).toBe('ok');
     expect(ok.creds).toEqual([{ kind: 'user', account: 'alice@example.com', password: 's3cret-pw' }]);
@@ -58,7 +89,10 @@ describe('the login flow', () => {
   });
 
   it('a core rejection waits for its delay and never reaches the upstream', async () => {
-    const t = setup({ kind: 'reject', account: 'alice@example.com', reason: 'not-a-passcode', delayMs: 2000 }, { kind: 'ok', session: 'UP' });
+    const t = setup(
+      { kind: 'reject', account: 'alice@example.com', reason: 'not-a-passcode', delayMs: 2000 },
+      { kind: 'ok', session: 'UP' },
+    );
     expect(await t.run()).toEqual({ kind: 'failed' });
     expect(t.waited).toEqual([2000]);
     expect(t.creds).toEqual([]);
@@ -87,7 +121,16 @@ describe('the login flow', () => {
 
   it('a login refused before the core (authzid ≠ authcid) waits failure_delay', async () => {
     const waited: number[] = [];
-    expect(await refuseEarly({ authenticator: {} as Authenticator, failureDelayMs: 1500, log: createLogger({ level: 'silent' }) }, { async failureDue(ms) { waited.push(ms); } })).toEqual({ kind: 'failed' });
+    expect(
+      await refuseEarly(
+        { authenticator: {} as Authenticator, failureDelayMs: 1500, log: createLogger({ level: 'silent' }) },
+        {
+          async failureDue(ms) {
+            waited.push(ms);
+          },
+        },
+      ),
+    ).toEqual({ kind: 'failed' });
     expect(waited).toEqual([1500]);
   });
 });

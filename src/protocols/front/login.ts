@@ -32,7 +32,14 @@ export interface LoginAttempt {
 
 /** Decides, logs in upstream through `adapter`, and says how the login ended. Never throws. */
 export async function loginFlow<T>(deps: LoginDeps, adapter: UpstreamAdapter<T>, a: LoginAttempt): Promise<LoginStatus<T>> {
-  const req: AuthRequest = { user: a.user, secret: a.secret, protocol: a.protocol, remoteIp: a.client.remoteIp, clientId: a.clientName, sessionId: a.client.sessionId };
+  const req: AuthRequest = {
+    user: a.user,
+    secret: a.secret,
+    protocol: a.protocol,
+    remoteIp: a.client.remoteIp,
+    clientId: a.clientName,
+    sessionId: a.client.sessionId,
+  };
   let decision;
   try {
     decision = await deps.authenticator.authenticate(req);
@@ -46,8 +53,10 @@ export async function loginFlow<T>(deps: LoginDeps, adapter: UpstreamAdapter<T>,
   }
   // Upstream, the canonical account logs in, never the name as typed: if the upstream read the typed
   // name as another account than mailgate did, enforcement could be walked around (core/identity.ts).
-  const creds: UpstreamCredentials = decision.kind === 'accept-passcode'
-    ? { kind: 'master', account: decision.account } : { kind: 'user', account: decision.account, password: a.secret };
+  const creds: UpstreamCredentials =
+    decision.kind === 'accept-passcode'
+      ? { kind: 'master', account: decision.account }
+      : { kind: 'user', account: decision.account, password: a.secret };
   let r;
   try {
     r = await adapter.login(creds, a.client);
@@ -79,7 +88,10 @@ export async function loginFlow<T>(deps: LoginDeps, adapter: UpstreamAdapter<T>,
     log.warn('upstream refused the master login for this user (unknown account?)');
     return failAfter(a.timer, deps.failureDelayMs);
   }
-  log.error({ upstream: r.server ?? adapter.upstreamLabel, upstreamSaid: r.detail.slice(0, 200) }, `upstream refused the master login: check ${proto}.upstream.auth`);
+  log.error(
+    { upstream: r.server ?? adapter.upstreamLabel, upstreamSaid: r.detail.slice(0, 200) },
+    `upstream refused the master login: check ${proto}.upstream.auth`,
+  );
   return { kind: 'unavailable' };
 }
 

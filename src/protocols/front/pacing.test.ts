@@ -1,11 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { startLoginTimer } from './pacing.js';
 
-const elapsed = async (f: () => Promise<void>) => { const t0 = performance.now(); await f(); return performance.now() - t0; };
+const elapsed = async (f: () => Promise<void>) => {
+  const t0 = performance.now();
+  await f();
+  return performance.now() - t0;
+};
 
 describe('startLoginTimer', () => {
   it('answers a failure delay + jitter after the login arrived, counting time already spent', async () => {
-    const timer = startLoginTimer(100, (max) => { expect(max).toBe(101); return 60; });
+    const timer = startLoginTimer(100, (max) => {
+      expect(max).toBe(101);
+      return 60;
+    });
     await new Promise((r) => setTimeout(r, 80)); // e.g. the upstream took 80 ms to refuse
     const waited = await elapsed(() => timer.failureDue(100));
     expect(waited).toBeGreaterThanOrEqual(75); // 100 + 60 - 80

@@ -25,19 +25,34 @@ export function refusalLog(log: Logger, fields: Record<string, unknown>, windowM
     const previous = counts;
     counts = new Map();
     timer = null;
-    for (const [ip, n] of previous) if (n > 0) log.warn({ ...fields, ip, refused: n, windowSecs: windowMs / 1000 }, 'connections refused: too many pre-login connections from this address');
-    if (overflow > 0) log.warn({ ...fields, refused: overflow, windowSecs: windowMs / 1000 }, 'connections refused: too many pre-login connections (further sources)');
+    for (const [ip, n] of previous)
+      if (n > 0)
+        log.warn(
+          { ...fields, ip, refused: n, windowSecs: windowMs / 1000 },
+          'connections refused: too many pre-login connections from this address',
+        );
+    if (overflow > 0)
+      log.warn(
+        { ...fields, refused: overflow, windowSecs: windowMs / 1000 },
+        'connections refused: too many pre-login connections (further sources)',
+      );
     overflow = 0;
     // Keep the window going while sources are still being refused (their entries restart at 0).
     for (const ip of previous.keys()) if (previous.get(ip)! > 0) counts.set(ip, 0);
     if (counts.size > 0) arm();
   };
-  const arm = () => { timer = setTimeout(flush, windowMs); timer.unref(); };
+  const arm = () => {
+    timer = setTimeout(flush, windowMs);
+    timer.unref();
+  };
   return {
     refused(ip) {
       const n = counts.get(ip);
       if (n === undefined) {
-        if (counts.size >= MAX_SOURCES) { overflow++; return; }
+        if (counts.size >= MAX_SOURCES) {
+          overflow++;
+          return;
+        }
         // The first refusal of a source in its window is logged at once, so an admin sees it now.
         counts.set(ip, 0);
         log.warn({ ...fields, ip, refused: 1 }, 'connection refused: too many pre-login connections from this address');

@@ -17,9 +17,7 @@ export type Accepted = Exclude<Decision, { kind: 'reject' }>;
  * accepted), or with the user's own password (passthrough). `account` is always the canonical
  * name from the core (core/identity.ts), never the name as typed.
  */
-export type UpstreamCredentials =
-  | { kind: 'master'; account: string }
-  | { kind: 'user'; account: string; password: string };
+export type UpstreamCredentials = { kind: 'master'; account: string } | { kind: 'user'; account: string; password: string };
 
 /** What the upstream adapter may forward about the client (logs, penalties, Received headers). */
 export interface ClientInfo {
@@ -55,10 +53,7 @@ export interface UpstreamAdapter<T> {
 }
 
 /** The login flow's answer; the protocol turns it into its own reply (one place per protocol). */
-export type LoginStatus<T> =
-  | { kind: 'ok'; session: T; decision: Accepted }
-  | { kind: 'failed' }
-  | { kind: 'unavailable' };
+export type LoginStatus<T> = { kind: 'ok'; session: T; decision: Accepted } | { kind: 'failed' } | { kind: 'unavailable' };
 
 /** Why mailgate ends a spliced session, for the protocol's goodbye line. */
 export type EndReason = 'revoked' | 'shutdown' | 'upstream-lost';

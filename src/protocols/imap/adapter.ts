@@ -9,10 +9,17 @@ import type { UpstreamInfo } from './upstream-info.js';
 import { ImapUpstream, type LoginResult } from './upstream.js';
 
 /** A logged-in upstream and its tagged answer, which goes back under the client's tag. */
-export interface ImapLoggedIn { up: ImapUpstream; result: LoginResult }
+export interface ImapLoggedIn {
+  up: ImapUpstream;
+  result: LoginResult;
+}
 
 /** `clientId()` gives the client's ID fields at login time (forwarded so upstream logs show them). */
-export function imapAdapter(cfg: UpstreamConfig, info: UpstreamInfo, clientId: () => Array<[string, string]>): UpstreamAdapter<ImapLoggedIn> {
+export function imapAdapter(
+  cfg: UpstreamConfig,
+  info: UpstreamInfo,
+  clientId: () => Array<[string, string]>,
+): UpstreamAdapter<ImapLoggedIn> {
   return {
     protocol: 'imap',
     upstreamLabel: `${cfg.host}:${cfg.port}`,
@@ -22,7 +29,11 @@ export function imapAdapter(cfg: UpstreamConfig, info: UpstreamInfo, clientId: (
         up = await ImapUpstream.open(cfg);
         info.learn(up);
         await up.sendClientInfo({ ...client, clientId: clientId() });
-        const result = await up.login(creds.kind === 'master' ? { kind: 'master', user: creds.account } : { kind: 'user', user: creds.account, password: creds.password });
+        const result = await up.login(
+          creds.kind === 'master'
+            ? { kind: 'master', user: creds.account }
+            : { kind: 'user', user: creds.account, password: creds.password },
+        );
         if (result.status === 'OK') return { kind: 'ok', session: { up, result } };
         up.close();
         const detail = result.text;

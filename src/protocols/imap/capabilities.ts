@@ -26,9 +26,15 @@ export function preLoginCapabilities(upstream: readonly string[], s: CapabilityS
   const caps: string[] = [];
   let placed = false;
   for (const c of upstream) {
-    if (!OWNED.test(c)) { caps.push(c); continue; }
+    if (!OWNED.test(c)) {
+      caps.push(c);
+      continue;
+    }
     // Ours go where the upstream announced its own (Dovecot: at the end, after LITERAL+).
-    if (!placed) { caps.push(...ours); placed = true; }
+    if (!placed) {
+      caps.push(...ours);
+      placed = true;
+    }
   }
   if (!caps.some((c) => /^IMAP4rev1$/i.test(c))) caps.unshift('IMAP4rev1');
   const has = (x: string) => caps.some((c) => c.toUpperCase() === x || (x === 'LITERAL+' && /^LITERAL-$/i.test(c)));

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { detectImapFamily, familyTraits } from './family.js';
 
 // Greetings and ID answers as the servers send them (Dovecot and Cyrus: seen in the testbeds).
-const CYRUS_GREETING = '* OK [CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE AUTH=PLAIN SASL-IR] mailgate-testbed Cyrus IMAP 3.6.1-Debian-3.6.1-4+deb12u5 server ready';
+const CYRUS_GREETING =
+  '* OK [CAPABILITY IMAP4rev1 LITERAL+ ID ENABLE AUTH=PLAIN SASL-IR] mailgate-testbed Cyrus IMAP 3.6.1-Debian-3.6.1-4+deb12u5 server ready';
 const CYRUS_ID = '* ID ("name" "Cyrus IMAPD" "version" "3.6.1-Debian-3.6.1-4+deb12u5" "vendor" "Project Cyrus")';
 
 describe('detectImapFamily', () => {

@@ -53,7 +53,7 @@ const MARKERS: Array<[RegExp, ImapFamily]> = [
  * name, which the admin rarely touches, wins.
  */
 export function detectImapFamily(greeting: string, idLine: string | null): ImapFamily {
-  const idName = idLine ? /"name"\s+"([^"]*)"/i.exec(idLine)?.[1] ?? '' : '';
+  const idName = idLine ? (/"name"\s+"([^"]*)"/i.exec(idLine)?.[1] ?? '') : '';
   for (const text of [idName, greeting]) {
     for (const [re, family] of MARKERS) if (re.test(text)) return family;
   }

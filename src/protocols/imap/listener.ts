@@ -10,9 +10,18 @@ import { ImapSession, type ImapDeps } from './session.js';
 export type ImapFront = FrontListener;
 
 /** Binds the IMAP listeners of `listen`. */
-export function startImapFront(deps: ImapDeps, listen: readonly ListenConfig[], limits: Pick<Limits, 'maxPreLoginPerIp' | 'maxConnections'>): Promise<ImapFront> {
+export function startImapFront(
+  deps: ImapDeps,
+  listen: readonly ListenConfig[],
+  limits: Pick<Limits, 'maxPreLoginPerIp' | 'maxConnections'>,
+): Promise<ImapFront> {
   return startListeners({
-    name: 'IMAP', listen, limits, holder: deps, log: deps.log, tooManyConnections: `${R.tooManyConnections}\r\n`,
+    name: 'IMAP',
+    listen,
+    limits,
+    holder: deps,
+    log: deps.log,
+    tooManyConnections: `${R.tooManyConnections}\r\n`,
     session: (socket, starttls) => new ImapSession(socket, deps, starttls).run(),
   });
 }

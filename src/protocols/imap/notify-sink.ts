@@ -9,7 +9,13 @@ import type { UpstreamConfig } from '../../config/types.js';
 
 /** Why a notice was not delivered; `stage` tells the admin where it failed (never the message). */
 export class DeliveryError extends Error {
-  constructor(readonly stage: string, message: string) { super(message); this.name = 'DeliveryError'; }
+  constructor(
+    readonly stage: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'DeliveryError';
+  }
 }
 
 /** Upstream answers are quoted in logs: keep them short and on one line. */
@@ -24,13 +30,17 @@ export function imapNotificationSink(cfg: UpstreamConfig, opts: { timeoutMs?: nu
       let up: ImapUpstream | null = null;
       // One deadline for the whole delivery: closing the socket ends whatever read is pending.
       let timedOut = false;
-      const timer = setTimeout(() => { timedOut = true; up?.close(); }, timeoutMs);
+      const timer = setTimeout(() => {
+        timedOut = true;
+        up?.close();
+      }, timeoutMs);
       try {
         up = await ImapUpstream.open(cfg);
         if (timedOut) up.close();
         stage = 'login';
         const login = await up.login({ kind: 'master', user: account });
-        if (login.status !== 'OK') throw new DeliveryError(stage, `the upstream refused the master login: ${login.status} ${short(login.text)}`);
+        if (login.status !== 'OK')
+          throw new DeliveryError(stage, `the upstream refused the master login: ${login.status} ${short(login.text)}`);
         up.capabilities = parseCapabilities(login.text) ?? up.capabilities; // LITERAL+ may appear only now
         stage = 'append';
         const r = await up.append('INBOX', Buffer.from(message, 'utf8'));

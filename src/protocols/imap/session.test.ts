@@ -22,20 +22,48 @@ function imapSession(decision: Decision, upstream: UpstreamLogin<ImapLoggedIn> =
   const creds: UpstreamCredentials[] = [];
   const authenticator: Authenticator = { authenticate: async () => decision, setPolicy() {}, recordUpstreamResult: () => 20 };
   const adapter: UpstreamAdapter<ImapLoggedIn> = {
-    protocol: 'imap', upstreamLabel: 'fake:143',
-    async login(c) { creds.push(c); return upstream; },
-    detach: () => ({ socket: up.server, rest: Buffer.alloc(0) }), close() {},
+    protocol: 'imap',
+    upstreamLabel: 'fake:143',
+    async login(c) {
+      creds.push(c);
+      return upstream;
+    },
+    detach: () => ({ socket: up.server, rest: Buffer.alloc(0) }),
+    close() {},
   };
   const sessions = new SessionRegistry();
-  const settings = { upstream: {} as UpstreamConfig, allowPlaintextAuth: true, failureDelayMs: 20, failureJitterMs: 0, idleTimeoutMs: 5_000, maxBadCommands: 5, maxLineBytes: 2048, maxLiteralBytes: 2048, maxPreLoginCommands: 50 };
-  void new ImapSession(server, { settings, tls: null, authenticator, sessions, upstreamInfo: new UpstreamInfo(settings.upstream), adapter: () => adapter, log: silentLogger, now: () => 0 }, false).run();
+  const settings = {
+    upstream: {} as UpstreamConfig,
+    allowPlaintextAuth: true,
+    failureDelayMs: 20,
+    failureJitterMs: 0,
+    idleTimeoutMs: 5_000,
+    maxBadCommands: 5,
+    maxLineBytes: 2048,
+    maxLiteralBytes: 2048,
+    maxPreLoginCommands: 50,
+  };
+  void new ImapSession(
+    server,
+    {
+      settings,
+      tls: null,
+      authenticator,
+      sessions,
+      upstreamInfo: new UpstreamInfo(settings.upstream),
+      adapter: () => adapter,
+      log: silentLogger,
+      now: () => 0,
+    },
+    false,
+  ).run();
   return { client, tap: new LineTap(client), upTap: new LineTap(up.client), up, creds, sessions };
 }
 
 const passcode: Decision = { kind: 'accept-passcode', account: 'alice@example.com', passcodeId: 'p1', cached: true, expiresAt: null };
 
 describe('IMAP login on the front skeleton', () => {
-  it('LOGIN: the canonical account logs in upstream, its OK goes back under the client\'s tag, pipelined commands follow through the splice', async () => {
+  it("LOGIN: the canonical account logs in upstream, its OK goes back under the client's tag, pipelined commands follow through the splice", async () => {
     const t = imapSession(passcode);
     await t.tap.until(/^\* OK/);
     t.client.write('a1 LOGIN Alice "abcd efgh ijkl mnop"\r\na2 SELECT INBOX\r\n');
@@ -54,10 +82,15 @@ describe('IMAP login on the front skeleton', () => {
   it('answers a failure with AUTHENTICATIONFAILED and an unusable upstream with UNAVAILABLE, and goes on', async () => {
     const t = imapSession({ kind: 'reject', account: 'alice@example.com', reason: 'not-a-passcode', delayMs: 20 });
     await t.tap.until(/^\* OK/);
-    expect(await (t.client.write('a1 LOGIN alice main-pw\r\n'), t.tap.until(/^a1 /))).toEqual(['a1 NO [AUTHENTICATIONFAILED] Authentication failed.']);
+    expect(await (t.client.write('a1 LOGIN alice main-pw\r\n'), t.tap.until(/^a1 /))).toEqual([
+      'a1 NO [AUTHENTICATIONFAILED] Authentication failed.',
+    ]);
     const u = imapSession(passcode, { kind: 'unavailable', stage: 'connect', detail: 'ECONNREFUSED' });
     await u.tap.until(/^\* OK/);
     u.client.write('a1 LOGIN alice "abcd efgh ijkl mnop"\r\na2 NOOP\r\n');
-    expect(await u.tap.until(/^a2 /)).toEqual(['a1 NO [UNAVAILABLE] Service temporarily unavailable, please try again later.', 'a2 OK NOOP completed.']);
+    expect(await u.tap.until(/^a2 /)).toEqual([
+      'a1 NO [UNAVAILABLE] Service temporarily unavailable, please try again later.',
+      'a2 OK NOOP completed.',
+    ]);
   });
 });

@@ -64,34 +64,62 @@ export class ImapSession implements SessionApi {
   private commands = 0;
   private readonly log: Logger;
 
-  constructor(socket: Socket, private readonly deps: ImapDeps, private readonly starttlsListener: boolean) {
+  constructor(
+    socket: Socket,
+    private readonly deps: ImapDeps,
+    private readonly starttlsListener: boolean,
+  ) {
     this.remoteIp = (socket.remoteAddress ?? '').replace(/^::ffff:(?=\d+\.)/, '');
     this.remotePort = socket.remotePort ?? 0;
     this.log = deps.log.child({ sid: this.id, ip: this.remoteIp, proto: 'imap' });
     const s = deps.settings;
-    const reader = new LineReader({
-      maxLineBytes: s.maxLineBytes, maxLiteralBytes: s.maxLiteralBytes, maxCommandBytes: s.maxLiteralBytes * 2 + s.maxLineBytes,
-      // RFC 2971 allows 30 fields of 1024-octet values in one ID (~32 KiB, double that quoted with
-      // escapes); Dovecot answers it, so must we. LOGIN/AUTHENTICATE stay within the strict limits.
-      longCommand: { match: /^[^ ]{1,64} ID[ (]/i, maxBytes: Math.max(s.maxLineBytes, ID_MAX_BYTES) },
-    }, (size) => { this.conn.write(`+ Ready for ${size} bytes\r\n`); return true; });
+    const reader = new LineReader(
+      {
+        maxLineBytes: s.maxLineBytes,
+        maxLiteralBytes: s.maxLiteralBytes,
+        maxCommandBytes: s.maxLiteralBytes * 2 + s.maxLineBytes,
+        // RFC 2971 allows 30 fields of 1024-octet values in one ID (~32 KiB, double that quoted with
+        // escapes); Dovecot answers it, so must we. LOGIN/AUTHENTICATE stay within the strict limits.
+        longCommand: { match: /^[^ ]{1,64} ID[ (]/i, maxBytes: Math.max(s.maxLineBytes, ID_MAX_BYTES) },
+      },
+      (size) => {
+        this.conn.write(`+ Ready for ${size} bytes\r\n`);
+        return true;
+      },
+    );
     this.conn = new LineConn(socket, reader, s.idleTimeoutMs);
     socket.setNoDelay(true);
   }
 
-  get secure(): boolean { return this.conn.secure; }
-  get plaintextAllowed(): boolean { return this.secure || this.deps.settings.allowPlaintextAuth; }
-  get starttlsAvailable(): boolean { return this.starttlsListener && !this.secure && this.deps.tls !== null; }
-
-  send(line: string): void { this.conn.write(`${line}\r\n`); }
-
-  capabilities(): string[] {
-    return preLoginCapabilities(this.deps.upstreamInfo.capabilities, { secure: this.secure, starttlsAvailable: this.starttlsAvailable, allowPlaintextAuth: this.deps.settings.allowPlaintextAuth });
+  get secure(): boolean {
+    return this.conn.secure;
+  }
+  get plaintextAllowed(): boolean {
+    return this.secure || this.deps.settings.allowPlaintextAuth;
+  }
+  get starttlsAvailable(): boolean {
+    return this.starttlsListener && !this.secure && this.deps.tls !== null;
   }
 
-  idResponse(): string { return this.deps.upstreamInfo.idResponse; }
+  send(line: string): void {
+    this.conn.write(`${line}\r\n`);
+  }
 
-  setClientId(fields: Array<[string, string]>): void { this.clientIdFields = fields.slice(0, 30); }
+  capabilities(): string[] {
+    return preLoginCapabilities(this.deps.upstreamInfo.capabilities, {
+      secure: this.secure,
+      starttlsAvailable: this.starttlsAvailable,
+      allowPlaintextAuth: this.deps.settings.allowPlaintextAuth,
+    });
+  }
+
+  idResponse(): string {
+    return this.deps.upstreamInfo.idResponse;
+  }
+
+  setClientId(fields: Array<[string, string]>): void {
+    this.clientIdFields = fields.slice(0, 30);
+  }
 
   private clientName(): string | null {
     const get = (k: string) => this.clientIdFields.find(([f]) => f.toLowerCase() === k)?.[1];
@@ -119,7 +147,10 @@ export class ImapSession implements SessionApi {
   private async step(): Promise<Next> {
     const item = await this.conn.read();
     if (item.type === 'closed') return 'close';
-    if (item.type === 'timeout') { await this.conn.flush(`${R.idleTimeout}\r\n`); return 'close'; }
+    if (item.type === 'timeout') {
+      await this.conn.flush(`${R.idleTimeout}\r\n`);
+      return 'close';
+    }
     if (item.type === 'error') return this.bad(item.error.tag, item.error.message, item.error.fatal || item.error.code === 'line-too-long');
     if (++this.commands > this.deps.settings.maxPreLoginCommands) {
       await this.conn.flush(`${R.tooManyCommands}\r\n`);
@@ -132,13 +163,18 @@ export class ImapSession implements SessionApi {
       return 'close';
     }
     let cmd;
-    try { cmd = parseCommand(item.data); } catch (e) {
+    try {
+      cmd = parseCommand(item.data);
+    } catch (e) {
       if (e instanceof WireError) return this.bad(e.tag, e.message, false);
       throw e;
     }
     const handler = COMMANDS[cmd.name];
     if (!handler) {
-      const known = /^(SELECT|EXAMINE|FETCH|LIST|LSUB|STATUS|APPEND|IDLE|ENABLE|UID|SEARCH|CREATE|DELETE|RENAME|SUBSCRIBE|UNSUBSCRIBE|NAMESPACE|EXPUNGE|CLOSE|CHECK|STORE|COPY|MOVE|COMPRESS|GETQUOTA|GETQUOTAROOT)$/.test(cmd.name);
+      const known =
+        /^(SELECT|EXAMINE|FETCH|LIST|LSUB|STATUS|APPEND|IDLE|ENABLE|UID|SEARCH|CREATE|DELETE|RENAME|SUBSCRIBE|UNSUBSCRIBE|NAMESPACE|EXPUNGE|CLOSE|CHECK|STORE|COPY|MOVE|COMPRESS|GETQUOTA|GETQUOTAROOT)$/.test(
+          cmd.name,
+        );
       return this.bad(cmd.tag, known ? 'Command not allowed before login.' : 'Unknown command.', false);
     }
     return handler(this, cmd);
@@ -157,11 +193,15 @@ export class ImapSession implements SessionApi {
   }
 
   async startTls(tag: string): Promise<Next> {
-    if (!this.starttlsAvailable || !this.deps.tls) return this.bad(tag, this.secure ? 'TLS is already active.' : 'STARTTLS not available.', false);
+    if (!this.starttlsAvailable || !this.deps.tls)
+      return this.bad(tag, this.secure ? 'TLS is already active.' : 'STARTTLS not available.', false);
     await this.conn.flush(`${tag} OK Begin TLS negotiation now.\r\n`);
     // upgradeServer discards whatever the client pipelined in clear (STARTTLS injection, CVE-2011-0411 class).
     const ok = await this.conn.upgradeServer(this.deps.tls.context);
-    if (!ok) { this.log.info('TLS handshake failed'); return 'close'; }
+    if (!ok) {
+      this.log.info('TLS handshake failed');
+      return 'close';
+    }
     return 'continue';
   }
 
@@ -188,18 +228,41 @@ export class ImapSession implements SessionApi {
     const adapter = this.deps.adapter?.(clientId) ?? imapAdapter(this.deps.settings.upstream, this.deps.upstreamInfo, clientId);
     const local = this.conn.socket;
     const r = await loginFlow(this.loginDeps, adapter, {
-      protocol: 'imap', user, secret, timer, clientName: this.clientName(),
-      client: { sessionId: this.id, remoteIp: this.remoteIp, remotePort: this.remotePort, localIp: local.localAddress ?? '', localPort: local.localPort ?? 0 },
+      protocol: 'imap',
+      user,
+      secret,
+      timer,
+      clientName: this.clientName(),
+      client: {
+        sessionId: this.id,
+        remoteIp: this.remoteIp,
+        remotePort: this.remotePort,
+        localIp: local.localAddress ?? '',
+        localPort: local.localPort ?? 0,
+      },
     });
-    if (r.kind === 'failed') { this.send(`${tag} ${R.authFailed}`); return 'continue'; }
-    if (r.kind === 'unavailable') { this.send(`${tag} ${R.unavailable}`); return 'continue'; }
+    if (r.kind === 'failed') {
+      this.send(`${tag} ${R.authFailed}`);
+      return 'continue';
+    }
+    if (r.kind === 'unavailable') {
+      this.send(`${tag} ${R.unavailable}`);
+      return 'continue';
+    }
     const { result } = r.session;
     // The upstream's own answer (its OK carries [CAPABILITY …]) goes back under the client's tag.
     for (const u of result.untagged) this.send(u);
     this.send(`${tag} OK ${result.text}`);
     handOff({
-      id: this.id, protocol: 'imap', remoteIp: this.remoteIp, decision: r.decision, log: this.log,
-      client: this.conn.detach(), upstream: adapter.detach(r.session), sessions: this.deps.sessions, now: this.deps.now,
+      id: this.id,
+      protocol: 'imap',
+      remoteIp: this.remoteIp,
+      decision: r.decision,
+      log: this.log,
+      client: this.conn.detach(),
+      upstream: adapter.detach(r.session),
+      sessions: this.deps.sessions,
+      now: this.deps.now,
     });
     return 'handoff';
   }

@@ -22,7 +22,11 @@ export interface ClientInfo {
   clientId: Array<[string, string]>;
 }
 
-export interface TaggedResult { status: 'OK' | 'NO' | 'BAD'; text: string; untagged: string[] }
+export interface TaggedResult {
+  status: 'OK' | 'NO' | 'BAD';
+  text: string;
+  untagged: string[];
+}
 
 /**
  * Why the upstream refused a login, in mailgate's terms (the families word it differently):
@@ -32,7 +36,9 @@ export interface TaggedResult { status: 'OK' | 'NO' | 'BAD'; text: string; untag
  */
 export type Refusal = 'credentials' | 'unknown-user' | 'master-refused';
 
-export interface LoginResult extends TaggedResult { refusal?: Refusal }
+export interface LoginResult extends TaggedResult {
+  refusal?: Refusal;
+}
 
 export type LoginCredentials =
   | { kind: 'master'; user: string } // log in as `user` with the configured master credentials
@@ -54,7 +60,10 @@ export class ImapUpstream {
   idLine: string | null = null;
   private seq = 0;
 
-  private constructor(readonly conn: LineConn<WireError, LineReader>, private readonly cfg: UpstreamConfig) {}
+  private constructor(
+    readonly conn: LineConn<WireError, LineReader>,
+    private readonly cfg: UpstreamConfig,
+  ) {}
 
   /** Connects and gets to the "ready to log in" state. */
   static async open(cfg: UpstreamConfig): Promise<ImapUpstream> {
@@ -67,7 +76,9 @@ export class ImapUpstream {
       if (cfg.tls === 'starttls') {
         const r = await up.command('STARTTLS');
         if (r.status !== 'OK') throw new UpstreamError(`upstream refused STARTTLS: ${r.text}`, 'tls');
-        try { await up.conn.upgradeClient(upstreamTlsOptions(cfg), cfg.connectTimeoutMs); } catch (e) {
+        try {
+          await up.conn.upgradeClient(upstreamTlsOptions(cfg), cfg.connectTimeoutMs);
+        } catch (e) {
           throw new UpstreamError(`TLS with the upstream failed: ${(e as Error).message}`, 'tls');
         }
         up.capabilities = [];
@@ -89,7 +100,10 @@ export class ImapUpstream {
 
   async refreshCapabilities(): Promise<void> {
     const r = await this.command('CAPABILITY');
-    for (const u of r.untagged) { const c = parseCapabilities(u); if (c) this.capabilities = c; }
+    for (const u of r.untagged) {
+      const c = parseCapabilities(u);
+      if (c) this.capabilities = c;
+    }
   }
 
   /** Asks the upstream's ID (if offered and not seen yet), then names its family. */
@@ -102,9 +116,13 @@ export class ImapUpstream {
   }
 
   /** The server family, from the ID answer if one was seen, else the greeting. */
-  get family(): ImapFamily { return detectImapFamily(this.greeting, this.idLine); }
+  get family(): ImapFamily {
+    return detectImapFamily(this.greeting, this.idLine);
+  }
 
-  has(cap: string): boolean { return this.capabilities.some((c) => c.toUpperCase() === cap.toUpperCase()); }
+  has(cap: string): boolean {
+    return this.capabilities.some((c) => c.toUpperCase() === cap.toUpperCase());
+  }
 
   private async readLine(timeoutMs?: number): Promise<string> {
     const item = await this.conn.read(timeoutMs);
@@ -132,7 +150,10 @@ export class ImapUpstream {
       if (!nonSync) {
         // The server may send untagged data (e.g. "* 3 EXISTS") before its "+" (RFC 3501 7.5).
         let cont = await this.readLine();
-        while (cont.startsWith('* ')) { untagged.push(cont); cont = await this.readLine(); }
+        while (cont.startsWith('* ')) {
+          untagged.push(cont);
+          cont = await this.readLine();
+        }
         if (!cont.startsWith('+')) return finish(cont);
       }
       this.conn.write(literals[i]!);
@@ -160,8 +181,13 @@ export class ImapUpstream {
   async sendClientInfo(info: ClientInfo): Promise<void> {
     const fields: Array<[string, string]> = [...info.clientId.filter(([k]) => !k.toLowerCase().startsWith('x-'))];
     if (this.cfg.trusted) {
-      fields.push(['x-originating-ip', info.remoteIp], ['x-originating-port', String(info.remotePort)],
-        ['x-connected-ip', info.localIp], ['x-connected-port', String(info.localPort)], ['x-session-ext-id', info.sessionId]);
+      fields.push(
+        ['x-originating-ip', info.remoteIp],
+        ['x-originating-port', String(info.remotePort)],
+        ['x-connected-ip', info.localIp],
+        ['x-connected-port', String(info.localPort)],
+        ['x-session-ext-id', info.sessionId],
+      );
     }
     if (fields.length === 0 || !this.has('ID')) return;
     const r = await this.command(`ID (${fields.map(([k, v]) => `${quote(k)} ${quote(v)}`).join(' ')})`);
@@ -174,7 +200,9 @@ export class ImapUpstream {
    */
   async login(creds: LoginCredentials): Promise<LoginResult> {
     if (creds.kind === 'user') {
-      const r = this.has('AUTH=PLAIN') ? await this.authenticatePlain('', creds.user, creds.password) : await this.loginCommand(creds.user, creds.password);
+      const r = this.has('AUTH=PLAIN')
+        ? await this.authenticatePlain('', creds.user, creds.password)
+        : await this.loginCommand(creds.user, creds.password);
       return r.status === 'OK' ? r : { ...r, refusal: 'credentials' };
     }
     const auth = this.cfg.auth;
@@ -208,7 +236,10 @@ export class ImapUpstream {
     const lp = this.has('LITERAL+');
     const u = imapString(user, lp);
     const p = imapString(password, lp);
-    return this.command(`LOGIN ${u.text} ${p.text}`, [u.literal, p.literal].filter((x): x is Buffer => x !== null));
+    return this.command(
+      `LOGIN ${u.text} ${p.text}`,
+      [u.literal, p.literal].filter((x): x is Buffer => x !== null),
+    );
   }
 
   /**
@@ -220,6 +251,7 @@ export class ImapUpstream {
     return this.command(`APPEND ${quote(mailbox)} {${message.length}${nonSync ? '+' : ''}}`, [message]);
   }
 
-  close(): void { this.conn.destroy(); }
+  close(): void {
+    this.conn.destroy();
+  }
 }
-

@@ -6,7 +6,10 @@ const LIMITS = { maxLineBytes: 200, maxLiteralBytes: 100, maxCommandBytes: 400 }
 
 function readAll(chunks: Buffer[], limits = LIMITS): { items: ReadItem[]; continuations: number[] } {
   const continuations: number[] = [];
-  const r = new LineReader(limits, (n) => { continuations.push(n); return true; });
+  const r = new LineReader(limits, (n) => {
+    continuations.push(n);
+    return true;
+  });
   const items: ReadItem[] = [];
   for (const c of chunks) {
     r.push(c);
@@ -42,19 +45,29 @@ describe('LineReader', () => {
   });
 
   it('gives the same items however the stream is cut into packets (property)', () => {
-    fc.assert(fc.property(
-      fc.array(fc.oneof(
-        fc.constantFrom('a1 NOOP\r\n', 'a2 LOGIN {3}\r\nabc\r\n', 'a3 LOGIN {2+}\r\nxy "q"\r\n', '\r\n', '{0}\r\n', 'x {999}\r\n'),
-        fc.string({ maxLength: 30 }),
-      ), { maxLength: 12 }),
-      fc.array(fc.integer({ min: 1, max: 20 }), { minLength: 1, maxLength: 10 }),
-      (parts, cuts) => {
-        const all = Buffer.from(parts.join(''), 'latin1');
-        const chunks: Buffer[] = [];
-        for (let i = 0, k = 0; i < all.length; k++) { const n = cuts[k % cuts.length]!; chunks.push(all.subarray(i, i + n)); i += n; }
-        expect(text(readAll(chunks).items)).toEqual(text(readAll([all]).items));
-      },
-    ), { numRuns: 500 });
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.oneof(
+            fc.constantFrom('a1 NOOP\r\n', 'a2 LOGIN {3}\r\nabc\r\n', 'a3 LOGIN {2+}\r\nxy "q"\r\n', '\r\n', '{0}\r\n', 'x {999}\r\n'),
+            fc.string({ maxLength: 30 }),
+          ),
+          { maxLength: 12 },
+        ),
+        fc.array(fc.integer({ min: 1, max: 20 }), { minLength: 1, maxLength: 10 }),
+        (parts, cuts) => {
+          const all = Buffer.from(parts.join(''), 'latin1');
+          const chunks: Buffer[] = [];
+          for (let i = 0, k = 0; i < all.length; k++) {
+            const n = cuts[k % cuts.length]!;
+            chunks.push(all.subarray(i, i + n));
+            i += n;
+          }
+          expect(text(readAll(chunks).items)).toEqual(text(readAll([all]).items));
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 });
 
@@ -68,13 +81,26 @@ describe('parseCommand', () => {
   });
 
   it('unfolds AUTHENTICATE into command + mechanism', () => {
-    expect(parseCommand(Buffer.from('t AUTHENTICATE plain AGEAYg=='))).toMatchObject({ name: 'AUTHENTICATE', args: [{ kind: 'atom', value: 'PLAIN' }, { kind: 'atom', value: 'AGEAYg==' }] });
+    expect(parseCommand(Buffer.from('t AUTHENTICATE plain AGEAYg=='))).toMatchObject({
+      name: 'AUTHENTICATE',
+      args: [
+        { kind: 'atom', value: 'PLAIN' },
+        { kind: 'atom', value: 'AGEAYg==' },
+      ],
+    });
   });
 
   it('throws only WireError, for any input (property)', () => {
-    fc.assert(fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
-      try { parseCommand(Buffer.from(bytes)); } catch (e) { expect(e).toBeInstanceOf(WireError); }
-    }), { numRuns: 3000 });
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 200 }), (bytes) => {
+        try {
+          parseCommand(Buffer.from(bytes));
+        } catch (e) {
+          expect(e).toBeInstanceOf(WireError);
+        }
+      }),
+      { numRuns: 3000 },
+    );
   });
 });
 

@@ -22,9 +22,13 @@ export interface ImapCommand {
 }
 
 export class WireError extends Error {
-  constructor(readonly code: 'line-too-long' | 'literal-too-large' | 'parse', message: string, readonly tag: string | null = null,
+  constructor(
+    readonly code: 'line-too-long' | 'literal-too-large' | 'parse',
+    message: string,
+    readonly tag: string | null = null,
     /** The stream cannot be resynchronised (a non-synchronising literal we refuse is in flight). */
-    readonly fatal = false) {
+    readonly fatal = false,
+  ) {
     super(message);
   }
 }
@@ -62,7 +66,10 @@ export class LineReader {
   /** When true, literals are not interpreted (AUTHENTICATE continuation lines, SMTP-style lines). */
   rawLines = false;
 
-  constructor(private readonly limits: ReaderLimits, private readonly onSyncLiteral: (size: number, line: Buffer) => boolean = () => true) {}
+  constructor(
+    private readonly limits: ReaderLimits,
+    private readonly onSyncLiteral: (size: number, line: Buffer) => boolean = () => true,
+  ) {}
 
   /** Buffers bytes. Parsing is lazy (in shift()), so bytes the caller never asked for stay raw. */
   push(data: Buffer): void {
@@ -71,7 +78,9 @@ export class LineReader {
   }
 
   /** The next complete item, if the buffered bytes hold one. */
-  get bufferedBytes(): number { return this.buffered; }
+  get bufferedBytes(): number {
+    return this.buffered;
+  }
 
   shift(): ReadItem | undefined {
     if (this.items.length === 0) this.drain();
@@ -81,12 +90,19 @@ export class LineReader {
   /** Everything received but not returned by shift() (handed to the upstream at splice time). */
   takeRemaining(): Buffer {
     const rest = Buffer.concat([...this.parts, ...this.chunks]);
-    this.chunks = []; this.buffered = 0; this.parts = []; this.partsBytes = 0; this.literalLeft = 0;
+    this.chunks = [];
+    this.buffered = 0;
+    this.parts = [];
+    this.partsBytes = 0;
+    this.literalLeft = 0;
     return rest;
   }
 
   /** Drops everything received so far (STARTTLS: bytes pipelined in clear must not survive). */
-  discard(): void { this.takeRemaining(); this.items.length = 0; }
+  discard(): void {
+    this.takeRemaining();
+    this.items.length = 0;
+  }
 
   private buf(): Buffer {
     if (this.chunks.length > 1) this.chunks = [Buffer.concat(this.chunks)];
@@ -109,9 +125,11 @@ export class LineReader {
   }
 
   private fail(code: WireError['code'], msg: string, fatal = false, head?: Buffer): void {
-    const tag = extractTag(this.parts.length ? Buffer.concat(this.parts) : head ?? Buffer.alloc(0));
+    const tag = extractTag(this.parts.length ? Buffer.concat(this.parts) : (head ?? Buffer.alloc(0)));
     this.items.push({ type: 'error', error: new WireError(code, msg, tag, fatal) });
-    this.parts = []; this.partsBytes = 0; this.literalLeft = 0;
+    this.parts = [];
+    this.partsBytes = 0;
+    this.literalLeft = 0;
   }
 
   private drain(): void {
@@ -131,21 +149,33 @@ export class LineReader {
         if (this.buffered > maxLine) {
           // The tag was read: the BAD goes under it (RFC 3501 §7.1.3), even for the first line.
           const head = Buffer.from(b.subarray(0, 80));
-          this.consume(this.buffered); this.skipToEol = true; this.fail('line-too-long', 'Line too long', false, head);
+          this.consume(this.buffered);
+          this.skipToEol = true;
+          this.fail('line-too-long', 'Line too long', false, head);
         }
         return;
       }
       const raw = this.consume(lf + 1);
-      if (this.skipToEol) { this.skipToEol = false; continue; }
+      if (this.skipToEol) {
+        this.skipToEol = false;
+        continue;
+      }
       const line = raw.subarray(0, raw.length - (raw.length >= 2 && raw[raw.length - 2] === 0x0d ? 2 : 1));
-      if (line.length > maxLine) { this.fail('line-too-long', 'Line too long', false, line); continue; }
+      if (line.length > maxLine) {
+        this.fail('line-too-long', 'Line too long', false, line);
+        continue;
+      }
       this.partsBytes += line.length;
-      if (this.partsBytes > maxCommand) { this.fail('line-too-long', 'Command too long'); continue; }
+      if (this.partsBytes > maxCommand) {
+        this.fail('line-too-long', 'Command too long');
+        continue;
+      }
       const m = this.rawLines ? null : LITERAL_AT_END.exec(line.toString('latin1'));
       if (!m) {
         this.parts.push(Buffer.from(line));
         this.items.push({ type: 'line', data: Buffer.concat(this.parts) });
-        this.parts = []; this.partsBytes = 0;
+        this.parts = [];
+        this.partsBytes = 0;
         continue;
       }
       const size = Number(m[1]);
@@ -159,7 +189,11 @@ export class LineReader {
       }
       this.parts.push(Buffer.from(line), CRLF);
       this.partsBytes += size + 2;
-      if (sync && !this.onSyncLiteral(size, line)) { this.parts = []; this.partsBytes = 0; continue; }
+      if (sync && !this.onSyncLiteral(size, line)) {
+        this.parts = [];
+        this.partsBytes = 0;
+        continue;
+      }
       this.literalLeft = size;
       if (size === 0) continue;
     }

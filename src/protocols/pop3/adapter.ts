@@ -11,10 +11,16 @@ import type { UpstreamAdapter, UpstreamCredentials, UpstreamLogin } from '../fro
 import { Pop3Upstream, type LoginCredentials } from './upstream.js';
 
 /** A logged-in upstream: its socket (detached from our reader) and its "+OK", which the client gets as is. */
-export interface Pop3LoggedIn { link: { socket: Socket; rest: Buffer }; reply: string }
+export interface Pop3LoggedIn {
+  link: { socket: Socket; rest: Buffer };
+  reply: string;
+}
 
 /** What the adapter learns from every upstream connection (the pre-login face clients see). */
-export interface Pop3Learner { learnGreeting(greeting: string): void; readonly saslPlain: boolean }
+export interface Pop3Learner {
+  learnGreeting(greeting: string): void;
+  readonly saslPlain: boolean;
+}
 
 /** Dovecot's answer to a master login for a user it does not have (RFC 5530's AUTHORIZATIONFAILED). */
 const UNKNOWN_USER = /\bAuthorization failed\b/i;
@@ -27,7 +33,8 @@ export function pop3Adapter(cfg: UpstreamConfig, info: Pop3Learner): UpstreamAda
     protocol: 'pop3',
     upstreamLabel: `${cfg.host}:${cfg.port}`,
     async login(creds: UpstreamCredentials, client): Promise<UpstreamLogin<Pop3LoggedIn>> {
-      const login: LoginCredentials = creds.kind === 'master' ? { kind: 'master', user: creds.account } : { kind: 'user', user: creds.account, password: creds.password };
+      const login: LoginCredentials =
+        creds.kind === 'master' ? { kind: 'master', user: creds.account } : { kind: 'user', user: creds.account, password: creds.password };
       // A name or secret with a line break (possible inside SASL base64) would smuggle a second
       // command upstream on a USER/PASS line: refused like any wrong password.
       if (/[\r\n\0]/.test(login.user) || (login.kind === 'user' && !info.saslPlain && /[\r\n]/.test(login.password))) {
@@ -50,6 +57,8 @@ export function pop3Adapter(cfg: UpstreamConfig, info: Pop3Learner): UpstreamAda
       }
     },
     detach: (s) => s.link,
-    close: (s) => { s.link.socket.destroy(); },
+    close: (s) => {
+      s.link.socket.destroy();
+    },
   };
 }

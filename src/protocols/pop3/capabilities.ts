@@ -27,7 +27,10 @@ export function preLoginCapabilities(upstream: readonly string[], ctx: CapaConte
   const out: string[] = [];
   for (const line of upstream) {
     const m = OURS.exec(line);
-    if (!m) { out.push(line); continue; }
+    if (!m) {
+      out.push(line);
+      continue;
+    }
     const key = m[1]!.toUpperCase();
     const v = mine[key];
     if (v) out.push(v);
@@ -43,5 +46,9 @@ export function preLoginCapabilities(upstream: readonly string[], ctx: CapaConte
  * it needs the secret itself).
  */
 export function greetingText(upstreamGreeting: string): string {
-  return upstreamGreeting.replace(/^\+OK\s*/i, '').replace(/^\[[^\]]*\]\s*/, '').replace(/\s*<[^<>\s]*@[^<>\s]*>\s*$/, '').trim();
+  return upstreamGreeting
+    .replace(/^\+OK\s*/i, '')
+    .replace(/^\[[^\]]*\]\s*/, '')
+    .replace(/\s*<[^<>\s]*@[^<>\s]*>\s*$/, '')
+    .trim();
 }

@@ -14,18 +14,55 @@ describe('POP3 front listener', () => {
   let front: Pop3Front;
   const logs: string[] = [];
   const open: RawClient[] = [];
-  const connect = async (localAddress: string) => { const c = await RawClient.connect(front.addresses[0]!.port, { localAddress }); open.push(c); return c; };
+  const connect = async (localAddress: string) => {
+    const c = await RawClient.connect(front.addresses[0]!.port, { localAddress });
+    open.push(c);
+    return c;
+  };
 
   beforeAll(async () => {
-    const log = createLogger({ level: 'info', destination: { write: (l: string) => { logs.push(l); return true; } } as unknown as NodeJS.WritableStream });
-    front = await startPop3Front({
-      settings: { allowPlaintextAuth: true, failureDelayMs: 10, failureJitterMs: 0, idleTimeoutMs: 5_000, maxBadCommands: 3, maxLineBytes: 1024, maxPreLoginCommands: 20 },
-      tls: null, authenticator: {} as Authenticator, sessions: new SessionRegistry(), log, now: () => 0,
-      adapter: { protocol: 'pop3', upstreamLabel: 'unused:110', login: () => Promise.reject(new Error('not in this test')), detach: (s) => s.link, close() {} },
-      info: { capabilities: ['CAPA', 'USER'], greetingText: 'Dovecot ready.' },
-    }, [{ host: '127.0.0.1', port: 0, tls: 'none' }], { maxPreLoginPerIp: 2, maxConnections: 100 });
+    const log = createLogger({
+      level: 'info',
+      destination: {
+        write: (l: string) => {
+          logs.push(l);
+          return true;
+        },
+      } as unknown as NodeJS.WritableStream,
+    });
+    front = await startPop3Front(
+      {
+        settings: {
+          allowPlaintextAuth: true,
+          failureDelayMs: 10,
+          failureJitterMs: 0,
+          idleTimeoutMs: 5_000,
+          maxBadCommands: 3,
+          maxLineBytes: 1024,
+          maxPreLoginCommands: 20,
+        },
+        tls: null,
+        authenticator: {} as Authenticator,
+        sessions: new SessionRegistry(),
+        log,
+        now: () => 0,
+        adapter: {
+          protocol: 'pop3',
+          upstreamLabel: 'unused:110',
+          login: () => Promise.reject(new Error('not in this test')),
+          detach: (s) => s.link,
+          close() {},
+        },
+        info: { capabilities: ['CAPA', 'USER'], greetingText: 'Dovecot ready.' },
+      },
+      [{ host: '127.0.0.1', port: 0, tls: 'none' }],
+      { maxPreLoginPerIp: 2, maxConnections: 100 },
+    );
   });
-  afterAll(async () => { for (const c of open) c.close(); await front.close(); });
+  afterAll(async () => {
+    for (const c of open) c.close();
+    await front.close();
+  });
 
   it('caps pre-login connections per address with -ERR [SYS/TEMP], logged through front/refusals.ts; other addresses and freed slots go on', async () => {
     const held = [await connect('127.0.0.51'), await connect('127.0.0.51')];
@@ -33,7 +70,9 @@ describe('POP3 front listener', () => {
     const third = await connect('127.0.0.51');
     expect(await third.until(/^-ERR/)).toEqual(['-ERR [SYS/TEMP] Too many connections from your address.']);
     expect(await third.closedWithin(1_000)).toBe(true);
-    const refusal = logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => /too many pre-login connections/.test(String(l.msg)));
+    const refusal = logs
+      .map((l) => JSON.parse(l) as Record<string, unknown>)
+      .find((l) => /too many pre-login connections/.test(String(l.msg)));
     expect(refusal).toMatchObject({ proto: 'pop3', ip: '127.0.0.51', refused: 1, limit: 2 });
 
     expect(await (await connect('127.0.0.52')).until(/^\+OK/)).toEqual(['+OK Dovecot ready.']);

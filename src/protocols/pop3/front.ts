@@ -12,9 +12,18 @@ export type Pop3Front = FrontListener;
 export type { Pop3Deps, Pop3Settings } from './session.js';
 
 /** Binds the POP3 listeners of `listen`. */
-export function startPop3Front(deps: Pop3Deps, listen: readonly ListenConfig[], limits: Pick<Limits, 'maxPreLoginPerIp' | 'maxConnections'>): Promise<Pop3Front> {
+export function startPop3Front(
+  deps: Pop3Deps,
+  listen: readonly ListenConfig[],
+  limits: Pick<Limits, 'maxPreLoginPerIp' | 'maxConnections'>,
+): Promise<Pop3Front> {
   return startListeners({
-    name: 'POP3', listen, limits, holder: deps, log: deps.log, tooManyConnections: `${R.tooManyConnections}\r\n`,
+    name: 'POP3',
+    listen,
+    limits,
+    holder: deps,
+    log: deps.log,
+    tooManyConnections: `${R.tooManyConnections}\r\n`,
     session: (socket, starttls) => new Pop3Session(socket, deps, starttls).run(),
   });
 }

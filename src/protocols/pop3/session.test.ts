@@ -14,7 +14,18 @@ import type { UpstreamAdapter, UpstreamCredentials, UpstreamLogin } from '../fro
 import type { Pop3LoggedIn } from './adapter.js';
 import { Pop3Session, type Pop3Deps } from './session.js';
 
-const UPSTREAM_CAPA = ['CAPA', 'TOP', 'UIDL', 'RESP-CODES', 'PIPELINING', 'AUTH-RESP-CODE', 'STLS', 'USER', 'SASL PLAIN LOGIN', 'IMPLEMENTATION Dovecot'];
+const UPSTREAM_CAPA = [
+  'CAPA',
+  'TOP',
+  'UIDL',
+  'RESP-CODES',
+  'PIPELINING',
+  'AUTH-RESP-CODE',
+  'STLS',
+  'USER',
+  'SASL PLAIN LOGIN',
+  'IMPLEMENTATION Dovecot',
+];
 const PASSCODE = 'abcdefghijklmnop';
 const DELAY = 120;
 
@@ -28,35 +39,80 @@ const core = (calls: AuthRequest[], recorded: boolean[]): Authenticator => ({
     return { kind: 'reject', account, reason: 'not-a-passcode', delayMs: DELAY };
   },
   setPolicy() {},
-  recordUpstreamResult(_req, ok) { recorded.push(ok); return ok ? 0 : DELAY; },
+  recordUpstreamResult(_req, ok) {
+    recorded.push(ok);
+    return ok ? 0 : DELAY;
+  },
 });
 
-interface Harness { client: LineTap; upstreamSide: LineTap | null; creds: UpstreamCredentials[]; calls: AuthRequest[]; recorded: boolean[]; sessions: SessionRegistry; logs: string[] }
+interface Harness {
+  client: LineTap;
+  upstreamSide: LineTap | null;
+  creds: UpstreamCredentials[];
+  calls: AuthRequest[];
+  recorded: boolean[];
+  sessions: SessionRegistry;
+  logs: string[];
+}
 
 /** STLS is offered when a certificate is configured; no test here negotiates it (test/e2e/pop3.test.ts does). */
 const tls = { context: null, options: {} } as unknown as ServerTls;
 
 function start(opts: { result?: UpstreamLogin<Pop3LoggedIn>['kind']; plaintext?: boolean; starttls?: boolean } = {}): Harness {
   const { server, client } = duplexPair({ ip: '127.0.0.9', port: 40_000 });
-  const h: Harness = { client: new LineTap(client), upstreamSide: null, creds: [], calls: [], recorded: [], sessions: new SessionRegistry(), logs: [] };
+  const h: Harness = {
+    client: new LineTap(client),
+    upstreamSide: null,
+    creds: [],
+    calls: [],
+    recorded: [],
+    sessions: new SessionRegistry(),
+    logs: [],
+  };
   const adapter: UpstreamAdapter<Pop3LoggedIn> = {
-    protocol: 'pop3', upstreamLabel: 'fake:110',
+    protocol: 'pop3',
+    upstreamLabel: 'fake:110',
     async login(creds) {
       h.creds.push(creds);
       const result = opts.result ?? 'ok';
       if (result === 'unavailable') return { kind: result, stage: 'connect', detail: 'connection refused' };
-      if (result !== 'ok') return { kind: result, detail: `-ERR [AUTH] ${result === 'unknown-account' ? 'Authorization' : 'Authentication'} failed` };
+      if (result !== 'ok')
+        return { kind: result, detail: `-ERR [AUTH] ${result === 'unknown-account' ? 'Authorization' : 'Authentication'} failed` };
       const up = duplexPair({ ip: '127.0.0.1', port: 110 });
       h.upstreamSide = new LineTap(up.client);
       return { kind: 'ok', session: { reply: '+OK Logged in.', link: { socket: up.server, rest: Buffer.alloc(0) } } };
     },
     detach: (s) => s.link,
-    close: (s) => { s.link.socket.destroy(); },
+    close: (s) => {
+      s.link.socket.destroy();
+    },
   };
-  const log = createLogger({ level: 'debug', destination: { write: (l: string) => { h.logs.push(l); return true; } } as unknown as NodeJS.WritableStream });
+  const log = createLogger({
+    level: 'debug',
+    destination: {
+      write: (l: string) => {
+        h.logs.push(l);
+        return true;
+      },
+    } as unknown as NodeJS.WritableStream,
+  });
   const deps: Pop3Deps = {
-    settings: { allowPlaintextAuth: opts.plaintext ?? true, failureDelayMs: DELAY, failureJitterMs: 0, idleTimeoutMs: 5_000, maxBadCommands: 3, maxLineBytes: 1024, maxPreLoginCommands: 20 },
-    tls, authenticator: core(h.calls, h.recorded), sessions: h.sessions, adapter, info: { capabilities: UPSTREAM_CAPA, greetingText: 'Dovecot ready.' }, log, now: () => 0,
+    settings: {
+      allowPlaintextAuth: opts.plaintext ?? true,
+      failureDelayMs: DELAY,
+      failureJitterMs: 0,
+      idleTimeoutMs: 5_000,
+      maxBadCommands: 3,
+      maxLineBytes: 1024,
+      maxPreLoginCommands: 20,
+    },
+    tls,
+    authenticator: core(h.calls, h.recorded),
+    sessions: h.sessions,
+    adapter,
+    info: { capabilities: UPSTREAM_CAPA, greetingText: 'Dovecot ready.' },
+    log,
+    now: () => 0,
   };
   void new Pop3Session(server, deps, opts.starttls ?? false).run();
   return h;
@@ -69,7 +125,18 @@ describe('POP3 session, pure', () => {
     const { client } = start({ plaintext: false, starttls: true });
     expect(await client.until(/^\+OK/)).toEqual(['+OK Dovecot ready.']);
     client.end.write('CAPA\r\n');
-    expect(await client.until(/^\.$/)).toEqual(['+OK', 'CAPA', 'TOP', 'UIDL', 'RESP-CODES', 'PIPELINING', 'AUTH-RESP-CODE', 'STLS', 'IMPLEMENTATION Dovecot', '.']);
+    expect(await client.until(/^\.$/)).toEqual([
+      '+OK',
+      'CAPA',
+      'TOP',
+      'UIDL',
+      'RESP-CODES',
+      'PIPELINING',
+      'AUTH-RESP-CODE',
+      'STLS',
+      'IMPLEMENTATION Dovecot',
+      '.',
+    ]);
   });
 
   it('refuses USER, PASS and AUTH before TLS unless plaintext is allowed; AUTH lists no mechanism', async () => {
@@ -77,7 +144,9 @@ describe('POP3 session, pure', () => {
     await h.client.until(/^\+OK/);
     for (const cmd of ['USER alice@example.com', 'PASS x', `AUTH PLAIN ${b64(`\0alice@example.com\0${PASSCODE}`)}`]) {
       h.client.end.write(`${cmd}\r\n`);
-      expect(await h.client.until(/^[-+]/)).toEqual(['-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.']);
+      expect(await h.client.until(/^[-+]/)).toEqual([
+        '-ERR [AUTH] Plaintext authentication disallowed on non-secure (SSL/TLS) connections.',
+      ]);
     }
     h.client.end.write('AUTH\r\n');
     expect(await h.client.until(/^\.$/)).toEqual(['+OK', '.']);
@@ -119,8 +188,12 @@ describe('POP3 session, pure', () => {
   });
 
   it('every failure is one answer, paced: main password, refused passthrough, unknown account, authzid ≠ authcid', async () => {
-    for (const [result, user, secret, plainAuthzid] of [['ok', 'alice@example.com', 'main-password', ''], ['refused', 'bob@example.com', 'wrong', ''],
-      ['unknown-account', 'alice@example.com', PASSCODE, ''], ['ok', 'alice@example.com', PASSCODE, 'bob@example.com']] as const) {
+    for (const [result, user, secret, plainAuthzid] of [
+      ['ok', 'alice@example.com', 'main-password', ''],
+      ['refused', 'bob@example.com', 'wrong', ''],
+      ['unknown-account', 'alice@example.com', PASSCODE, ''],
+      ['ok', 'alice@example.com', PASSCODE, 'bob@example.com'],
+    ] as const) {
       const h = start({ result });
       await h.client.until(/^\+OK/);
       const t0 = Date.now();

@@ -57,7 +57,11 @@ export class Pop3Session implements SessionApi {
   private commands = 0;
   private readonly log: Logger;
 
-  constructor(socket: Socket, private readonly deps: Pop3Deps, private readonly starttlsListener: boolean) {
+  constructor(
+    socket: Socket,
+    private readonly deps: Pop3Deps,
+    private readonly starttlsListener: boolean,
+  ) {
     this.remoteIp = (socket.remoteAddress ?? '').replace(/^::ffff:(?=\d+\.)/, '');
     this.remotePort = socket.remotePort ?? 0;
     this.log = deps.log.child({ sid: this.id, ip: this.remoteIp, proto: 'pop3' });
@@ -67,17 +71,30 @@ export class Pop3Session implements SessionApi {
     socket.setNoDelay?.(true);
   }
 
-  get secure(): boolean { return this.conn.secure; }
-  get plaintextAllowed(): boolean { return this.secure || this.deps.settings.allowPlaintextAuth; }
-  get starttlsAvailable(): boolean { return this.starttlsListener && !this.secure && this.deps.tls !== null; }
-
-  send(line: string): void { this.conn.write(`${line}\r\n`); }
-
-  capabilities(): string[] {
-    return preLoginCapabilities(this.deps.info.capabilities, { plaintextAllowed: this.plaintextAllowed, starttlsAvailable: this.starttlsAvailable });
+  get secure(): boolean {
+    return this.conn.secure;
+  }
+  get plaintextAllowed(): boolean {
+    return this.secure || this.deps.settings.allowPlaintextAuth;
+  }
+  get starttlsAvailable(): boolean {
+    return this.starttlsListener && !this.secure && this.deps.tls !== null;
   }
 
-  mechanisms(): string[] { return this.plaintextAllowed ? [...MECHANISMS] : []; }
+  send(line: string): void {
+    this.conn.write(`${line}\r\n`);
+  }
+
+  capabilities(): string[] {
+    return preLoginCapabilities(this.deps.info.capabilities, {
+      plaintextAllowed: this.plaintextAllowed,
+      starttlsAvailable: this.starttlsAvailable,
+    });
+  }
+
+  mechanisms(): string[] {
+    return this.plaintextAllowed ? [...MECHANISMS] : [];
+  }
 
   /** Runs the pre-login dialogue until QUIT, close, or hand-off to the upstream. */
   async run(): Promise<void> {
@@ -135,12 +152,18 @@ export class Pop3Session implements SessionApi {
   }
 
   async startTls(): Promise<Next> {
-    if (this.secure) { this.send(R.tlsActive); return 'continue'; }
+    if (this.secure) {
+      this.send(R.tlsActive);
+      return 'continue';
+    }
     if (!this.starttlsAvailable || !this.deps.tls) return this.bad(R.tlsUnavailable);
     await this.conn.flush(`${R.stlsBegin}\r\n`);
     // upgradeServer discards whatever the client pipelined in clear (STARTTLS injection, CVE-2011-0411 class).
     const ok = await this.conn.upgradeServer(this.deps.tls.context);
-    if (!ok) { this.log.info('TLS handshake failed'); return 'close'; }
+    if (!ok) {
+      this.log.info('TLS handshake failed');
+      return 'close';
+    }
     this.pendingUser = null; // a USER given in clear does not carry over into TLS
     return 'continue';
   }
@@ -161,17 +184,40 @@ export class Pop3Session implements SessionApi {
     const { adapter } = this.deps;
     const local = this.conn.socket;
     const r = await loginFlow(this.loginDeps, adapter, {
-      protocol: 'pop3', user, secret, timer, clientName: null,
-      client: { sessionId: this.id, remoteIp: this.remoteIp, remotePort: this.remotePort, localIp: local.localAddress ?? '', localPort: local.localPort ?? 0 },
+      protocol: 'pop3',
+      user,
+      secret,
+      timer,
+      clientName: null,
+      client: {
+        sessionId: this.id,
+        remoteIp: this.remoteIp,
+        remotePort: this.remotePort,
+        localIp: local.localAddress ?? '',
+        localPort: local.localPort ?? 0,
+      },
     });
-    if (r.kind !== 'ok') { this.send(r.kind === 'failed' ? R.authFailed : R.unavailable); return 'continue'; }
-    if (this.conn.closed) { adapter.close(r.session); return 'close'; }
+    if (r.kind !== 'ok') {
+      this.send(r.kind === 'failed' ? R.authFailed : R.unavailable);
+      return 'continue';
+    }
+    if (this.conn.closed) {
+      adapter.close(r.session);
+      return 'close';
+    }
     // The upstream's own "+OK …" goes to the client, queued before the splice so the upstream's
     // answers to pipelined commands (RFC 2449 PIPELINING) follow it.
     this.send(r.session.reply);
     handOff({
-      id: this.id, protocol: 'pop3', remoteIp: this.remoteIp, decision: r.decision, log: this.log.child({ user: r.decision.account }),
-      client: this.conn.detach(), upstream: adapter.detach(r.session), sessions: this.deps.sessions, now: this.deps.now,
+      id: this.id,
+      protocol: 'pop3',
+      remoteIp: this.remoteIp,
+      decision: r.decision,
+      log: this.log.child({ user: r.decision.account }),
+      client: this.conn.detach(),
+      upstream: adapter.detach(r.session),
+      sessions: this.deps.sessions,
+      now: this.deps.now,
     });
     return 'handoff';
   }

@@ -22,8 +22,10 @@ const MAX_UPSTREAM_LINE = 64 * 1024;
 /** One pre-login POP3 connection to the upstream. */
 export class Pop3Upstream {
   greeting = '';
-  private constructor(readonly conn: LineConn<LineTooLong, PlainLineReader>, private readonly cfg: UpstreamConfig) {
-  }
+  private constructor(
+    readonly conn: LineConn<LineTooLong, PlainLineReader>,
+    private readonly cfg: UpstreamConfig,
+  ) {}
 
   /** Connects, reads the greeting and upgrades to TLS when configured. */
   static async open(cfg: UpstreamConfig): Promise<Pop3Upstream> {
@@ -34,7 +36,9 @@ export class Pop3Upstream {
       if (cfg.tls === 'starttls') {
         const r = await up.command('STLS');
         if (!r.startsWith('+OK')) throw new UpstreamError(`upstream refused STLS: ${r.slice(0, 200)}`, 'tls');
-        try { await up.conn.upgradeClient(upstreamTlsOptions(cfg), cfg.connectTimeoutMs); } catch (e) {
+        try {
+          await up.conn.upgradeClient(upstreamTlsOptions(cfg), cfg.connectTimeoutMs);
+        } catch (e) {
           throw new UpstreamError(`TLS with the upstream failed: ${(e as Error).message}`, 'tls');
         }
       }
@@ -46,7 +50,9 @@ export class Pop3Upstream {
   }
 
   /** The upstream offered Dovecot's XCLIENT to us (it does so only to login_trusted_networks). */
-  get offersXclient(): boolean { return /^\+OK \[XCLIENT\]/i.test(this.greeting); }
+  get offersXclient(): boolean {
+    return /^\+OK \[XCLIENT\]/i.test(this.greeting);
+  }
 
   private async readLine(timeoutMs?: number): Promise<string> {
     const item = await this.conn.read(timeoutMs);
@@ -92,10 +98,11 @@ export class Pop3Upstream {
     throw new UpstreamError(`upstream auth method ${auth.method} is not usable for POP3`, 'login');
   }
 
-  close(): void { this.conn.destroy(); }
+  close(): void {
+    this.conn.destroy();
+  }
 }
 
 function plain(authzid: string, authcid: string, password: string): string {
   return Buffer.from(`${authzid}\u0000${authcid}\u0000${password}`, 'utf8').toString('base64');
 }
-

@@ -25,7 +25,12 @@ export interface SmtpAdapterOptions {
 /** XCLIENT attributes describing the client (Postfix XCLIENT_README). */
 function clientAttributes(client: ClientInfo): Array<[string, string]> {
   const addr = client.remoteIp.includes(':') ? `IPV6:${client.remoteIp}` : client.remoteIp;
-  return [['ADDR', addr], ['PORT', String(client.remotePort)], ['NAME', '[UNAVAILABLE]'], ['PROTO', 'ESMTP']];
+  return [
+    ['ADDR', addr],
+    ['PORT', String(client.remotePort)],
+    ['NAME', '[UNAVAILABLE]'],
+    ['PROTO', 'ESMTP'],
+  ];
 }
 
 /**
@@ -39,7 +44,12 @@ async function forwardClient(up: SmtpUpstream, o: SmtpAdapterOptions, client: Cl
   if (refused) o.log.warn({ upstreamSaid: replyText(refused) }, 'upstream refused XCLIENT ADDR; check smtp.upstream.trusted');
 }
 
-async function logIn(up: SmtpUpstream, o: SmtpAdapterOptions, creds: UpstreamCredentials, client: ClientInfo): Promise<UpstreamLogin<SmtpUpstream>> {
+async function logIn(
+  up: SmtpUpstream,
+  o: SmtpAdapterOptions,
+  creds: UpstreamCredentials,
+  client: ClientInfo,
+): Promise<UpstreamLogin<SmtpUpstream>> {
   const auth = o.cfg.auth;
   if (creds.kind === 'user') {
     // Not enforced: the upstream checks the user's own password.
@@ -50,7 +60,8 @@ async function logIn(up: SmtpUpstream, o: SmtpAdapterOptions, creds: UpstreamCre
     return { kind: 'unavailable', stage: 'login', detail: `upstream could not check the password now: ${replyText(r)}` };
   }
   if (auth.method === 'xclient') {
-    if (!up.has('XCLIENT')) throw new UpstreamError('the upstream does not offer XCLIENT to mailgate (Postfix: smtpd_authorized_xclient_hosts)', 'login');
+    if (!up.has('XCLIENT'))
+      throw new UpstreamError('the upstream does not offer XCLIENT to mailgate (Postfix: smtpd_authorized_xclient_hosts)', 'login');
     const refused = await up.xclient([['LOGIN', creds.account], ...clientAttributes(client)], o.helo());
     if (refused) throw new UpstreamError(`upstream refused XCLIENT: ${replyText(refused)}`, 'login');
     return { kind: 'ok', session: up };
@@ -74,10 +85,16 @@ export function smtpAdapter(o: SmtpAdapterOptions): UpstreamAdapter<SmtpUpstream
         up = await SmtpUpstream.open(o.cfg, o.hostname);
         o.extensions.learn(up.extensions);
         const r = await logIn(up, o, creds, client);
-        if (r.kind !== 'ok') { up.quit(); return r; }
+        if (r.kind !== 'ok') {
+          up.quit();
+          return r;
+        }
         if (up.has('XCLIENT')) {
           // The spliced client could send XCLIENT LOGIN= itself: its own address is trusted upstream.
-          o.log.warn({ ip: client.remoteIp }, 'the upstream still offers XCLIENT to this client after XCLIENT ADDR=: keep smtpd_authorized_xclient_hosts to mailgate\'s own address');
+          o.log.warn(
+            { ip: client.remoteIp },
+            "the upstream still offers XCLIENT to this client after XCLIENT ADDR=: keep smtpd_authorized_xclient_hosts to mailgate's own address",
+          );
         }
         return r;
       } catch (e) {

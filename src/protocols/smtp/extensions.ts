@@ -10,7 +10,17 @@ import type { Logger } from '../../runtime/logger.js';
 import { SmtpUpstream, type Extensions } from './upstream.js';
 
 /** Passed on when the upstream has them (RFC 1870, 6152, 6531, 3461, 2034, 2920, 3030, 8689). */
-const MIRRORED = new Set(['SIZE', '8BITMIME', 'SMTPUTF8', 'DSN', 'ENHANCEDSTATUSCODES', 'PIPELINING', 'CHUNKING', 'BINARYMIME', 'REQUIRETLS']);
+const MIRRORED = new Set([
+  'SIZE',
+  '8BITMIME',
+  'SMTPUTF8',
+  'DSN',
+  'ENHANCEDSTATUSCODES',
+  'PIPELINING',
+  'CHUNKING',
+  'BINARYMIME',
+  'REQUIRETLS',
+]);
 
 export interface EhloState {
   /** STARTTLS can be offered (a STARTTLS listener, not yet secure, a certificate configured). */
@@ -26,12 +36,20 @@ export class UpstreamExtensions {
   private probing: Promise<void> | null = null;
   private lastProbe = 0;
 
-  constructor(private readonly cfg: UpstreamConfig, private readonly ehloName: string, private readonly log: Logger) {}
+  constructor(
+    private readonly cfg: UpstreamConfig,
+    private readonly ehloName: string,
+    private readonly log: Logger,
+  ) {}
 
-  get known(): boolean { return this.ext !== null; }
+  get known(): boolean {
+    return this.ext !== null;
+  }
 
   /** Our replies carry enhanced codes when the upstream's do (and before it was seen). */
-  get enhancedStatusCodes(): boolean { return this.ext === null || this.ext.has('ENHANCEDSTATUSCODES'); }
+  get enhancedStatusCodes(): boolean {
+    return this.ext === null || this.ext.has('ENHANCEDSTATUSCODES');
+  }
 
   /** The EHLO keywords after the first line, in the upstream's order, ours in place of its own. */
   keywords(state: EhloState): string[] {
@@ -41,8 +59,13 @@ export class UpstreamExtensions {
     const ext = this.ext ?? new Map([['ENHANCEDSTATUSCODES', '']]);
     for (const [k, v] of ext) {
       if (MIRRORED.has(k)) out.push(v ? `${k} ${v}` : k);
-      else if (k === 'STARTTLS' && state.starttls) { out.push('STARTTLS'); starttls = true; }
-      else if (k === 'AUTH' && state.auth) { out.push('AUTH PLAIN LOGIN'); auth = true; }
+      else if (k === 'STARTTLS' && state.starttls) {
+        out.push('STARTTLS');
+        starttls = true;
+      } else if (k === 'AUTH' && state.auth) {
+        out.push('AUTH PLAIN LOGIN');
+        auth = true;
+      }
     }
     // An upstream seen over TLS lists neither: ours go where Postfix puts them, after SIZE/PIPELINING.
     const missing = [...(state.starttls && !starttls ? ['STARTTLS'] : []), ...(state.auth && !auth ? ['AUTH PLAIN LOGIN'] : [])];

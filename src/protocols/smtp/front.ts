@@ -14,22 +14,38 @@ export type SmtpFront = FrontListener;
 export type { SmtpSettings } from './session.js';
 
 /** Binds the SMTP listeners of `listen`. */
-export async function startSmtpFront(deps: Omit<SmtpDeps, 'extensions' | 'adapter'>, listen: readonly ListenConfig[], limits: Pick<Limits, 'maxPreLoginPerIp' | 'maxConnections'>): Promise<SmtpFront> {
+export async function startSmtpFront(
+  deps: Omit<SmtpDeps, 'extensions' | 'adapter'>,
+  listen: readonly ListenConfig[],
+  limits: Pick<Limits, 'maxPreLoginPerIp' | 'maxConnections'>,
+): Promise<SmtpFront> {
   const s = deps.settings;
-  for (const l of listen) if (l.tls !== 'none' && !deps.tls) throw new Error(`an SMTP listener with tls: ${l.tls} needs tls.cert and tls.key`);
+  for (const l of listen)
+    if (l.tls !== 'none' && !deps.tls) throw new Error(`an SMTP listener with tls: ${l.tls} needs tls.cert and tls.key`);
   const extensions = new UpstreamExtensions(s.upstream, s.hostname, deps.log);
-  try { await extensions.probe(); } catch (e) {
+  try {
+    await extensions.probe();
+  } catch (e) {
     deps.log.warn({ err: (e as Error).message }, 'SMTP upstream not reachable at start; will retry');
   }
   const adapter: SmtpDeps['adapter'] = (helo, log) => smtpAdapter({ cfg: s.upstream, hostname: s.hostname, extensions, log, helo });
   const full: SmtpDeps = Object.assign(deps, { extensions, adapter });
   const before = new Set<SmtpSession>();
   const listener = await startListeners({
-    name: 'SMTP', listen, limits, holder: full, log: deps.log, tooManyConnections: formatReply(R.tooManyConnections, extensions.enhancedStatusCodes),
+    name: 'SMTP',
+    listen,
+    limits,
+    holder: full,
+    log: deps.log,
+    tooManyConnections: formatReply(R.tooManyConnections, extensions.enhancedStatusCodes),
     session: async (socket, starttls) => {
       const session = new SmtpSession(socket, full, starttls);
       before.add(session);
-      try { await session.run(); } finally { before.delete(session); }
+      try {
+        await session.run();
+      } finally {
+        before.delete(session);
+      }
     },
   });
   return {

@@ -35,11 +35,13 @@ describe('parameters', () => {
   });
 });
 
-describe('mailgate\'s own replies', () => {
+describe("mailgate's own replies", () => {
   it('are written with the enhanced code only when it is advertised, multi-line with dashes', () => {
     expect(formatReply(R.authFailed, true)).toBe('535 5.7.8 Authentication failed\r\n');
     expect(formatReply(R.authFailed, false)).toBe('535 Authentication failed\r\n');
-    expect(formatReply({ code: 250, lines: ['mx.example', 'PIPELINING', 'AUTH PLAIN LOGIN'] }, true)).toBe('250-mx.example\r\n250-PIPELINING\r\n250 AUTH PLAIN LOGIN\r\n');
+    expect(formatReply({ code: 250, lines: ['mx.example', 'PIPELINING', 'AUTH PLAIN LOGIN'] }, true)).toBe(
+      '250-mx.example\r\n250-PIPELINING\r\n250 AUTH PLAIN LOGIN\r\n',
+    );
   });
   it('count as bad commands only for syntax and sequence errors', () => {
     expect([R.unknownCommand, R.heloSyntax, R.sayHelloFirst, R.unknownMechanism, R.lineTooLong].every(isBad)).toBe(true);

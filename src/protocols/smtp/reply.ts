@@ -53,7 +53,9 @@ export class ReplyReader {
   }
 
   /** Bytes received but not yet part of a complete line (must be empty before STARTTLS). */
-  get pending(): boolean { return this.partial.length > 0 || this.lines.length > 0; }
+  get pending(): boolean {
+    return this.partial.length > 0 || this.lines.length > 0;
+  }
 }
 
 /** A reply as one line of text, for logs. */

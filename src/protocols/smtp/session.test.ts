@@ -15,8 +15,19 @@ import { UpstreamExtensions } from './extensions.js';
 import { SmtpSession, type SmtpSettings } from './session.js';
 
 /** Postfix 3.7's EHLO to mailgate (after STARTTLS), as the testbed's answers it. */
-const POSTFIX_EHLO = new Map([['PIPELINING', ''], ['SIZE', '62914560'], ['VRFY', ''], ['ETRN', ''], ['AUTH', 'PLAIN LOGIN'],
-  ['XCLIENT', 'NAME ADDR PROTO HELO LOGIN'], ['ENHANCEDSTATUSCODES', ''], ['8BITMIME', ''], ['DSN', ''], ['SMTPUTF8', ''], ['CHUNKING', '']]);
+const POSTFIX_EHLO = new Map([
+  ['PIPELINING', ''],
+  ['SIZE', '62914560'],
+  ['VRFY', ''],
+  ['ETRN', ''],
+  ['AUTH', 'PLAIN LOGIN'],
+  ['XCLIENT', 'NAME ADDR PROTO HELO LOGIN'],
+  ['ENHANCEDSTATUSCODES', ''],
+  ['8BITMIME', ''],
+  ['DSN', ''],
+  ['SMTPUTF8', ''],
+  ['CHUNKING', ''],
+]);
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 
@@ -35,13 +46,26 @@ function testSession(o: Options = {}) {
   const recorded: boolean[] = [];
   const requests: AuthRequest[] = [];
   const authenticator: Authenticator = {
-    async authenticate(req) { requests.push(req); return (o.decide ?? (() => ({ kind: 'accept-passcode', account: 'alice@example.com', passcodeId: 'p1', cached: true, expiresAt: null })))(req); },
+    async authenticate(req) {
+      requests.push(req);
+      return (
+        o.decide ?? (() => ({ kind: 'accept-passcode', account: 'alice@example.com', passcodeId: 'p1', cached: true, expiresAt: null }))
+      )(req);
+    },
     setPolicy() {},
-    recordUpstreamResult(_req, ok) { recorded.push(ok); return 40; },
+    recordUpstreamResult(_req, ok) {
+      recorded.push(ok);
+      return 40;
+    },
   };
   const adapter: UpstreamAdapter<'up'> = {
-    protocol: 'smtp', upstreamLabel: 'fake:25',
-    async login(c) { creds.push(c); const r = o.upstream?.(c) ?? 'splice'; return r === 'splice' ? { kind: 'ok', session: 'up' } : r; },
+    protocol: 'smtp',
+    upstreamLabel: 'fake:25',
+    async login(c) {
+      creds.push(c);
+      const r = o.upstream?.(c) ?? 'splice';
+      return r === 'splice' ? { kind: 'ok', session: 'up' } : r;
+    },
     detach: () => ({ socket: up.server, rest: Buffer.alloc(0) }),
     close() {},
   };
@@ -49,18 +73,41 @@ function testSession(o: Options = {}) {
   extensions.learn(POSTFIX_EHLO);
   const sessions = new SessionRegistry();
   const settings: SmtpSettings = {
-    upstream: {} as UpstreamConfig, hostname: 'mailgate.test', allowPlaintextAuth: true, failureDelayMs: 30, failureJitterMs: 0,
-    idleTimeoutMs: 5_000, maxBadCommands: 3, maxLineBytes: 2048, maxPreLoginCommands: 50, ...o.settings,
+    upstream: {} as UpstreamConfig,
+    hostname: 'mailgate.test',
+    allowPlaintextAuth: true,
+    failureDelayMs: 30,
+    failureJitterMs: 0,
+    idleTimeoutMs: 5_000,
+    maxBadCommands: 3,
+    maxLineBytes: 2048,
+    maxPreLoginCommands: 50,
+    ...o.settings,
   };
-  const session = new SmtpSession(server, { settings, tls: null, authenticator, sessions, extensions, adapter: () => adapter, log: silentLogger, now: () => 0 }, false);
+  const session = new SmtpSession(
+    server,
+    { settings, tls: null, authenticator, sessions, extensions, adapter: () => adapter, log: silentLogger, now: () => 0 },
+    false,
+  );
   const done = session.run();
   const tap = new LineTap(client);
-  const say = async (line: string | Buffer) => { client.write(typeof line === 'string' ? `${line}\r\n` : line); return tap.until(/^\d{3} /); };
+  const say = async (line: string | Buffer) => {
+    client.write(typeof line === 'string' ? `${line}\r\n` : line);
+    return tap.until(/^\d{3} /);
+  };
   return { client, tap, say, up, upTap, creds, recorded, requests, sessions, done };
 }
 
-async function greeted(o?: Options) { const t = testSession(o); await t.tap.until(/^220 /); return t; }
-async function ehlod(o?: Options) { const t = await greeted(o); await t.say('EHLO client.example'); return t; }
+async function greeted(o?: Options) {
+  const t = testSession(o);
+  await t.tap.until(/^220 /);
+  return t;
+}
+async function ehlod(o?: Options) {
+  const t = await greeted(o);
+  await t.say('EHLO client.example');
+  return t;
+}
 async function authenticated(o?: Options) {
   const t = await ehlod(o);
   expect(await t.say(`AUTH PLAIN ${b64('\0Alice\0abcd efgh ijkl mnop')}`)).toEqual(['235 2.7.0 Authentication successful']);
@@ -68,15 +115,26 @@ async function authenticated(o?: Options) {
 }
 
 describe('SMTP front before AUTH', () => {
-  it('greets at once and offers the upstream\'s extensions in its order, never XCLIENT, VRFY or ETRN', async () => {
+  it("greets at once and offers the upstream's extensions in its order, never XCLIENT, VRFY or ETRN", async () => {
     const t0 = performance.now();
     const t = testSession({ settings: { allowPlaintextAuth: false } });
     expect(await t.tap.until(/^220 /)).toEqual(['220 mailgate.test ESMTP']);
     expect(performance.now() - t0).toBeLessThan(50); // smtp-server waited 100 ms here
-    expect(await t.say('EHLO client.example')).toEqual(['250-mailgate.test', '250-PIPELINING', '250-SIZE 62914560', '250-ENHANCEDSTATUSCODES', '250-8BITMIME', '250-DSN', '250-SMTPUTF8', '250 CHUNKING']);
+    expect(await t.say('EHLO client.example')).toEqual([
+      '250-mailgate.test',
+      '250-PIPELINING',
+      '250-SIZE 62914560',
+      '250-ENHANCEDSTATUSCODES',
+      '250-8BITMIME',
+      '250-DSN',
+      '250-SMTPUTF8',
+      '250 CHUNKING',
+    ]);
     expect(await t.say('MAIL FROM:<a@example.com>')).toEqual(['530 5.7.0 Authentication required']);
     expect(await t.say('BDAT 10 LAST')).toEqual(['530 5.7.0 Authentication required']);
-    expect(await t.say(`AUTH PLAIN ${b64('\0alice\0pw')}`)).toEqual(['538 5.7.11 Encryption required for requested authentication mechanism']);
+    expect(await t.say(`AUTH PLAIN ${b64('\0alice\0pw')}`)).toEqual([
+      '538 5.7.11 Encryption required for requested authentication mechanism',
+    ]);
     expect(t.requests).toEqual([]);
     expect(await t.say('NOOP')).toEqual(['250 2.0.0 Ok']);
     expect(await t.say('RSET')).toEqual(['250 2.0.0 Ok']);
@@ -97,17 +155,26 @@ describe('SMTP front before AUTH', () => {
     expect(await t.say(`X${'y'.repeat(3000)}`)).toEqual(['500 5.5.6 Error: line too long']);
     expect(await t.say('EHLO')).toEqual(['501 5.5.4 Syntax: EHLO hostname']);
     t.client.write('XYZZY\r\n');
-    expect(await t.tap.until(/^421 /)).toEqual(['502 5.5.2 Error: command not recognized', '421 4.7.0 Too many errors, closing connection']);
+    expect(await t.tap.until(/^421 /)).toEqual([
+      '502 5.5.2 Error: command not recognized',
+      '421 4.7.0 Too many errors, closing connection',
+    ]);
     expect(await t.tap.closed()).toBe(true);
   });
 });
 
 describe('SMTP AUTH and the login flow', () => {
-  it('AUTH PLAIN: the core\'s canonical account logs in upstream; 235; bytes pipelined behind AUTH and every later reply pass through untouched', async () => {
+  it("AUTH PLAIN: the core's canonical account logs in upstream; 235; bytes pipelined behind AUTH and every later reply pass through untouched", async () => {
     const t = await ehlod();
     t.client.write(`AUTH PLAIN ${b64('\0Alice\0abcd efgh ijkl mnop')}\r\nMAIL FROM:<alice@example.com>\r\nRCPT TO:<bob@example.com>\r\n`);
     expect(await t.tap.until(/^\d{3} /)).toEqual(['235 2.7.0 Authentication successful']);
-    expect(t.requests[0]).toMatchObject({ user: 'Alice', secret: 'abcd efgh ijkl mnop', protocol: 'smtp', clientId: 'client.example', remoteIp: '192.0.2.10' });
+    expect(t.requests[0]).toMatchObject({
+      user: 'Alice',
+      secret: 'abcd efgh ijkl mnop',
+      protocol: 'smtp',
+      clientId: 'client.example',
+      remoteIp: '192.0.2.10',
+    });
     expect(t.creds).toEqual([{ kind: 'master', account: 'alice@example.com' }]);
     expect(await t.upTap.until(/^RCPT/)).toEqual(['MAIL FROM:<alice@example.com>', 'RCPT TO:<bob@example.com>']);
     t.up.client.write('250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n');
@@ -139,7 +206,11 @@ describe('SMTP AUTH and the login flow', () => {
     expect(performance.now() - t0).toBeGreaterThanOrEqual(58);
     expect(t.creds).toEqual([]);
 
-    t = await ehlod({ decide: () => { throw new Error('database is locked'); } });
+    t = await ehlod({
+      decide: () => {
+        throw new Error('database is locked');
+      },
+    });
     t0 = performance.now();
     expect(await t.say(`AUTH PLAIN ${b64('\0alice\0x')}`)).toEqual(['454 4.7.0 Temporary authentication failure, please try again later']);
     expect(performance.now() - t0).toBeLessThan(30);
@@ -148,7 +219,10 @@ describe('SMTP AUTH and the login flow', () => {
     expect(await t.say(`AUTH PLAIN ${b64('\0alice\0x')}`)).toEqual(['454 4.7.0 Temporary authentication failure, please try again later']);
 
     // Passthrough refused by the upstream: counted by the guard, answered after its delay (40 ms).
-    t = await ehlod({ decide: () => ({ kind: 'passthrough', account: 'bob@example.com', reason: 'not-enforced' }), upstream: () => ({ kind: 'refused', detail: '535 5.7.8 no' }) });
+    t = await ehlod({
+      decide: () => ({ kind: 'passthrough', account: 'bob@example.com', reason: 'not-enforced' }),
+      upstream: () => ({ kind: 'refused', detail: '535 5.7.8 no' }),
+    });
     t0 = performance.now();
     expect(await t.say(`AUTH PLAIN ${b64('\0Bob\0wrong')}`)).toEqual(['535 5.7.8 Authentication failed']);
     expect(performance.now() - t0).toBeGreaterThanOrEqual(38);
@@ -159,7 +233,9 @@ describe('SMTP AUTH and the login flow', () => {
   it('an authzid other than the authcid is refused like any failure, after failure_delay, without asking the core', async () => {
     const t = await ehlod();
     const t0 = performance.now();
-    expect(await t.say(`AUTH PLAIN ${b64('bob@example.com\0alice@example.com\0abcd efgh ijkl mnop')}`)).toEqual(['535 5.7.8 Authentication failed']);
+    expect(await t.say(`AUTH PLAIN ${b64('bob@example.com\0alice@example.com\0abcd efgh ijkl mnop')}`)).toEqual([
+      '535 5.7.8 Authentication failed',
+    ]);
     expect(performance.now() - t0).toBeGreaterThanOrEqual(28);
     expect(t.requests).toEqual([]);
   });
@@ -175,7 +251,7 @@ describe('SMTP after the splice', () => {
     expect(await t.tap.closed()).toBe(true);
   });
 
-  it('after the upstream\'s own 221 nothing is added', async () => {
+  it("after the upstream's own 221 nothing is added", async () => {
     const t = await authenticated();
     t.up.client.end('221 2.0.0 Bye\r\n');
     expect(await t.tap.until(/^221 /)).toEqual(['221 2.0.0 Bye']);

@@ -60,7 +60,11 @@ export class SmtpSession implements SmtpSessionApi {
   private timer: LoginTimer | null = null;
   private readonly log: Logger;
 
-  constructor(socket: Socket, private readonly deps: SmtpDeps, private readonly starttlsListener: boolean) {
+  constructor(
+    socket: Socket,
+    private readonly deps: SmtpDeps,
+    private readonly starttlsListener: boolean,
+  ) {
     this.remoteIp = (socket.remoteAddress ?? '').replace(/^::ffff:(?=\d+\.)/, '');
     this.remotePort = socket.remotePort ?? 0;
     this.log = deps.log.child({ sid: this.id, ip: this.remoteIp, proto: 'smtp' });
@@ -68,17 +72,29 @@ export class SmtpSession implements SmtpSessionApi {
     socket.setNoDelay?.(true);
   }
 
-  get secure(): boolean { return this.conn.secure; }
-  get plaintextAllowed(): boolean { return this.secure || this.deps.settings.allowPlaintextAuth; }
-  get starttlsAvailable(): boolean { return this.starttlsListener && !this.secure && this.deps.tls !== null; }
-  get hostname(): string { return this.deps.settings.hostname; }
+  get secure(): boolean {
+    return this.conn.secure;
+  }
+  get plaintextAllowed(): boolean {
+    return this.secure || this.deps.settings.allowPlaintextAuth;
+  }
+  get starttlsAvailable(): boolean {
+    return this.starttlsListener && !this.secure && this.deps.tls !== null;
+  }
+  get hostname(): string {
+    return this.deps.settings.hostname;
+  }
 
   keywords(): string[] {
     return this.deps.extensions.keywords({ starttls: this.starttlsAvailable, auth: this.plaintextAllowed });
   }
 
-  private write(r: SmtpReply): void { this.conn.write(formatReply(r, this.deps.extensions.enhancedStatusCodes)); }
-  private flush(r: SmtpReply): Promise<void> { return this.conn.flush(formatReply(r, this.deps.extensions.enhancedStatusCodes)); }
+  private write(r: SmtpReply): void {
+    this.conn.write(formatReply(r, this.deps.extensions.enhancedStatusCodes));
+  }
+  private flush(r: SmtpReply): Promise<void> {
+    return this.conn.flush(formatReply(r, this.deps.extensions.enhancedStatusCodes));
+  }
 
   /** Runs the dialogue until QUIT, close, or hand-off to the upstream. */
   async run(): Promise<void> {
@@ -108,7 +124,10 @@ export class SmtpSession implements SmtpSessionApi {
   private async step(): Promise<Next> {
     const item = await this.conn.read();
     if (item.type === 'closed') return 'close';
-    if (item.type === 'timeout') { await this.flush(R.idleTimeout); return 'close'; }
+    if (item.type === 'timeout') {
+      await this.flush(R.idleTimeout);
+      return 'close';
+    }
     if (item.type === 'error') return this.answer({ reply: R.lineTooLong, next: 'continue' });
     if (++this.commands > this.deps.settings.maxPreLoginCommands) {
       await this.flush(R.tooManyCommands);
@@ -133,7 +152,8 @@ export class SmtpSession implements SmtpSessionApi {
     }
     if (a.next === 'starttls') return this.startTls(a.reply ?? R.readyTls);
     if (a.reply) {
-      if (a.next === 'close') await this.flush(a.reply); else this.write(a.reply);
+      if (a.next === 'close') await this.flush(a.reply);
+      else this.write(a.reply);
     }
     // At once, not after a flush: the 235 is queued first, so the upstream's replies follow it, and
     // the session is registered before the client can act on the 235 (revocation sees it).
@@ -145,7 +165,10 @@ export class SmtpSession implements SmtpSessionApi {
     await this.flush(ready);
     // upgradeServer discards whatever the client pipelined in clear (STARTTLS injection).
     const ok = await this.conn.upgradeServer(this.deps.tls!.context);
-    if (!ok) { this.log.info('TLS handshake failed'); return 'close'; }
+    if (!ok) {
+      this.log.info('TLS handshake failed');
+      return 'close';
+    }
     return 'continue';
   }
 
@@ -165,21 +188,43 @@ export class SmtpSession implements SmtpSessionApi {
     const adapter = this.deps.adapter(() => this.helo ?? s.hostname, this.log);
     const local = this.conn.socket;
     const r = await loginFlow(this.loginDeps, adapter, {
-      protocol: 'smtp', user, secret, timer: this.timer ?? startLoginTimer(s.failureJitterMs), clientName: this.helo,
-      client: { sessionId: this.id, remoteIp: this.remoteIp, remotePort: this.remotePort, localIp: local.localAddress ?? '', localPort: local.localPort ?? 0 },
+      protocol: 'smtp',
+      user,
+      secret,
+      timer: this.timer ?? startLoginTimer(s.failureJitterMs),
+      clientName: this.helo,
+      client: {
+        sessionId: this.id,
+        remoteIp: this.remoteIp,
+        remotePort: this.remotePort,
+        localIp: local.localAddress ?? '',
+        localPort: local.localPort ?? 0,
+      },
     });
     if (r.kind === 'failed') return { reply: R.authFailed, next: 'continue' };
     if (r.kind === 'unavailable') return { reply: R.unavailable, next: 'continue' };
-    if (this.conn.closed) { adapter.close(r.session); return { reply: null, next: 'close' }; }
+    if (this.conn.closed) {
+      adapter.close(r.session);
+      return { reply: null, next: 'close' };
+    }
     const enhanced = this.deps.extensions.enhancedStatusCodes;
     return {
-      reply: R.authSucceeded, next: 'handoff',
-      after: () => handOff({
-        id: this.id, protocol: 'smtp', remoteIp: this.remoteIp, decision: r.decision, log: this.log.child({ user: r.decision.account }),
-        // Whatever the client pipelined behind AUTH goes to the upstream, which answers it.
-        client: this.conn.detach(), upstream: adapter.detach(r.session), sessions: this.deps.sessions, now: this.deps.now,
-        goodbye: (reason, last) => goodbye(reason, last, enhanced),
-      }),
+      reply: R.authSucceeded,
+      next: 'handoff',
+      after: () =>
+        handOff({
+          id: this.id,
+          protocol: 'smtp',
+          remoteIp: this.remoteIp,
+          decision: r.decision,
+          log: this.log.child({ user: r.decision.account }),
+          // Whatever the client pipelined behind AUTH goes to the upstream, which answers it.
+          client: this.conn.detach(),
+          upstream: adapter.detach(r.session),
+          sessions: this.deps.sessions,
+          now: this.deps.now,
+          goodbye: (reason, last) => goodbye(reason, last, enhanced),
+        }),
     };
   }
 

@@ -41,7 +41,11 @@ export class SmtpUpstream {
   private readonly lostListeners: Array<(err: UpstreamError) => void> = [];
   private closing = false;
 
-  private constructor(private socket: Socket, private readonly cfg: UpstreamConfig, private readonly ehloName: string) {
+  private constructor(
+    private socket: Socket,
+    private readonly cfg: UpstreamConfig,
+    private readonly ehloName: string,
+  ) {
     this.attach(socket);
   }
 
@@ -67,12 +71,18 @@ export class SmtpUpstream {
     }
   }
 
-  get alive(): boolean { return this.failure === null && !this.socket.destroyed; }
+  get alive(): boolean {
+    return this.failure === null && !this.socket.destroyed;
+  }
 
-  has(ext: string): boolean { return this.extensions.has(ext.toUpperCase()); }
+  has(ext: string): boolean {
+    return this.extensions.has(ext.toUpperCase());
+  }
 
   /** Called once if the connection fails or the upstream closes it (not when mailgate does). */
-  onLost(fn: (err: UpstreamError) => void): void { this.lostListeners.push(fn); }
+  onLost(fn: (err: UpstreamError) => void): void {
+    this.lostListeners.push(fn);
+  }
 
   private attach(socket: Socket): void {
     socket.on('data', this.onData);
@@ -95,7 +105,9 @@ export class SmtpUpstream {
   };
 
   private readonly onGone = (e?: unknown): void => {
-    this.fail(new UpstreamError(e instanceof Error ? `upstream connection failed: ${e.message}` : 'the upstream closed the connection', 'closed'));
+    this.fail(
+      new UpstreamError(e instanceof Error ? `upstream connection failed: ${e.message}` : 'the upstream closed the connection', 'closed'),
+    );
   };
 
   /** Marks the connection unusable (once), wakes a pending read and tells the listeners. */
@@ -117,14 +129,24 @@ export class SmtpUpstream {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       const t = setTimeout(() => this.fail(new UpstreamError(`no reply from the upstream within ${timeoutMs} ms`, 'protocol')), timeoutMs);
-      this.waiter = { resolve: (x) => { clearTimeout(t); resolve(x); }, reject: (e) => { clearTimeout(t); reject(e); } };
+      this.waiter = {
+        resolve: (x) => {
+          clearTimeout(t);
+          resolve(x);
+        },
+        reject: (e) => {
+          clearTimeout(t);
+          reject(e);
+        },
+      };
     });
   }
 
   /** Sends one command line and reads its reply. */
   command(line: string, timeoutMs = COMMAND_TIMEOUT_MS): Promise<Reply> {
     const stale = this.replies.shift();
-    if (stale) this.fail(new UpstreamError(`unexpected reply from the upstream: ${replyText(stale)}`, stale.code === 421 ? 'closed' : 'protocol'));
+    if (stale)
+      this.fail(new UpstreamError(`unexpected reply from the upstream: ${replyText(stale)}`, stale.code === 421 ? 'closed' : 'protocol'));
     // Values come from the client (its EHLO name, its address); a line break would inject a command.
     if (/[\r\n\0]/.test(line)) this.fail(new UpstreamError('refusing to send a command with a line break', 'protocol'));
     if (this.failure) return Promise.reject(this.failure);
@@ -147,8 +169,14 @@ export class SmtpUpstream {
     try {
       await new Promise<void>((resolve, reject) => {
         const t = setTimeout(() => reject(new Error('TLS handshake timed out')), this.cfg.connectTimeoutMs);
-        tls.once('secureConnect', () => { clearTimeout(t); resolve(); });
-        tls.once('error', (e) => { clearTimeout(t); reject(e); });
+        tls.once('secureConnect', () => {
+          clearTimeout(t);
+          resolve();
+        });
+        tls.once('error', (e) => {
+          clearTimeout(t);
+          reject(e);
+        });
       });
     } catch (e) {
       tls.destroy();
@@ -165,7 +193,10 @@ export class SmtpUpstream {
    */
   async xclient(attrs: Array<[string, string]>, heloName: string): Promise<Reply | null> {
     const offered = new Set((this.extensions.get('XCLIENT') ?? '').toUpperCase().split(/\s+/));
-    const line = attrs.filter(([k]) => offered.has(k)).map(([k, v]) => `${k}=${xtext(v)}`).join(' ');
+    const line = attrs
+      .filter(([k]) => offered.has(k))
+      .map(([k, v]) => `${k}=${xtext(v)}`)
+      .join(' ');
     const r = await this.command(`XCLIENT ${line}`, this.cfg.connectTimeoutMs);
     if (r.code !== 220) return r;
     await this.ehlo(this.cfg.connectTimeoutMs, heloName);
@@ -216,4 +247,3 @@ export class SmtpUpstream {
     this.socket.destroy();
   }
 }
-

@@ -7,7 +7,16 @@ import pg from 'pg';
 import type { Pool, PoolClient, QueryResultRow } from 'pg';
 import { PROTOCOLS } from '../types.js';
 import type {
-  AccountRow, AuditEvent, AuditQuery, EmergencyCodeRow, EnrolCodeRow, OverrideOwner, PasscodeRow, PortalSessionRow, Protocol, Store,
+  AccountRow,
+  AuditEvent,
+  AuditQuery,
+  EmergencyCodeRow,
+  EnrolCodeRow,
+  OverrideOwner,
+  PasscodeRow,
+  PortalSessionRow,
+  Protocol,
+  Store,
   TotpRow,
 } from '../types.js';
 import { PG_LATEST_VERSION, assertNotNewer, migratePostgres, pgSchemaVersion } from './migrations.js';
@@ -27,14 +36,39 @@ export interface PostgresStoreOptions {
   onError?: (err: Error) => void;
 }
 
-interface AccountRecord { username: string; enforced: boolean | null; enforced_by: OverrideOwner | null; created_at: number; updated_at: number }
+interface AccountRecord {
+  username: string;
+  enforced: boolean | null;
+  enforced_by: OverrideOwner | null;
+  created_at: number;
+  updated_at: number;
+}
 interface PasscodeRecord {
-  id: string; username: string; name: string; scopes: string; tag: string; hash: string; created_at: number;
-  expires_at: number | null; revoked_at: number | null; last_used_at: number | null; last_used_ip: string | null; last_used_client: string | null;
+  id: string;
+  username: string;
+  name: string;
+  scopes: string;
+  tag: string;
+  hash: string;
+  created_at: number;
+  expires_at: number | null;
+  revoked_at: number | null;
+  last_used_at: number | null;
+  last_used_ip: string | null;
+  last_used_client: string | null;
 }
 interface AuditRecord {
-  id: number; ts: number; type: string; username: string | null; protocol: string | null; ip: string | null;
-  passcode_id: string | null; outcome: string; reason: string | null; session_id: string | null; detail: string | null;
+  id: number;
+  ts: number;
+  type: string;
+  username: string | null;
+  protocol: string | null;
+  ip: string | null;
+  passcode_id: string | null;
+  outcome: string;
+  reason: string | null;
+  session_id: string | null;
+  detail: string | null;
 }
 
 const isProtocol = (s: string): s is Protocol => (PROTOCOLS as readonly string[]).includes(s);
@@ -46,17 +80,37 @@ function encodeScopes(scopes: readonly Protocol[]): string {
 const decodeScopes = (t: string): Protocol[] => (t === '' ? [] : t.split(',').filter(isProtocol));
 
 const toAccount = (r: AccountRecord): AccountRow => ({
-  username: r.username, enforced: r.enforced, enforcedBy: r.enforced === null ? null : r.enforced_by,
-  createdAt: r.created_at, updatedAt: r.updated_at,
+  username: r.username,
+  enforced: r.enforced,
+  enforcedBy: r.enforced === null ? null : r.enforced_by,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
 });
 const toPasscode = (r: PasscodeRecord): PasscodeRow => ({
-  id: r.id, username: r.username, name: r.name, scopes: decodeScopes(r.scopes), tag: r.tag, hash: r.hash,
-  createdAt: r.created_at, expiresAt: r.expires_at, revokedAt: r.revoked_at, lastUsedAt: r.last_used_at,
-  lastUsedIp: r.last_used_ip, lastUsedClient: r.last_used_client,
+  id: r.id,
+  username: r.username,
+  name: r.name,
+  scopes: decodeScopes(r.scopes),
+  tag: r.tag,
+  hash: r.hash,
+  createdAt: r.created_at,
+  expiresAt: r.expires_at,
+  revokedAt: r.revoked_at,
+  lastUsedAt: r.last_used_at,
+  lastUsedIp: r.last_used_ip,
+  lastUsedClient: r.last_used_client,
 });
 const toAudit = (r: AuditRecord): AuditEvent => ({
-  id: r.id, ts: r.ts, type: r.type, username: r.username, protocol: r.protocol, ip: r.ip, passcodeId: r.passcode_id,
-  outcome: r.outcome, reason: r.reason, sessionId: r.session_id,
+  id: r.id,
+  ts: r.ts,
+  type: r.type,
+  username: r.username,
+  protocol: r.protocol,
+  ip: r.ip,
+  passcodeId: r.passcode_id,
+  outcome: r.outcome,
+  reason: r.reason,
+  sessionId: r.session_id,
   detail: r.detail === null ? null : (JSON.parse(r.detail) as Record<string, unknown>),
 });
 
@@ -70,9 +124,13 @@ const types = {
 export function createPool(o: PostgresStoreOptions): Pool {
   const timeout = o.statementTimeoutMs ?? 5000;
   const pool = new pg.Pool({
-    connectionString: o.url, max: o.poolSize ?? 10, types,
-    statement_timeout: timeout, idle_in_transaction_session_timeout: Math.max(timeout * 2, 10_000),
-    connectionTimeoutMillis: timeout, application_name: 'mailgate',
+    connectionString: o.url,
+    max: o.poolSize ?? 10,
+    types,
+    statement_timeout: timeout,
+    idle_in_transaction_session_timeout: Math.max(timeout * 2, 10_000),
+    connectionTimeoutMillis: timeout,
+    application_name: 'mailgate',
   });
   // Without a listener an idle connection's error (server restart) would crash the process.
   pool.on('error', (e) => o.onError?.(e));
@@ -87,7 +145,8 @@ export async function openPostgresStore(o: PostgresStoreOptions): Promise<Store>
     else {
       const v = await pgSchemaVersion(pool);
       assertNotNewer(v, PG_LATEST_VERSION);
-      if (v < PG_LATEST_VERSION) throw new Error(`the database schema is at version ${v}, this mailgate needs ${PG_LATEST_VERSION}: run \`mailgate migrate\``);
+      if (v < PG_LATEST_VERSION)
+        throw new Error(`the database schema is at version ${v}, this mailgate needs ${PG_LATEST_VERSION}: run \`mailgate migrate\``);
     }
   } catch (e) {
     await pool.end();
@@ -170,7 +229,20 @@ class PostgresStore implements Store {
         await c.query(
           `INSERT INTO passcodes (id, username, name, scopes, tag, hash, created_at, expires_at, revoked_at,
              last_used_at, last_used_ip, last_used_client) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
-          [r.id, r.username, r.name, scopes, r.tag, r.hash, r.createdAt, r.expiresAt, r.revokedAt, r.lastUsedAt, r.lastUsedIp, r.lastUsedClient],
+          [
+            r.id,
+            r.username,
+            r.name,
+            scopes,
+            r.tag,
+            r.hash,
+            r.createdAt,
+            r.expiresAt,
+            r.revokedAt,
+            r.lastUsedAt,
+            r.lastUsedIp,
+            r.lastUsedClient,
+          ],
         );
       });
     } catch (err) {
@@ -189,16 +261,26 @@ class PostgresStore implements Store {
   }
 
   async listPasscodes(username: string): Promise<PasscodeRow[]> {
-    return (await this.q<PasscodeRecord>('SELECT * FROM passcodes WHERE username = $1 ORDER BY created_at, seq', [username])).rows.map(toPasscode);
+    return (await this.q<PasscodeRecord>('SELECT * FROM passcodes WHERE username = $1 ORDER BY created_at, seq', [username])).rows.map(
+      toPasscode,
+    );
   }
 
   async revokePasscode(username: string, id: string, at: number): Promise<boolean> {
-    const r = await this.q('UPDATE passcodes SET revoked_at = $1 WHERE id = $2 AND username = $3 AND revoked_at IS NULL', [at, id, username]);
+    const r = await this.q('UPDATE passcodes SET revoked_at = $1 WHERE id = $2 AND username = $3 AND revoked_at IS NULL', [
+      at,
+      id,
+      username,
+    ]);
     return r.rowCount === 1;
   }
 
   async setPasscodeScopes(username: string, id: string, scopes: readonly Protocol[]): Promise<boolean> {
-    const r = await this.q('UPDATE passcodes SET scopes = $1 WHERE id = $2 AND username = $3 AND revoked_at IS NULL', [encodeScopes(scopes), id, username]);
+    const r = await this.q('UPDATE passcodes SET scopes = $1 WHERE id = $2 AND username = $3 AND revoked_at IS NULL', [
+      encodeScopes(scopes),
+      id,
+      username,
+    ]);
     return r.rowCount === 1;
   }
 
@@ -215,23 +297,57 @@ class PostgresStore implements Store {
   }
 
   // Two-factor state (twofactor.ts).
-  getTotp(u: string): Promise<TotpRow | undefined> { return this.tf.getTotp(u); }
-  setPendingTotp(u: string, secret: string, at: number): Promise<void> { return this.tf.setPendingTotp(u, secret, at); }
-  activateTotp(u: string, pending: string, at: number, step: number): Promise<boolean> { return this.tf.activateTotp(u, pending, at, step); }
-  useTotpStep(u: string, step: number): Promise<boolean> { return this.tf.useTotpStep(u, step); }
-  deleteTotp(u: string): Promise<boolean> { return this.tf.deleteTotp(u); }
-  replaceEmergencyCodes(u: string, codes: Array<{ tag: string; hash: string }>, at: number): Promise<void> { return this.tf.replaceEmergencyCodes(u, codes, at); }
-  listEmergencyCodes(u: string): Promise<EmergencyCodeRow[]> { return this.tf.listEmergencyCodes(u); }
-  useEmergencyCode(u: string, id: number, at: number): Promise<boolean> { return this.tf.useEmergencyCode(u, id, at); }
-  setEnrolCode(row: Omit<EnrolCodeRow, 'usedAt'>): Promise<void> { return this.tf.setEnrolCode(row); }
-  getEnrolCode(u: string): Promise<EnrolCodeRow | undefined> { return this.tf.getEnrolCode(u); }
-  useEnrolCode(u: string, tag: string, at: number): Promise<boolean> { return this.tf.useEnrolCode(u, tag, at); }
-  createPortalSession(row: PortalSessionRow): Promise<void> { return this.tf.createPortalSession(row); }
-  getPortalSession(id: string): Promise<PortalSessionRow | undefined> { return this.tf.getPortalSession(id); }
-  touchPortalSession(id: string, at: number): Promise<void> { return this.tf.touchPortalSession(id, at); }
-  deletePortalSession(id: string): Promise<void> { return this.tf.deletePortalSession(id); }
-  deletePortalSessionsOf(u: string): Promise<number> { return this.tf.deletePortalSessionsOf(u); }
-  prunePortalSessions(idleBefore: number, createdBefore: number): Promise<number> { return this.tf.prunePortalSessions(idleBefore, createdBefore); }
+  getTotp(u: string): Promise<TotpRow | undefined> {
+    return this.tf.getTotp(u);
+  }
+  setPendingTotp(u: string, secret: string, at: number): Promise<void> {
+    return this.tf.setPendingTotp(u, secret, at);
+  }
+  activateTotp(u: string, pending: string, at: number, step: number): Promise<boolean> {
+    return this.tf.activateTotp(u, pending, at, step);
+  }
+  useTotpStep(u: string, step: number): Promise<boolean> {
+    return this.tf.useTotpStep(u, step);
+  }
+  deleteTotp(u: string): Promise<boolean> {
+    return this.tf.deleteTotp(u);
+  }
+  replaceEmergencyCodes(u: string, codes: Array<{ tag: string; hash: string }>, at: number): Promise<void> {
+    return this.tf.replaceEmergencyCodes(u, codes, at);
+  }
+  listEmergencyCodes(u: string): Promise<EmergencyCodeRow[]> {
+    return this.tf.listEmergencyCodes(u);
+  }
+  useEmergencyCode(u: string, id: number, at: number): Promise<boolean> {
+    return this.tf.useEmergencyCode(u, id, at);
+  }
+  setEnrolCode(row: Omit<EnrolCodeRow, 'usedAt'>): Promise<void> {
+    return this.tf.setEnrolCode(row);
+  }
+  getEnrolCode(u: string): Promise<EnrolCodeRow | undefined> {
+    return this.tf.getEnrolCode(u);
+  }
+  useEnrolCode(u: string, tag: string, at: number): Promise<boolean> {
+    return this.tf.useEnrolCode(u, tag, at);
+  }
+  createPortalSession(row: PortalSessionRow): Promise<void> {
+    return this.tf.createPortalSession(row);
+  }
+  getPortalSession(id: string): Promise<PortalSessionRow | undefined> {
+    return this.tf.getPortalSession(id);
+  }
+  touchPortalSession(id: string, at: number): Promise<void> {
+    return this.tf.touchPortalSession(id, at);
+  }
+  deletePortalSession(id: string): Promise<void> {
+    return this.tf.deletePortalSession(id);
+  }
+  deletePortalSessionsOf(u: string): Promise<number> {
+    return this.tf.deletePortalSessionsOf(u);
+  }
+  prunePortalSessions(idleBefore: number, createdBefore: number): Promise<number> {
+    return this.tf.prunePortalSessions(idleBefore, createdBefore);
+  }
 
   async appendAudit(e: AuditEvent): Promise<number> {
     const detail = e.detail === null || e.detail === undefined ? null : JSON.stringify(e.detail);
@@ -247,7 +363,10 @@ class PostgresStore implements Store {
     const limit = q.limit === undefined || !Number.isFinite(q.limit) ? DEFAULT_AUDIT_LIMIT : Math.max(0, Math.floor(q.limit));
     const where: string[] = [];
     const args: unknown[] = [];
-    const add = (sql: string, v: unknown) => { args.push(v); where.push(sql.replace('?', `$${args.length}`)); };
+    const add = (sql: string, v: unknown) => {
+      args.push(v);
+      where.push(sql.replace('?', `$${args.length}`));
+    };
     if (q.username !== undefined) add('username = ?', q.username);
     if (q.type !== undefined) add('type = ?', q.type);
     if (q.afterId !== undefined) add('id > ?', q.afterId);

@@ -140,7 +140,11 @@ async function currentVersion(c: PoolClient): Promise<number> {
 /** The applied schema version (0: empty database). */
 export async function pgSchemaVersion(pool: Pool): Promise<number> {
   const c = await pool.connect();
-  try { return await currentVersion(c); } finally { c.release(); }
+  try {
+    return await currentVersion(c);
+  } finally {
+    c.release();
+  }
 }
 
 /** Refuses a database written by a newer mailgate (its schema may mean things we do not know). */

@@ -15,8 +15,12 @@ describeInterop('postgres store', ['postgres'], () => {
   let server: PostgresInstance;
   let n = 0;
   const freshUrl = () => server.createDatabase(`t${process.pid}_${n++}`);
-  beforeAll(async () => { server = await startPostgres(); }, 60_000);
-  afterAll(async () => { await server?.stop(); });
+  beforeAll(async () => {
+    server = await startPostgres();
+  }, 60_000);
+  afterAll(async () => {
+    await server?.stop();
+  });
 
   storeContract('postgres', async () => openPostgresStore({ url: await freshUrl() }));
 
@@ -44,8 +48,16 @@ describeInterop('postgres store', ['postgres'], () => {
       await pool.query(`INSERT INTO mailgate_schema (version, name) VALUES ($1, 'from the future')`, [PG_LATEST_VERSION + 1]);
       await pool.end();
       await expect(openPostgresStore({ url })).rejects.toThrow(/newer than this mailgate understands/);
-      expect(await (async () => { const p = createPool({ url }); try { return await pgSchemaVersion(p); } finally { await p.end(); } })())
-        .toBe(PG_LATEST_VERSION + 1);
+      expect(
+        await (async () => {
+          const p = createPool({ url });
+          try {
+            return await pgSchemaVersion(p);
+          } finally {
+            await p.end();
+          }
+        })(),
+      ).toBe(PG_LATEST_VERSION + 1);
     });
 
     it('audit is append-only in the database: UPDATE, DELETE, TRUNCATE refused; a gate passes only older rows', async () => {

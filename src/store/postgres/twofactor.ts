@@ -12,33 +12,79 @@ export type Query = <R extends QueryResultRow = QueryResultRow>(sql: string, arg
 export type Transaction = <T>(fn: (c: PoolClient) => Promise<T>) => Promise<T>;
 
 interface TotpRecord {
-  username: string; secret: string | null; enabled_at: number | null; last_step: number | null;
-  pending_secret: string | null; pending_at: number | null;
+  username: string;
+  secret: string | null;
+  enabled_at: number | null;
+  last_step: number | null;
+  pending_secret: string | null;
+  pending_at: number | null;
 }
-interface CodeRecord { username: string; id: number; tag: string; hash: string; created_at: number; used_at: number | null }
-interface EnrolRecord { username: string; tag: string; hash: string; created_at: number; expires_at: number; used_at: number | null }
+interface CodeRecord {
+  username: string;
+  id: number;
+  tag: string;
+  hash: string;
+  created_at: number;
+  used_at: number | null;
+}
+interface EnrolRecord {
+  username: string;
+  tag: string;
+  hash: string;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
 interface SessionRecord {
-  id: string; username: string; stage: string; csrf: string; ip: string | null; created_at: number; last_seen_at: number;
+  id: string;
+  username: string;
+  stage: string;
+  csrf: string;
+  ip: string | null;
+  created_at: number;
+  last_seen_at: number;
 }
 
 const toTotp = (r: TotpRecord): TotpRow => ({
-  username: r.username, secret: r.secret, enabledAt: r.enabled_at, lastStep: r.last_step,
-  pendingSecret: r.pending_secret, pendingAt: r.pending_at,
+  username: r.username,
+  secret: r.secret,
+  enabledAt: r.enabled_at,
+  lastStep: r.last_step,
+  pendingSecret: r.pending_secret,
+  pendingAt: r.pending_at,
 });
 const toCode = (r: CodeRecord): EmergencyCodeRow => ({
-  username: r.username, id: r.id, tag: r.tag, hash: r.hash, createdAt: r.created_at, usedAt: r.used_at,
+  username: r.username,
+  id: r.id,
+  tag: r.tag,
+  hash: r.hash,
+  createdAt: r.created_at,
+  usedAt: r.used_at,
 });
 const toEnrol = (r: EnrolRecord): EnrolCodeRow => ({
-  username: r.username, tag: r.tag, hash: r.hash, createdAt: r.created_at, expiresAt: r.expires_at, usedAt: r.used_at,
+  username: r.username,
+  tag: r.tag,
+  hash: r.hash,
+  createdAt: r.created_at,
+  expiresAt: r.expires_at,
+  usedAt: r.used_at,
 });
 const toSession = (r: SessionRecord): PortalSessionRow => ({
-  id: r.id, username: r.username, stage: r.stage === 'complete' ? 'complete' : 'password', csrf: r.csrf,
-  ip: r.ip, createdAt: r.created_at, lastSeenAt: r.last_seen_at,
+  id: r.id,
+  username: r.username,
+  stage: r.stage === 'complete' ? 'complete' : 'password',
+  csrf: r.csrf,
+  ip: r.ip,
+  createdAt: r.created_at,
+  lastSeenAt: r.last_seen_at,
 });
 
 /** The two-factor half of the PostgreSQL Store; PostgresStore delegates to it. */
 export class PgTwoFactor {
-  constructor(private readonly q: Query, private readonly tx: Transaction) {}
+  constructor(
+    private readonly q: Query,
+    private readonly tx: Transaction,
+  ) {}
 
   async getTotp(username: string): Promise<TotpRow | undefined> {
     const r = (await this.q<TotpRecord>('SELECT * FROM totp WHERE username = $1', [username])).rows[0];
@@ -88,7 +134,11 @@ export class PgTwoFactor {
   }
   async useEmergencyCode(username: string, id: number, at: number): Promise<boolean> {
     if (!Number.isSafeInteger(id) || id < 0 || id > 0x7fffffff) return false;
-    const r = await this.q('UPDATE emergency_codes SET used_at = $1 WHERE username = $2 AND id = $3 AND used_at IS NULL', [at, username, id]);
+    const r = await this.q('UPDATE emergency_codes SET used_at = $1 WHERE username = $2 AND id = $3 AND used_at IS NULL', [
+      at,
+      username,
+      id,
+    ]);
     return r.rowCount === 1;
   }
 
@@ -105,10 +155,11 @@ export class PgTwoFactor {
     return r && toEnrol(r);
   }
   async useEnrolCode(username: string, tag: string, at: number): Promise<boolean> {
-    const r = await this.q(
-      'UPDATE enrol_codes SET used_at = $1 WHERE username = $2 AND tag = $3 AND used_at IS NULL AND expires_at > $1',
-      [at, username, tag],
-    );
+    const r = await this.q('UPDATE enrol_codes SET used_at = $1 WHERE username = $2 AND tag = $3 AND used_at IS NULL AND expires_at > $1', [
+      at,
+      username,
+      tag,
+    ]);
     return r.rowCount === 1;
   }
 

@@ -11,13 +11,30 @@ const store = await openSqliteStore(path);
 for (let i = 0; ; i++) {
   const id = `crash-${i}`;
   await store.insertPasscode({
-    id, username: `user-${i % 7}`, name: 'crash test', scopes: ['imap'], tag: `tag-${i}`,
-    hash: 'x'.repeat(60), createdAt: Date.now(), expiresAt: null, revokedAt: null,
-    lastUsedAt: null, lastUsedIp: null, lastUsedClient: null,
+    id,
+    username: `user-${i % 7}`,
+    name: 'crash test',
+    scopes: ['imap'],
+    tag: `tag-${i}`,
+    hash: 'x'.repeat(60),
+    createdAt: Date.now(),
+    expiresAt: null,
+    revokedAt: null,
+    lastUsedAt: null,
+    lastUsedIp: null,
+    lastUsedClient: null,
   });
   await store.appendAudit({
-    ts: Date.now(), type: 'passcode.create', username: `user-${i % 7}`, protocol: null, ip: null,
-    passcodeId: id, outcome: 'ok', reason: null, sessionId: null, detail: { i },
+    ts: Date.now(),
+    type: 'passcode.create',
+    username: `user-${i % 7}`,
+    protocol: null,
+    ip: null,
+    passcodeId: id,
+    outcome: 'ok',
+    reason: null,
+    sessionId: null,
+    detail: { i },
   });
   // Pipes are synchronous on Linux, so once this returns the parent can see the line.
   process.stdout.write(`${id}\n`);

@@ -8,7 +8,16 @@ import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
 import { PROTOCOLS } from '../types.js';
 import type {
-  AccountRow, AuditEvent, AuditQuery, EmergencyCodeRow, EnrolCodeRow, OverrideOwner, PasscodeRow, PortalSessionRow, Protocol, Store,
+  AccountRow,
+  AuditEvent,
+  AuditQuery,
+  EmergencyCodeRow,
+  EnrolCodeRow,
+  OverrideOwner,
+  PasscodeRow,
+  PortalSessionRow,
+  Protocol,
+  Store,
   TotpRow,
 } from '../types.js';
 import { LATEST_VERSION, migrate } from './migrations.js';
@@ -146,9 +155,11 @@ function openDatabase(path: string, runMigrations: boolean): Db {
     else {
       const v = db.pragma('user_version', { simple: true }) as number;
       if (v !== LATEST_VERSION) {
-        throw new Error(v > LATEST_VERSION
-          ? `database schema version ${v} is newer than this mailgate understands (${LATEST_VERSION}); refusing to open it`
-          : `the database schema is at version ${v}, this mailgate needs ${LATEST_VERSION}: run \`mailgate migrate\``);
+        throw new Error(
+          v > LATEST_VERSION
+            ? `database schema version ${v} is newer than this mailgate understands (${LATEST_VERSION}); refusing to open it`
+            : `the database schema is at version ${v}, this mailgate needs ${LATEST_VERSION}: run \`mailgate migrate\``,
+        );
       }
     }
     return db;
@@ -234,8 +245,18 @@ class SqliteStore implements Store {
     this.insertTx = db.transaction((r: PasscodeRow) => {
       this.s.ensureAccount.run(r.username, r.createdAt, r.createdAt);
       this.s.insertPasscode.run(
-        r.id, r.username, r.name, encodeScopes(r.scopes), r.tag, r.hash, r.createdAt, r.expiresAt,
-        r.revokedAt, r.lastUsedAt, r.lastUsedIp, r.lastUsedClient,
+        r.id,
+        r.username,
+        r.name,
+        encodeScopes(r.scopes),
+        r.tag,
+        r.hash,
+        r.createdAt,
+        r.expiresAt,
+        r.revokedAt,
+        r.lastUsedAt,
+        r.lastUsedIp,
+        r.lastUsedClient,
       );
     });
   }
@@ -293,41 +314,72 @@ class SqliteStore implements Store {
   }
 
   // Two-factor state (twofactor.ts).
-  async getTotp(u: string): Promise<TotpRow | undefined> { return this.tf.getTotp(u); }
-  async setPendingTotp(u: string, secret: string, at: number): Promise<void> { this.tf.setPendingTotp(u, secret, at); }
-  async activateTotp(u: string, pending: string, at: number, step: number): Promise<boolean> { return this.tf.activateTotp(u, pending, at, step); }
-  async useTotpStep(u: string, step: number): Promise<boolean> { return this.tf.useTotpStep(u, step); }
-  async deleteTotp(u: string): Promise<boolean> { return this.tf.deleteTotp(u); }
-  async replaceEmergencyCodes(u: string, codes: Array<{ tag: string; hash: string }>, at: number): Promise<void> { this.tf.replaceEmergencyCodes(u, codes, at); }
-  async listEmergencyCodes(u: string): Promise<EmergencyCodeRow[]> { return this.tf.listEmergencyCodes(u); }
-  async useEmergencyCode(u: string, id: number, at: number): Promise<boolean> { return this.tf.useEmergencyCode(u, id, at); }
-  async setEnrolCode(row: Omit<EnrolCodeRow, 'usedAt'>): Promise<void> { this.tf.setEnrolCode(row); }
-  async getEnrolCode(u: string): Promise<EnrolCodeRow | undefined> { return this.tf.getEnrolCode(u); }
-  async useEnrolCode(u: string, tag: string, at: number): Promise<boolean> { return this.tf.useEnrolCode(u, tag, at); }
-  async createPortalSession(row: PortalSessionRow): Promise<void> { this.tf.createPortalSession(row); }
-  async getPortalSession(id: string): Promise<PortalSessionRow | undefined> { return this.tf.getPortalSession(id); }
-  async touchPortalSession(id: string, at: number): Promise<void> { this.tf.touchPortalSession(id, at); }
-  async deletePortalSession(id: string): Promise<void> { this.tf.deletePortalSession(id); }
-  async deletePortalSessionsOf(u: string): Promise<number> { return this.tf.deletePortalSessionsOf(u); }
-  async prunePortalSessions(idleBefore: number, createdBefore: number): Promise<number> { return this.tf.prunePortalSessions(idleBefore, createdBefore); }
+  async getTotp(u: string): Promise<TotpRow | undefined> {
+    return this.tf.getTotp(u);
+  }
+  async setPendingTotp(u: string, secret: string, at: number): Promise<void> {
+    this.tf.setPendingTotp(u, secret, at);
+  }
+  async activateTotp(u: string, pending: string, at: number, step: number): Promise<boolean> {
+    return this.tf.activateTotp(u, pending, at, step);
+  }
+  async useTotpStep(u: string, step: number): Promise<boolean> {
+    return this.tf.useTotpStep(u, step);
+  }
+  async deleteTotp(u: string): Promise<boolean> {
+    return this.tf.deleteTotp(u);
+  }
+  async replaceEmergencyCodes(u: string, codes: Array<{ tag: string; hash: string }>, at: number): Promise<void> {
+    this.tf.replaceEmergencyCodes(u, codes, at);
+  }
+  async listEmergencyCodes(u: string): Promise<EmergencyCodeRow[]> {
+    return this.tf.listEmergencyCodes(u);
+  }
+  async useEmergencyCode(u: string, id: number, at: number): Promise<boolean> {
+    return this.tf.useEmergencyCode(u, id, at);
+  }
+  async setEnrolCode(row: Omit<EnrolCodeRow, 'usedAt'>): Promise<void> {
+    this.tf.setEnrolCode(row);
+  }
+  async getEnrolCode(u: string): Promise<EnrolCodeRow | undefined> {
+    return this.tf.getEnrolCode(u);
+  }
+  async useEnrolCode(u: string, tag: string, at: number): Promise<boolean> {
+    return this.tf.useEnrolCode(u, tag, at);
+  }
+  async createPortalSession(row: PortalSessionRow): Promise<void> {
+    this.tf.createPortalSession(row);
+  }
+  async getPortalSession(id: string): Promise<PortalSessionRow | undefined> {
+    return this.tf.getPortalSession(id);
+  }
+  async touchPortalSession(id: string, at: number): Promise<void> {
+    this.tf.touchPortalSession(id, at);
+  }
+  async deletePortalSession(id: string): Promise<void> {
+    this.tf.deletePortalSession(id);
+  }
+  async deletePortalSessionsOf(u: string): Promise<number> {
+    return this.tf.deletePortalSessionsOf(u);
+  }
+  async prunePortalSessions(idleBefore: number, createdBefore: number): Promise<number> {
+    return this.tf.prunePortalSessions(idleBefore, createdBefore);
+  }
 
   async appendAudit(e: AuditEvent): Promise<number> {
     const detail = e.detail === null || e.detail === undefined ? null : JSON.stringify(e.detail);
-    const info = this.s.appendAudit.run(
-      e.ts, e.type, e.username, e.protocol, e.ip, e.passcodeId, e.outcome, e.reason, e.sessionId, detail,
-    );
+    const info = this.s.appendAudit.run(e.ts, e.type, e.username, e.protocol, e.ip, e.passcodeId, e.outcome, e.reason, e.sessionId, detail);
     return Number(info.lastInsertRowid);
   }
 
   async queryAudit(q: AuditQuery): Promise<AuditEvent[]> {
-    const limit =
-      q.limit === undefined || !Number.isFinite(q.limit) ? DEFAULT_AUDIT_LIMIT : Math.max(0, Math.floor(q.limit));
+    const limit = q.limit === undefined || !Number.isFinite(q.limit) ? DEFAULT_AUDIT_LIMIT : Math.max(0, Math.floor(q.limit));
     const where: string[] = [];
     const args: unknown[] = [];
-    if (q.username !== undefined) (where.push('username = ?'), args.push(q.username));
-    if (q.type !== undefined) (where.push('type = ?'), args.push(q.type));
-    if (q.afterId !== undefined) (where.push('id > ?'), args.push(q.afterId));
-    if (q.since !== undefined) (where.push('ts >= ?'), args.push(q.since));
+    if (q.username !== undefined) where.push('username = ?'), args.push(q.username);
+    if (q.type !== undefined) where.push('type = ?'), args.push(q.type);
+    if (q.afterId !== undefined) where.push('id > ?'), args.push(q.afterId);
+    if (q.since !== undefined) where.push('ts >= ?'), args.push(q.since);
     // The SQL text depends only on which filters are present, never on their values.
     const filter = where.join(' AND ');
     const order = q.oldestFirst ? 'ASC' : 'DESC';

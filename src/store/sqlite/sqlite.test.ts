@@ -21,9 +21,21 @@ storeContract('sqlite file', () => openSqliteStore(freshPath()));
 function prepareV2(path: string): void {
   mkdirSync(join(path, '..'), { recursive: true });
   const db = new Database(path);
-  expect(migrate(db, MIGRATIONS.filter((m) => m.version <= 2))).toBe(2);
+  expect(
+    migrate(
+      db,
+      MIGRATIONS.filter((m) => m.version <= 2),
+    ),
+  ).toBe(2);
   const account = db.prepare('INSERT INTO accounts (username, enforced, created_at, updated_at) VALUES (?, ?, 1, 2)');
-  for (const [u, e] of [['admin@example.com', 1], ['portal@example.com', 1], ['quiet@example.com', 1], ['off@example.com', 0], ['none@example.com', null]] as const) account.run(u, e);
+  for (const [u, e] of [
+    ['admin@example.com', 1],
+    ['portal@example.com', 1],
+    ['quiet@example.com', 1],
+    ['off@example.com', 0],
+    ['none@example.com', null],
+  ] as const)
+    account.run(u, e);
   const event = db.prepare(`INSERT INTO audit (ts, type, username, outcome, detail) VALUES (?, ?, ?, 'ok', ?)`);
   event.run(1, 'account.enforce', 'admin@example.com', JSON.stringify({ actor: 'portal', enforced: true }));
   event.run(2, 'account.enforce', 'admin@example.com', JSON.stringify({ actor: 'cli', enforced: true }));
@@ -120,7 +132,9 @@ describe('sqlite store specifics', () => {
 
   it('migrate: false (serve --no-migrate) refuses an outdated schema and opens a current one', async () => {
     const path = freshPath();
-    await expect(openSqliteStore(path, { migrate: false })).rejects.toThrow(/schema is at version 0, this mailgate needs \d+: run `mailgate migrate`/);
+    await expect(openSqliteStore(path, { migrate: false })).rejects.toThrow(
+      /schema is at version 0, this mailgate needs \d+: run `mailgate migrate`/,
+    );
     await (await openSqliteStore(path)).close();
     const store = await openSqliteStore(path, { migrate: false });
     await store.close();
@@ -136,10 +150,12 @@ describe('sqlite store specifics', () => {
     expect(db.prepare('SELECT count(*) AS n FROM audit_prune_gate').get()).toEqual({ n: 0 });
     expect(() => db.prepare('DELETE FROM audit').run()).toThrow(/append-only/);
     // A gate row only lets rows older than its cutoff go, even inside one transaction.
-    expect(() => db.transaction(() => {
-      db.prepare('INSERT INTO audit_prune_gate (before) VALUES (2500)').run();
-      db.prepare('DELETE FROM audit').run();
-    })()).toThrow(/append-only/);
+    expect(() =>
+      db.transaction(() => {
+        db.prepare('INSERT INTO audit_prune_gate (before) VALUES (2500)').run();
+        db.prepare('DELETE FROM audit').run();
+      })(),
+    ).toThrow(/append-only/);
     expect(db.prepare('SELECT ts FROM audit').all()).toEqual([{ ts: 3000 }]);
     db.close();
   });
@@ -152,7 +168,9 @@ describe('sqlite store specifics', () => {
     const db = new Database(path);
     db.pragma('foreign_keys = ON'); // per-connection setting, as in the store
     expect(() =>
-      db.prepare("INSERT INTO passcodes (id, username, name, scopes, tag, hash, created_at) VALUES ('x', 'ghost', 'n', '', 't', 'h', 0)").run(),
+      db
+        .prepare("INSERT INTO passcodes (id, username, name, scopes, tag, hash, created_at) VALUES ('x', 'ghost', 'n', '', 't', 'h', 0)")
+        .run(),
     ).toThrow(/FOREIGN KEY/);
     db.prepare('DELETE FROM accounts').run();
     expect(db.prepare('SELECT count(*) AS n FROM passcodes').get()).toEqual({ n: 0 });
@@ -164,7 +182,8 @@ describe('sqlite store specifics', () => {
     const fixture = fileURLToPath(new URL('./crash-writer.fixture.ts', import.meta.url));
     const root = fileURLToPath(new URL('../../../', import.meta.url));
     const child = spawn(process.execPath, ['--import', 'tsx', fixture, path], {
-      cwd: root, stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: root,
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
     let err = '';

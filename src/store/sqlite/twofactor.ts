@@ -15,30 +15,69 @@ interface TotpRecord {
   pending_at: number | null;
 }
 
-interface CodeRecord { username: string; id: number; tag: string; hash: string; created_at: number; used_at: number | null }
+interface CodeRecord {
+  username: string;
+  id: number;
+  tag: string;
+  hash: string;
+  created_at: number;
+  used_at: number | null;
+}
 
-interface EnrolRecord { username: string; tag: string; hash: string; created_at: number; expires_at: number; used_at: number | null }
+interface EnrolRecord {
+  username: string;
+  tag: string;
+  hash: string;
+  created_at: number;
+  expires_at: number;
+  used_at: number | null;
+}
 
 interface SessionRecord {
-  id: string; username: string; stage: string; csrf: string; ip: string | null; created_at: number; last_seen_at: number;
+  id: string;
+  username: string;
+  stage: string;
+  csrf: string;
+  ip: string | null;
+  created_at: number;
+  last_seen_at: number;
 }
 
 const toTotp = (r: TotpRecord): TotpRow => ({
-  username: r.username, secret: r.secret, enabledAt: r.enabled_at, lastStep: r.last_step,
-  pendingSecret: r.pending_secret, pendingAt: r.pending_at,
+  username: r.username,
+  secret: r.secret,
+  enabledAt: r.enabled_at,
+  lastStep: r.last_step,
+  pendingSecret: r.pending_secret,
+  pendingAt: r.pending_at,
 });
 
 const toCode = (r: CodeRecord): EmergencyCodeRow => ({
-  username: r.username, id: r.id, tag: r.tag, hash: r.hash, createdAt: r.created_at, usedAt: r.used_at,
+  username: r.username,
+  id: r.id,
+  tag: r.tag,
+  hash: r.hash,
+  createdAt: r.created_at,
+  usedAt: r.used_at,
 });
 
 const toEnrol = (r: EnrolRecord): EnrolCodeRow => ({
-  username: r.username, tag: r.tag, hash: r.hash, createdAt: r.created_at, expiresAt: r.expires_at, usedAt: r.used_at,
+  username: r.username,
+  tag: r.tag,
+  hash: r.hash,
+  createdAt: r.created_at,
+  expiresAt: r.expires_at,
+  usedAt: r.used_at,
 });
 
 const toSession = (r: SessionRecord): PortalSessionRow => ({
-  id: r.id, username: r.username, stage: r.stage === 'complete' ? 'complete' : 'password', csrf: r.csrf,
-  ip: r.ip, createdAt: r.created_at, lastSeenAt: r.last_seen_at,
+  id: r.id,
+  username: r.username,
+  stage: r.stage === 'complete' ? 'complete' : 'password',
+  csrf: r.csrf,
+  ip: r.ip,
+  createdAt: r.created_at,
+  lastSeenAt: r.last_seen_at,
 });
 
 function prepare(db: Db) {
@@ -55,9 +94,7 @@ function prepare(db: Db) {
     ),
     // The comparison and the write are one statement: two requests racing with the same code
     // cannot both succeed.
-    useStep: p(
-      `UPDATE totp SET last_step = ? WHERE username = ? AND secret IS NOT NULL AND (last_step IS NULL OR last_step < ?)`,
-    ),
+    useStep: p(`UPDATE totp SET last_step = ? WHERE username = ? AND secret IS NOT NULL AND (last_step IS NULL OR last_step < ?)`),
     deleteTotp: p('DELETE FROM totp WHERE username = ?'),
     deleteCodes: p('DELETE FROM emergency_codes WHERE username = ?'),
     insertCode: p('INSERT INTO emergency_codes (username, id, tag, hash, created_at, used_at) VALUES (?, ?, ?, ?, ?, NULL)'),
@@ -70,9 +107,7 @@ function prepare(db: Db) {
     ),
     getEnrol: p<EnrolRecord>('SELECT * FROM enrol_codes WHERE username = ?'),
     useEnrol: p('UPDATE enrol_codes SET used_at = ? WHERE username = ? AND tag = ? AND used_at IS NULL AND expires_at > ?'),
-    createSession: p(
-      `INSERT INTO portal_sessions (id, username, stage, csrf, ip, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-    ),
+    createSession: p(`INSERT INTO portal_sessions (id, username, stage, csrf, ip, created_at, last_seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)`),
     getSession: p<SessionRecord>('SELECT * FROM portal_sessions WHERE id = ?'),
     touchSession: p('UPDATE portal_sessions SET last_seen_at = ? WHERE id = ?'),
     deleteSession: p('DELETE FROM portal_sessions WHERE id = ?'),
@@ -98,25 +133,39 @@ export class TwoFactorTables {
     const r = this.s.getTotp.get(username);
     return r && toTotp(r);
   }
-  setPendingTotp(username: string, secret: string, at: number): void { this.s.setPending.run(username, secret, at); }
+  setPendingTotp(username: string, secret: string, at: number): void {
+    this.s.setPending.run(username, secret, at);
+  }
   activateTotp(username: string, pendingSecret: string, at: number, step: number): boolean {
     return this.s.activate.run(at, step, username, pendingSecret).changes === 1;
   }
-  useTotpStep(username: string, step: number): boolean { return this.s.useStep.run(step, username, step).changes === 1; }
-  deleteTotp(username: string): boolean { return this.s.deleteTotp.run(username).changes === 1; }
+  useTotpStep(username: string, step: number): boolean {
+    return this.s.useStep.run(step, username, step).changes === 1;
+  }
+  deleteTotp(username: string): boolean {
+    return this.s.deleteTotp.run(username).changes === 1;
+  }
 
   replaceEmergencyCodes(username: string, codes: Array<{ tag: string; hash: string }>, at: number): void {
     this.replaceTx(username, codes, at);
   }
-  listEmergencyCodes(username: string): EmergencyCodeRow[] { return this.s.listCodes.all(username).map(toCode); }
-  useEmergencyCode(username: string, id: number, at: number): boolean { return this.s.useCode.run(at, username, id).changes === 1; }
+  listEmergencyCodes(username: string): EmergencyCodeRow[] {
+    return this.s.listCodes.all(username).map(toCode);
+  }
+  useEmergencyCode(username: string, id: number, at: number): boolean {
+    return this.s.useCode.run(at, username, id).changes === 1;
+  }
 
-  setEnrolCode(r: Omit<EnrolCodeRow, 'usedAt'>): void { this.s.setEnrol.run(r.username, r.tag, r.hash, r.createdAt, r.expiresAt); }
+  setEnrolCode(r: Omit<EnrolCodeRow, 'usedAt'>): void {
+    this.s.setEnrol.run(r.username, r.tag, r.hash, r.createdAt, r.expiresAt);
+  }
   getEnrolCode(username: string): EnrolCodeRow | undefined {
     const r = this.s.getEnrol.get(username);
     return r && toEnrol(r);
   }
-  useEnrolCode(username: string, tag: string, at: number): boolean { return this.s.useEnrol.run(at, username, tag, at).changes === 1; }
+  useEnrolCode(username: string, tag: string, at: number): boolean {
+    return this.s.useEnrol.run(at, username, tag, at).changes === 1;
+  }
 
   createPortalSession(r: PortalSessionRow): void {
     this.s.createSession.run(r.id, r.username, r.stage, r.csrf, r.ip, r.createdAt, r.lastSeenAt);
@@ -125,9 +174,15 @@ export class TwoFactorTables {
     const r = this.s.getSession.get(id);
     return r && toSession(r);
   }
-  touchPortalSession(id: string, at: number): void { this.s.touchSession.run(at, id); }
-  deletePortalSession(id: string): void { this.s.deleteSession.run(id); }
-  deletePortalSessionsOf(username: string): number { return this.s.deleteSessionsOf.run(username).changes; }
+  touchPortalSession(id: string, at: number): void {
+    this.s.touchSession.run(at, id);
+  }
+  deletePortalSession(id: string): void {
+    this.s.deleteSession.run(id);
+  }
+  deletePortalSessionsOf(username: string): number {
+    return this.s.deleteSessionsOf.run(username).changes;
+  }
   prunePortalSessions(idleBefore: number, createdBefore: number): number {
     return this.s.pruneSessions.run(idleBefore, createdBefore).changes;
   }

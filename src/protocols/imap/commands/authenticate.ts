@@ -9,8 +9,14 @@ export const authenticate: CommandHandler = async (s, cmd) => {
   const mech = cmd.args[0]?.kind === 'atom' ? cmd.args[0].value.toUpperCase() : '';
   const irArg = cmd.args[1];
   if (cmd.args.length > 2 || (irArg && irArg.kind !== 'atom')) return s.bad(cmd.tag, 'Invalid AUTHENTICATE arguments.', false);
-  if (mech !== 'PLAIN' && mech !== 'LOGIN') { s.send(`${cmd.tag} NO Unsupported authentication mechanism.`); return 'continue'; }
-  if (!s.plaintextAllowed) { s.send(`${cmd.tag} ${R.privacyRequired}`); return 'continue'; }
+  if (mech !== 'PLAIN' && mech !== 'LOGIN') {
+    s.send(`${cmd.tag} NO Unsupported authentication mechanism.`);
+    return 'continue';
+  }
+  if (!s.plaintextAllowed) {
+    s.send(`${cmd.tag} ${R.privacyRequired}`);
+    return 'continue';
+  }
   const ir = irArg?.kind === 'atom' ? irArg.value : null;
 
   const ask = async (prompt: string): Promise<Buffer | 'cancel' | 'bad' | 'closed'> => {
@@ -51,6 +57,9 @@ function decode(b64: string): Buffer | 'bad' {
 
 async function finish(s: SessionApi, tag: string, why: 'cancel' | 'bad' | 'closed'): Promise<'continue' | 'close'> {
   if (why === 'closed') return 'close';
-  if (why === 'cancel') { s.send(`${tag} BAD Authentication cancelled.`); return 'continue'; }
+  if (why === 'cancel') {
+    s.send(`${tag} BAD Authentication cancelled.`);
+    return 'continue';
+  }
   return (await s.bad(tag, 'Invalid base64 data.', false)) === 'close' ? 'close' : 'continue';
 }

@@ -7,7 +7,8 @@ import type { CommandHandler } from '../types.js';
  */
 export const id: CommandHandler = async (s, cmd) => {
   const arg = cmd.args[0];
-  if (cmd.args.length !== 1 || !arg || (arg.kind !== 'list' && arg.kind !== 'nil')) return s.bad(cmd.tag, 'ID expects a parameter list or NIL.', false);
+  if (cmd.args.length !== 1 || !arg || (arg.kind !== 'list' && arg.kind !== 'nil'))
+    return s.bad(cmd.tag, 'ID expects a parameter list or NIL.', false);
   if (arg.kind === 'list') {
     if (arg.items.length % 2 !== 0 || arg.items.length > 60) return s.bad(cmd.tag, 'Invalid ID parameter list.', false);
     const fields: Array<[string, string]> = [];

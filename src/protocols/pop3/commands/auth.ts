@@ -8,11 +8,20 @@ import type { CommandHandler, Next, SessionApi } from './types.js';
  */
 export const auth: CommandHandler = async (s, cmd) => {
   const [mechArg = '', ir = null, ...extra] = cmd.rest === '' ? [] : cmd.rest.split(' ');
-  if (mechArg === '') { s.send(multiline(s.mechanisms())); return 'continue'; }
+  if (mechArg === '') {
+    s.send(multiline(s.mechanisms()));
+    return 'continue';
+  }
   if (extra.length > 0) return s.bad(R.invalidArguments);
   const mech = mechArg.toUpperCase();
-  if (mech !== 'PLAIN' && mech !== 'LOGIN') { s.send(R.unsupportedMechanism); return 'continue'; }
-  if (!s.plaintextAllowed) { s.send(R.plaintextDisallowed); return 'continue'; }
+  if (mech !== 'PLAIN' && mech !== 'LOGIN') {
+    s.send(R.unsupportedMechanism);
+    return 'continue';
+  }
+  if (!s.plaintextAllowed) {
+    s.send(R.plaintextDisallowed);
+    return 'continue';
+  }
 
   const ask = async (prompt: string): Promise<Buffer | Stop> => {
     s.send(`+ ${prompt}`);
@@ -48,6 +57,9 @@ function decode(b64: string): Buffer | 'bad' {
 
 async function stop(s: SessionApi, why: Stop): Promise<Next> {
   if (why === 'closed') return 'close';
-  if (why === 'cancel') { s.send(R.authAborted); return 'continue'; }
+  if (why === 'cancel') {
+    s.send(R.authAborted);
+    return 'continue';
+  }
   return s.bad(R.invalidBase64);
 }

@@ -3,7 +3,10 @@ import type { CommandHandler } from './types.js';
 
 /** USER name (RFC 1939 §7): remembered for PASS; refused before TLS unless plaintext is allowed. */
 export const user: CommandHandler = async (s, cmd) => {
-  if (!s.plaintextAllowed) { s.send(R.plaintextDisallowed); return 'continue'; }
+  if (!s.plaintextAllowed) {
+    s.send(R.plaintextDisallowed);
+    return 'continue';
+  }
   if (cmd.rest === '') return s.bad(R.invalidArguments);
   s.pendingUser = cmd.rest;
   s.send(R.ok);
@@ -12,9 +15,15 @@ export const user: CommandHandler = async (s, cmd) => {
 
 /** PASS secret: the rest of the line is the secret, spaces included (as Dovecot reads it). */
 export const pass: CommandHandler = async (s, cmd) => {
-  if (!s.plaintextAllowed) { s.send(R.plaintextDisallowed); return 'continue'; }
+  if (!s.plaintextAllowed) {
+    s.send(R.plaintextDisallowed);
+    return 'continue';
+  }
   const name = s.pendingUser;
-  if (name === null) { s.send(R.noUsername); return 'continue'; }
+  if (name === null) {
+    s.send(R.noUsername);
+    return 'continue';
+  }
   s.pendingUser = null;
   return s.login(name, cmd.rest);
 };
