@@ -72,6 +72,21 @@ export interface FieldOptions {
 }
 
 /** A labelled input with its hint and error tied to it for screen readers. */
+/** The attributes of a form input, one optional attribute per line (every value escaped by `html`). */
+function inputAttrs(o: FieldOptions, id: string, described: string): Html {
+  const opt = (on: unknown, a: Html): Html | string => (on ? a : '');
+  return html`id="${id}" name="${o.name}" type="${o.type ?? 'text'}" value="${o.value ?? ''}"${opt(o.cls, html` class="${o.cls}"`)}${opt(
+    described,
+    html` aria-describedby="${described}"`,
+  )}${opt(o.error, html` aria-invalid="true"`)}${opt(o.autocomplete, html` autocomplete="${o.autocomplete}"`)}${opt(
+    o.inputmode,
+    html` inputmode="${o.inputmode}"`,
+  )}${opt(o.maxlength, html` maxlength="${o.maxlength}"`)}${opt(o.pattern, html` pattern="${o.pattern}"`)}${opt(
+    o.required !== false,
+    html` required`,
+  )}${opt(o.autofocus || o.error, html` autofocus`)}`;
+}
+
 export function field(o: FieldOptions): Html {
   const id = `f-${o.name}`;
   const described = [o.hint ? `${id}-hint` : '', o.error ? `${id}-error` : ''].filter(Boolean).join(' ');
@@ -79,7 +94,7 @@ export function field(o: FieldOptions): Html {
 <label for="${id}">${o.label}</label>
 ${o.hint ? html`<span class="hint" id="${id}-hint">${o.hint}</span>` : ''}
 ${o.error ? html`<p class="field-error" id="${id}-error"><span class="vh">Error: </span>${o.error}</p>` : ''}
-<input id="${id}" name="${o.name}" type="${o.type ?? 'text'}" value="${o.value ?? ''}"${o.cls ? html` class="${o.cls}"` : ''}${described ? html` aria-describedby="${described}"` : ''}${o.error ? html` aria-invalid="true"` : ''}${o.autocomplete ? html` autocomplete="${o.autocomplete}"` : ''}${o.inputmode ? html` inputmode="${o.inputmode}"` : ''}${o.maxlength ? html` maxlength="${o.maxlength}"` : ''}${o.pattern ? html` pattern="${o.pattern}"` : ''}${o.required !== false ? html` required` : ''}${o.autofocus || o.error ? html` autofocus` : ''} autocapitalize="none" spellcheck="false">
+<input ${inputAttrs(o, id, described)} autocapitalize="none" spellcheck="false">
 </div>`;
 }
 
