@@ -125,11 +125,7 @@ interface Ports {
   lmtp: number;
 }
 
-function cyrusConf(
-  dir: string,
-  bins: NonNullable<ReturnType<typeof cyrusBinaries>>,
-  p: Ports,
-): string {
+function cyrusConf(dir: string, bins: NonNullable<ReturnType<typeof cyrusBinaries>>, p: Ports): string {
   const c = `-C ${dir}/imapd.conf`;
   return [
     'START {',
