@@ -3,6 +3,7 @@
  * Dovecot's XCLIENT to mailgate when `trusted` says it should, and the master login works.
  */
 import type { Config } from '../config/types.js';
+import { detectPop3Family, pop3Traits } from '../protocols/pop3/family.js';
 import { Pop3Upstream } from '../protocols/pop3/upstream.js';
 
 type Check = { name: string; ok: boolean; detail: string; warn?: boolean };
@@ -27,6 +28,7 @@ export async function pop3Checks(config: Readonly<Config>): Promise<Check[]> {
     ];
   }
   const checks: Check[] = [{ name: 'POP3 upstream', ok: true, detail: `${where}: ${up.greeting.slice(0, 120)}` }];
+  const family = detectPop3Family(up.greeting);
   try {
     if (u.trusted) {
       checks.push(
@@ -37,7 +39,9 @@ export async function pop3Checks(config: Readonly<Config>): Promise<Check[]> {
               ok: true,
               warn: true,
               detail:
-                "the upstream does not greet mailgate with [XCLIENT]: add mailgate's address to Dovecot's login_trusted_networks (or set pop3.upstream.trusted: false); until then the upstream sees every client as mailgate",
+                family === 'cyrus'
+                  ? 'Cyrus pop3d takes no client address from a proxy (no XCLIENT): it sees every client as mailgate; pop3.upstream.trusted: false says so'
+                  : "the upstream does not greet mailgate with [XCLIENT]: add mailgate's address to Dovecot's login_trusted_networks (or set pop3.upstream.trusted: false); until then the upstream sees every client as mailgate",
             },
       );
     }
@@ -49,7 +53,8 @@ export async function pop3Checks(config: Readonly<Config>): Promise<Check[]> {
         warn: true,
         detail: `the upstream logged master user ${authUser(config)} in as ${PROBE_USER}, a user that cannot exist: it does not check the target user`,
       });
-    else if (/\bAuthorization failed\b/i.test(reply))
+    // What "no such user" looks like differs by server (protocols/pop3/family.ts).
+    else if (pop3Traits(family).unknownUser.test(reply))
       checks.push({ name: 'POP3 master login', ok: true, detail: `master credentials of ${authUser(config)} accepted` });
     else
       checks.push({

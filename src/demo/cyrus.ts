@@ -5,7 +5,7 @@
  * loopback ports; no system config is read or touched.
  *
  * Binaries: Debian's cyrus-imapd conflicts with dovecot-imapd, so imapd is not installed but
- * unpacked (scripts/install-cyrus.sh); CYRUS_BIN_DIR points at it (default: that cache, else
+ * unpacked (scripts/install-cyrus.sh; imapd, idled, pop3d); CYRUS_BIN_DIR points at it (default: that cache, else
  * /usr/lib/cyrus/bin). master, lmtpd and ctl_cyrusdb come from the installed cyrus-common.
  *
  * Users live in a sasldb (`saslpasswd2 -f`); `proxyservers: <master>` lets the master account
@@ -48,6 +48,8 @@ export interface CyrusInstance {
   imapPort: number;
   /** IMAP over implicit TLS. */
   imapsPort: number;
+  /** Plain POP3 + STLS (pop3d). */
+  pop3Port: number;
   /** inet LMTP (no authentication, loopback only). */
   lmtpPort: number;
   users: TestUser[];
@@ -108,15 +110,22 @@ function imapdConf(dir: string, certs: TestCerts, master: string): string {
     `proc_path: ${dir}/run/proc`,
     `mboxname_lockpath: ${dir}/run/lock`,
     'statuscache: no',
+    // pop3d creates the INBOX of whoever logs in (autocreate_users defaults to "anyone"), even a
+    // proxied name with no account. Admins are never autocreated: listing only the admin turns
+    // autocreation off, so an unknown user stays unknown, as in imapd.
+    `autocreate_users: ${ADMIN}`,
     '',
   ].join('\n');
 }
 
-function cyrusConf(
-  dir: string,
-  bins: NonNullable<ReturnType<typeof cyrusBinaries>>,
-  p: { imap: number; imaps: number; lmtp: number },
-): string {
+interface Ports {
+  imap: number;
+  imaps: number;
+  pop3: number;
+  lmtp: number;
+}
+
+function cyrusConf(dir: string, bins: NonNullable<ReturnType<typeof cyrusBinaries>>, p: Ports): string {
   const c = `-C ${dir}/imapd.conf`;
   return [
     'START {',
@@ -125,6 +134,7 @@ function cyrusConf(
     'SERVICES {',
     `  imap cmd="${bins.imapd} ${c}" listen="127.0.0.1:${p.imap}" prefork=0`,
     `  imaps cmd="${bins.imapd} -s ${c}" listen="127.0.0.1:${p.imaps}" prefork=0`,
+    `  pop3 cmd="${bins.pop3d} ${c}" listen="127.0.0.1:${p.pop3}" prefork=0`,
     // -a: LMTP without authentication (loopback only, the test delivers as the MTA would).
     `  lmtp cmd="${bins.lmtpd} -a ${c}" listen="127.0.0.1:${p.lmtp}" prefork=0`,
     '}',
@@ -168,10 +178,11 @@ export async function startCyrus(opts: CyrusOptions = {}): Promise<CyrusInstance
 
   let lastError: Error | null = null;
   for (let attempt = 0; attempt < 3; attempt++) {
-    const [imap, imaps, lmtp] = (await freePorts(3)) as [number, number, number];
-    await fs.writeFile(path.join(dir, 'cyrus.conf'), cyrusConf(dir, bins, { imap, imaps, lmtp }));
+    const [imap, imaps, pop3, lmtp] = (await freePorts(4)) as [number, number, number, number];
+    const ports: Ports = { imap, imaps, pop3, lmtp };
+    await fs.writeFile(path.join(dir, 'cyrus.conf'), cyrusConf(dir, bins, ports));
     try {
-      const inst = await launch(bins.master, dir, { imap, imaps, lmtp }, { users, master, admin, certs });
+      const inst = await launch(bins.master, dir, ports, { users, master, admin, certs });
       await provision(inst, opts.messages ?? []).catch(async (e: Error) => {
         await inst.stop();
         throw e;
@@ -197,7 +208,7 @@ async function provision(inst: CyrusInstance, messages: NonNullable<CyrusOptions
 async function launch(
   masterBin: string,
   dir: string,
-  ports: { imap: number; imaps: number; lmtp: number },
+  ports: Ports,
   who: Pick<CyrusInstance, 'users' | 'master' | 'admin' | 'certs'>,
 ): Promise<CyrusInstance> {
   const logFile = path.join(dir, 'master.log');
@@ -246,7 +257,7 @@ async function launch(
         await exitPromise;
         clearTimeout(killTimer);
       }
-      await waitForPortsClosed([ports.imap, ports.imaps, ports.lmtp], '127.0.0.1', 10_000);
+      await waitForPortsClosed([ports.imap, ports.imaps, ports.pop3, ports.lmtp], '127.0.0.1', 10_000);
       unregisterExitCleanup(cleanupId);
       finalLog = readLog();
       if (process.env.MAILGATE_KEEP_TESTBED !== '1') await fs.rm(dir, { recursive: true, force: true }).catch(() => undefined);
@@ -270,6 +281,7 @@ async function launch(
     dir,
     imapPort: ports.imap,
     imapsPort: ports.imaps,
+    pop3Port: ports.pop3,
     lmtpPort: ports.lmtp,
     ...who,
     configPath: path.join(dir, 'imapd.conf'),

@@ -54,6 +54,7 @@ function isRoot(): boolean {
 export function cyrusBinaries(): {
   imapd: string;
   idled: string;
+  pop3d: string;
   master: string;
   lmtpd: string;
   ctlCyrusdb: string;
@@ -65,16 +66,17 @@ export function cyrusBinaries(): {
       name,
       dirs.map((d) => path.join(d, name)),
     );
-  // imapd and idled come from the unpacked cyrus-imapd package (not on PATH).
+  // imapd, idled and pop3d come from the unpacked cyrus-imapd package (not on PATH).
   const imapd = dirs.map((d) => path.join(d, 'imapd')).find((p) => existsSync(p)) ?? null;
   const idled = dirs.map((d) => path.join(d, 'idled')).find((p) => existsSync(p)) ?? null;
+  const pop3d = dirs.map((d) => path.join(d, 'pop3d')).find((p) => existsSync(p)) ?? null;
   // Debian's cyrus-common installs master as /usr/lib/cyrus/bin/master (cyrmaster on PATH).
   const master = inDirs('master') ?? findExecutable('cyrmaster');
   const lmtpd = inDirs('lmtpd');
   const ctlCyrusdb = inDirs('ctl_cyrusdb');
   const saslpasswd2 = findExecutable('saslpasswd2', ['/usr/sbin/saslpasswd2']);
-  if (!imapd || !idled || !master || !lmtpd || !ctlCyrusdb || !saslpasswd2) return null;
-  return { imapd, idled, master, lmtpd, ctlCyrusdb, saslpasswd2 };
+  if (!imapd || !idled || !pop3d || !master || !lmtpd || !ctlCyrusdb || !saslpasswd2) return null;
+  return { imapd, idled, pop3d, master, lmtpd, ctlCyrusdb, saslpasswd2 };
 }
 
 /**

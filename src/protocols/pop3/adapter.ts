@@ -8,6 +8,7 @@ import type { Socket } from 'node:net';
 import type { UpstreamConfig } from '../../config/types.js';
 import { UpstreamError } from '../../net/upstream.js';
 import type { UpstreamAdapter, UpstreamCredentials, UpstreamLogin } from '../front/types.js';
+import { detectPop3Family, pop3Traits } from './family.js';
 import { Pop3Upstream, type LoginCredentials } from './upstream.js';
 
 /** A logged-in upstream: its socket (detached from our reader) and its "+OK", which the client gets as is. */
@@ -22,8 +23,6 @@ export interface Pop3Learner {
   readonly saslPlain: boolean;
 }
 
-/** Dovecot's answer to a master login for a user it does not have (RFC 5530's AUTHORIZATIONFAILED). */
-const UNKNOWN_USER = /\bAuthorization failed\b/i;
 /** RFC 3206: the server's own trouble, not the credentials. */
 const SYSTEM_ERROR = /^-ERR \[SYS\//i;
 
@@ -49,8 +48,11 @@ export function pop3Adapter(cfg: UpstreamConfig, info: Pop3Learner): UpstreamAda
         if (reply.startsWith('+OK')) return { kind: 'ok', session: { link: up.conn.detach(), reply } };
         up.close();
         const detail = reply.slice(0, 200);
+        // Before SYSTEM_ERROR: Cyrus says "no such user" with a [SYS/TEMP] code (family.ts).
+        if (creds.kind === 'master' && pop3Traits(detectPop3Family(up.greeting)).unknownUser.test(reply))
+          return { kind: 'unknown-account', detail };
         if (SYSTEM_ERROR.test(reply)) return { kind: 'unavailable', stage: 'login', detail };
-        return creds.kind === 'master' && UNKNOWN_USER.test(reply) ? { kind: 'unknown-account', detail } : { kind: 'refused', detail };
+        return { kind: 'refused', detail };
       } catch (e) {
         up?.close();
         return { kind: 'unavailable', stage: e instanceof UpstreamError ? e.stage : 'internal', detail: (e as Error).message };
