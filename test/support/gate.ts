@@ -50,6 +50,14 @@ function merge(a: Record<string, unknown>, b: Record<string, unknown>): Record<s
   return out;
 }
 
+/**
+ * Connect + greeting + STARTTLS with the test upstreams. Production's default (10 s): under CI load
+ * (2 cores shared by every suite) a Cyrus pop3d forked per connection can greet later than the 3 s
+ * used before: the likeliest cause of one CI run where a wrong password was answered [SYS/TEMP]
+ * ("upstream unavailable") instead of the normal failure.
+ */
+const UPSTREAM_CONNECT_TIMEOUT = '10s';
+
 export function gateConfigDoc(
   dovecot: ImapTestUpstream,
   dir: string,
@@ -69,7 +77,7 @@ export function gateConfigDoc(
             tls: 'starttls',
             ca: dovecot.certs.caCert,
             trusted: true,
-            connect_timeout: '3s',
+            connect_timeout: UPSTREAM_CONNECT_TIMEOUT,
             auth: { method: 'xclient' },
           },
         },
@@ -92,7 +100,7 @@ export function gateConfigDoc(
           tls: 'starttls',
           ca: dovecot.certs.caCert,
           trusted: true,
-          connect_timeout: '3s',
+          connect_timeout: UPSTREAM_CONNECT_TIMEOUT,
           auth: { method: 'sasl-proxy', user: dovecot.master.user, password: dovecot.master.password },
         },
       },
@@ -123,7 +131,7 @@ export function pop3Section(dovecot: Pick<DovecotInstance, 'pop3Port' | 'certs' 
         tls: 'starttls',
         ca: dovecot.certs.caCert,
         trusted: true,
-        connect_timeout: '3s',
+        connect_timeout: UPSTREAM_CONNECT_TIMEOUT,
         auth: { method: 'sasl-proxy', user: dovecot.master.user, password: dovecot.master.password },
       },
     },
