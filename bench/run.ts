@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- --quick] [-- --json] [-- --only bulk,small,logins,hol,idle,smtp]
  *  [-- --rounds N] [-- --profile DIR] [-- --out FILE] [-- --bcrypt-cost N] [-- --hash-workers N] [-- --no-nginx]
- *  [-- --store sqlite|postgres]`
+ *  [-- --store sqlite|postgres] [-- --imaptest PATH]`
  *
  * Starts a private Dovecot (seeded mailbox) and Postfix, mailgate in its own process in front of
  * them, and measures the direct path and the mailgate path side by side. Progress goes to
@@ -13,6 +13,7 @@ import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loginStorm } from './imap-load.js';
+import { imaptestPhase } from './imaptest.js';
 import { nginxMissing, startNginx } from './nginx.js';
 import { bulkPhase, holPhase, idlePhase, loginPhase, pop3Phase, smallPhase, smtpPhase } from './phases.js';
 import type { Ctx, Paths } from './rounds.js';
@@ -42,7 +43,6 @@ const PHASES = {
   smtp: smtpPhase,
   pop3: pop3Phase,
 } as const;
-type Phase = keyof typeof PHASES;
 
 const { values: args } = parseArgs({
   options: {
@@ -56,19 +56,27 @@ const { values: args } = parseArgs({
     'hash-workers': { type: 'string', default: '2' },
     'no-nginx': { type: 'boolean', default: false },
     store: { type: 'string', default: 'sqlite' },
+    imaptest: { type: 'string' },
   },
 });
 
 const log = (msg: string): void => {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
 };
-const only = (args.only
-  ?.split(',')
-  .map((s) => s.trim())
-  .filter(Boolean) ?? Object.keys(PHASES)) as Phase[];
+// --imaptest PATH adds Dovecot's imaptest as a last phase (it changes the INBOX the others read).
+const phases: Record<string, (ctx: Ctx) => Promise<void>> = { ...PHASES };
+if (args.imaptest) phases.imaptest = imaptestPhase(resolve(args.imaptest));
+const only = (
+  args.only
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter(Boolean) ?? Object.keys(phases)
+).sort((a, b) => Number(a === 'imaptest') - Number(b === 'imaptest'));
 for (const p of only)
-  if (!(p in PHASES)) {
-    log(`unknown phase ${p} (phases: ${Object.keys(PHASES).join(', ')})`);
+  if (!(p in phases)) {
+    log(
+      `unknown phase ${p} (phases: ${Object.keys(PHASES).join(', ')}${args.imaptest ? ', imaptest' : ', imaptest with --imaptest PATH'})`,
+    );
     process.exit(2);
   }
 const quick = args.quick ?? false;
@@ -215,7 +223,7 @@ async function main(): Promise<void> {
   for (const p of only) {
     if (interrupted) return;
     log(`phase ${p}`);
-    await PHASES[p](ctx);
+    await phases[p]!(ctx);
     if (p === 'hol' || (p === 'logins' && !only.includes('hol'))) {
       await cold?.gate.stop();
       cold = null;
