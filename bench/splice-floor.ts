@@ -5,13 +5,14 @@
  * proxy, so its CPU time (process.cpuUsage) is the splice's alone. Techniques:
  *  - pipe:       upstream.pipe(client) (what src/net/splice.ts does)
  *  - data:       on('data') → write, pause on back-pressure / resume on 'drain'
- *  - onread:     net.connect({ onread }) into a small ring of reused 64 KB buffers: no allocation
- *                per read; a buffer goes back to the ring when its write has completed
- *  - mailgate:   src/net/splice.ts itself
+ *  - mailgate-stream: src/net/splice.ts over a plain socket (stream.pipe, a new 64 KB buffer per read)
+ *  - mailgate-ring:   src/net/splice.ts over a socket opened with src/net/reads.ts (net.connect's
+ *                     onread into a ring of reused 64 KB buffers, as connectUpstream opens plain ones)
  */
 import { fork } from 'node:child_process';
 import net from 'node:net';
 import { parseArgs } from 'node:util';
+import { RingReads } from '../src/net/reads.js';
 import { splice } from '../src/net/splice.js';
 import { median } from './stats.js';
 
@@ -58,13 +59,13 @@ if (args.child) {
   await main();
 }
 
-type Technique = 'pipe' | 'data' | 'onread' | 'mailgate';
+type Technique = 'pipe' | 'data' | 'mailgate-stream' | 'mailgate-ring';
 
 function proxy(technique: Technique, upstreamPort: number): Promise<net.Server> {
   const server = net.createServer((client) => {
     client.setNoDelay(true);
     const opts = { host: '127.0.0.1', port: upstreamPort };
-    if (technique === 'onread') return void onreadSplice(client, opts);
+    if (technique === 'mailgate-ring') return void ringSplice(client, opts);
     const up = net.connect(opts);
     up.setNoDelay(true);
     const close = () => {
@@ -92,57 +93,26 @@ function proxy(technique: Technique, upstreamPort: number): Promise<net.Server> 
   return new Promise((r) => server.listen(0, '127.0.0.1', () => r(server)));
 }
 
-/** Reads into a ring of reused buffers; a buffer is free again once the write carrying it completed. */
-function onreadSplice(client: net.Socket, opts: { host: string; port: number }): void {
-  const free: Buffer[] = Array.from({ length: 4 }, () => Buffer.allocUnsafe(CHUNK));
-  let current = free.pop()!;
-  let waiting = false;
-  const up = net.connect({
-    ...opts,
-    onread: {
-      buffer: () => current,
-      callback: (n: number, buf: Uint8Array) => {
-        const b = buf as Buffer;
-        client.write(b.subarray(0, n), () => {
-          free.push(b);
-          if (waiting) {
-            waiting = false;
-            current = free.pop()!;
-            up.resume();
-          }
-        });
-        const next = free.pop();
-        if (next) {
-          current = next;
-          return true;
-        }
-        waiting = true;
-        return false;
-      },
-    },
-  });
+/** mailgate's splice over an upstream socket opened with the ring of reused read buffers (src/net/reads.ts). */
+function ringSplice(client: net.Socket, opts: { host: string; port: number }): void {
+  const ring = new RingReads();
+  const up = net.connect({ ...opts, onread: ring.onread });
+  ring.bind(up);
   up.setNoDelay(true);
-  const close = () => {
-    client.destroy();
-    up.destroy();
-  };
-  client.on('error', close);
-  up.on('error', close);
-  up.on('end', () => client.end());
-  client.pipe(up);
+  up.once('connect', () => splice(client, up, { toUpstream: Buffer.alloc(0), toClient: Buffer.alloc(0) }));
 }
 
 async function main(): Promise<void> {
   const child = fork(new URL(import.meta.url).pathname, ['--child', '--mb', String(MB)], { execArgv: ['--import', 'tsx'] });
   const next = () => new Promise<Record<string, number>>((r) => child.once('message', (m) => r(m as Record<string, number>)));
   const { port } = await next();
-  const techniques: Technique[] = ['pipe', 'data', 'onread', 'mailgate'];
+  const techniques: Technique[] = ['pipe', 'data', 'mailgate-stream', 'mailgate-ring'];
   const servers = Object.fromEntries(await Promise.all(techniques.map(async (t) => [t, await proxy(t, port!)] as const)));
   const res: Record<Technique, { cpu: number[]; mbs: number[] }> = {
     pipe: { cpu: [], mbs: [] },
     data: { cpu: [], mbs: [] },
-    onread: { cpu: [], mbs: [] },
-    mailgate: { cpu: [], mbs: [] },
+    'mailgate-stream': { cpu: [], mbs: [] },
+    'mailgate-ring': { cpu: [], mbs: [] },
   };
   const rounds = Number(args.rounds);
   for (let r = 0; r < rounds; r++) {

@@ -1,10 +1,12 @@
 /**
  * After login mailgate gets out of the way: bytes flow both ways untouched, so every upstream
  * extension (IDLE, COMPRESS=DEFLATE, CONDSTORE, BDAT/CHUNKING, PIPELINING …) works. Back-pressure
- * is handled once, by stream.pipe; nothing here looks at, copies or logs the payload (`farewell`
- * sees only the upstream's last chunk, to decide whether a goodbye line is owed).
+ * is handled by stream.pipe, or, for a plain TCP upstream, by the ring of reused read buffers
+ * (reads.ts); nothing here looks at or logs the payload (`farewell` sees only the tail of the
+ * upstream's last chunk, to decide whether a goodbye line is owed).
  */
 import type { Socket } from 'node:net';
+import { ringOf } from './reads.js';
 
 export interface SpliceStats {
   clientToUpstream: number;
@@ -29,6 +31,8 @@ export interface SpliceOptions {
 
 /** After one side closed, the other gets this long to flush what it was still sending. */
 const CLOSE_GRACE_MS = 2_000;
+/** How much of the upstream's last chunk `farewell` gets. */
+const TAIL = 1024;
 
 export function splice(
   client: Socket,
@@ -71,10 +75,12 @@ export function splice(
   });
   let last: Buffer | null = null;
   let upstreamGone = false;
+  const ring = ringOf(upstream);
+  const stopToClient = () => (ring ? ring.stop() : upstream.unpipe(client));
   const upstreamEnded = () => {
     if (upstreamGone) return;
     upstreamGone = true;
-    upstream.unpipe(client);
+    stopToClient();
     endGently(client, opts.farewell?.(last));
   };
   upstream.on('error', () => {
@@ -86,21 +92,26 @@ export function splice(
     upstreamEnded();
     closed();
   });
-  if (opts.farewell)
-    upstream.on('data', (c: Buffer) => {
-      last = c;
-    });
+  // A goodbye is decided on the last line(s) the upstream sent: its chunk's tail is enough, and a
+  // ring buffer is reused once written, so the tail is copied.
+  const keepTail = (c: Buffer) => {
+    last = Buffer.from(c.subarray(Math.max(0, c.length - TAIL)));
+  };
   if (pending.toUpstream.length) upstream.write(pending.toUpstream);
   if (pending.toClient.length) client.write(pending.toClient);
   client.pipe(upstream);
-  upstream.pipe(client, { end: false });
+  if (ring) ring.spliceTo(client, opts.farewell ? keepTail : undefined);
+  else {
+    if (opts.farewell) upstream.on('data', keepTail);
+    upstream.pipe(client, { end: false });
+  }
   client.resume();
   upstream.resume();
   return {
     destroy,
     end(toClient) {
       upstreamGone = true;
-      upstream.unpipe(client);
+      stopToClient();
       upstream.destroy();
       endGently(client, toClient);
     },

@@ -6,6 +6,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import type { UpstreamConfig } from '../config/types.js';
+import { RingReads } from './reads.js';
 
 /** The upstream could not be used; the front answers "temporarily unavailable". */
 export class UpstreamError extends Error {
@@ -33,7 +34,13 @@ export function upstreamTlsOptions(cfg: UpstreamConfig): ConnectionOptions {
 export function connectUpstream(cfg: UpstreamConfig): Promise<Socket> {
   return new Promise((resolve, reject) => {
     const implicit = cfg.tls === 'implicit';
-    const socket: Socket = implicit ? tlsConnect(upstreamTlsOptions(cfg)) : netConnect({ host: cfg.host, port: cfg.port });
+    // Plain TCP reads into reused buffers once spliced (reads.ts). Not under STARTTLS: the TLS
+    // layer reads the socket itself after the upgrade.
+    const ring = cfg.tls === 'none' ? new RingReads() : null;
+    const socket: Socket = implicit
+      ? tlsConnect(upstreamTlsOptions(cfg))
+      : netConnect({ host: cfg.host, port: cfg.port, ...(ring ? { onread: ring.onread } : {}) });
+    ring?.bind(socket);
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new UpstreamError(`connecting to ${cfg.host}:${cfg.port} timed out`, 'connect'));

@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import type { SessionRegistry } from '../../core/sessions.js';
 import type { Protocol } from '../../core/types.js';
 import type { Logger } from '../../runtime/logger.js';
+import { ringOf } from '../../net/reads.js';
 import { splice } from '../../net/splice.js';
 import type { Accepted, EndReason } from './types.js';
 
@@ -54,7 +55,8 @@ export function handOff(h: HandOff): void {
       else sp.destroy();
     },
   });
-  h.log.info({ user: decision.account, via: decision.kind, passcodeId: passcodeId ?? undefined }, 'logged in');
+  const reads = ringOf(h.upstream.socket) ? 'ring' : 'stream';
+  h.log.info({ user: decision.account, via: decision.kind, passcodeId: passcodeId ?? undefined, reads }, 'logged in');
   void sp.done.then((stats) => {
     unregister();
     h.log.info(stats, 'session closed');
