@@ -310,7 +310,12 @@ s.user('bob@example.com'); print('bob', s.pass_('bob-main-pw').decode(), s.stat(
       expect(gate.logs()).not.toMatch(/"user":"dave@example.com".*POP3 upstream unavailable/);
       expect(gate.server.core.sessions.list({ passcodeId: p.info.id })).toHaveLength(0);
       // On a mismatch, the gate's own account of the login says why (it was once [SYS/TEMP] in CI).
-      const why = () => gate.logs().split('\n').filter((l) => l.includes('erin@example.com')).join('\n');
+      const why = () =>
+        gate
+          .logs()
+          .split('\n')
+          .filter((l) => l.includes('erin@example.com'))
+          .join('\n');
       expect(await attempt('127.0.0.6', 'erin@example.com', 'some-password'), why()).toEqual(['+OK', '-ERR [AUTH] Authentication failed.']);
     }, 30_000);
   });
