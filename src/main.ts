@@ -168,7 +168,7 @@ export async function startServer(
       'the open-files limit holds fewer sessions than limits.max_connections (two descriptors per session): raise it (systemd LimitNOFILE=65536)',
     );
   }
-  const enforcesDomains = config.policy.enforce === 'all' || config.policy.enforce.some((e) => !e.includes('@'));
+  const enforcesDomains = config.policy.enforce === 'all' || config.policy.enforce.some((e) => !e.target.includes('@'));
   if (enforcesDomains && config.identity.defaultDomain === null && config.identity.domains === null) {
     log.warn(
       'identity.default_domain and identity.domains are not set: if the upstream adds or drops domains (auth_username_format, auth_default_realm), a name typed without its domain is another account for mailgate and escapes enforcement; run `mailgate doctor --user USER`',
