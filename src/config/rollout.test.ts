@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, buildConfig } from './load.js';
+import { type ConfigError, buildConfig } from './load.js';
 import { parseFromDate } from './rollout.js';
 
 const base = {

@@ -85,8 +85,8 @@ export async function rolloutReport(deps: ReportDeps, domain?: string): Promise<
 function totals(accounts: readonly RolloutAccount[]): RolloutDomain[] {
   const by = new Map<string, RolloutDomain>();
   for (const a of accounts) {
-    let d = by.get(a.domain);
-    if (!d) by.set(a.domain, (d = { domain: a.domain, accounts: 0, wouldBreak: 0, enrolled: 0, withPasscodes: 0 }));
+    const d = by.get(a.domain) ?? { domain: a.domain, accounts: 0, wouldBreak: 0, enrolled: 0, withPasscodes: 0 };
+    by.set(a.domain, d);
     d.accounts++;
     if (a.wouldBreak.length) d.wouldBreak++;
     if (a.totpEnrolled) d.enrolled++;
