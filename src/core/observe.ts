@@ -47,6 +47,8 @@ export function createObserver(deps: ObserverDeps): Observer {
 
   const record = async (req: AuthRequest, account: string, mode: ModeAt): Promise<void> => {
     const at = clock.now();
+    // The SQLite store writes synchronously: wait a turn, so the front has sent its answer first.
+    await new Promise((r) => setImmediate(r));
     const client = req.clientId ? req.clientId.slice(0, MAX_CLIENT) : null;
     await store.recordObservation({ username: account, protocol: req.protocol, client, ip: req.remoteIp, at });
     if (!deps.notices || noticed.has(account)) return;
