@@ -6,6 +6,7 @@ import { createMetrics, type Metrics } from './ops/metrics.js';
 import { startOps, type OpsHandle } from './ops/http.js';
 import { readNofile, sessionsAllowed } from './ops/nofile.js';
 import { randomBytes } from 'node:crypto';
+import { createObserver } from './core/observe.js';
 import { createAuthenticator, type Authenticator } from './core/authenticate.js';
 import { VerifiedCache } from './core/cache.js';
 import { NetworkSet } from './core/enforcement.js';
@@ -158,6 +159,12 @@ export async function startServer(
     clock: core.clock,
     guard,
     identity: core.identity,
+    observer: createObserver({
+      store: core.store,
+      clock: core.clock,
+      notices: config.notify.enabled && canAppendNotices(config),
+      onError: (e, account) => log.error({ err: e.message, account }, 'cannot record a would-break login (observe mode)'),
+    }),
     onAuditError: (e) => log.error({ err: e.message }, 'cannot write the audit log'),
   });
   const authenticator = metrics ? metrics.instrument(decide) : decide;
@@ -168,7 +175,7 @@ export async function startServer(
       'the open-files limit holds fewer sessions than limits.max_connections (two descriptors per session): raise it (systemd LimitNOFILE=65536)',
     );
   }
-  const enforcesDomains = config.policy.enforce === 'all' || config.policy.enforce.some((e) => !e.includes('@'));
+  const enforcesDomains = config.policy.enforce === 'all' || config.policy.enforce.some((e) => !e.target.includes('@'));
   if (enforcesDomains && config.identity.defaultDomain === null && config.identity.domains === null) {
     log.warn(
       'identity.default_domain and identity.domains are not set: if the upstream adds or drops domains (auth_username_format, auth_default_realm), a name typed without its domain is another account for mailgate and escapes enforcement; run `mailgate doctor --user USER`',
@@ -409,10 +416,15 @@ export async function startServer(
  * Security notices into the owner's INBOX (core/notify.ts), delivered with the IMAP master login.
  * Without one there is no way in to the mailbox: said once at start, not on every event.
  */
+/** Notices are APPENDed through the IMAP master login: only sasl-proxy and separator have one. */
+function canAppendNotices(config: Readonly<Config>): boolean {
+  const method = config.imap?.upstream.auth.method;
+  return method === 'sasl-proxy' || method === 'separator';
+}
+
 function startNotices(config: Readonly<Config>, store: Store, log: Logger): () => void {
   if (!config.notify.enabled) return () => {};
-  const method = config.imap?.upstream.auth.method;
-  if (!config.imap || (method !== 'sasl-proxy' && method !== 'separator')) {
+  if (!config.imap || !canAppendNotices(config)) {
     log.info(
       'security notifications off: they are APPENDed through the IMAP master login (imap.upstream.auth sasl-proxy or separator), and there is none',
     );

@@ -127,7 +127,7 @@ async function imapChecks(config: Readonly<Config>, user: string | undefined): P
  */
 async function identityChecks(config: Readonly<Config>, user: string | undefined): Promise<Check[]> {
   const identity = identityFor(config);
-  const enforcesDomains = config.policy.enforce === 'all' || config.policy.enforce.some((e) => !e.includes('@'));
+  const enforcesDomains = config.policy.enforce === 'all' || config.policy.enforce.some((e) => !e.target.includes('@'));
   const open = config.identity.defaultDomain === null && config.identity.domains === null;
   const name = 'identity';
   if (!user) {

@@ -10,6 +10,7 @@ import { unblockCommand, UNBLOCK_HELP } from './unblock.js';
 import { totpCommand, TOTP_HELP } from './totp.js';
 import { codesCommand, CODES_HELP } from './codes.js';
 import { auditCommand, AUDIT_HELP } from './audit.js';
+import { reportCommand, REPORT_HELP } from './report.js';
 import { migrateCommand, MIGRATE_HELP, storeCommand, STORE_HELP } from './store.js';
 import { CliError, processIo, type Io } from './util.js';
 
@@ -25,6 +26,7 @@ const COMMANDS: Readonly<Record<string, (argv: string[], io: Io) => Promise<numb
   audit: auditCommand,
   migrate: migrateCommand,
   store: storeCommand,
+  report: reportCommand,
 };
 
 const HELP = `mailgate — application passcodes (2FA discipline) in front of any IMAP/SMTP server
@@ -40,6 +42,7 @@ ${CODES_HELP}
 ${AUDIT_HELP}
 ${MIGRATE_HELP}
 ${STORE_HELP}
+${REPORT_HELP}
 
 Every command takes --config FILE (default: $MAILGATE_CONFIG, then ./config/mailgate.yaml);
 listings take --json.`;

@@ -19,7 +19,7 @@ describe('configuration', () => {
     const c = loadConfig(join(import.meta.dirname, '../../config/mailgate.example.yaml'), { MAILGATE_MASTER_PASSWORD: 'pw' });
     expect(c.imap?.upstream.auth).toEqual({ method: 'sasl-proxy', user: 'mailgate', password: 'pw' });
     expect(c.smtp?.upstream.auth).toEqual({ method: 'xclient' });
-    expect(c.policy.enforce).toEqual(['example.com']);
+    expect(c.policy.enforce).toEqual([{ target: 'example.com', mode: 'enforce', from: null }]);
     expect(c.auth.failureDelayMs).toBe(2000);
     expect(c.portal?.trustedProxies).toEqual(['127.0.0.1/32']);
     expect(c.store.sqlite).toMatch(/config\/data\/mailgate\.db$/);

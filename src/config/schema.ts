@@ -24,6 +24,7 @@ import {
   str,
   type LoadContext,
 } from './fields.js';
+import { joinRollout, rolloutField } from './rollout.js';
 
 export const TLS_MODES = ['none', 'starttls', 'implicit'] as const;
 const AUTH_METHODS = ['sasl-proxy', 'separator', 'xclient'] as const;
@@ -191,19 +192,14 @@ const identity = section({ default_domain: z.unknown().optional(), domains: z.un
   return { defaultDomain, domains };
 });
 
-const enforce = field<'all' | readonly string[]>(
-  [],
-  (v) => {
-    if (v === 'all') return 'all';
-    if (Array.isArray(v) && v.every((x) => typeof x === 'string' && x.trim() !== ''))
-      return v.map((x: string) => x.trim().toLowerCase().replace(/^@/, ''));
-    return undefined;
-  },
-  () => 'expected "all" or a list of domains and addresses',
-);
-
-const policy = section({ enforce, exempt_networks: cidrList(), allow_plaintext_auth: bool(false) }).transform((o) => ({
-  enforce: o.enforce,
+/** enforce/observe: the rollout entries (config/rollout.ts); plain strings mean "enforce now". */
+const policy = section({
+  enforce: rolloutField('enforce'),
+  observe: rolloutField('observe'),
+  exempt_networks: cidrList(),
+  allow_plaintext_auth: bool(false),
+}).transform((o, ctx) => ({
+  enforce: joinRollout(o.enforce, o.observe, ctx),
   exemptNetworks: o.exempt_networks,
   allowPlaintextAuth: o.allow_plaintext_auth,
 }));

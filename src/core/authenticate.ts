@@ -7,23 +7,31 @@
  */
 import { appendAudit } from './audit.js';
 import type { VerifiedCache } from './cache.js';
-import { isEnforced, type NetworkSet } from './enforcement.js';
+import type { Observer } from './observe.js';
+import { type EnforcePolicy, type ModeAt, modeAt } from './rollout.js';
+import type { NetworkSet } from './enforcement.js';
 import type { Identity } from './identity.js';
 import type { AuthGuard } from './guard.js';
 import { keyedHash, type ServerKeys } from './keys.js';
 import { normalizePasscode, passcodeTag } from './passcodes.js';
 import type { AuthRequest, Clock, Decision, Hasher, RejectReason } from './types.js';
 import type { PasscodeRow, Store } from '../store/types.js';
-import type { PolicyConfig } from '../config/types.js';
 
 const MAX_SECRET_BYTES = 1024;
 const LAST_USED_PRECISION_MS = 60_000;
+
+/** A proven passcode: its row, whether it came from the cache, what keeps it from being used. */
+interface Found {
+  row: PasscodeRow;
+  cachedId: string | null;
+  problem: RejectReason | null;
+}
 
 export interface AuthenticatorDeps {
   store: Store;
   hasher: Hasher;
   keys: ServerKeys;
-  policy: Pick<PolicyConfig, 'enforce'>;
+  policy: EnforcePolicy;
   exempt: NetworkSet;
   cache: VerifiedCache;
   clock: Clock;
@@ -31,6 +39,8 @@ export interface AuthenticatorDeps {
   guard: AuthGuard;
   /** Turns the typed name into the one account name (core/identity.ts). */
   identity: Identity;
+  /** Records main-password logins of observed accounts ("would break", core/observe.ts). */
+  observer?: Observer;
   /** Called when the audit log cannot be written; authentication itself goes on. */
   onAuditError?: (err: Error) => void;
 }
@@ -38,7 +48,7 @@ export interface AuthenticatorDeps {
 export interface Authenticator {
   authenticate(req: AuthRequest): Promise<Decision>;
   /** Replaces the enforcement policy (SIGHUP reload); decisions after the call use the new one. */
-  setPolicy(policy: Pick<PolicyConfig, 'enforce'>, exempt: NetworkSet): void;
+  setPolicy(policy: EnforcePolicy, exempt: NetworkSet): void;
   /**
    * Records what the upstream said about a passthrough login (it checks the main password), so
    * the guard counts it; returns how long after the login command to answer a failure — the
@@ -51,6 +61,8 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   const { store, hasher, keys, cache, clock } = deps;
   const { identity } = deps;
   let { policy, exempt } = deps;
+  /** Passthrough logins of observed accounts, until the upstream has answered them. */
+  const observing = new WeakMap<AuthRequest, ModeAt>();
 
   const audit = (
     req: AuthRequest,
@@ -107,24 +119,42 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
       audit(req, account, 'passthrough', 'exempt-network', null, null);
       return { kind: 'passthrough', account, reason: 'exempt-network' };
     }
-    const override = (await store.getAccount(account))?.enforced;
-    if (!isEnforced(policy, override, account)) {
+    const mode = modeAt(policy.enforce, (await store.getAccount(account))?.enforced, account, clock.now());
+    if (mode.mode === 'off') {
       audit(req, account, 'passthrough', 'not-enforced', null, null);
       return { kind: 'passthrough', account, reason: 'not-enforced' };
     }
     const normalized = normalizePasscode(req.secret);
+    if (mode.mode === 'observe') {
+      // Observing: a passcode the user already made works (so apps can move over before the
+      // date); anything else goes to the upstream as the main password, and a success there is
+      // what would break once enforced (recordUpstreamResult).
+      const found = normalized === null ? null : await findPasscode(req, account, normalized);
+      if (found && !found.problem && normalized !== null) return accept(req, account, normalized, found);
+      observing.set(req, mode);
+      audit(req, account, 'passthrough', 'observe', null, null);
+      return { kind: 'passthrough', account, reason: 'observe' };
+    }
     if (normalized === null) return reject(req, account, 'not-a-passcode');
+    const found = await findPasscode(req, account, normalized);
+    if (!found) return reject(req, account, 'unknown-passcode');
+    if (found.problem) return reject(req, account, found.problem, found.row.id);
+    return accept(req, account, normalized, found);
+  }
 
+  /** The account's passcode `normalized` proves (one bcrypt unless cached), and what is wrong with it. */
+  async function findPasscode(req: AuthRequest, account: string, normalized: string): Promise<Found | null> {
     const cachedId = cache.get(account, normalized);
     let row = cachedId
       ? await store.getPasscode(cachedId)
       : await store.findPasscodeByTag(account, passcodeTag(keys.tag, account, normalized));
     if (row && row.username !== account) row = undefined;
-    if (!row) return reject(req, account, 'unknown-passcode');
-    if (!cachedId && !(await hasher.verify(normalized, row.hash))) return reject(req, account, 'unknown-passcode');
+    if (!row) return null;
+    if (!cachedId && !(await hasher.verify(normalized, row.hash))) return null;
+    return { row, cachedId, problem: usable(row, req) };
+  }
 
-    const problem = usable(row, req);
-    if (problem) return reject(req, account, problem, row.id);
+  async function accept(req: AuthRequest, account: string, normalized: string, { row, cachedId }: Found): Promise<Decision> {
     if (!cachedId) cache.set(account, normalized, row.id);
     const now = clock.now();
     // "Last used" is shown at minute precision; a mail app reconnecting all day from the same
@@ -150,6 +180,9 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     recordUpstreamResult(req, ok, detail) {
       const account = identity.canonical(req.user);
       audit(req, account, ok ? 'upstream-accept' : 'upstream-reject', detail ?? null, null, null);
+      const mode = observing.get(req);
+      observing.delete(req);
+      if (ok && mode && account) deps.observer?.wouldBreak(req, account, mode);
       if (ok) {
         if (account) deps.guard.success(req.remoteIp, account);
         return 0;

@@ -61,13 +61,13 @@ describe('passcodes', () => {
 describe('enforcement', () => {
   it('follows the policy unless the account has an override', () => {
     const policy = { enforce: ['example.com', 'carol@example.org'] };
-    expect(isEnforced(policy, null, 'alice@example.com')).toBe(true);
-    expect(isEnforced(policy, null, 'alice@example.org')).toBe(false);
-    expect(isEnforced(policy, null, 'carol@example.org')).toBe(true);
-    expect(isEnforced(policy, false, 'alice@example.com')).toBe(false);
-    expect(isEnforced(policy, true, 'dave@other.net')).toBe(true);
-    expect(isEnforced({ enforce: 'all' }, null, 'anyone')).toBe(true);
-    expect(isEnforced(policy, null, 'x@sub.example.com')).toBe(false);
+    expect(isEnforced(policy, null, 'alice@example.com', 0)).toBe(true);
+    expect(isEnforced(policy, null, 'alice@example.org', 0)).toBe(false);
+    expect(isEnforced(policy, null, 'carol@example.org', 0)).toBe(true);
+    expect(isEnforced(policy, false, 'alice@example.com', 0)).toBe(false);
+    expect(isEnforced(policy, true, 'dave@other.net', 0)).toBe(true);
+    expect(isEnforced({ enforce: 'all' }, null, 'anyone', 0)).toBe(true);
+    expect(isEnforced(policy, null, 'x@sub.example.com', 0)).toBe(false);
   });
 
   it('matches exempt networks for IPv4, IPv6 and IPv4-mapped addresses', () => {

@@ -1,14 +1,10 @@
 /** Who is under enforcement: the admin's per-account override wins over the configured policy. */
 import { BlockList, isIP } from 'node:net';
-import { domainOf } from './identity.js';
-import type { PolicyConfig } from '../config/types.js';
+import { type EnforcePolicy, modeAt } from './rollout.js';
 
-/** True when the account must use application passcodes. */
-export function isEnforced(policy: Pick<PolicyConfig, 'enforce'>, override: boolean | null | undefined, account: string): boolean {
-  if (override === true || override === false) return override;
-  if (policy.enforce === 'all') return true;
-  const domain = domainOf(account);
-  return policy.enforce.some((e) => e === account || (!e.includes('@') && e === domain));
+/** True when the account must use application passcodes at time `now` (observe and dated entries: core/rollout.ts). */
+export function isEnforced(policy: EnforcePolicy, override: boolean | null | undefined, account: string, now: number): boolean {
+  return modeAt(policy.enforce, override, account, now).mode === 'enforce';
 }
 
 /** Matches client addresses against CIDR networks (IPv4, IPv6 and IPv4-mapped IPv6). */

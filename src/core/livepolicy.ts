@@ -4,7 +4,9 @@
  *  - the main-password (passthrough) sessions of an account that became enforced — by an admin
  *    override (CLI, API, portal, maybe in another process) or a policy reload — except those from
  *    the exempt networks, which the policy lets in with the main password anyway,
- *  - the sessions of a protocol removed from a passcode's scopes.
+ *  - the sessions of a protocol removed from a passcode's scopes,
+ *  - the main-password sessions of accounts whose rollout date (`from`) has just passed: the
+ *    clock enforces them as a reload would (core/rollout.ts).
  *
  * Changes made by another process arrive through the audit log (`account.enforce`,
  * `account.release`, `passcode.scope`), as unblocks do: every admin action writes its event there
@@ -12,11 +14,12 @@
  * would mean re-reading every live session's account on every tick.
  */
 import type { VerifiedCache } from './cache.js';
+import type { EnforcePolicy } from './rollout.js';
 import { isEnforced, type NetworkSet } from './enforcement.js';
+import { datePassed } from './rollout.js';
 import type { SessionRegistry } from './sessions.js';
 import type { Clock } from './types.js';
 import type { Store } from '../store/types.js';
-import type { PolicyConfig } from '../config/types.js';
 
 export interface LivePolicyDeps {
   store: Store;
@@ -24,7 +27,7 @@ export interface LivePolicyDeps {
   cache: VerifiedCache;
   clock: Clock;
   /** The policy in force now (replaced on SIGHUP). */
-  policy: () => { policy: Pick<PolicyConfig, 'enforce'>; exempt: NetworkSet };
+  policy: () => { policy: EnforcePolicy; exempt: NetworkSet };
   intervalMs?: number;
   onError?: (e: Error) => void;
 }
@@ -42,13 +45,14 @@ export function watchLivePolicy(deps: LivePolicyDeps): LivePolicy {
   const { store, sessions, clock } = deps;
   const afterId = new Map<string, number>();
   let running = false;
+  let lastTick = clock.now();
 
   /** Ends the account's main-password sessions if the account is now enforced for them. */
   const recheckAccount = async (account: string): Promise<number> => {
     const live = sessions.list({ account }).filter((s) => s.passcodeId === null);
     if (live.length === 0) return 0;
     const { policy, exempt } = deps.policy();
-    if (!isEnforced(policy, (await store.getAccount(account))?.enforced, account)) return 0;
+    if (!isEnforced(policy, (await store.getAccount(account))?.enforced, account, clock.now())) return 0;
     return sessions.closeWhere((s) => s.account === account && s.passcodeId === null && !exempt.has(s.remoteIp), 'account now enforced');
   };
 
@@ -82,6 +86,9 @@ export function watchLivePolicy(deps: LivePolicyDeps): LivePolicy {
     try {
       const now = clock.now();
       sessions.closeWhere((s) => s.expiresAt != null && s.expiresAt <= now, 'passcode expired');
+      const since = lastTick;
+      lastTick = now;
+      if (datePassed(deps.policy().policy.enforce, since, now)) await recheckAllAccounts();
       await follow();
     } catch (e) {
       deps.onError?.(e as Error);
@@ -89,21 +96,24 @@ export function watchLivePolicy(deps: LivePolicyDeps): LivePolicy {
       running = false;
     }
   };
+  /** Re-checks every account with a live main-password session. */
+  async function recheckAllAccounts(): Promise<number> {
+    const accounts = new Set(
+      sessions
+        .list()
+        .filter((s) => s.passcodeId === null)
+        .map((s) => s.account),
+    );
+    let closed = 0;
+    for (const a of accounts) closed += await recheckAccount(a);
+    return closed;
+  }
+
   void tick();
   const timer = setInterval(() => void tick(), deps.intervalMs ?? 500);
   timer.unref();
   return {
-    async recheckAll() {
-      const accounts = new Set(
-        sessions
-          .list()
-          .filter((s) => s.passcodeId === null)
-          .map((s) => s.account),
-      );
-      let closed = 0;
-      for (const a of accounts) closed += await recheckAccount(a);
-      return closed;
-    },
+    recheckAll: recheckAllAccounts,
     stop: () => clearInterval(timer),
   };
 }

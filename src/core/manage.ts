@@ -4,6 +4,7 @@
  */
 import { appendAudit } from './audit.js';
 import type { VerifiedCache } from './cache.js';
+import type { EnforcePolicy } from './rollout.js';
 import { isEnforced } from './enforcement.js';
 import type { Identity } from './identity.js';
 import type { ServerKeys } from './keys.js';
@@ -11,7 +12,6 @@ import { formatPasscode, generatePasscode, newPasscodeId, passcodeTag } from './
 import type { SessionRegistry } from './sessions.js';
 import type { Clock, Hasher, Protocol, RandomBytes } from './types.js';
 import { PROTOCOLS, type AccountRow, type OverrideOwner, type PasscodeRow, type Store } from '../store/types.js';
-import type { PolicyConfig } from '../config/types.js';
 
 export interface ManageDeps {
   store: Store;
@@ -19,7 +19,7 @@ export interface ManageDeps {
   keys: ServerKeys;
   clock: Clock;
   random: RandomBytes;
-  policy: Pick<PolicyConfig, 'enforce'>;
+  policy: EnforcePolicy;
   /** The one account name for a typed name (as the mail fronts use it) (core/identity.ts). */
   identity: Identity;
   /** Present in the serving process: revocation then also drops cache entries and live sessions. */
@@ -75,7 +75,7 @@ export function createManager(deps: ManageDeps) {
       username,
       override,
       enforcedBy: row?.enforcedBy ?? null,
-      enforced: isEnforced(deps.policy, override, username),
+      enforced: isEnforced(deps.policy, override, username, clock.now()),
       passcodes: list.length,
       activePasscodes: list.filter((p) => view(p).status === 'active').length,
     };

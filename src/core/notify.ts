@@ -89,6 +89,13 @@ export function noticeFor(e: AuditEvent): Notice | null {
       text: `An app passcode named "${cleanText(str(d, 'name'), 100)}" was created for ${account} ${by}. It can be used for: ${scopes}.${expires}`,
     };
   }
+  if (e.type === 'rollout.notice' && e.outcome === 'ok') {
+    const from = typeof d?.from === 'number' ? `From ${dayOf(d.from)}` : 'Soon';
+    return {
+      subject: 'Your mail apps will need an app passcode',
+      text: `${from} the mail apps of ${account} need an app passcode to sign in: your main password will no longer work in them.`,
+    };
+  }
   if (e.type === '2fa.verify' && e.outcome === 'accept' && d?.method === 'emergency') {
     const left = typeof d.codesLeft === 'number' ? d.codesLeft : null;
     const leftText = left === null ? '' : ` ${left} emergency code${left === 1 ? ' is' : 's are'} left.`;
@@ -116,7 +123,33 @@ function mailDomain(account: string): string {
   return /^[\p{L}\p{N}](?:[\p{L}\p{N}.-]{0,250}[\p{L}\p{N}])?$/u.test(d) ? d : 'localhost';
 }
 
+/** The date part of a time, as the server's clock reads it ("2027-01-15"). */
+function dayOf(ms: number): string {
+  const t = new Date(ms);
+  const pad = (n: number) => String(n).padStart(2, '0');
+  return `${t.getFullYear()}-${pad(t.getMonth() + 1)}-${pad(t.getDate())}`;
+}
+
+/** The rollout notice: which apps still use the main password, and where to make passcodes. */
+function rolloutBody(e: AuditEvent, n: Notice, s: NotifySettings): string[] {
+  const clients = Array.isArray(e.detail?.clients) ? e.detail.clients.slice(0, 20).map((c) => `- ${cleanText(c, 200)}`) : [];
+  return [
+    n.text,
+    '',
+    'These apps still use your main password:',
+    ...(clients.length ? clients : ['- (none named)']),
+    '',
+    s.portalUrl
+      ? `Create an app passcode for each of them at ${cleanText(s.portalUrl, 300)} and enter it in the app instead of your main password.`
+      : 'Create an app passcode for each of them in the mail security portal and enter it in the app instead of your main password.',
+    '',
+    '-- ',
+    'This notice was sent automatically by mailgate, which protects your mail account.',
+  ];
+}
+
 function bodyOf(e: AuditEvent, n: Notice, s: NotifySettings): string {
+  if (e.type === 'rollout.notice') return rolloutBody(e, n, s).join('\r\n');
   const client = str(e.detail, 'client');
   const lines = [
     n.text,

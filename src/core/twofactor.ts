@@ -6,13 +6,13 @@
 import { appendAudit } from './audit.js';
 import { checkEnrolCode, issueEnrolCode, spendEnrolCode, type EnrolCodeDeps } from './enrolcode.js';
 import { emergencyCodesLeft, replaceEmergencyCodes, useEmergencyCode, type EmergencyDeps } from './emergency.js';
+import type { EnforcePolicy } from './rollout.js';
 import { isEnforced } from './enforcement.js';
 import type { Identity } from './identity.js';
 import type { ServerKeys } from './keys.js';
 import { UsageError, type Manager } from './manage.js';
 import { groupSecret, matchTotp, newTotpSecret, openSecret, sealSecret, totpUri } from './totp.js';
 import type { Clock, Hasher, RandomBytes } from './types.js';
-import type { PolicyConfig } from '../config/types.js';
 import type { Store } from '../store/types.js';
 
 /** An enrolment not confirmed within this time must be started again (the QR code was on screen). */
@@ -24,7 +24,7 @@ export interface TwoFactorDeps {
   keys: ServerKeys;
   clock: Clock;
   random: RandomBytes;
-  policy: Pick<PolicyConfig, 'enforce'>;
+  policy: EnforcePolicy;
   /** The one account name for a typed name (as the mail fronts use it) (core/identity.ts). */
   identity: Identity;
   manager: Pick<Manager, 'setEnforcement'>;
@@ -92,7 +92,7 @@ export function createTwoFactor(deps: TwoFactorDeps) {
   async function required(k: string): Promise<boolean> {
     const row = await store.getAccount(k);
     if (row?.enforced === false) return false; // an admin's "never enforce" beats the policy
-    if (isEnforced(deps.policy, null, k)) return true;
+    if (isEnforced(deps.policy, null, k, clock.now())) return true;
     return row?.enforced === true && row.enforcedBy === 'admin';
   }
 

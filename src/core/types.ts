@@ -42,6 +42,6 @@ export type RejectReason =
 export type Decision =
   /** expiresAt: the passcode's expiry, so its live sessions can end then (core/livepolicy.ts). */
   | { kind: 'accept-passcode'; account: string; passcodeId: string; cached: boolean; expiresAt: number | null }
-  | { kind: 'passthrough'; account: string; reason: 'not-enforced' | 'exempt-network' }
+  | { kind: 'passthrough'; account: string; reason: 'not-enforced' | 'exempt-network' | 'observe' }
   /** delayMs: how long the front waits before answering (throttling; 0 for a blocked source). */
   | { kind: 'reject'; account: string; reason: RejectReason; delayMs: number };

@@ -6,6 +6,7 @@
 import type { Identity } from '../core/identity.js';
 import { parseDuration } from '../config/load.js';
 import { UsageError } from '../core/manage.js';
+import { rolloutReport } from '../core/rollout-report.js';
 import { PROTOCOLS, type AuditQuery, type Protocol } from '../store/types.js';
 import { sameSecret } from './csrf.js';
 import { HttpError, readBody, sendJson } from './http.js';
@@ -141,6 +142,13 @@ const ENDPOINTS: Endpoint[] = [
     method: 'POST',
     pattern: new RegExp(`^${ACCOUNT}/emergency-codes$`),
     run: async ({ p, user }) => [201, { codes: await p.tf.regenerateCodes(user, A) }],
+  },
+  {
+    // The same report as `mailgate report rollout` (one function builds both).
+    method: 'GET',
+    pattern: /^\/api\/admin\/rollout$/,
+    run: async ({ p, c }) =>
+      ok(await rolloutReport({ store: p.deps.store, policy: p.deps.policy, clock: p.deps.clock }, c.query.get('domain') ?? undefined)),
   },
   {
     method: 'GET',

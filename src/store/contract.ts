@@ -5,6 +5,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditEvent, PasscodeRow, Store } from './types.js';
+import { rolloutContract } from './contract-rollout.js';
 import { twoFactorContract } from './contract-twofactor.js';
 
 const T0 = 1_760_000_000_000; // beyond 2^31 on purpose: times must not be truncated to 32 bits
@@ -352,6 +353,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
     });
 
     describe('two-factor', () => twoFactorContract(() => store));
+    describe('rollout', () => rolloutContract(() => store));
 
     it('is unusable after close()', async () => {
       await store.setEnforcement('alice', true, T0, 'admin');

@@ -52,6 +52,12 @@ const TABLES: readonly TableSpec[] = [
   { name: 'enrol_codes', columns: ['username', 'tag', 'hash', 'created_at', 'expires_at', 'used_at'], order: 'rowid' },
   { name: 'portal_sessions', columns: ['id', 'username', 'stage', 'csrf', 'ip', 'created_at', 'last_seen_at'], order: 'rowid' },
   {
+    name: 'rollout_observations',
+    columns: ['username', 'protocol', 'client', 'ip', 'first_seen', 'last_seen', 'count'],
+    order: 'rowid',
+  },
+  { name: 'rollout_notices', columns: ['username', 'sent_at'], order: 'rowid' },
+  {
     name: 'audit',
     columns: ['id', 'ts', 'type', 'username', 'protocol', 'ip', 'passcode_id', 'outcome', 'reason', 'session_id', 'detail'],
     order: 'id',

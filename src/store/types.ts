@@ -124,6 +124,21 @@ export interface PortalSessionRow {
   lastSeenAt: number;
 }
 
+/**
+ * A main-password login that the rollout policy would refuse once enforced ("would break"), one
+ * row per account, protocol, client name and address (core/observe.ts).
+ */
+export interface ObservationRow {
+  username: string;
+  protocol: Protocol;
+  /** IMAP ID name/version or EHLO name; null when the client gave none (POP3). */
+  client: string | null;
+  ip: string;
+  firstSeen: number;
+  lastSeen: number;
+  count: number;
+}
+
 export interface Store {
   getAccount(username: string): Promise<AccountRow | undefined>;
   /** Accounts that have an override or at least one passcode, sorted by username. */
@@ -186,6 +201,16 @@ export interface Store {
   deletePortalSessionsOf(username: string): Promise<number>;
   /** Deletes sessions idle since before `idleBefore` or created before `createdBefore`. */
   prunePortalSessions(idleBefore: number, createdBefore: number): Promise<number>;
+
+  /** Counts one would-break login: inserts the row (count 1) or adds 1 and moves lastSeen. */
+  recordObservation(o: { username: string; protocol: Protocol; client: string | null; ip: string; at: number }): Promise<void>;
+  /** One account's observations, or every account's; by username, then most recently seen first. */
+  listObservations(username?: string): Promise<ObservationRow[]>;
+  /**
+   * Marks the account's rollout notice sent, if it was not yet (compare-and-set: two instances
+   * recording the same account's first observation send one notice); true when this call marked it.
+   */
+  markRolloutNotice(username: string, at: number): Promise<boolean>;
 
   appendAudit(event: AuditEvent): Promise<number>;
   queryAudit(query: AuditQuery): Promise<AuditEvent[]>;

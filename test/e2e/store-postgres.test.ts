@@ -18,12 +18,15 @@ import { openCore, startServer } from '../../src/main.js';
 import { replaceEmergencyCodes, useEmergencyCode } from '../../src/core/emergency.js';
 import { startDovecot, type DovecotInstance } from '../../src/demo/dovecot.js';
 import { startPostgres, type PostgresInstance } from '../../src/demo/postgres.js';
+import { PG_LATEST_VERSION, PG_MIGRATIONS } from '../../src/store/postgres/migrations.js';
 import { describeInterop } from '../support/interop.js';
 import { gateConfigDoc, startGate, type Gate } from '../support/gate.js';
 
 const run = promisify(execFile);
 const ALICE = 'alice@example.com';
 const CLI = join(import.meta.dirname, '../support/cli-process.ts');
+/** The schema version `mailgate migrate` reaches (it grows with every migration). */
+const V = PG_LATEST_VERSION;
 
 /** The real CLI in its own process; never throws, returns exit code and output. */
 async function mailgate(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string; err: string }> {
@@ -63,12 +66,17 @@ describeInterop('store: sqlite → PostgreSQL with migrate and store copy', ['do
     const emergency = { store: core.store, hasher: core.hasher, tagKey: core.keys.tag, random: randomBytes };
     const codes = await replaceEmergencyCodes(emergency, ALICE, 2000);
     expect(await useEmergencyCode(emergency, ALICE, codes[0]!, 2001)).toBe('ok');
+    // Observe mode's record (schema 5): a would-break login, counted twice, and its notice sent.
+    for (const at of [3000, 3001])
+      await core.store.recordObservation({ username: 'bob@example.com', protocol: 'imap', client: 'Mail 1', ip: '192.0.2.9', at });
+    expect(await core.store.markRolloutNotice('bob@example.com', 3002)).toBe(true);
     const before = {
       passcodes: await core.store.listPasscodes(ALICE),
       totp: await core.store.getTotp(ALICE),
       codes: await core.store.listEmergencyCodes(ALICE),
       audit: await core.store.queryAudit({ limit: 1000 }),
       accounts: await core.store.listAccounts(),
+      observations: await core.store.listObservations(),
     };
     expect(before.audit.map((e) => e.type)).toEqual(expect.arrayContaining(['passcode.create', 'passcode.revoke']));
     await core.close();
@@ -83,18 +91,21 @@ describeInterop('store: sqlite → PostgreSQL with migrate and store copy', ['do
     const [m1, m2] = await Promise.all([mailgate(['migrate', ...cfg], env), mailgate(['migrate', ...cfg], env)]);
     for (const m of [m1, m2]) {
       expect(m).toMatchObject({ code: 0, err: '' });
-      expect(m.out).toMatch(/^postgres 127\.0\.0\.1:\d+\/copy_target: schema version (0 → 1|1, up to date)\n$/);
+      expect(m.out).toMatch(new RegExp(`^postgres 127\\.0\\.0\\.1:\\d+/copy_target: schema version (0 → ${V}|${V}, up to date)\n$`));
     }
-    expect((await mailgate(['migrate', ...cfg], env)).out).toMatch(/schema version 1, up to date/);
+    expect((await mailgate(['migrate', ...cfg], env)).out).toMatch(new RegExp(`schema version ${V}, up to date`));
     const check = new pg.Client({ connectionString: url });
     await check.connect();
-    expect((await check.query('SELECT version FROM mailgate_schema')).rows).toEqual([{ version: 1 }]);
+    expect((await check.query('SELECT version FROM mailgate_schema ORDER BY version')).rows).toEqual(
+      PG_MIGRATIONS.map((m) => ({ version: m.version })),
+    );
     await check.end();
 
     const copy = await mailgate(['store', 'copy', '--from', join(dir, 'mailgate.db'), '--to', 'postgres', ...cfg, '--json'], env);
     expect(copy.code).toBe(0);
     const counts = JSON.parse(copy.out) as Record<string, number>;
     expect(counts).toMatchObject({ accounts: 2, passcodes: 3, totp: 1, emergency_codes: 10, audit: before.audit.length });
+    expect(counts).toMatchObject({ rollout_observations: 1, rollout_notices: 1 });
     // A second copy would mix two installs: refused, target untouched.
     const again = await mailgate(['store', 'copy', '--from', join(dir, 'mailgate.db'), '--to', 'postgres', ...cfg], env);
     expect(again.code).toBe(1);
@@ -108,6 +119,8 @@ describeInterop('store: sqlite → PostgreSQL with migrate and store copy', ['do
     expect(await store.listEmergencyCodes(ALICE)).toEqual(before.codes);
     expect(await store.queryAudit({ limit: 1000 })).toEqual(before.audit);
     expect(await store.listAccounts()).toEqual(before.accounts);
+    expect(await store.listObservations()).toEqual(before.observations);
+    expect(await store.markRolloutNotice('bob@example.com', 4000)).toBe(false); // sent before the copy: not again
     // New audit ids continue after the copied ones.
     const next = await store.appendAudit({ ...before.audit[0]!, id: undefined });
     expect(next).toBeGreaterThan(before.audit.at(-1)!.id!);

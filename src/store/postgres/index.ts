@@ -12,6 +12,7 @@ import type {
   AuditQuery,
   EmergencyCodeRow,
   EnrolCodeRow,
+  ObservationRow,
   OverrideOwner,
   PasscodeRow,
   PortalSessionRow,
@@ -20,6 +21,7 @@ import type {
   TotpRow,
 } from '../types.js';
 import { PG_LATEST_VERSION, assertNotNewer, migratePostgres, pgSchemaVersion } from './migrations.js';
+import { PgRollout } from './rollout.js';
 import { PgTwoFactor, type Query, type Transaction } from './twofactor.js';
 
 const DEFAULT_AUDIT_LIMIT = 100;
@@ -167,6 +169,7 @@ class PostgresStore implements Store {
   private readonly q: Query;
   private readonly tx: Transaction;
   private readonly tf: PgTwoFactor;
+  private readonly ro: PgRollout;
 
   constructor(private readonly pool: Pool) {
     this.q = async <R extends QueryResultRow>(sql: string, args: unknown[] = []) => {
@@ -188,6 +191,7 @@ class PostgresStore implements Store {
       }
     };
     this.tf = new PgTwoFactor(this.q, this.tx);
+    this.ro = new PgRollout(this.q);
   }
 
   async getAccount(username: string): Promise<AccountRow | undefined> {
@@ -294,6 +298,17 @@ class PostgresStore implements Store {
       [since],
     );
     return r.rows;
+  }
+
+  // Rollout observations and notices (rollout.ts).
+  recordObservation(o: Parameters<Store['recordObservation']>[0]): Promise<void> {
+    return this.ro.record(o);
+  }
+  listObservations(username?: string): Promise<ObservationRow[]> {
+    return this.ro.list(username);
+  }
+  markRolloutNotice(username: string, at: number): Promise<boolean> {
+    return this.ro.mark(username, at);
   }
 
   // Two-factor state (twofactor.ts).

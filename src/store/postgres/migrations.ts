@@ -125,6 +125,27 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       );
     `,
   },
+  {
+    // Numbered as sqlite's: 2-4 there changed what version 1 here already has.
+    version: 5,
+    name: 'rollout: would-break observations, notices sent',
+    up: `
+      CREATE TABLE rollout_observations (
+        username   TEXT NOT NULL,
+        protocol   TEXT NOT NULL,
+        client     TEXT NOT NULL DEFAULT '',
+        ip         TEXT NOT NULL,
+        first_seen BIGINT NOT NULL,
+        last_seen  BIGINT NOT NULL,
+        count      BIGINT NOT NULL,
+        PRIMARY KEY (username, protocol, client, ip)
+      );
+      CREATE TABLE rollout_notices (
+        username TEXT PRIMARY KEY,
+        sent_at  BIGINT NOT NULL
+      );
+    `,
+  },
 ];
 
 /** The schema version this code writes and understands. */

@@ -13,6 +13,7 @@ import type {
   AuditQuery,
   EmergencyCodeRow,
   EnrolCodeRow,
+  ObservationRow,
   OverrideOwner,
   PasscodeRow,
   PortalSessionRow,
@@ -21,6 +22,7 @@ import type {
   TotpRow,
 } from '../types.js';
 import { LATEST_VERSION, migrate } from './migrations.js';
+import { RolloutTables } from './rollout.js';
 import { TwoFactorTables } from './twofactor.js';
 
 const DEFAULT_AUDIT_LIMIT = 100;
@@ -227,11 +229,13 @@ class SqliteStore implements Store {
   /** The account row and the passcode go in together or not at all. */
   private readonly insertTx: (r: PasscodeRow) => void;
   private readonly tf: TwoFactorTables;
+  private readonly ro: RolloutTables;
   private readonly pruneTx: (before: number) => number;
 
   constructor(private readonly db: Db) {
     this.s = prepareStatements(db);
     this.tf = new TwoFactorTables(db);
+    this.ro = new RolloutTables(db);
     // The gate row lets the append-only trigger pass deletes of older rows, in this transaction only.
     const gate = db.prepare('INSERT INTO audit_prune_gate (before) VALUES (?)');
     const prune = db.prepare('DELETE FROM audit WHERE ts < ?');
@@ -311,6 +315,17 @@ class SqliteStore implements Store {
 
   async revokedSince(since: number): Promise<Array<{ id: string; username: string; revokedAt: number }>> {
     return this.s.revokedSince.all(since);
+  }
+
+  // Rollout observations and notices (rollout.ts).
+  async recordObservation(o: Parameters<Store['recordObservation']>[0]): Promise<void> {
+    this.ro.record(o);
+  }
+  async listObservations(username?: string): Promise<ObservationRow[]> {
+    return this.ro.list(username);
+  }
+  async markRolloutNotice(username: string, at: number): Promise<boolean> {
+    return this.ro.mark(username, at);
   }
 
   // Two-factor state (twofactor.ts).

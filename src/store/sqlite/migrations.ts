@@ -150,6 +150,29 @@ export const MIGRATIONS: readonly Migration[] = [
         BEGIN SELECT RAISE(ABORT, 'audit log is append-only'); END;
     `,
   },
+  {
+    version: 5,
+    name: 'rollout: would-break observations, notices sent',
+    up: `
+      -- Main-password logins of accounts in observe mode (core/observe.ts). client is '' when the
+      -- client gave no name: NULLs would never conflict, and every POP3 login would add a row.
+      CREATE TABLE rollout_observations (
+        username   TEXT NOT NULL,
+        protocol   TEXT NOT NULL,
+        client     TEXT NOT NULL DEFAULT '',
+        ip         TEXT NOT NULL,
+        first_seen INTEGER NOT NULL,
+        last_seen  INTEGER NOT NULL,
+        count      INTEGER NOT NULL,
+        PRIMARY KEY (username, protocol, client, ip)
+      );
+      -- The one rollout notice per account: a row here means it was sent (or is being sent).
+      CREATE TABLE rollout_notices (
+        username TEXT PRIMARY KEY NOT NULL,
+        sent_at  INTEGER NOT NULL
+      );
+    `,
+  },
 ];
 
 /** The schema version this code writes and understands. */
