@@ -5,6 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createNetServer } from 'node:net';
+import { createSecureContext, TLSSocket } from 'node:tls';
+import { announcePeer, readProxyHeader } from '../net/proxied.js';
+import { PROXY_REFUSED, refusalLog } from '../protocols/front/refusals.js';
 import { NetworkSet } from '../core/enforcement.js';
 import { AuthGuard } from '../core/guard.js';
 import { createTwoFactor, issuerFor } from '../core/twofactor.js';
@@ -90,14 +94,16 @@ export async function startPortal(deps: PortalDeps): Promise<PortalHandle> {
   // Slow-loris bounds: a request has 20 s for its headers and 30 s in all.
   server.headersTimeout = 20_000;
   server.requestTimeout = 30_000;
+  const proxied = deps.portal.listen.proxyFrom ? proxyFront(deps, server, new NetworkSet(deps.portal.listen.proxyFrom)) : null;
+  const bound = proxied?.server ?? server;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(deps.portal.listen.port, deps.portal.listen.host, () => {
-      server.off('error', reject);
+    bound.once('error', reject);
+    bound.listen(deps.portal.listen.port, deps.portal.listen.host, () => {
+      bound.off('error', reject);
       resolve();
     });
   });
-  const addr = server.address();
+  const addr = bound.address();
   const address = { host: deps.portal.listen.host, port: typeof addr === 'object' && addr ? addr.port : deps.portal.listen.port };
   const hostForUrl = address.host.includes(':') ? `[${address.host}]` : address.host;
   const url = deps.portal.publicUrl ?? `${deps.tls ? 'https' : 'http'}://${hostForUrl}:${address.port}/`;
@@ -111,10 +117,46 @@ export async function startPortal(deps: PortalDeps): Promise<PortalHandle> {
     url,
     async close() {
       clearInterval(prune);
+      proxied?.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
       });
+    },
+  };
+}
+
+/**
+ * The portal behind a load balancer in TCP mode: a plain listener reads the PROXY header, then
+ * hands the connection (after the TLS handshake, with tls) to the HTTP server, which never
+ * listens itself. The header's address becomes the request's client address (app.ts peerOf).
+ */
+function proxyFront(deps: PortalDeps, http: Server, from: NetworkSet) {
+  const refusals = refusalLog(deps.log, { proto: 'portal' }, undefined, PROXY_REFUSED);
+  const context = deps.tls ? createSecureContext({ cert: deps.tls.cert, key: deps.tls.key, minVersion: 'TLSv1.2' }) : null;
+  const server = createNetServer(async (raw) => {
+    const peer = await readProxyHeader(raw, { from, refused: (ip) => refusals.refused(ip) });
+    if (!peer) return;
+    if (!context) {
+      announcePeer(raw, peer);
+      http.emit('connection', raw);
+      return;
+    }
+    const tls = new TLSSocket(raw, { isServer: true, secureContext: context });
+    const timer = setTimeout(() => tls.destroy(), 20_000);
+    tls.once('error', () => tls.destroy());
+    tls.once('secure', () => {
+      clearTimeout(timer);
+      announcePeer(tls, peer);
+      // node:https serves requests on 'secureConnection' (its tls.Server listener).
+      http.emit('secureConnection', tls);
+    });
+  });
+  return {
+    server,
+    stop() {
+      refusals.stop();
+      server.close();
     },
   };
 }
