@@ -75,7 +75,7 @@ function buildPortal(deps: PortalDeps): Portal {
     deps,
     tf,
     sessions,
-    pre: new PreSessionCsrf(),
+    pre: new PreSessionCsrf(deps.keys.signinCsrf),
     base,
     secure,
     trustedProxies: new NetworkSet(deps.portal.trustedProxies),
@@ -140,6 +140,8 @@ function proxyFront(deps: PortalDeps, http: Server, from: NetworkSet) {
     if (!context) {
       announcePeer(raw, peer);
       http.emit('connection', raw);
+      // readProxyHeader left it paused with the request's first bytes put back: let them flow.
+      raw.resume();
       return;
     }
     const tls = new TLSSocket(raw, { isServer: true, secureContext: context });

@@ -37,12 +37,17 @@ export class RawClient {
     for (const f of w) f();
   }
 
-  static async connect(port: number, opts: { tls?: boolean; ca?: string; localAddress?: string } = {}): Promise<RawClient> {
+  /** `proxyHeader`: written first, before TLS (a load balancer's PROXY protocol header). */
+  static async connect(
+    port: number,
+    opts: { tls?: boolean; ca?: string; localAddress?: string; proxyHeader?: string | Buffer } = {},
+  ): Promise<RawClient> {
     const plain = netConnect({ host: '127.0.0.1', port, localAddress: opts.localAddress });
     await new Promise<void>((res, rej) => {
       plain.once('connect', () => res());
       plain.once('error', rej);
     });
+    if (opts.proxyHeader !== undefined) plain.write(opts.proxyHeader);
     if (!opts.tls) return new RawClient(plain);
     const socket = tlsConnect({ socket: plain, ca: opts.ca ? readFileSync(opts.ca) : undefined, servername: 'localhost' });
     await new Promise<void>((res, rej) => {
