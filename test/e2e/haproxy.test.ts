@@ -160,6 +160,11 @@ describeInterop('two instances behind HAProxy (PROXY protocol v2)', ['dovecot', 
     expect(silent.received).toBe('');
     expect(silent.ms).toBeGreaterThanOrEqual(2900);
     expect(silent.ms).toBeLessThan(5000);
+    // A header and a pipelined command in one segment: the command is read after the header.
+    const piped = await RawClient.connect(a.imapPort, { proxyHeader: 'PROXY TCP4 192.0.2.50 127.0.0.1 40002 143\r\nc1 NOOP\r\n' });
+    expect((await piped.until(/^c1 /)).at(-1)).toMatch(/^c1 OK/);
+    piped.close();
+    expect(a.logs()).toMatch(/"ip":"192\.0\.2\.50","proto":"imap","msg":"connected"/);
     const lines = a
       .logs()
       .split('\n')
@@ -222,6 +227,7 @@ describeInterop('two instances behind HAProxy (PROXY protocol v2)', ['dovecot', 
       c.close();
       return /^w1 OK/.test(r);
     }, 15_000);
+    await waitUntil(() => (seen.get('right OK') ?? 0) > 0, 10_000);
     running = false;
     await background;
     console.log('[haproxy] logins through HAProxy during the PostgreSQL restart:', Object.fromEntries(seen));

@@ -47,7 +47,13 @@ export class RawClient {
       plain.once('connect', () => res());
       plain.once('error', rej);
     });
-    if (opts.proxyHeader !== undefined) plain.write(opts.proxyHeader);
+    // Corked: the header and the first protocol bytes (a TLS ClientHello) leave in one segment, the
+    // harder case for the server (what follows the header must be put back for TLS to read).
+    if (opts.proxyHeader !== undefined) {
+      plain.cork();
+      plain.write(opts.proxyHeader);
+      setTimeout(() => plain.uncork(), 20);
+    }
     if (!opts.tls) return new RawClient(plain);
     const socket = tlsConnect({ socket: plain, ca: opts.ca ? readFileSync(opts.ca) : undefined, servername: 'localhost' });
     await new Promise<void>((res, rej) => {
