@@ -6,7 +6,6 @@ import { randomBytes } from 'node:crypto';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { createServer as createNetServer } from 'node:net';
-import { createSecureContext, TLSSocket } from 'node:tls';
 import { announcePeer, readProxyHeader } from '../net/proxied.js';
 import { PROXY_REFUSED, refusalLog } from '../protocols/front/refusals.js';
 import { NetworkSet } from '../core/enforcement.js';
@@ -128,31 +127,20 @@ export async function startPortal(deps: PortalDeps): Promise<PortalHandle> {
 
 /**
  * The portal behind a load balancer in TCP mode: a plain listener reads the PROXY header, then
- * hands the connection (after the TLS handshake, with tls) to the HTTP server, which never
- * listens itself. The header's address becomes the request's client address (app.ts peerOf).
+ * hands the connection to the HTTP server, which never listens itself. The header's address
+ * becomes the request's client address (app.ts peerOf). The portal speaks plain HTTP here (main.ts
+ * gives it no certificate): TLS ends at the balancer, as in deploy/haproxy.cfg.
  */
 function proxyFront(deps: PortalDeps, http: Server, from: NetworkSet) {
+  if (deps.tls) throw new Error('portal.listen.proxy_protocol: end TLS at the load balancer (the portal speaks plain HTTP behind it)');
   const refusals = refusalLog(deps.log, { proto: 'portal' }, undefined, PROXY_REFUSED);
-  const context = deps.tls ? createSecureContext({ cert: deps.tls.cert, key: deps.tls.key, minVersion: 'TLSv1.2' }) : null;
   const server = createNetServer(async (raw) => {
     const peer = await readProxyHeader(raw, { from, refused: (ip) => refusals.refused(ip) });
     if (!peer) return;
-    if (!context) {
-      announcePeer(raw, peer);
-      http.emit('connection', raw);
-      // readProxyHeader left it paused with the request's first bytes put back: let them flow.
-      raw.resume();
-      return;
-    }
-    const tls = new TLSSocket(raw, { isServer: true, secureContext: context });
-    const timer = setTimeout(() => tls.destroy(), 20_000);
-    tls.once('error', () => tls.destroy());
-    tls.once('secure', () => {
-      clearTimeout(timer);
-      announcePeer(tls, peer);
-      // node:https serves requests on 'secureConnection' (its tls.Server listener).
-      http.emit('secureConnection', tls);
-    });
+    announcePeer(raw, peer);
+    http.emit('connection', raw);
+    // readProxyHeader left it paused with the request's first bytes put back: let them flow.
+    raw.resume();
   });
   return {
     server,
