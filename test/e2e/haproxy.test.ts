@@ -102,6 +102,22 @@ describeInterop('two instances behind HAProxy (PROXY protocol v2)', ['dovecot', 
     expect(audit.filter((e) => e.type === 'auth').every((e) => e.ip !== '::ffff:127.0.0.1')).toBe(true);
   }, 30_000);
 
+  it('a v2 TCP6 header (as HAProxy writes it for an IPv6 client): Dovecot and the audit get the IPv6 address', async () => {
+    const body = Buffer.alloc(36);
+    Buffer.from('20010db8000000000000000000000007', 'hex').copy(body, 0); // 2001:db8::7
+    body[31] = 1; // ::1
+    body.writeUInt16BE(50123, 32);
+    body.writeUInt16BE(993, 34);
+    const header = Buffer.concat([Buffer.from('\r\n\r\n\0\r\nQUIT\n', 'latin1'), Buffer.from([0x21, 0x21, 0, 36]), body]);
+    const c = await RawClient.connect(a.imapsPort, { tls: true, ca: a.ca, proxyHeader: header });
+    await c.until(/^\* OK/);
+    expect((await c.cmd('y1', `LOGIN ${ALICE} "${passcode}"`)).at(-1)).toMatch(/^y1 OK/);
+    c.close();
+    expect(dovecot.log()).toMatch(/imap-login: Info: Login: user=<alice@example\.com>.*rip=2001:db8::7,/);
+    const audit = await a.server.core.store.queryAudit({ username: ALICE });
+    expect(audit.some((e) => e.type === 'auth' && e.outcome === 'accept' && e.ip === '2001:db8::7')).toBe(true);
+  }, 30_000);
+
   it('SMTP through HAProxy: Postfix gets XCLIENT ADDR= of the client', async () => {
     const t = createTransport({
       host: '127.0.0.1',
