@@ -1,7 +1,8 @@
 /**
  * The listeners of one protocol: STARTTLS-style (clear until the protocol's STARTTLS/STLS) and
- * implicit TLS, each optionally behind a PROXY protocol header (net/proxied.ts), the per-address cap on connections still before login, max connections, drain
- * (stop accepting, live sessions go on) and certificate reload. What happens on a connection is
+ * implicit TLS, each optionally behind a PROXY protocol header (net/proxied.ts), the per-address
+ * cap on connections still before login, max connections, drain (stop accepting, live sessions
+ * go on) and certificate reload. What happens on a connection is
  * the protocol's `session` function; the skeleton only counts and tracks it.
  */
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
