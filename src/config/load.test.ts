@@ -182,6 +182,16 @@ describe('one schema', () => {
     expect(missing).toEqual([]);
   });
 
+  it('proxy_protocol on a listener needs proxy_from; proxyFrom is set only when it is on', () => {
+    const imap = (listen: object) => ({ imap: { ...minimal.imap, listen: [listen] } });
+    expect(problems(imap({ port: 1143, proxy_protocol: true }))).toMatch(/imap\.listen\[0\]\.proxy_from: required with proxy_protocol/);
+    expect(problems(imap({ port: 1143, proxy_protocol: true, proxy_from: ['10.0.0.300'] }))).toMatch(/proxy_from\[0\]: expected a network/);
+    expect(problems({ portal: { listen: { proxy_protocol: true } } })).toMatch(/portal\.listen\.proxy_from: required/);
+    const on = buildConfig({ ...minimal, ...imap({ port: 1143, proxy_protocol: true, proxy_from: ['10.0.0.2'] }) }, null, env);
+    expect(on.imap?.listen[0]?.proxyFrom).toEqual(['10.0.0.2/32']);
+    expect(buildConfig(minimal, null, env).imap?.listen[0]).toEqual({ host: '0.0.0.0', port: 1143, tls: 'starttls' });
+  });
+
   it('refuses imap.hostname (smtp only) instead of ignoring it, and names the closest known key', () => {
     expect(problems({ imap: { ...minimal.imap, hostname: 'mail.example.com' } })).toMatch(
       /^imap\.hostname: unknown key \(allowed: listen, upstream\)$/m,

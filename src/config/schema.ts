@@ -51,7 +51,26 @@ const host = field(
   (v) => `expected an IP address, got ${show(v)}`,
 );
 
-const listener = section({ host, port: int(0, 0, 65535), tls: oneOf(TLS_MODES, 'starttls') });
+/**
+ * PROXY protocol (v1 or v2) on a listener: a load balancer in TCP mode (HAProxy send-proxy-v2)
+ * sends the client's address first. Only the balancers' own addresses may send it, or any client
+ * could pick the address its failed logins are counted against.
+ */
+const proxyKeys = { proxy_protocol: bool(false), proxy_from: cidrList() };
+/** `proxyFrom` is there exactly when the listener expects a PROXY header (so code built configs need not name it). */
+function proxyFields(o: { proxy_protocol: boolean; proxy_from: string[] }, ctx: z.RefinementCtx): { proxyFrom?: string[] } {
+  if (!o.proxy_protocol) return {};
+  if (o.proxy_from.length === 0)
+    ctx.addIssue({ code: 'custom', path: ['proxy_from'], message: "required with proxy_protocol: the load balancers' networks" });
+  return { proxyFrom: o.proxy_from };
+}
+
+const listener = section({ host, port: int(0, 0, 65535), tls: oneOf(TLS_MODES, 'starttls'), ...proxyKeys }).transform((o, ctx) => ({
+  host: o.host,
+  port: o.port,
+  tls: o.tls,
+  ...proxyFields(o, ctx),
+}));
 
 /** One listener or a list of them; at least one. */
 const listeners = z.preprocess(
@@ -264,7 +283,11 @@ const publicUrl = field<string | null>(
 );
 
 const portal = section({
-  listen: section({ host: str('127.0.0.1'), port: int(8080, 0, 65535) }),
+  listen: section({ host: str('127.0.0.1'), port: int(8080, 0, 65535), ...proxyKeys }).transform((o, ctx) => ({
+    host: o.host,
+    port: o.port,
+    ...proxyFields(o, ctx),
+  })),
   public_url: publicUrl,
   trusted_proxies: cidrList(),
   first_enrolment: oneOf(['open', 'code'] as const, 'open'),

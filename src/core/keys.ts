@@ -11,12 +11,19 @@ export interface ServerKeys {
   readonly cache: Buffer;
   /** Encryption of TOTP secrets at rest. */
   readonly totp: Buffer;
+  /** The portal's sign-in form token (csrf.ts): the same on every instance behind one balancer. */
+  readonly signinCsrf: Buffer;
 }
 
 export function deriveKeys(secret: Buffer): ServerKeys {
   if (secret.length < 32) throw new Error('the server secret must be at least 32 bytes');
   const derive = (info: string) => Buffer.from(hkdfSync('sha256', secret, Buffer.alloc(0), `mailgate ${info} v1`, 32));
-  return Object.freeze({ tag: derive('passcode-tag'), cache: derive('auth-cache'), totp: derive('totp-at-rest') });
+  return Object.freeze({
+    tag: derive('passcode-tag'),
+    cache: derive('auth-cache'),
+    totp: derive('totp-at-rest'),
+    signinCsrf: derive('portal-signin-csrf'),
+  });
 }
 
 /** HMAC-SHA256 over NUL-joined parts, hex. */

@@ -21,6 +21,10 @@ export interface PostgresInstance {
   createDatabase(name: string): Promise<string>;
   /** The server log so far. */
   log(): string;
+  /** Stops the server (fast shutdown), keeping its data: clients see it go away. */
+  halt(): Promise<void>;
+  /** Starts it again on the same port after halt(). */
+  resume(): Promise<void>;
   /** Fast shutdown, wait for the postmaster to exit, remove the temp dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -86,8 +90,9 @@ export async function startPostgres(): Promise<PostgresInstance> {
       '-c max_connections=200',
     ].join(' ');
     try {
-      run(path.join(bin, 'pg_ctl'), ['-D', data, '-l', logFile, '-o', opts, '-w', '-t', '30', 'start']);
-      return instance(dir, data, logFile, port);
+      const start = () => run(path.join(bin, 'pg_ctl'), ['-D', data, '-l', logFile, '-o', opts, '-w', '-t', '30', 'start']);
+      start();
+      return instance(dir, data, logFile, port, start);
     } catch (e) {
       lastError = e as Error;
       const log = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
@@ -98,10 +103,17 @@ export async function startPostgres(): Promise<PostgresInstance> {
   throw lastError ?? new Error('postgres testbed: failed to start');
 }
 
-function instance(dir: string, data: string, logFile: string, port: number): PostgresInstance {
-  const pid = Number(readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
-  // Immediate shutdown if the test runner dies without stopping us.
+function instance(dir: string, data: string, logFile: string, port: number, start: () => void): PostgresInstance {
+  const readPid = () => Number(readFileSync(path.join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  let pid = readPid();
+  // Immediate shutdown if the test runner dies without stopping us (pid: the current postmaster).
   const cleanup = registerExitCleanup(() => killQuietly(pid, 'SIGQUIT'));
+  const shutdown = async () => {
+    killQuietly(pid, 'SIGINT'); // fast shutdown: ends sessions, no waiting for clients
+    const deadline = Date.now() + 15_000;
+    while (pidAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    if (pidAlive(pid)) killQuietly(pid, 'SIGQUIT');
+  };
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
   let stopped: Promise<void> | null = null;
   return {
@@ -122,12 +134,14 @@ function instance(dir: string, data: string, logFile: string, port: number): Pos
       return `postgres://postgres@127.0.0.1:${port}/${name}`;
     },
     log: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
+    halt: shutdown,
+    async resume() {
+      start();
+      pid = readPid();
+    },
     stop() {
       stopped ??= (async () => {
-        killQuietly(pid, 'SIGINT'); // fast shutdown: ends sessions, no waiting for clients
-        const deadline = Date.now() + 15_000;
-        while (pidAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-        if (pidAlive(pid)) killQuietly(pid, 'SIGQUIT');
+        await shutdown();
         unregisterExitCleanup(cleanup);
         if (process.env.MAILGATE_KEEP_TESTBED !== '1') rmSync(dir, { recursive: true, force: true });
       })();

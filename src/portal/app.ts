@@ -11,6 +11,7 @@ import type { Ctx, Portal, Route } from './types.js';
 import { PORTAL_CSS, PORTAL_JS } from './views/assets.js';
 import { html, type Html } from './views/html.js';
 import { page, type Notice } from './views/layout.js';
+import { peerOf } from '../net/proxied.js';
 
 export const PRE_COOKIE = 'mailgate_signin';
 
@@ -107,7 +108,7 @@ export function createRequestHandler(p: Portal, routes: readonly Route[]) {
       res,
       path: localPath(p, url.pathname),
       query: url.searchParams,
-      ip: clientIp(req.socket.remoteAddress ?? '', req.headers['x-forwarded-for'], p.trustedProxies),
+      ip: clientIp(peerOf(req.socket).ip, req.headers['x-forwarded-for'], p.trustedProxies),
       cookies: parseCookies(req.headers.cookie),
       form: new URLSearchParams(),
       session: null,

@@ -14,7 +14,10 @@ export function sameSecret(a: string, b: string): boolean {
 }
 
 export class PreSessionCsrf {
-  /** Per process: a restart only invalidates sign-in forms that are open at that moment. */
+  /**
+   * The portal passes a key derived from the server secret, so a form served by one instance
+   * behind a load balancer is accepted by another (and survives a restart); tests may omit it.
+   */
   constructor(private readonly key: Buffer = randomBytes(32)) {}
 
   newNonce(): string {

@@ -5,6 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import { createServer as createNetServer } from 'node:net';
+import { announcePeer, readProxyHeader } from '../net/proxied.js';
+import { PROXY_REFUSED, refusalLog } from '../protocols/front/refusals.js';
 import { NetworkSet } from '../core/enforcement.js';
 import { AuthGuard } from '../core/guard.js';
 import { createTwoFactor, issuerFor } from '../core/twofactor.js';
@@ -71,7 +74,7 @@ function buildPortal(deps: PortalDeps): Portal {
     deps,
     tf,
     sessions,
-    pre: new PreSessionCsrf(),
+    pre: new PreSessionCsrf(deps.keys.signinCsrf),
     base,
     secure,
     trustedProxies: new NetworkSet(deps.portal.trustedProxies),
@@ -90,14 +93,16 @@ export async function startPortal(deps: PortalDeps): Promise<PortalHandle> {
   // Slow-loris bounds: a request has 20 s for its headers and 30 s in all.
   server.headersTimeout = 20_000;
   server.requestTimeout = 30_000;
+  const proxied = deps.portal.listen.proxyFrom ? proxyFront(deps, server, new NetworkSet(deps.portal.listen.proxyFrom)) : null;
+  const bound = proxied?.server ?? server;
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(deps.portal.listen.port, deps.portal.listen.host, () => {
-      server.off('error', reject);
+    bound.once('error', reject);
+    bound.listen(deps.portal.listen.port, deps.portal.listen.host, () => {
+      bound.off('error', reject);
       resolve();
     });
   });
-  const addr = server.address();
+  const addr = bound.address();
   const address = { host: deps.portal.listen.host, port: typeof addr === 'object' && addr ? addr.port : deps.portal.listen.port };
   const hostForUrl = address.host.includes(':') ? `[${address.host}]` : address.host;
   const url = deps.portal.publicUrl ?? `${deps.tls ? 'https' : 'http'}://${hostForUrl}:${address.port}/`;
@@ -111,10 +116,37 @@ export async function startPortal(deps: PortalDeps): Promise<PortalHandle> {
     url,
     async close() {
       clearInterval(prune);
+      proxied?.stop();
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeAllConnections();
       });
+    },
+  };
+}
+
+/**
+ * The portal behind a load balancer in TCP mode: a plain listener reads the PROXY header, then
+ * hands the connection to the HTTP server, which never listens itself. The header's address
+ * becomes the request's client address (app.ts peerOf). The portal speaks plain HTTP here (main.ts
+ * gives it no certificate): TLS ends at the balancer, as in deploy/haproxy.cfg.
+ */
+function proxyFront(deps: PortalDeps, http: Server, from: NetworkSet) {
+  if (deps.tls) throw new Error('portal.listen.proxy_protocol: end TLS at the load balancer (the portal speaks plain HTTP behind it)');
+  const refusals = refusalLog(deps.log, { proto: 'portal' }, undefined, PROXY_REFUSED);
+  const server = createNetServer(async (raw) => {
+    const peer = await readProxyHeader(raw, { from, refused: (ip) => refusals.refused(ip) });
+    if (!peer) return;
+    announcePeer(raw, peer);
+    http.emit('connection', raw);
+    // readProxyHeader left it paused with the request's first bytes put back: let them flow.
+    raw.resume();
+  });
+  return {
+    server,
+    stop() {
+      refusals.stop();
+      server.close();
     },
   };
 }

@@ -37,12 +37,23 @@ export class RawClient {
     for (const f of w) f();
   }
 
-  static async connect(port: number, opts: { tls?: boolean; ca?: string; localAddress?: string } = {}): Promise<RawClient> {
+  /** `proxyHeader`: written first, before TLS (a load balancer's PROXY protocol header). */
+  static async connect(
+    port: number,
+    opts: { tls?: boolean; ca?: string; localAddress?: string; proxyHeader?: string | Buffer } = {},
+  ): Promise<RawClient> {
     const plain = netConnect({ host: '127.0.0.1', port, localAddress: opts.localAddress });
     await new Promise<void>((res, rej) => {
       plain.once('connect', () => res());
       plain.once('error', rej);
     });
+    // Corked: the header and the first protocol bytes (a TLS ClientHello) leave in one segment, the
+    // harder case for the server (what follows the header must be put back for TLS to read).
+    if (opts.proxyHeader !== undefined) {
+      plain.cork();
+      plain.write(opts.proxyHeader);
+      setTimeout(() => plain.uncork(), 20);
+    }
     if (!opts.tls) return new RawClient(plain);
     const socket = tlsConnect({ socket: plain, ca: opts.ca ? readFileSync(opts.ca) : undefined, servername: 'localhost' });
     await new Promise<void>((res, rej) => {

@@ -1,16 +1,19 @@
 /**
  * The listeners of one protocol: STARTTLS-style (clear until the protocol's STARTTLS/STLS) and
- * implicit TLS, the per-address cap on connections still before login, max connections, drain
- * (stop accepting, live sessions go on) and certificate reload. What happens on a connection is
+ * implicit TLS, each optionally behind a PROXY protocol header (net/proxied.ts), the per-address
+ * cap on connections still before login, max connections, drain (stop accepting, live sessions
+ * go on) and certificate reload. What happens on a connection is
  * the protocol's `session` function; the skeleton only counts and tracks it.
  */
 import { createServer as createNetServer, type Server, type Socket } from 'node:net';
-import { createServer as createTlsServer, Server as TlsServer } from 'node:tls';
+import { createServer as createTlsServer, Server as TlsServer, TLSSocket } from 'node:tls';
 import type { Limits, ListenConfig } from '../../config/types.js';
 import type { Logger } from '../../runtime/logger.js';
 import type { ServerTls } from '../../net/tls.js';
 import { closer } from '../../net/servers.js';
-import { refusalLog } from './refusals.js';
+import { readProxyHeader, socketPeer, type Peer } from '../../net/proxied.js';
+import { NetworkSet } from '../../core/enforcement.js';
+import { PROXY_REFUSED, refusalLog, type RefusalLog } from './refusals.js';
 
 export interface FrontListener {
   /** Bound addresses, in the order of the listen config (port 0 → the real port). */
@@ -35,9 +38,10 @@ export interface ListenerOptions {
   tooManyConnections: string;
   /**
    * Runs one connection; resolves when it leaves the pre-login phase (logged in and handed off,
-   * or closed), which frees its pre-login slot. `starttls`: the listener offers STARTTLS.
+   * or closed), which frees its pre-login slot. `starttls`: the listener offers STARTTLS. `peer`:
+   * the client's address (from the PROXY header on a proxy_protocol listener).
    */
-  session(socket: Socket, starttls: boolean): Promise<void>;
+  session(socket: Socket, starttls: boolean, peer: Peer): Promise<void>;
 }
 
 /** Binds every listener of a protocol; rejects (and closes what was bound) if one cannot listen. */
@@ -48,10 +52,14 @@ export async function startListeners(o: ListenerOptions): Promise<FrontListener>
   // Connections still before login, per address: one source cannot hold every slot.
   const preLogin = new Map<string, number>();
   const refusals = refusalLog(o.log, { proto: o.name.toLowerCase(), limit: o.limits.maxPreLoginPerIp });
-  const accept = (sock: Socket, starttls: boolean) => {
+  const proxyRefusals = refusalLog(o.log, { proto: o.name.toLowerCase() }, undefined, PROXY_REFUSED);
+  const track = (sock: Socket) => {
     sockets.add(sock);
     sock.once('close', () => sockets.delete(sock));
-    const ip = sock.remoteAddress ?? '';
+  };
+  const accept: Accept = (sock, starttls, peer = socketPeer(sock)) => {
+    track(sock);
+    const ip = peer.ip;
     const n = preLogin.get(ip) ?? 0;
     if (n >= o.limits.maxPreLoginPerIp) {
       refusals.refused(ip);
@@ -61,7 +69,7 @@ export async function startListeners(o: ListenerOptions): Promise<FrontListener>
     }
     preLogin.set(ip, n + 1);
     void o
-      .session(sock, starttls)
+      .session(sock, starttls, peer)
       .catch((e: Error) => {
         o.log.error({ err: e }, `internal error in ${o.name} session`);
         sock.destroy();
@@ -74,7 +82,9 @@ export async function startListeners(o: ListenerOptions): Promise<FrontListener>
   };
   try {
     for (const l of o.listen) {
-      const server = listenerFor(o, l, accept);
+      const server = l.proxyFrom
+        ? proxiedListener(o, l, new NetworkSet(l.proxyFrom), { accept, track, refusals: proxyRefusals })
+        : listenerFor(o, l, accept);
       await new Promise<void>((resolve, reject) => {
         server.once('error', reject);
         server.listen(l.port, l.host, () => {
@@ -90,6 +100,7 @@ export async function startListeners(o: ListenerOptions): Promise<FrontListener>
   } catch (e) {
     for (const s of servers) s.close();
     refusals.stop();
+    proxyRefusals.stop();
     throw e;
   }
   const stopAccepting = closer(servers);
@@ -105,13 +116,16 @@ export async function startListeners(o: ListenerOptions): Promise<FrontListener>
     async close() {
       const closed = stopAccepting();
       refusals.stop();
+      proxyRefusals.stop();
       for (const s of sockets) s.destroy();
       await closed;
     },
   };
 }
 
-function listenerFor(o: ListenerOptions, l: ListenConfig, accept: (sock: Socket, starttls: boolean) => void): Server {
+type Accept = (sock: Socket, starttls: boolean, peer?: Peer) => void;
+
+function listenerFor(o: ListenerOptions, l: ListenConfig, accept: Accept): Server {
   let server: Server;
   if (l.tls === 'implicit') {
     if (!o.holder.tls) throw new Error(`an implicit-TLS ${o.name} listener needs tls.cert and tls.key`);
@@ -123,6 +137,47 @@ function listenerFor(o: ListenerOptions, l: ListenConfig, accept: (sock: Socket,
   } else {
     server = createNetServer((sock) => accept(sock, l.tls === 'starttls'));
   }
+  server.maxConnections = o.limits.maxConnections;
+  server.on('error', (err) => o.log.error({ err: err.message }, `${o.name} listener error`));
+  return server;
+}
+
+/**
+ * A listener behind a load balancer: the PROXY header first, then (implicit TLS) the handshake
+ * — the balancer passes TLS through untouched, so the header comes before the ClientHello.
+ */
+function proxiedListener(
+  o: ListenerOptions,
+  l: ListenConfig,
+  from: NetworkSet,
+  c: { accept: Accept; track: (sock: Socket) => void; refusals: RefusalLog },
+): Server {
+  if (l.tls === 'implicit' && !o.holder.tls) throw new Error(`an implicit-TLS ${o.name} listener needs tls.cert and tls.key`);
+  const refused = (ip: string, reason: string) => {
+    c.refusals.refused(ip);
+    o.log.debug({ ip, reason }, `${o.name}: connection dropped before the greeting`);
+  };
+  const server = createNetServer(async (raw) => {
+    // Tracked from the start: close() also ends connections still waiting for their header.
+    c.track(raw);
+    const peer = await readProxyHeader(raw, { from, refused });
+    if (!peer) return;
+    if (l.tls !== 'implicit') return c.accept(raw, l.tls === 'starttls', peer);
+    // The context is read now, so a reloaded certificate applies from the next connection on.
+    const tls = new TLSSocket(raw, { isServer: true, secureContext: o.holder.tls!.context });
+    const timer = setTimeout(() => tls.destroy(), 30_000);
+    const failed = (err: Error) => {
+      clearTimeout(timer);
+      o.log.debug({ err: err.message, ip: peer.ip }, 'TLS handshake failed');
+      tls.destroy();
+    };
+    tls.once('error', failed);
+    tls.once('secure', () => {
+      clearTimeout(timer);
+      tls.off('error', failed);
+      c.accept(tls, false, peer);
+    });
+  });
   server.maxConnections = o.limits.maxConnections;
   server.on('error', (err) => o.log.error({ err: err.message }, `${o.name} listener error`));
   return server;

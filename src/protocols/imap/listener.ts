@@ -22,6 +22,6 @@ export function startImapFront(
     holder: deps,
     log: deps.log,
     tooManyConnections: `${R.tooManyConnections}\r\n`,
-    session: (socket, starttls) => new ImapSession(socket, deps, starttls).run(),
+    session: (socket, starttls, peer) => new ImapSession(socket, deps, starttls, peer).run(),
   });
 }

@@ -22,6 +22,7 @@ import { R } from './responses.js';
 import type { Next, SessionApi } from './types.js';
 import type { UpstreamInfo } from './upstream-info.js';
 import { LineReader, parseCommand, WireError } from './wire.js';
+import { socketPeer, type Peer } from '../../net/proxied.js';
 
 export interface ImapSettings {
   upstream: UpstreamConfig;
@@ -68,9 +69,11 @@ export class ImapSession implements SessionApi {
     socket: Socket,
     private readonly deps: ImapDeps,
     private readonly starttlsListener: boolean,
+    // The client's address: the TCP peer, or what a PROXY header said (front/listener.ts).
+    peer: Peer = socketPeer(socket),
   ) {
-    this.remoteIp = (socket.remoteAddress ?? '').replace(/^::ffff:(?=\d+\.)/, '');
-    this.remotePort = socket.remotePort ?? 0;
+    this.remoteIp = peer.ip;
+    this.remotePort = peer.port;
     this.log = deps.log.child({ sid: this.id, ip: this.remoteIp, proto: 'imap' });
     const s = deps.settings;
     const reader = new LineReader(

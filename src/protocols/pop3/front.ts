@@ -24,6 +24,6 @@ export function startPop3Front(
     holder: deps,
     log: deps.log,
     tooManyConnections: `${R.tooManyConnections}\r\n`,
-    session: (socket, starttls) => new Pop3Session(socket, deps, starttls).run(),
+    session: (socket, starttls, peer) => new Pop3Session(socket, deps, starttls, peer).run(),
   });
 }

@@ -20,6 +20,7 @@ import type { Pop3LoggedIn } from './adapter.js';
 import { MECHANISMS, preLoginCapabilities } from './capabilities.js';
 import { COMMANDS, type SessionApi } from './commands/index.js';
 import { R } from './responses.js';
+import { socketPeer, type Peer } from '../../net/proxied.js';
 
 export interface Pop3Settings {
   allowPlaintextAuth: boolean;
@@ -61,9 +62,11 @@ export class Pop3Session implements SessionApi {
     socket: Socket,
     private readonly deps: Pop3Deps,
     private readonly starttlsListener: boolean,
+    // The client's address: the TCP peer, or what a PROXY header said (front/listener.ts).
+    peer: Peer = socketPeer(socket),
   ) {
-    this.remoteIp = (socket.remoteAddress ?? '').replace(/^::ffff:(?=\d+\.)/, '');
-    this.remotePort = socket.remotePort ?? 0;
+    this.remoteIp = peer.ip;
+    this.remotePort = peer.port;
     this.log = deps.log.child({ sid: this.id, ip: this.remoteIp, proto: 'pop3' });
     const s = deps.settings;
     // POP3 has no literals: a line ending in {5} is just a line (the skeleton's plain CRLF reader).

@@ -38,8 +38,8 @@ export async function startSmtpFront(
     holder: full,
     log: deps.log,
     tooManyConnections: formatReply(R.tooManyConnections, extensions.enhancedStatusCodes),
-    session: async (socket, starttls) => {
-      const session = new SmtpSession(socket, full, starttls);
+    session: async (socket, starttls, peer) => {
+      const session = new SmtpSession(socket, full, starttls, peer);
       before.add(session);
       try {
         await session.run();

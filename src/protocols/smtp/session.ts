@@ -21,6 +21,7 @@ import { COMMANDS } from './commands/index.js';
 import type { UpstreamExtensions } from './extensions.js';
 import { formatReply, isBad, R, type SmtpReply } from './replies.js';
 import type { Answer, SmtpSessionApi } from './types.js';
+import { socketPeer, type Peer } from '../../net/proxied.js';
 
 export interface SmtpSettings {
   upstream: UpstreamConfig;
@@ -64,9 +65,11 @@ export class SmtpSession implements SmtpSessionApi {
     socket: Socket,
     private readonly deps: SmtpDeps,
     private readonly starttlsListener: boolean,
+    // The client's address: the TCP peer, or what a PROXY header said (front/listener.ts).
+    peer: Peer = socketPeer(socket),
   ) {
-    this.remoteIp = (socket.remoteAddress ?? '').replace(/^::ffff:(?=\d+\.)/, '');
-    this.remotePort = socket.remotePort ?? 0;
+    this.remoteIp = peer.ip;
+    this.remotePort = peer.port;
     this.log = deps.log.child({ sid: this.id, ip: this.remoteIp, proto: 'smtp' });
     this.conn = new LineConn(socket, new PlainLineReader(deps.settings.maxLineBytes), deps.settings.idleTimeoutMs);
     socket.setNoDelay?.(true);
