@@ -215,6 +215,7 @@ export async function startServer(
   let ops: OpsHandle | null = null;
   try {
     const l = config.limits; // the session's limits in its settings, the listener's (connections) apart
+    const refusalHint = config.auth.refusalHint ? { url: config.portal?.publicUrl ?? null } : null;
     if (config.imap) {
       const upstreamInfo = new UpstreamInfo(config.imap.upstream);
       try {
@@ -229,6 +230,7 @@ export async function startServer(
             allowPlaintextAuth: config.policy.allowPlaintextAuth,
             failureDelayMs: config.auth.failureDelayMs,
             failureJitterMs: config.auth.failureJitterMs,
+            refusalHint,
             idleTimeoutMs: l.idleTimeoutMs,
             maxBadCommands: l.maxBadCommands,
             maxLineBytes: l.maxLineBytes,
@@ -255,6 +257,7 @@ export async function startServer(
             allowPlaintextAuth: config.policy.allowPlaintextAuth,
             failureDelayMs: config.auth.failureDelayMs,
             failureJitterMs: config.auth.failureJitterMs,
+            refusalHint,
             idleTimeoutMs: config.limits.idleTimeoutMs,
             maxBadCommands: config.limits.maxBadCommands,
             maxLineBytes: config.limits.maxLineBytes,
@@ -283,6 +286,7 @@ export async function startServer(
             allowPlaintextAuth: config.policy.allowPlaintextAuth,
             failureDelayMs: config.auth.failureDelayMs,
             failureJitterMs: config.auth.failureJitterMs,
+            refusalHint,
             ...config.limits,
           },
           tls,

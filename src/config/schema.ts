@@ -217,6 +217,8 @@ const auth = () =>
     cache_ttl: duration(5 * 60_000),
     failure_delay: duration(2_000),
     failure_jitter: duration(null),
+    // Tell a refused mail app on an enforced account that it needs an app passcode (and where to get one).
+    refusal_hint: bool(true),
     throttle: section({
       max_delay: duration(15_000),
       block_after: int(10, 1, 1_000_000),
@@ -232,6 +234,7 @@ const auth = () =>
     // A quarter of the delay by default: wide enough to cover an upstream's own failure delay
     // (Dovecot answers within about ±0.5 s of its auth_failure_delay).
     failureJitterMs: o.failure_jitter ?? Math.round(o.failure_delay / 4),
+    refusalHint: o.refusal_hint,
     throttle: {
       maxDelayMs: t.max_delay,
       blockAfter: t.block_after,
@@ -263,7 +266,7 @@ const limits = section({
 
 const publicUrl = field<string | null>(
   null,
-  (v) => (typeof v === 'string' && /^https?:\/\/[^/\s]+/.test(v) ? v : undefined),
+  (v) => (typeof v === 'string' && /^https?:\/\/[^/\s]+\S*$/.test(v) ? v : undefined),
   (v) => `expected an http(s) URL, got ${show(v)}`,
 );
 

@@ -18,6 +18,18 @@ import type { PolicyConfig } from '../config/types.js';
 
 const MAX_SECRET_BYTES = 1024;
 const LAST_USED_PRECISION_MS = 60_000;
+/**
+ * The refusals that reach only an enforced account, whatever secret was tried: these may say "this
+ * account needs an app passcode" (RefusalHint). Throttled, malformed and a passcode used from
+ * outside its allowed networks keep the plain failure.
+ */
+const HINTED: ReadonlySet<RejectReason> = new Set<RejectReason>([
+  'not-a-passcode',
+  'unknown-passcode',
+  'revoked',
+  'expired',
+  'wrong-scope',
+]);
 
 export interface AuthenticatorDeps {
   store: Store;
@@ -79,7 +91,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   const reject = (req: AuthRequest, account: string, reason: RejectReason, passcodeId: string | null = null): Decision => {
     audit(req, account || null, 'reject', reason, passcodeId, req.clientId ? { client: req.clientId } : null);
     const delayMs = deps.guard.failure(req.remoteIp, account || null, fingerprint(account, req.secret));
-    return { kind: 'reject', account, reason, delayMs };
+    return { kind: 'reject', account, reason, delayMs, ...(HINTED.has(reason) ? { hint: 'needs-passcode' as const } : {}) };
   };
 
   /** Checks that do not depend on who is asking, after the passcode is proven. */
