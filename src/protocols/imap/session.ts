@@ -18,6 +18,7 @@ import { imapAdapter, type ImapLoggedIn } from './adapter.js';
 import type { EndReason, RefusalHintSettings, UpstreamAdapter } from '../front/types.js';
 import { preLoginCapabilities } from './capabilities.js';
 import { COMMANDS } from './commands/index.js';
+import { watchCompress } from './compress-watch.js';
 import { needsPasscode, R } from './responses.js';
 import type { Next, SessionApi } from './types.js';
 import type { UpstreamInfo } from './upstream-info.js';
@@ -263,18 +264,22 @@ export class ImapSession implements SessionApi {
     // The upstream's own answer (its OK carries [CAPABILITY …]) goes back under the client's tag.
     for (const u of result.untagged) this.send(u);
     this.send(`${tag} OK ${result.text}`);
+    const client = this.conn.detach();
+    let compressed = () => false;
     handOff({
       id: this.id,
       protocol: 'imap',
       remoteIp: this.remoteIp,
       decision: r.decision,
       log: this.log,
-      client: this.conn.detach(),
+      client,
       upstream: adapter.detach(r.session),
       sessions: this.deps.sessions,
       now: this.deps.now,
-      goodbye: imapGoodbye,
+      goodbye: (reason) => (compressed() ? null : imapGoodbye(reason)),
     });
+    // Attached after the splice's own reader, so it only looks and never takes bytes from it.
+    compressed = watchCompress(client.socket, client.rest);
     return 'handoff';
   }
 
@@ -290,7 +295,8 @@ export class ImapSession implements SessionApi {
  * The client's last line when mailgate ends a spliced session: an [ALERT] the user sees for a
  * revoked or expired passcode (RFC 9051 §7.1.5, BYE may come at any time). Best effort: the
  * splice does not parse the upstream's stream, so if the upstream was mid-response (inside a
- * FETCH literal) the line lands inside it; the close that follows still ends the session.
+ * FETCH literal) the line lands inside it; the close that follows still ends the session. Never
+ * after COMPRESS DEFLATE (compress-watch.ts): there it would be garbage, so the session just closes.
  * Otherwise nothing is added, as before: the upstream's own BYE or the close says enough.
  */
 function imapGoodbye(reason: EndReason): string | null {
