@@ -14,6 +14,7 @@ import { watchUnblocks } from './core/guard-watch.js';
 import { identityFor, type Identity } from './core/identity.js';
 import { deriveKeys, type ServerKeys } from './core/keys.js';
 import { createManager, type Manager } from './core/manage.js';
+import { watchUnusedPasscodes } from './core/unused-expiry.js';
 import { watchLivePolicy } from './core/livepolicy.js';
 import { watchNotifications } from './core/notify-watch.js';
 import { watchRetention } from './core/retention.js';
@@ -64,7 +65,19 @@ export async function openCore(
   const cache = new VerifiedCache(keys.cache, config.auth.cacheTtlMs, clock);
   const sessions = new SessionRegistry();
   const identity = identityFor(config);
-  const manager = createManager({ store, hasher, keys, clock, random: randomBytes, policy: config.policy, cache, sessions, identity });
+  const expireUnusedMs = config.passcodes.expireUnusedMs;
+  const manager = createManager({
+    store,
+    hasher,
+    keys,
+    clock,
+    random: randomBytes,
+    policy: config.policy,
+    cache,
+    sessions,
+    identity,
+    expireUnusedMs,
+  });
   return {
     config,
     store,
@@ -158,6 +171,7 @@ export async function startServer(
     clock: core.clock,
     guard,
     identity: core.identity,
+    expireUnusedMs: config.passcodes.expireUnusedMs,
     onAuditError: (e) => log.error({ err: e.message }, 'cannot write the audit log'),
   });
   const authenticator = metrics ? metrics.instrument(decide) : decide;
@@ -190,6 +204,16 @@ export async function startServer(
           retentionMs,
           onPruned: (removed) => log.info({ removed, retentionMs }, 'audit events past the retention deleted'),
           onError: (e) => log.error({ err: e.message }, 'audit retention pruning failed'),
+        });
+  const expireUnusedMs = config.passcodes.expireUnusedMs;
+  const stopUnused =
+    expireUnusedMs === null
+      ? () => {}
+      : watchUnusedPasscodes({
+          store: core.store,
+          clock: core.clock,
+          expireUnusedMs,
+          onError: (e) => log.error({ err: e.message }, 'unused passcode sweep failed'),
         });
   const livePolicy = watchLivePolicy({
     store: core.store,
@@ -342,6 +366,7 @@ export async function startServer(
     stopNotices();
     livePolicy.stop();
     stopRetention();
+    stopUnused();
     await core.close();
     throw e;
   }
@@ -354,6 +379,7 @@ export async function startServer(
       stopNotices();
       livePolicy.stop();
       stopRetention();
+      stopUnused();
       await ops?.close();
       await portal?.close();
       await imap?.close();

@@ -309,6 +309,13 @@ export function configSchema(lc: LoadContext, file: string | null) {
     // The admin API is simply off when its variable is unset.
     admin: section({ ...secretKeys('token') }).transform((o, ctx) => ({ token: readSecret(o, 'token', lc, ctx, true) })),
     notify: section({ enabled: bool(true), from: notifyFrom }),
+    // Off unless set; the owner is warned a week before, so shorter than 8 days makes no sense.
+    passcodes: section({
+      expire_unused: duration(null, {
+        ms: 8 * 86_400_000,
+        message: 'expected at least 8d (the owner is warned a week before), or leave it unset',
+      }),
+    }),
     // Prometheus /metrics, /healthz, /readyz on their own listener (internal network); absent: off.
     metrics: optionalSection(section({ listen: section({ host: str('127.0.0.1'), port: int(9187, 0, 65535) }) })),
   }).transform((o) => ({
@@ -329,6 +336,7 @@ export function configSchema(lc: LoadContext, file: string | null) {
     portal: o.portal,
     admin: o.admin,
     notify: o.notify,
+    passcodes: { expireUnusedMs: o.passcodes.expire_unused },
     metrics: o.metrics,
   }));
 }

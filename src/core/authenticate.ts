@@ -11,6 +11,7 @@ import { isEnforced, type NetworkSet } from './enforcement.js';
 import type { Identity } from './identity.js';
 import type { AuthGuard } from './guard.js';
 import { keyedHash, type ServerKeys } from './keys.js';
+import { fromAllowedNetwork, unusedDeadline } from './passcode-limits.js';
 import { normalizePasscode, passcodeTag } from './passcodes.js';
 import type { AuthRequest, Clock, Decision, Hasher, RejectReason } from './types.js';
 import type { PasscodeRow, Store } from '../store/types.js';
@@ -43,6 +44,8 @@ export interface AuthenticatorDeps {
   guard: AuthGuard;
   /** Turns the typed name into the one account name (core/identity.ts). */
   identity: Identity;
+  /** passcodes.expire_unused: a passcode unused this long is refused as expired (null/absent: off). */
+  expireUnusedMs?: number | null;
   /** Called when the audit log cannot be written; authentication itself goes on. */
   onAuditError?: (err: Error) => void;
 }
@@ -98,7 +101,11 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   const usable = (row: PasscodeRow, req: AuthRequest): RejectReason | null => {
     if (row.revokedAt !== null) return 'revoked';
     if (row.expiresAt !== null && row.expiresAt <= clock.now()) return 'expired';
+    const lapse = unusedDeadline(row, deps.expireUnusedMs ?? null);
+    if (lapse !== null && lapse <= clock.now()) return 'expired';
     if (!row.scopes.includes(req.protocol)) return 'wrong-scope';
+    // Last: only someone holding the right passcode learns that the network is the problem.
+    if (!fromAllowedNetwork(row, req.remoteIp)) return 'network-not-allowed';
     return null;
   };
 

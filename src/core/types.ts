@@ -35,6 +35,7 @@ export type RejectReason =
   | 'revoked'
   | 'expired'
   | 'wrong-scope'
+  | 'network-not-allowed' // a right passcode, from outside the networks its owner allowed it
   | 'malformed' // a name that is not an account here (empty, bad characters, a domain not served), NUL bytes, over-long input
   | 'throttled';
 
