@@ -25,7 +25,15 @@ describeInterop('per-passcode limits', ['dovecot'], () => {
 
   const cli = async (...argv: string[]) => {
     let out = '';
-    const io = { out: (t: string) => void (out += `${t}\n`), err: (t: string) => void (out += t), env: {} };
+    const io = {
+      out: (t: string) => {
+        out += `${t}\n`;
+      },
+      err: (t: string) => {
+        out += t;
+      },
+      env: {},
+    };
     const code = await main([...argv, '--config', configFile], io);
     return { code, out };
   };
