@@ -209,6 +209,20 @@ for user, pw in [('${ALICE.user}', '${ALICE.password}'), ('${GHOST}', 'some-pass
     expect(await raw.closedWithin(2_000)).toBe(true);
   });
 
+  it('transcript: an IDLE session ends with "* BYE [ALERT] This app passcode has expired." at its expiry', async () => {
+    const expiresAt = Date.now() + 1_500;
+    const pc = await gate.server.core.manager.createPasscode(ALICE.user, { name: 'short', scopes: ['imap'], expiresAt });
+    const raw = await RawClient.connect(gate.imapsPort, { tls: true, ca: gate.ca, localAddress: '127.0.0.43' });
+    await raw.until(/^\* OK/);
+    expect((await raw.cmd('a1', `LOGIN ${ALICE.user} "${pc.passcode}"`)).at(-1)).toMatch(/^a1 OK/);
+    expect((await raw.cmd('a2', 'SELECT INBOX')).at(-1)).toMatch(/^a2 OK/);
+    raw.send('a3 IDLE\r\n');
+    await raw.until(/^\+ /);
+    expect(await raw.until(/^\* BYE/, 5_000)).toEqual(['* BYE [ALERT] This app passcode has expired.']);
+    console.log(`expired session's BYE ${Date.now() - expiresAt} ms after the expiry`);
+    expect(await raw.closedWithin(2_000)).toBe(true);
+  });
+
   it('after COMPRESS DEFLATE the revoked session is just closed: no clear-text line inside the deflate stream', async () => {
     const pc = await gate.server.core.manager.createPasscode(ALICE.user, { name: 'deflate', scopes: ['imap'] });
     const raw = await RawClient.connect(gate.imapsPort, { tls: true, ca: gate.ca, localAddress: '127.0.0.42' });
