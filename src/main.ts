@@ -15,6 +15,7 @@ import { watchUnblocks } from './core/guard-watch.js';
 import { identityFor, type Identity } from './core/identity.js';
 import { deriveKeys, type ServerKeys } from './core/keys.js';
 import { createManager, type Manager } from './core/manage.js';
+import { watchUnusedPasscodes } from './core/unused-expiry.js';
 import { watchLivePolicy } from './core/livepolicy.js';
 import { watchNotifications } from './core/notify-watch.js';
 import { watchRetention } from './core/retention.js';
@@ -65,7 +66,19 @@ export async function openCore(
   const cache = new VerifiedCache(keys.cache, config.auth.cacheTtlMs, clock);
   const sessions = new SessionRegistry();
   const identity = identityFor(config);
-  const manager = createManager({ store, hasher, keys, clock, random: randomBytes, policy: config.policy, cache, sessions, identity });
+  const expireUnusedMs = config.passcodes.expireUnusedMs;
+  const manager = createManager({
+    store,
+    hasher,
+    keys,
+    clock,
+    random: randomBytes,
+    policy: config.policy,
+    cache,
+    sessions,
+    identity,
+    expireUnusedMs,
+  });
   return {
     config,
     store,
@@ -165,6 +178,7 @@ export async function startServer(
       notices: config.notify.enabled && canAppendNotices(config),
       onError: (e, account) => log.error({ err: e.message, account }, 'cannot record a would-break login (observe mode)'),
     }),
+    expireUnusedMs: config.passcodes.expireUnusedMs,
     onAuditError: (e) => log.error({ err: e.message }, 'cannot write the audit log'),
   });
   const authenticator = metrics ? metrics.instrument(decide) : decide;
@@ -198,6 +212,16 @@ export async function startServer(
           onPruned: (removed) => log.info({ removed, retentionMs }, 'audit events past the retention deleted'),
           onError: (e) => log.error({ err: e.message }, 'audit retention pruning failed'),
         });
+  const expireUnusedMs = config.passcodes.expireUnusedMs;
+  const stopUnused =
+    expireUnusedMs === null
+      ? () => {}
+      : watchUnusedPasscodes({
+          store: core.store,
+          clock: core.clock,
+          expireUnusedMs,
+          onError: (e) => log.error({ err: e.message }, 'unused passcode sweep failed'),
+        });
   const livePolicy = watchLivePolicy({
     store: core.store,
     sessions: core.sessions,
@@ -222,6 +246,7 @@ export async function startServer(
   let ops: OpsHandle | null = null;
   try {
     const l = config.limits; // the session's limits in its settings, the listener's (connections) apart
+    const refusalHint = config.auth.refusalHint ? { url: config.portal?.publicUrl ?? null } : null;
     if (config.imap) {
       const upstreamInfo = new UpstreamInfo(config.imap.upstream);
       try {
@@ -236,6 +261,7 @@ export async function startServer(
             allowPlaintextAuth: config.policy.allowPlaintextAuth,
             failureDelayMs: config.auth.failureDelayMs,
             failureJitterMs: config.auth.failureJitterMs,
+            refusalHint,
             idleTimeoutMs: l.idleTimeoutMs,
             maxBadCommands: l.maxBadCommands,
             maxLineBytes: l.maxLineBytes,
@@ -262,6 +288,7 @@ export async function startServer(
             allowPlaintextAuth: config.policy.allowPlaintextAuth,
             failureDelayMs: config.auth.failureDelayMs,
             failureJitterMs: config.auth.failureJitterMs,
+            refusalHint,
             idleTimeoutMs: config.limits.idleTimeoutMs,
             maxBadCommands: config.limits.maxBadCommands,
             maxLineBytes: config.limits.maxLineBytes,
@@ -290,6 +317,7 @@ export async function startServer(
             allowPlaintextAuth: config.policy.allowPlaintextAuth,
             failureDelayMs: config.auth.failureDelayMs,
             failureJitterMs: config.auth.failureJitterMs,
+            refusalHint,
             ...config.limits,
           },
           tls,
@@ -345,6 +373,7 @@ export async function startServer(
     stopNotices();
     livePolicy.stop();
     stopRetention();
+    stopUnused();
     await core.close();
     throw e;
   }
@@ -357,6 +386,7 @@ export async function startServer(
       stopNotices();
       livePolicy.stop();
       stopRetention();
+      stopUnused();
       await ops?.close();
       await portal?.close();
       await imap?.close();

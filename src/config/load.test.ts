@@ -93,6 +93,20 @@ typo: 1
     expect(() => buildConfig({ ...minimal, notify: { enabled: 'yes' } }, null, env)).toThrow(/notify\.enabled: expected true or false/);
   });
 
+  it('refusal hint on by default; public_url one token (it goes into protocol replies); expire_unused off, at least 8d', () => {
+    const env = { MP: 'x' };
+    const def = buildConfig(minimal, null, env);
+    expect([def.auth.refusalHint, def.passcodes.expireUnusedMs]).toEqual([true, null]);
+    const set = buildConfig({ ...minimal, auth: { refusal_hint: false }, passcodes: { expire_unused: '180d' } }, null, env);
+    expect([set.auth.refusalHint, set.passcodes.expireUnusedMs]).toEqual([false, 180 * 86_400_000]);
+    expect(() => buildConfig({ ...minimal, passcodes: { expire_unused: '7d' } }, null, env)).toThrow(
+      /passcodes\.expire_unused: expected at least 8d/,
+    );
+    const portal = (url: string) => buildConfig({ ...minimal, portal: { public_url: url } }, null, env).portal?.publicUrl;
+    expect(portal('https://mail.example.com/2fa')).toBe('https://mail.example.com/2fa');
+    expect(() => portal('https://mail.example.com/2fa\r\n* BYE')).toThrow(/portal\.public_url/);
+  });
+
   it('store: sqlite by default, or postgres with its URL from the environment; exactly one; audit retention', () => {
     const env = { MP: 'pw', DB: 'postgres://mailgate:dbpw@db.internal:5432/mailgate' };
     const def = buildConfig(minimal, '/etc/mailgate/mailgate.yaml', env);

@@ -232,6 +232,8 @@ const auth = () =>
     cache_ttl: duration(5 * 60_000),
     failure_delay: duration(2_000),
     failure_jitter: duration(null),
+    // Tell a refused mail app on an enforced account that it needs an app passcode (and where to get one).
+    refusal_hint: bool(true),
     throttle: section({
       max_delay: duration(15_000),
       block_after: int(10, 1, 1_000_000),
@@ -247,6 +249,7 @@ const auth = () =>
     // A quarter of the delay by default: wide enough to cover an upstream's own failure delay
     // (Dovecot answers within about ±0.5 s of its auth_failure_delay).
     failureJitterMs: o.failure_jitter ?? Math.round(o.failure_delay / 4),
+    refusalHint: o.refusal_hint,
     throttle: {
       maxDelayMs: t.max_delay,
       blockAfter: t.block_after,
@@ -278,7 +281,7 @@ const limits = section({
 
 const publicUrl = field<string | null>(
   null,
-  (v) => (typeof v === 'string' && /^https?:\/\/[^/\s]+/.test(v) ? v : undefined),
+  (v) => (typeof v === 'string' && /^https?:\/\/[^/\s]+\S*$/.test(v) ? v : undefined),
   (v) => `expected an http(s) URL, got ${show(v)}`,
 );
 
@@ -325,6 +328,13 @@ export function configSchema(lc: LoadContext, file: string | null) {
     // The admin API is simply off when its variable is unset.
     admin: section({ ...secretKeys('token') }).transform((o, ctx) => ({ token: readSecret(o, 'token', lc, ctx, true) })),
     notify: section({ enabled: bool(true), from: notifyFrom }),
+    // Off unless set; the owner is warned a week before, so shorter than 8 days makes no sense.
+    passcodes: section({
+      expire_unused: duration(null, {
+        ms: 8 * 86_400_000,
+        message: 'expected at least 8d (the owner is warned a week before), or leave it unset',
+      }),
+    }),
     // Prometheus /metrics, /healthz, /readyz on their own listener (internal network); absent: off.
     metrics: optionalSection(section({ listen: section({ host: str('127.0.0.1'), port: int(9187, 0, 65535) }) })),
   }).transform((o) => ({
@@ -345,6 +355,7 @@ export function configSchema(lc: LoadContext, file: string | null) {
     portal: o.portal,
     admin: o.admin,
     notify: o.notify,
+    passcodes: { expireUnusedMs: o.passcodes.expire_unused },
     metrics: o.metrics,
   }));
 }

@@ -13,12 +13,25 @@ import type { NetworkSet } from './enforcement.js';
 import type { Identity } from './identity.js';
 import type { AuthGuard } from './guard.js';
 import { keyedHash, type ServerKeys } from './keys.js';
+import { fromAllowedNetwork, unusedDeadline } from './passcode-limits.js';
 import { normalizePasscode, passcodeTag } from './passcodes.js';
 import type { AuthRequest, Clock, Decision, Hasher, RejectReason } from './types.js';
 import type { PasscodeRow, Store } from '../store/types.js';
 
 const MAX_SECRET_BYTES = 1024;
 const LAST_USED_PRECISION_MS = 60_000;
+/**
+ * The refusals that reach only an enforced account, whatever secret was tried: these may say "this
+ * account needs an app passcode" (RefusalHint). Throttled, malformed and a passcode used from
+ * outside its allowed networks keep the plain failure.
+ */
+const HINTED: ReadonlySet<RejectReason> = new Set<RejectReason>([
+  'not-a-passcode',
+  'unknown-passcode',
+  'revoked',
+  'expired',
+  'wrong-scope',
+]);
 
 /** A proven passcode: its row, whether it came from the cache, what keeps it from being used. */
 interface Found {
@@ -41,6 +54,8 @@ export interface AuthenticatorDeps {
   identity: Identity;
   /** Records main-password logins of observed accounts ("would break", core/observe.ts). */
   observer?: Observer;
+  /** passcodes.expire_unused: a passcode unused this long is refused as expired (null/absent: off). */
+  expireUnusedMs?: number | null;
   /** Called when the audit log cannot be written; authentication itself goes on. */
   onAuditError?: (err: Error) => void;
 }
@@ -91,14 +106,18 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   const reject = (req: AuthRequest, account: string, reason: RejectReason, passcodeId: string | null = null): Decision => {
     audit(req, account || null, 'reject', reason, passcodeId, req.clientId ? { client: req.clientId } : null);
     const delayMs = deps.guard.failure(req.remoteIp, account || null, fingerprint(account, req.secret));
-    return { kind: 'reject', account, reason, delayMs };
+    return { kind: 'reject', account, reason, delayMs, ...(HINTED.has(reason) ? { hint: 'needs-passcode' as const } : {}) };
   };
 
   /** Checks that do not depend on who is asking, after the passcode is proven. */
   const usable = (row: PasscodeRow, req: AuthRequest): RejectReason | null => {
     if (row.revokedAt !== null) return 'revoked';
     if (row.expiresAt !== null && row.expiresAt <= clock.now()) return 'expired';
+    const lapse = unusedDeadline(row, deps.expireUnusedMs ?? null);
+    if (lapse !== null && lapse <= clock.now()) return 'expired';
     if (!row.scopes.includes(req.protocol)) return 'wrong-scope';
+    // Last: only someone holding the right passcode learns that the network is the problem.
+    if (!fromAllowedNetwork(row, req.remoteIp)) return 'network-not-allowed';
     return null;
   };
 

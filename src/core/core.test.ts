@@ -157,6 +157,7 @@ describe('authenticate()', () => {
       account: 'alice@example.com',
       reason: 'not-a-passcode',
       delayMs: 2000,
+      hint: 'needs-passcode',
     });
     expect(await auth.authenticate(req('alice@example.com', 'abcd efgh ijkl mnop'))).toMatchObject({ reason: 'unknown-passcode' });
     expect(hasher.verifies).toBe(0);

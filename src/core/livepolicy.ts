@@ -7,9 +7,10 @@
  *  - the sessions of a protocol removed from a passcode's scopes,
  *  - the main-password sessions of accounts whose rollout date (`from`) has just passed: the
  *    clock enforces them as a reload would (core/rollout.ts).
+ *  - the sessions from outside the networks a passcode was limited to (`passcodes allow`).
  *
  * Changes made by another process arrive through the audit log (`account.enforce`,
- * `account.release`, `passcode.scope`), as unblocks do: every admin action writes its event there
+ * `account.release`, `passcode.scope`, `passcode.allow`), as unblocks do: every admin action writes its event there
  * anyway, and the event names the one account or passcode to re-check, where polling the store
  * would mean re-reading every live session's account on every tick.
  */
@@ -17,6 +18,7 @@ import type { VerifiedCache } from './cache.js';
 import type { EnforcePolicy } from './rollout.js';
 import { isEnforced, type NetworkSet } from './enforcement.js';
 import { datePassed } from './rollout.js';
+import { fromAllowedNetwork } from './passcode-limits.js';
 import type { SessionRegistry } from './sessions.js';
 import type { Clock } from './types.js';
 import type { Store } from '../store/types.js';
@@ -38,7 +40,7 @@ export interface LivePolicy {
   stop(): void;
 }
 
-const FOLLOWED = ['account.enforce', 'account.release', 'passcode.scope'] as const;
+const FOLLOWED = ['account.enforce', 'account.release', 'passcode.scope', 'passcode.allow'] as const;
 
 /** Starts the watcher; see the file comment. */
 export function watchLivePolicy(deps: LivePolicyDeps): LivePolicy {
@@ -64,6 +66,14 @@ export function watchLivePolicy(deps: LivePolicyDeps): LivePolicy {
     sessions.closeWhere((s) => s.passcodeId === passcodeId && !row.scopes.includes(s.protocol), 'passcode scope removed');
   };
 
+  /** Ends the passcode's sessions from outside the networks it is now limited to. */
+  const recheckNetworks = async (passcodeId: string): Promise<void> => {
+    const row = await store.getPasscode(passcodeId);
+    if (!row) return;
+    deps.cache.dropPasscode(passcodeId);
+    sessions.closeWhere((s) => s.passcodeId === passcodeId && !fromAllowedNetwork(row, s.remoteIp), 'passcode network removed');
+  };
+
   const follow = async (): Promise<void> => {
     for (const type of FOLLOWED) {
       const last = afterId.get(type);
@@ -75,7 +85,8 @@ export function watchLivePolicy(deps: LivePolicyDeps): LivePolicy {
       for (const e of await store.queryAudit({ type, afterId: last, limit: 1000, oldestFirst: true })) {
         afterId.set(type, Math.max(afterId.get(type) ?? 0, e.id ?? 0));
         if (type === 'passcode.scope' && e.passcodeId) await recheckScopes(e.passcodeId);
-        else if (type !== 'passcode.scope' && e.username) await recheckAccount(e.username);
+        else if (type === 'passcode.allow' && e.passcodeId) await recheckNetworks(e.passcodeId);
+        else if (type.startsWith('account.') && e.username) await recheckAccount(e.username);
       }
     }
   };

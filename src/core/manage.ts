@@ -9,7 +9,8 @@ import { isEnforced } from './enforcement.js';
 import type { Identity } from './identity.js';
 import type { ServerKeys } from './keys.js';
 import { formatPasscode, generatePasscode, newPasscodeId, passcodeTag } from './passcodes.js';
-import type { SessionRegistry } from './sessions.js';
+import { fromAllowedNetwork, parseNetworks, unusedDeadline } from './passcode-limits.js';
+import type { LiveSession, SessionRegistry } from './sessions.js';
 import type { Clock, Hasher, Protocol, RandomBytes } from './types.js';
 import { PROTOCOLS, type AccountRow, type OverrideOwner, type PasscodeRow, type Store } from '../store/types.js';
 
@@ -25,6 +26,8 @@ export interface ManageDeps {
   /** Present in the serving process: revocation then also drops cache entries and live sessions. */
   cache?: VerifiedCache;
   sessions?: SessionRegistry;
+  /** passcodes.expire_unused (null/absent: off), for the status and lapse date shown. */
+  expireUnusedMs?: number | null;
 }
 
 export class UsageError extends Error {}
@@ -42,8 +45,14 @@ export interface AccountView {
 /** The owner an actor's override gets: only the portal's is the user's own, everyone else is an admin. */
 export const ownerOf = (actor: string): OverrideOwner => (actor === 'portal' ? 'portal' : 'admin');
 
-/** A passcode as shown to admins and users: everything but the hash and tag. */
-export type PasscodeView = Omit<PasscodeRow, 'hash' | 'tag'> & { status: 'active' | 'revoked' | 'expired' };
+/**
+ * A passcode as shown to admins and users: everything but the hash and tag. `unusedExpiresAt`:
+ * when it lapses unless used before (passcodes.expire_unused; null when that is off).
+ */
+export type PasscodeView = Omit<PasscodeRow, 'hash' | 'tag'> & {
+  status: 'active' | 'revoked' | 'expired';
+  unusedExpiresAt: number | null;
+};
 
 export function createManager(deps: ManageDeps) {
   const { store, clock } = deps;
@@ -64,8 +73,11 @@ export function createManager(deps: ManageDeps) {
 
   const view = (row: PasscodeRow): PasscodeView => {
     const { hash: _h, tag: _t, ...rest } = row;
-    const status = row.revokedAt !== null ? 'revoked' : row.expiresAt !== null && row.expiresAt <= clock.now() ? 'expired' : 'active';
-    return { ...rest, status };
+    const unusedExpiresAt = unusedDeadline(row, deps.expireUnusedMs ?? null);
+    const now = clock.now();
+    const lapsed = (row.expiresAt !== null && row.expiresAt <= now) || (unusedExpiresAt !== null && unusedExpiresAt <= now);
+    const status = row.revokedAt !== null ? 'revoked' : lapsed ? 'expired' : 'active';
+    return { ...rest, allowedNetworks: row.allowedNetworks ?? null, status, unusedExpiresAt };
   };
 
   async function accountView(username: string, row?: AccountRow): Promise<AccountView> {
@@ -115,13 +127,13 @@ export function createManager(deps: ManageDeps) {
      */
     async createPasscode(
       user: string,
-      opts: { name: string; scopes: Protocol[]; expiresAt?: number | null },
+      opts: { name: string; scopes: Protocol[]; expiresAt?: number | null; allowedNetworks?: string[] | null },
       by: string | { actor: string; ip?: string | null } = 'cli',
     ) {
       const { actor, ip = null } = typeof by === 'string' ? { actor: by } : by;
       const k = key(user);
-      const name = opts.name.trim();
-      if (!name || name.length > 100) throw new UsageError('a passcode needs a name of 1 to 100 characters (e.g. "Thunderbird laptop")');
+      const name = checkName(opts.name);
+      const allowedNetworks = opts.allowedNetworks ? networks(opts.allowedNetworks) : null;
       if (opts.scopes.length === 0) throw new UsageError('a passcode needs at least one scope (imap, smtp, pop3)');
       const passcode = generatePasscode(deps.random);
       const now = clock.now();
@@ -138,9 +150,11 @@ export function createManager(deps: ManageDeps) {
         lastUsedAt: null,
         lastUsedIp: null,
         lastUsedClient: null,
+        allowedNetworks,
       };
       await store.insertPasscode(row);
-      await audit('passcode.create', k, row.id, { name, scopes: row.scopes, expiresAt: row.expiresAt }, actor, ip);
+      const limits = allowedNetworks ? { allowedNetworks } : {};
+      await audit('passcode.create', k, row.id, { name, scopes: row.scopes, expiresAt: row.expiresAt, ...limits }, actor, ip);
       return { passcode, formatted: formatPasscode(passcode), info: view(row) };
     },
     async listPasscodes(user: string): Promise<PasscodeView[]> {
@@ -178,7 +192,49 @@ export function createManager(deps: ManageDeps) {
       await audit('passcode.scope', k, id, { scopes: list, sessionsClosed }, actor);
       return { updated, sessionsClosed };
     },
+    /** Renames an unrevoked passcode (the name is what its owner recognises it by). */
+    async renamePasscode(user: string, id: string, name: string, actor = 'cli'): Promise<{ updated: boolean }> {
+      const k = key(user);
+      const clean = checkName(name);
+      const updated = await store.updatePasscode(k, id, { name: clean });
+      if (updated) await audit('passcode.rename', k, id, { name: clean }, actor);
+      return { updated };
+    },
+    /**
+     * Limits an unrevoked passcode to networks (CIDR; null: from anywhere again). In the serving
+     * process its live sessions from elsewhere end at once; new logins follow the list everywhere.
+     */
+    async setPasscodeNetworks(
+      user: string,
+      id: string,
+      list: string[] | null,
+      actor = 'cli',
+    ): Promise<{ updated: boolean; sessionsClosed: number }> {
+      const k = key(user);
+      const allowedNetworks = list === null ? null : networks(list);
+      const updated = await store.updatePasscode(k, id, { allowedNetworks });
+      if (!updated) return { updated, sessionsClosed: 0 };
+      deps.cache?.dropPasscode(id);
+      const elsewhere = (s: LiveSession) => s.passcodeId === id && !fromAllowedNetwork({ allowedNetworks }, s.remoteIp);
+      const sessionsClosed = deps.sessions?.closeWhere(elsewhere, 'passcode network removed') ?? 0;
+      await audit('passcode.allow', k, id, { allowedNetworks, sessionsClosed }, actor);
+      return { updated, sessionsClosed };
+    },
   };
+}
+
+function checkName(name: string): string {
+  const n = name.trim();
+  if (!n || n.length > 100) throw new UsageError('a passcode needs a name of 1 to 100 characters (e.g. "Thunderbird laptop")');
+  return n;
+}
+
+function networks(list: string[]): string[] {
+  try {
+    return parseNetworks(list);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
 }
 
 export type Manager = ReturnType<typeof createManager>;

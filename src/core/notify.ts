@@ -21,6 +21,8 @@ export interface NotifySettings {
 export interface Notice {
   subject: string;
   text: string;
+  /** A reminder rather than a change someone made: no "if it was not you" advice follows. */
+  reminder?: boolean;
 }
 
 const SCOPE_WORDS: Record<string, string> = { imap: 'IMAP (reading mail)', smtp: 'SMTP (sending mail)', pop3: 'POP3 (downloading mail)' };
@@ -96,6 +98,13 @@ export function noticeFor(e: AuditEvent): Notice | null {
       text: `${from} the mail apps of ${account} need an app passcode to sign in: your main password will no longer work in them.`,
     };
   }
+  if (e.type === 'passcode.unused-expiring' && typeof d?.unusedExpiresAt === 'number') {
+    return {
+      subject: 'An app passcode you have not used will expire in a week',
+      text: `The app passcode named "${cleanText(str(d, 'name'), 100)}" of ${account} has not been used for a long time and stops working ${isoTime(d.unusedExpiresAt)}. Any login with it before then keeps it working.`,
+      reminder: true,
+    };
+  }
   if (e.type === '2fa.verify' && e.outcome === 'accept' && d?.method === 'emergency') {
     const left = typeof d.codesLeft === 'number' ? d.codesLeft : null;
     const leftText = left === null ? '' : ` ${left} emergency code${left === 1 ? ' is' : 's are'} left.`;
@@ -147,10 +156,16 @@ function rolloutBody(e: AuditEvent, n: Notice, s: NotifySettings): string[] {
     'This notice was sent automatically by mailgate, which protects your mail account.',
   ];
 }
+const SIGNATURE = 'This notice was sent automatically by mailgate, which protects your mail account.';
 
 function bodyOf(e: AuditEvent, n: Notice, s: NotifySettings): string {
   if (e.type === 'rollout.notice') return rolloutBody(e, n, s).join('\r\n');
   const client = str(e.detail, 'client');
+  const portal = s.portalUrl ? `at ${cleanText(s.portalUrl, 300)}` : 'to the mail security portal';
+  if (n.reminder) {
+    const tail = ['If you no longer use that app, there is nothing to do.', `To see or revoke your app passcodes, sign in ${portal}.`];
+    return [n.text, '', ...tail, '', '-- ', SIGNATURE].join('\r\n');
+  }
   const lines = [
     n.text,
     '',
@@ -169,7 +184,7 @@ function bodyOf(e: AuditEvent, n: Notice, s: NotifySettings): string {
     '- tell your mail administrator.',
     '',
     '-- ',
-    'This notice was sent automatically by mailgate, which protects your mail account.',
+    SIGNATURE,
   ];
   return lines.join('\r\n');
 }

@@ -35,6 +35,7 @@ export type RejectReason =
   | 'revoked'
   | 'expired'
   | 'wrong-scope'
+  | 'network-not-allowed' // a right passcode, from outside the networks its owner allowed it
   | 'malformed' // a name that is not an account here (empty, bad characters, a domain not served), NUL bytes, over-long input
   | 'throttled';
 
@@ -43,5 +44,15 @@ export type Decision =
   /** expiresAt: the passcode's expiry, so its live sessions can end then (core/livepolicy.ts). */
   | { kind: 'accept-passcode'; account: string; passcodeId: string; cached: boolean; expiresAt: number | null }
   | { kind: 'passthrough'; account: string; reason: 'not-enforced' | 'exempt-network' | 'observe' }
-  /** delayMs: how long the front waits before answering (throttling; 0 for a blocked source). */
-  | { kind: 'reject'; account: string; reason: RejectReason; delayMs: number };
+  /**
+   * delayMs: how long the front waits before answering (throttling; 0 for a blocked source).
+   * hint: what the front may tell the client about the refusal (core/refusal.ts).
+   */
+  | { kind: 'reject'; account: string; reason: RejectReason; delayMs: number; hint?: RefusalHint };
+
+/**
+ * 'needs-passcode': the account is under enforcement, so only an app passcode logs in. Given by the
+ * policy alone — never by whether the password was right or the account exists — so it tells a
+ * guesser nothing the policy (often a whole domain) does not already say.
+ */
+export type RefusalHint = 'needs-passcode';

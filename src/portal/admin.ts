@@ -3,6 +3,7 @@
  * Authenticated with a bearer token from the configuration, compared in constant time; wrong
  * tokens are throttled per client IP like wrong passwords.
  */
+import { parseNetworks } from '../core/passcode-limits.js';
 import type { Identity } from '../core/identity.js';
 import { parseDuration } from '../config/load.js';
 import { UsageError } from '../core/manage.js';
@@ -35,6 +36,18 @@ function scopesOf(v: unknown): Protocol[] {
     throw new UsageError(`"scopes" must be a non-empty list of ${PROTOCOLS.join(', ')}`);
   }
   return v as Protocol[];
+}
+
+/** "allowedNetworks": a list of CIDR strings, or null for anywhere (the manager checks each). */
+function networksOf(v: unknown): string[] | null {
+  if (v === null) return null;
+  if (!Array.isArray(v) || !v.every((s) => typeof s === 'string'))
+    throw new UsageError('"allowedNetworks" must be a list of networks like ["192.0.2.0/24"], or null for anywhere');
+  try {
+    return parseNetworks(v as string[]);
+  } catch (e) {
+    throw new UsageError(`"allowedNetworks": ${(e as Error).message}`);
+  }
 }
 
 function auditQuery(q: URLSearchParams, identity: Identity): AuditQuery {
@@ -102,7 +115,9 @@ const ENDPOINTS: Endpoint[] = [
         if (d === null || d <= 0) throw new UsageError('"expires" takes a duration like "90d", "12h" or "30m"');
         expiresAt = p.deps.clock.now() + d;
       }
-      const r = await p.deps.manager.createPasscode(user, { name: body.name, scopes: scopesOf(body.scopes), expiresAt }, A.actor);
+      const allowedNetworks = body.allowedNetworks === undefined ? null : networksOf(body.allowedNetworks);
+      const opts = { name: body.name, scopes: scopesOf(body.scopes), expiresAt, allowedNetworks };
+      const r = await p.deps.manager.createPasscode(user, opts, A.actor);
       return [201, { passcode: r.formatted, ...r.info }];
     },
   },
@@ -117,10 +132,27 @@ const ENDPOINTS: Endpoint[] = [
   {
     method: 'PATCH',
     pattern: new RegExp(`^${ACCOUNT}/passcodes/([^/]+)$`),
+    // Any of "scopes", "name", "allowedNetworks"; each checked before any is applied.
     async run({ p, user, id, body }) {
-      if (body.scopes === undefined) throw new UsageError('"scopes" is required, e.g. {"scopes": ["imap"]}');
-      const r = await p.deps.manager.setPasscodeScopes(user, id, scopesOf(body.scopes), A.actor);
-      return r.updated ? ok(r) : [404, { error: `no active passcode ${id} for ${user}`, ...r }];
+      const m = p.deps.manager;
+      const { scopes, name, allowedNetworks } = body;
+      if (scopes === undefined && name === undefined && allowedNetworks === undefined)
+        throw new UsageError('give "scopes", "name" or "allowedNetworks", e.g. {"scopes": ["imap"]}');
+      if (name !== undefined && (typeof name !== 'string' || !name.trim() || name.trim().length > 100))
+        throw new UsageError('"name" must be 1 to 100 characters');
+      const list = scopes === undefined ? undefined : scopesOf(scopes);
+      const nets = allowedNetworks === undefined ? undefined : networksOf(allowedNetworks);
+      let sessionsClosed = 0;
+      let updated = true;
+      if (list) ({ updated, sessionsClosed } = await m.setPasscodeScopes(user, id, list, A.actor));
+      if (updated && nets !== undefined) {
+        const r = await m.setPasscodeNetworks(user, id, nets, A.actor);
+        updated = r.updated;
+        sessionsClosed += r.sessionsClosed;
+      }
+      if (updated && typeof name === 'string') updated = (await m.renamePasscode(user, id, name, A.actor)).updated;
+      const r = { updated, sessionsClosed };
+      return updated ? ok(r) : [404, { error: `no active passcode ${id} for ${user}`, ...r }];
     },
   },
   { method: 'DELETE', pattern: new RegExp(`^${ACCOUNT}/totp$`), run: async ({ p, user }) => ok(await p.tf.reset(user, A)) },

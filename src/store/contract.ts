@@ -6,6 +6,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { AuditEvent, PasscodeRow, Store } from './types.js';
 import { rolloutContract } from './contract-rollout.js';
+import { passcodeLimitsContract } from './contract-limits.js';
 import { twoFactorContract } from './contract-twofactor.js';
 
 const T0 = 1_760_000_000_000; // beyond 2^31 on purpose: times must not be truncated to 32 bits
@@ -25,6 +26,8 @@ export function samplePasscode(over: Partial<PasscodeRow> = {}): PasscodeRow {
     lastUsedAt: null,
     lastUsedIp: null,
     lastUsedClient: null,
+    allowedNetworks: null,
+    unusedWarnedAt: null,
     ...over,
   };
 }
@@ -354,6 +357,7 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
 
     describe('two-factor', () => twoFactorContract(() => store));
     describe('rollout', () => rolloutContract(() => store));
+    describe('passcode limits', () => passcodeLimitsContract(() => store));
 
     it('is unusable after close()', async () => {
       await store.setEnforcement('alice', true, T0, 'admin');

@@ -37,6 +37,22 @@ export interface PasscodeRow {
   lastUsedAt: number | null;
   lastUsedIp: string | null;
   lastUsedClient: string | null;
+  /** Where it may log in from (CIDR list); null or absent: anywhere. */
+  allowedNetworks?: string[] | null;
+  /** When its owner was last told it will expire for want of use (passcodes.expire_unused). */
+  unusedWarnedAt?: number | null;
+}
+
+/** allowed_networks as both backends store it: comma-separated CIDRs; NULL (or an empty list) is anywhere. */
+export const encodeNetworks = (n: readonly string[] | null | undefined): string | null => (n?.length ? n.join(',') : null);
+export const decodeNetworks = (t: string | null): string[] | null => (t ? t.split(',') : null);
+
+/** What updatePasscode may change; absent keys stay as they are. */
+export interface PasscodeChanges {
+  name?: string;
+  allowedNetworks?: string[] | null;
+  expiresAt?: number;
+  unusedWarnedAt?: number;
 }
 
 export interface AuditEvent {
@@ -161,6 +177,13 @@ export interface Store {
   /** Replaces the scopes of an unrevoked passcode; false if no such passcode for that user or it is revoked. */
   setPasscodeScopes(username: string, id: string, scopes: readonly Protocol[]): Promise<boolean>;
   recordPasscodeUse(id: string, at: number, ip: string | null, client: string | null): Promise<void>;
+  /** Applies `changes` to an unrevoked passcode; false if no such passcode for that user or it is revoked. */
+  updatePasscode(username: string, id: string, changes: PasscodeChanges): Promise<boolean>;
+  /**
+   * Unrevoked, unexpired (at `now`) passcodes whose last use — or creation, if never used — is
+   * before `before`, least recently used first, at most `limit` (passcodes.expire_unused).
+   */
+  unusedPasscodes(before: number, now: number, limit: number): Promise<PasscodeRow[]>;
   /** Passcodes revoked at or after `since` (used to end live sessions revoked by another process). */
   revokedSince(since: number): Promise<Array<{ id: string; username: string; revokedAt: number }>>;
 

@@ -16,12 +16,15 @@ import { startPostfix, type PostfixInstance } from '../../src/demo/postfix.js';
 
 const DELAY_MS = 1_000;
 const ROUNDS = 6;
+const HINT = 'This account needs an app passcode: https://mail.example.com/2fa';
 
 describeInterop('failure answers are timed alike', ['dovecot', 'postfix'], () => {
   let dovecot: DovecotInstance;
   let postfix: PostfixInstance;
   let gate: Gate;
 
+  // With the refusal hint on (as in production), the enforced account's refusal has other words
+  // than the upstream's; the point here is that it comes at the same moment.
   const failAt = async (from: string, user: string, secret: string) => {
     const raw = await RawClient.connect(gate.imapsPort, { tls: true, ca: gate.ca, localAddress: from });
     await raw.until(/^\* OK/);
@@ -29,7 +32,9 @@ describeInterop('failure answers are timed alike', ['dovecot', 'postfix'], () =>
     const answer = (await raw.cmd('t1', `LOGIN ${user} "${secret}"`)).at(-1)!;
     const ms = performance.now() - t0;
     raw.close();
-    expect(answer).toBe('t1 NO [AUTHENTICATIONFAILED] Authentication failed.');
+    expect(answer).toBe(
+      user === 'alice@example.com' ? `t1 NO [AUTHENTICATIONFAILED] ${HINT}` : 't1 NO [AUTHENTICATIONFAILED] Authentication failed.',
+    );
     return ms;
   };
   /** SMTP: AUTH PLAIN after EHLO; Postfix checks passthrough passwords with the same Dovecot. */
@@ -43,7 +48,11 @@ describeInterop('failure answers are timed alike', ['dovecot', 'postfix'], () =>
     const answer = (await raw.until(/^\d{3} /)).at(-1)!;
     const ms = performance.now() - t0;
     raw.close();
-    expect(answer).toBe('535 5.7.8 Authentication failed');
+    expect(answer).toBe(
+      user === 'alice@example.com'
+        ? '535 5.7.8 Authentication failed: this account needs an app passcode: https://mail.example.com/2fa'
+        : '535 5.7.8 Authentication failed',
+    );
     return ms;
   };
   const median = (xs: number[]) => {
@@ -60,8 +69,10 @@ describeInterop('failure answers are timed alike', ['dovecot', 'postfix'], () =>
         auth: {
           failure_delay: `${DELAY_MS}ms`,
           failure_jitter: '100ms',
+          refusal_hint: true,
           throttle: { max_delay: `${DELAY_MS}ms`, block_after: 1000, account_ceiling: 1000 },
         },
+        portal: { listen: { host: '127.0.0.1', port: 0 }, public_url: 'https://mail.example.com/2fa' },
       },
       postfix,
     );

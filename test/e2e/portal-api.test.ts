@@ -187,6 +187,32 @@ describe('admin API', () => {
     ]);
   });
 
+  it('creates a passcode limited to networks, renames and re-limits it (PATCH); the listing shows the limits', async () => {
+    h = await startHarness();
+    const made = await api('POST', `/accounts/${ALICE}/passcodes`, { name: 'Office PC', allowedNetworks: ['192.0.2.0/24'] });
+    expect(made.status).toBe(201);
+    const id = made.json.id as string;
+    expect(made.json).toMatchObject({ allowedNetworks: ['192.0.2.0/24'], unusedExpiresAt: null, status: 'active' });
+    const patch = (body: unknown) => api('PATCH', `/accounts/${ALICE}/passcodes/${id}`, body);
+    expect((await patch({ name: 'Front desk', allowedNetworks: ['198.51.100.7', '2001:db8::/32'] })).json).toEqual({
+      updated: true,
+      sessionsClosed: 0,
+    });
+    expect((await api('GET', `/accounts/${ALICE}/passcodes`)).json).toEqual([
+      expect.objectContaining({ id, name: 'Front desk', allowedNetworks: ['198.51.100.7/32', '2001:db8::/32'] }),
+    ]);
+    const bad = await patch({ name: 'Never applied', allowedNetworks: ['not-a-net'] });
+    expect([bad.status, bad.json.error]).toEqual([400, expect.stringContaining('"not-a-net"')]);
+    expect((await patch({ allowedNetworks: null })).status).toBe(200);
+    expect((await api('GET', `/accounts/${ALICE}/passcodes`)).json).toEqual([
+      expect.objectContaining({ name: 'Front desk', allowedNetworks: null }),
+    ]);
+    expect(((await api('GET', '/audit?type=passcode.allow')).json as unknown[]).length).toBe(2);
+    expect((await api('GET', '/audit?type=passcode.rename')).json).toEqual([
+      expect.objectContaining({ passcodeId: id, detail: { actor: 'api', name: 'Front desk' } }),
+    ]);
+  });
+
   it('resets TOTP (ending portal sessions), regenerates emergency codes, and queries the audit log', async () => {
     h = await startHarness();
     const b = new Browser(h.url);

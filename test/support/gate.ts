@@ -106,7 +106,15 @@ export function gateConfigDoc(
       },
       policy: { enforce: ['alice@example.com'] },
       // All test clients share 127.0.0.x: keep blocking out of the way unless a test asks for it.
-      auth: { bcrypt_cost: 4, hash_workers: 1, failure_delay: '10ms', throttle: { block_after: 1000, account_ceiling: 1000 } },
+      // The refusal hint (on in production) is off here so suites about other things see the one plain
+      // failure line; test/e2e/refusal-hint.test.ts and fail-timing.test.ts turn it on.
+      auth: {
+        bcrypt_cost: 4,
+        hash_workers: 1,
+        failure_delay: '10ms',
+        refusal_hint: false,
+        throttle: { block_after: 1000, account_ceiling: 1000 },
+      },
       limits: { idle_timeout: '20s' },
       log: { level: 'debug' },
       // Security notices APPEND to the users' INBOXes in the background, which would shift message

@@ -29,6 +29,14 @@ export interface HandOff {
   goodbye?: (reason: EndReason, lastFromUpstream: Buffer | null) => string | null;
 }
 
+/** The registry's close reasons (core/sessions.ts callers) in the protocols' terms. */
+export function endReason(reason: string): EndReason {
+  if (reason === 'shutdown') return 'shutdown';
+  if (reason === 'passcode revoked') return 'revoked';
+  if (reason === 'passcode expired') return 'expired';
+  return 'policy';
+}
+
 /** Splices and registers; the session unregisters itself when either side closes. */
 export function handOff(h: HandOff): void {
   const { decision } = h;
@@ -50,7 +58,7 @@ export function handOff(h: HandOff): void {
     expiresAt: decision.kind === 'accept-passcode' ? decision.expiresAt : null,
     close: (reason) => {
       h.log.info({ reason }, 'session ended by mailgate');
-      const line = goodbye?.(reason === 'shutdown' ? 'shutdown' : 'revoked', null);
+      const line = goodbye?.(endReason(reason), null);
       if (line) sp.end(line);
       else sp.destroy();
     },

@@ -16,6 +16,8 @@ export interface LoginDeps {
   /** Delay for failures the core did not time (unknown account upstream, PLAIN authzid ≠ authcid). */
   failureDelayMs: number;
   log: Logger;
+  /** auth.refusal_hint: when false, a refusal never carries the core's hint. */
+  refusalHint?: boolean;
 }
 
 export interface LoginAttempt {
@@ -49,7 +51,9 @@ export async function loginFlow<T>(deps: LoginDeps, adapter: UpstreamAdapter<T>,
   }
   if (decision.kind === 'reject') {
     deps.log.info({ user: decision.account, reason: decision.reason, delayMs: decision.delayMs }, 'login rejected');
-    return failAfter(a.timer, decision.delayMs);
+    // Same moment as every other failure: only the words differ, never the timing.
+    const failed = await failAfter(a.timer, decision.delayMs);
+    return decision.hint && deps.refusalHint ? { ...failed, hint: decision.hint } : failed;
   }
   // Upstream, the canonical account logs in, never the name as typed: if the upstream read the typed
   // name as another account than mailgate did, enforcement could be walked around (core/identity.ts).

@@ -4,7 +4,7 @@
  * import each other in a circle.
  */
 import type { Socket } from 'node:net';
-import type { Decision, Protocol } from '../../core/types.js';
+import type { Decision, Protocol, RefusalHint } from '../../core/types.js';
 
 /** What a session does after a command: read the next one, hang up, or it was handed off. */
 export type Next = 'continue' | 'close' | 'handoff';
@@ -53,7 +53,20 @@ export interface UpstreamAdapter<T> {
 }
 
 /** The login flow's answer; the protocol turns it into its own reply (one place per protocol). */
-export type LoginStatus<T> = { kind: 'ok'; session: T; decision: Accepted } | { kind: 'failed' } | { kind: 'unavailable' };
+export type LoginStatus<T> =
+  | { kind: 'ok'; session: T; decision: Accepted }
+  /** hint: set only when the admin allows hints (auth.refusal_hint) and the core gave one. */
+  | { kind: 'failed'; hint?: RefusalHint }
+  | { kind: 'unavailable' };
 
-/** Why mailgate ends a spliced session, for the protocol's goodbye line. */
-export type EndReason = 'revoked' | 'shutdown' | 'upstream-lost';
+/**
+ * auth.refusal_hint as the fronts see it: null = off (every failure is the one plain line);
+ * otherwise the portal address the hint names (null: the hint names "your account's security page").
+ */
+export type RefusalHintSettings = { url: string | null } | null;
+
+/**
+ * Why mailgate ends a spliced session, for the protocol's goodbye line: the passcode was revoked or
+ * expired, the policy changed (account now enforced, scope removed), shutdown, or the upstream left.
+ */
+export type EndReason = 'revoked' | 'expired' | 'policy' | 'shutdown' | 'upstream-lost';

@@ -10,4 +10,16 @@ export const R = {
   idleTimeout: '* BYE Disconnected for inactivity.',
   lineTooLong: '* BYE Input line too long.',
   shuttingDown: '* BYE Server shutting down.',
+  passcodeRevoked: '* BYE [ALERT] This app passcode was revoked.',
+  passcodeExpired: '* BYE [ALERT] This app passcode has expired.',
 } as const;
+
+/**
+ * A refusal on an enforced account (core RefusalHint): the client's user sees the [ALERT] (RFC 9051
+ * §7.1: clients must show it), and the tagged NO carries the same words for clients that show only
+ * that. Same code as every other failure, so a client's behaviour does not change.
+ */
+export function needsPasscode(tag: string, url: string | null): string[] {
+  const text = url ? `This account needs an app passcode: ${url}` : "This account needs an app passcode from your account's security page";
+  return [`* OK [ALERT] ${text}`, `${tag} NO [AUTHENTICATIONFAILED] ${text}`];
+}

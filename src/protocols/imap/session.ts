@@ -15,10 +15,11 @@ import type { SessionRegistry } from '../../core/sessions.js';
 import type { UpstreamConfig } from '../../config/types.js';
 import { startLoginTimer } from '../front/pacing.js';
 import { imapAdapter, type ImapLoggedIn } from './adapter.js';
-import type { UpstreamAdapter } from '../front/types.js';
+import type { EndReason, RefusalHintSettings, UpstreamAdapter } from '../front/types.js';
 import { preLoginCapabilities } from './capabilities.js';
 import { COMMANDS } from './commands/index.js';
-import { R } from './responses.js';
+import { watchCompress } from './compress-watch.js';
+import { needsPasscode, R } from './responses.js';
 import type { Next, SessionApi } from './types.js';
 import type { UpstreamInfo } from './upstream-info.js';
 import { LineReader, parseCommand, WireError } from './wire.js';
@@ -36,6 +37,8 @@ export interface ImapSettings {
   maxLineBytes: number;
   maxLiteralBytes: number;
   maxPreLoginCommands: number;
+  /** auth.refusal_hint with portal.public_url (absent: off). */
+  refusalHint?: RefusalHintSettings;
 }
 
 export interface ImapDeps {
@@ -221,7 +224,13 @@ export class ImapSession implements SessionApi {
   }
 
   private get loginDeps(): LoginDeps {
-    return { authenticator: this.deps.authenticator, failureDelayMs: this.deps.settings.failureDelayMs, log: this.log };
+    const { settings } = this.deps;
+    return {
+      authenticator: this.deps.authenticator,
+      failureDelayMs: settings.failureDelayMs,
+      log: this.log,
+      refusalHint: !!settings.refusalHint,
+    };
   }
 
   /** The common end of LOGIN and AUTHENTICATE: the one login flow (front/login.ts), then splice. */
@@ -245,7 +254,9 @@ export class ImapSession implements SessionApi {
       },
     });
     if (r.kind === 'failed') {
-      this.send(`${tag} ${R.authFailed}`);
+      const hint = r.hint && this.deps.settings.refusalHint;
+      if (hint) for (const line of needsPasscode(tag, hint.url)) this.send(line);
+      else this.send(`${tag} ${R.authFailed}`);
       return 'continue';
     }
     if (r.kind === 'unavailable') {
@@ -256,17 +267,22 @@ export class ImapSession implements SessionApi {
     // The upstream's own answer (its OK carries [CAPABILITY …]) goes back under the client's tag.
     for (const u of result.untagged) this.send(u);
     this.send(`${tag} OK ${result.text}`);
+    const client = this.conn.detach();
+    let compressed = () => false;
     handOff({
       id: this.id,
       protocol: 'imap',
       remoteIp: this.remoteIp,
       decision: r.decision,
       log: this.log,
-      client: this.conn.detach(),
+      client,
       upstream: adapter.detach(r.session),
       sessions: this.deps.sessions,
       now: this.deps.now,
+      goodbye: (reason) => (compressed() ? null : imapGoodbye(reason)),
     });
+    // Attached after the splice's own reader, so it only looks and never takes bytes from it.
+    compressed = watchCompress(client.socket, client.rest);
     return 'handoff';
   }
 
@@ -276,4 +292,18 @@ export class ImapSession implements SessionApi {
     this.send(`${tag} ${R.authFailed}`);
     return 'continue';
   }
+}
+
+/**
+ * The client's last line when mailgate ends a spliced session: an [ALERT] the user sees for a
+ * revoked or expired passcode (RFC 9051 §7.1.5, BYE may come at any time). Best effort: the
+ * splice does not parse the upstream's stream, so if the upstream was mid-response (inside a
+ * FETCH literal) the line lands inside it; the close that follows still ends the session. Never
+ * after COMPRESS DEFLATE (compress-watch.ts): there it would be garbage, so the session just closes.
+ * Otherwise nothing is added, as before: the upstream's own BYE or the close says enough.
+ */
+function imapGoodbye(reason: EndReason): string | null {
+  if (reason === 'revoked') return `${R.passcodeRevoked}\r\n`;
+  if (reason === 'expired') return `${R.passcodeExpired}\r\n`;
+  return null;
 }

@@ -28,6 +28,13 @@ export const R = {
   lineTooLong: '-ERR Input line too long.',
 } as const;
 
+/** A refusal on an enforced account (core RefusalHint): the usual [AUTH] failure with the reason. */
+export function needsPasscode(url: string | null): string {
+  return url
+    ? `-ERR [AUTH] This account needs an app passcode: ${url}`
+    : "-ERR [AUTH] This account needs an app passcode from your account's security page";
+}
+
 /** A multi-line POP3 answer (RFC 1939 §3): "+OK", the lines (dot-stuffed), ".". */
 export function multiline(lines: readonly string[]): string {
   return ['+OK', ...lines.map((l) => (l.startsWith('.') ? `.${l}` : l)), '.'].join('\r\n');

@@ -15,11 +15,11 @@ import { LineConn } from '../front/conn.js';
 import { handOff } from '../front/handoff.js';
 import { PlainLineReader, type LineTooLong } from '../front/lines.js';
 import { loginFlow, refuseEarly, type LoginDeps } from '../front/login.js';
-import type { Next, UpstreamAdapter } from '../front/types.js';
+import type { Next, RefusalHintSettings, UpstreamAdapter } from '../front/types.js';
 import type { Pop3LoggedIn } from './adapter.js';
 import { MECHANISMS, preLoginCapabilities } from './capabilities.js';
 import { COMMANDS, type SessionApi } from './commands/index.js';
-import { R } from './responses.js';
+import { needsPasscode, R } from './responses.js';
 import { socketPeer, type Peer } from '../../net/proxied.js';
 
 export interface Pop3Settings {
@@ -30,6 +30,8 @@ export interface Pop3Settings {
   maxBadCommands: number;
   maxLineBytes: number;
   maxPreLoginCommands: number;
+  /** auth.refusal_hint with portal.public_url (absent: off). */
+  refusalHint?: RefusalHintSettings;
 }
 
 export interface Pop3Deps {
@@ -178,7 +180,13 @@ export class Pop3Session implements SessionApi {
   }
 
   private get loginDeps(): LoginDeps {
-    return { authenticator: this.deps.authenticator, failureDelayMs: this.deps.settings.failureDelayMs, log: this.log };
+    const { settings } = this.deps;
+    return {
+      authenticator: this.deps.authenticator,
+      failureDelayMs: settings.failureDelayMs,
+      log: this.log,
+      refusalHint: !!settings.refusalHint,
+    };
   }
 
   async login(user: string, secret: string): Promise<Next> {
@@ -201,7 +209,8 @@ export class Pop3Session implements SessionApi {
       },
     });
     if (r.kind !== 'ok') {
-      this.send(r.kind === 'failed' ? R.authFailed : R.unavailable);
+      const hint = r.kind === 'failed' && r.hint && this.deps.settings.refusalHint;
+      this.send(hint ? needsPasscode(hint.url) : r.kind === 'failed' ? R.authFailed : R.unavailable);
       return 'continue';
     }
     if (this.conn.closed) {

@@ -39,9 +39,16 @@ export const R = {
   tooManyConnections: r(421, '4.7.0', 'Too many connections from your address'),
   idleTimeout: r(421, '4.4.2', 'Timeout exceeded, closing connection'),
   revoked: r(421, '4.7.0', 'Session ended: the credentials were revoked'),
+  passcodeExpired: r(421, '4.7.0', 'Session ended: this app passcode has expired'),
   shuttingDown: r(421, '4.3.2', 'Service shutting down'),
   upstreamLost: r(421, '4.4.2', 'Connection to the mail server lost, please try again'),
 } as const satisfies Record<string, SmtpReply>;
+
+/** A refusal on an enforced account (core RefusalHint): the usual 535 5.7.8 with the reason. */
+export function needsPasscode(url: string | null): SmtpReply {
+  const where = url ? `: ${url}` : " from your account's security page";
+  return r(535, '5.7.8', `Authentication failed: this account needs an app passcode${where}`);
+}
 
 /** The wire form: "250-…" lines then "250 …", CRLF each; enhanced codes only when advertised. */
 export function formatReply(reply: SmtpReply, enhanced: boolean): string {

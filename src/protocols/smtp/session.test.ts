@@ -259,6 +259,13 @@ describe('SMTP after the splice', () => {
     expect(t.tap.pending).toBe('');
   });
 
+  it("the passcode's expiry ends the session with 421 4.7.0 saying so", async () => {
+    const t = await authenticated();
+    expect(t.sessions.closeWhere((x) => x.passcodeId === 'p1', 'passcode expired')).toBe(1);
+    expect(await t.tap.until(/^421 /)).toEqual(['421 4.7.0 Session ended: this app passcode has expired']);
+    expect(await t.tap.closed()).toBe(true);
+  });
+
   it('revoking the passcode ends the session with 421 4.7.0', async () => {
     const t = await authenticated();
     expect(t.sessions.closeByPasscode('p1', 'passcode revoked')).toBe(1);

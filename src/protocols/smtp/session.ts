@@ -16,10 +16,10 @@ import { LineConn } from '../front/conn.js';
 import { handOff } from '../front/handoff.js';
 import { PlainLineReader, type LineTooLong } from '../front/lines.js';
 import { loginFlow, refuseEarly, type LoginDeps } from '../front/login.js';
-import type { EndReason, Next, UpstreamAdapter } from '../front/types.js';
+import type { EndReason, Next, RefusalHintSettings, UpstreamAdapter } from '../front/types.js';
 import { COMMANDS } from './commands/index.js';
 import type { UpstreamExtensions } from './extensions.js';
-import { formatReply, isBad, R, type SmtpReply } from './replies.js';
+import { formatReply, isBad, needsPasscode, R, type SmtpReply } from './replies.js';
 import type { Answer, SmtpSessionApi } from './types.js';
 import { socketPeer, type Peer } from '../../net/proxied.js';
 
@@ -35,6 +35,8 @@ export interface SmtpSettings {
   maxBadCommands: number;
   maxLineBytes: number;
   maxPreLoginCommands: number;
+  /** auth.refusal_hint with portal.public_url (absent: off). */
+  refusalHint?: RefusalHintSettings;
 }
 
 export interface SmtpDeps {
@@ -183,7 +185,13 @@ export class SmtpSession implements SmtpSessionApi {
   }
 
   private get loginDeps(): LoginDeps {
-    return { authenticator: this.deps.authenticator, failureDelayMs: this.deps.settings.failureDelayMs, log: this.log };
+    const { settings } = this.deps;
+    return {
+      authenticator: this.deps.authenticator,
+      failureDelayMs: settings.failureDelayMs,
+      log: this.log,
+      refusalHint: !!settings.refusalHint,
+    };
   }
 
   async login(user: string, secret: string): Promise<Answer> {
@@ -204,7 +212,10 @@ export class SmtpSession implements SmtpSessionApi {
         localPort: local.localPort ?? 0,
       },
     });
-    if (r.kind === 'failed') return { reply: R.authFailed, next: 'continue' };
+    if (r.kind === 'failed') {
+      const hint = r.hint && s.refusalHint;
+      return { reply: hint ? needsPasscode(hint.url) : R.authFailed, next: 'continue' };
+    }
     if (r.kind === 'unavailable') return { reply: R.unavailable, next: 'continue' };
     if (this.conn.closed) {
       adapter.close(r.session);
@@ -243,7 +254,8 @@ export class SmtpSession implements SmtpSessionApi {
  */
 function goodbye(reason: EndReason, last: Buffer | null, enhanced: boolean): string | null {
   if (reason === 'shutdown') return formatReply(R.shuttingDown, enhanced);
-  if (reason === 'revoked') return formatReply(R.revoked, enhanced);
+  if (reason === 'revoked' || reason === 'policy') return formatReply(R.revoked, enhanced);
+  if (reason === 'expired') return formatReply(R.passcodeExpired, enhanced);
   const tail = last?.subarray(-512).toString('latin1') ?? '';
   if (/(^|\n)(221|421) [^\n]*\r?\n$/.test(tail)) return null;
   // Mid-reply from the upstream: finish its line first so ours stands on its own.

@@ -5,7 +5,7 @@
  */
 import pg from 'pg';
 import type { Pool, PoolClient, QueryResultRow } from 'pg';
-import { PROTOCOLS } from '../types.js';
+import { decodeNetworks, encodeNetworks, PROTOCOLS } from '../types.js';
 import type {
   AccountRow,
   AuditEvent,
@@ -14,6 +14,7 @@ import type {
   EnrolCodeRow,
   ObservationRow,
   OverrideOwner,
+  PasscodeChanges,
   PasscodeRow,
   PortalSessionRow,
   Protocol,
@@ -58,6 +59,8 @@ interface PasscodeRecord {
   last_used_at: number | null;
   last_used_ip: string | null;
   last_used_client: string | null;
+  allowed_networks: string | null;
+  unused_warned_at: number | null;
 }
 interface AuditRecord {
   id: number;
@@ -101,6 +104,8 @@ const toPasscode = (r: PasscodeRecord): PasscodeRow => ({
   lastUsedAt: r.last_used_at,
   lastUsedIp: r.last_used_ip,
   lastUsedClient: r.last_used_client,
+  allowedNetworks: decodeNetworks(r.allowed_networks),
+  unusedWarnedAt: r.unused_warned_at,
 });
 const toAudit = (r: AuditRecord): AuditEvent => ({
   id: r.id,
@@ -232,7 +237,8 @@ class PostgresStore implements Store {
         );
         await c.query(
           `INSERT INTO passcodes (id, username, name, scopes, tag, hash, created_at, expires_at, revoked_at,
-             last_used_at, last_used_ip, last_used_client) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+             last_used_at, last_used_ip, last_used_client, allowed_networks, unused_warned_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)`,
           [
             r.id,
             r.username,
@@ -246,6 +252,8 @@ class PostgresStore implements Store {
             r.lastUsedAt,
             r.lastUsedIp,
             r.lastUsedClient,
+            encodeNetworks(r.allowedNetworks),
+            r.unusedWarnedAt ?? null,
           ],
         );
       });
@@ -290,6 +298,32 @@ class PostgresStore implements Store {
 
   async recordPasscodeUse(id: string, at: number, ip: string | null, client: string | null): Promise<void> {
     await this.q('UPDATE passcodes SET last_used_at = $1, last_used_ip = $2, last_used_client = $3 WHERE id = $4', [at, ip, client, id]);
+  }
+
+  async updatePasscode(username: string, id: string, c: PasscodeChanges): Promise<boolean> {
+    const r = await this.q(
+      `UPDATE passcodes SET name = CASE WHEN $1 THEN $2 ELSE name END,
+         allowed_networks = CASE WHEN $3 THEN $4 ELSE allowed_networks END,
+         expires_at = COALESCE($5, expires_at), unused_warned_at = COALESCE($6, unused_warned_at)
+       WHERE id = $7 AND username = $8 AND revoked_at IS NULL`,
+      [
+        c.name !== undefined,
+        c.name ?? null,
+        c.allowedNetworks !== undefined,
+        encodeNetworks(c.allowedNetworks),
+        c.expiresAt ?? null,
+        c.unusedWarnedAt ?? null,
+        id,
+        username,
+      ],
+    );
+    return r.rowCount === 1;
+  }
+
+  async unusedPasscodes(before: number, now: number, limit: number): Promise<PasscodeRow[]> {
+    const sql = `SELECT * FROM passcodes WHERE revoked_at IS NULL AND COALESCE(last_used_at, created_at) < $1
+      AND (expires_at IS NULL OR expires_at > $2) ORDER BY COALESCE(last_used_at, created_at), id COLLATE "C" LIMIT $3`;
+    return (await this.q<PasscodeRecord>(sql, [before, now, limit])).rows.map(toPasscode);
   }
 
   async revokedSince(since: number): Promise<Array<{ id: string; username: string; revokedAt: number }>> {

@@ -146,6 +146,15 @@ export const PG_MIGRATIONS: readonly PgMigration[] = [
       );
     `,
   },
+  {
+    version: 6,
+    name: 'per-passcode limits: allowed networks, expiry for want of use (sqlite version 6)',
+    up: `
+      ALTER TABLE passcodes ADD COLUMN allowed_networks TEXT NULL;
+      ALTER TABLE passcodes ADD COLUMN unused_warned_at BIGINT NULL;
+      CREATE INDEX passcodes_unused ON passcodes((COALESCE(last_used_at, created_at))) WHERE revoked_at IS NULL;
+    `,
+  },
 ];
 
 /** The schema version this code writes and understands. */

@@ -6,7 +6,7 @@ import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Database as Db, Statement } from 'better-sqlite3';
-import { PROTOCOLS } from '../types.js';
+import { decodeNetworks, encodeNetworks, PROTOCOLS } from '../types.js';
 import type {
   AccountRow,
   AuditEvent,
@@ -15,6 +15,7 @@ import type {
   EnrolCodeRow,
   ObservationRow,
   OverrideOwner,
+  PasscodeChanges,
   PasscodeRow,
   PortalSessionRow,
   Protocol,
@@ -48,6 +49,8 @@ interface PasscodeRecord {
   last_used_at: number | null;
   last_used_ip: string | null;
   last_used_client: string | null;
+  allowed_networks: string | null;
+  unused_warned_at: number | null;
 }
 
 interface AuditRecord {
@@ -101,6 +104,8 @@ function toPasscode(r: PasscodeRecord): PasscodeRow {
     lastUsedAt: r.last_used_at,
     lastUsedIp: r.last_used_ip,
     lastUsedClient: r.last_used_client,
+    allowedNetworks: decodeNetworks(r.allowed_networks),
+    unusedWarnedAt: r.unused_warned_at,
   };
 }
 
@@ -202,7 +207,8 @@ function prepareStatements(db: Db) {
     ),
     insertPasscode: p(
       `INSERT INTO passcodes (id, username, name, scopes, tag, hash, created_at, expires_at, revoked_at,
-         last_used_at, last_used_ip, last_used_client) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         last_used_at, last_used_ip, last_used_client, allowed_networks, unused_warned_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
     findByTag: p<PasscodeRecord>('SELECT * FROM passcodes WHERE username = ? AND tag = ?'),
     getPasscode: p<PasscodeRecord>('SELECT * FROM passcodes WHERE id = ?'),
@@ -211,6 +217,17 @@ function prepareStatements(db: Db) {
     revoke: p('UPDATE passcodes SET revoked_at = ? WHERE id = ? AND username = ? AND revoked_at IS NULL'),
     setScopes: p('UPDATE passcodes SET scopes = ? WHERE id = ? AND username = ? AND revoked_at IS NULL'),
     recordUse: p('UPDATE passcodes SET last_used_at = ?, last_used_ip = ?, last_used_client = ? WHERE id = ?'),
+    // The 1st and 3rd values say whether name / allowed_networks change (allowed_networks may become NULL).
+    update: p(
+      `UPDATE passcodes SET name = CASE WHEN ? THEN ? ELSE name END,
+         allowed_networks = CASE WHEN ? THEN ? ELSE allowed_networks END,
+         expires_at = COALESCE(?, expires_at), unused_warned_at = COALESCE(?, unused_warned_at)
+       WHERE id = ? AND username = ? AND revoked_at IS NULL`,
+    ),
+    unused: p<PasscodeRecord>(
+      `SELECT * FROM passcodes WHERE revoked_at IS NULL AND COALESCE(last_used_at, created_at) < ?
+         AND (expires_at IS NULL OR expires_at > ?) ORDER BY COALESCE(last_used_at, created_at), id LIMIT ?`,
+    ),
     revokedSince: p<{ id: string; username: string; revokedAt: number }>(
       `SELECT id, username, revoked_at AS revokedAt FROM passcodes WHERE revoked_at >= ? ORDER BY revoked_at, id`,
     ),
@@ -261,6 +278,8 @@ class SqliteStore implements Store {
         r.lastUsedAt,
         r.lastUsedIp,
         r.lastUsedClient,
+        encodeNetworks(r.allowedNetworks),
+        r.unusedWarnedAt ?? null,
       );
     });
   }
@@ -311,6 +330,16 @@ class SqliteStore implements Store {
 
   async recordPasscodeUse(id: string, at: number, ip: string | null, client: string | null): Promise<void> {
     this.s.recordUse.run(at, ip, client, id);
+  }
+
+  async updatePasscode(username: string, id: string, c: PasscodeChanges): Promise<boolean> {
+    const nets = c.allowedNetworks !== undefined;
+    const args = [c.name !== undefined ? 1 : 0, c.name ?? null, nets ? 1 : 0, encodeNetworks(c.allowedNetworks), c.expiresAt ?? null];
+    return this.s.update.run(...args, c.unusedWarnedAt ?? null, id, username).changes === 1;
+  }
+
+  async unusedPasscodes(before: number, now: number, limit: number): Promise<PasscodeRow[]> {
+    return this.s.unused.all(before, now, limit).map(toPasscode);
   }
 
   async revokedSince(since: number): Promise<Array<{ id: string; username: string; revokedAt: number }>> {

@@ -173,6 +173,18 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 6,
+    name: 'per-passcode limits: allowed networks, expiry for want of use',
+    up: `
+      -- CIDR list, comma-separated; NULL: anywhere.
+      ALTER TABLE passcodes ADD COLUMN allowed_networks TEXT NULL;
+      -- When the owner was last warned that the passcode expires unused (passcodes.expire_unused).
+      ALTER TABLE passcodes ADD COLUMN unused_warned_at INTEGER NULL;
+      -- The sweep for passcodes unused since a date reads only live ones, least recently used first.
+      CREATE INDEX passcodes_unused ON passcodes(COALESCE(last_used_at, created_at)) WHERE revoked_at IS NULL;
+    `,
+  },
 ];
 
 /** The schema version this code writes and understands. */
