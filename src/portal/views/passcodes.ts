@@ -37,8 +37,9 @@ export function clientName(client: string | null, ip: string | null): string | n
   if (!client) return null;
   const bare = client.replace(/^\[(?:IPv6:)?|\]$/gi, '');
   if (client.startsWith('[') || bare === ip || /^[\d.]+$|^[0-9a-f:]+$/i.test(bare)) return null;
-  // EHLO names are host names: one token with dots and no version or spaces.
-  if (/^[a-z0-9-]+(\.[a-z0-9-]+)+$/i.test(client) || /^[a-z0-9-]+$/i.test(client)) return null;
+  // A fully qualified EHLO name (one token with dots, no version) says where, not which app.
+  // A single word stays: it may be an IMAP ID name sent without a version.
+  if (/^[a-z0-9-]+(\.[a-z0-9-]+)+$/i.test(client)) return null;
   return client;
 }
 
