@@ -9,7 +9,6 @@ import type { Protocol } from '../../store/types.js';
 import { go, render } from '../app.js';
 import { mobileconfig, serverInfo } from '../devices.js';
 import { send } from '../http.js';
-import type { Answer } from '../once.js';
 import type { Ctx, Portal, Route } from '../types.js';
 import { html } from '../views/html.js';
 import type { Notice } from '../views/layout.js';
@@ -63,25 +62,21 @@ async function createPost(p: Portal, c: Ctx): Promise<void> {
   else if (scopes.length === 0) form.error = 'Choose at least one use: reading mail, sending mail, or both.';
   if (form.error) return showList(p, c, 400, form);
   // A double click posts twice: the second gets the first one's page, not a second passcode.
-  const r = await p.once.run(user, c.form.get('_once'), async (): Promise<Answer | { error: string }> => {
+  const r = await p.once.run(user, c.form.get('_once'), async () => {
     try {
       const expiresAt = expiry.days === null ? null : p.deps.clock.now() + expiry.days * DAY;
-      const made = await p.deps.manager.createPasscode(user, { name: form.name, scopes, expiresAt }, { actor: 'portal', ip: c.ip });
-      const profile = p.once.keep(user, 'profile', { name: made.info.name, formatted: made.formatted });
-      const id = p.once.keep(user, 'created', {
-        name: made.info.name,
-        formatted: made.formatted,
-        info: made.info,
-        profile,
-      } satisfies Created);
-      return { path: `/passcodes/new?r=${id}` };
+      return await p.deps.manager.createPasscode(user, { name: form.name, scopes, expiresAt }, { actor: 'portal', ip: c.ip });
     } catch (e) {
       if (!(e instanceof UsageError)) throw e;
       return { error: e.message };
     }
   });
-  if ('path' in r) return go(p, c, r.path);
-  return showList(p, c, 400, { ...form, error: r.error });
+  if ('error' in r) return showList(p, c, 400, { ...form, error: r.error });
+  // Each answer (a repeated post's too) gets its own one-time reveal: the browser may fetch the
+  // first answer's page and drop it, and must still see the passcode on the page it keeps.
+  const profile = p.once.keep(user, 'profile', { name: r.info.name, formatted: r.formatted });
+  const id = p.once.keep(user, 'created', { name: r.info.name, formatted: r.formatted, info: r.info, profile } satisfies Created);
+  go(p, c, `/passcodes/new?r=${id}`);
 }
 
 const brandName = (p: Portal) => p.deps.portal.brand?.name ?? 'Mail account security';

@@ -46,10 +46,14 @@ async function enablePost(p: Portal, c: Ctx): Promise<void> {
   // enrolment gone ("took too long") and hiding the emergency codes the first one made.
   const r = await p.once.run(user, c.form.get('_once'), () => confirmEnable(p, c, user));
   if ('path' in r) return go(p, c, r.path, r.headers);
+  // Each answer gets its own one-time reveal: the browser may fetch the first one's page and drop it.
+  if ('codes' in r) return go(p, c, `/enabled?r=${p.once.keep(user, 'codes', r.codes)}`, { 'Set-Cookie': r.setCookie });
   return r.reason === 'enrol-code' ? showEnable(p, c, 400, null, ENABLE_ERRORS[r.reason]) : showEnable(p, c, 400, ENABLE_ERRORS[r.reason]);
 }
 
-async function confirmEnable(p: Portal, c: Ctx, user: string): Promise<Answer | { reason: keyof typeof ENABLE_ERRORS }> {
+type Enabled = Answer | { codes: string[]; setCookie: string } | { reason: keyof typeof ENABLE_ERRORS };
+
+async function confirmEnable(p: Portal, c: Ctx, user: string): Promise<Enabled> {
   const r = await p.tf.confirmEnrolment(user, c.form.get('code') ?? '', who(c), c.form.get('enrol_code') ?? '');
   if (!r.ok) {
     if (r.reason !== 'no-enrolment') p.guard.fail('portal-code', c.ip, user);
@@ -61,8 +65,7 @@ async function confirmEnable(p: Portal, c: Ctx, user: string): Promise<Answer | 
   // must not carry over into an account that now has 2FA: end them all, this one gets a new id.
   await p.deps.store.deletePortalSessionsOf(user);
   const fresh = await p.sessions.start(user, 'complete', c.ip);
-  const id = p.once.keep(user, 'codes', r.codes);
-  return { path: `/enabled?r=${id}`, headers: { 'Set-Cookie': fresh.setCookie } };
+  return { codes: r.codes, setCookie: fresh.setCookie };
 }
 
 /** The emergency codes kept by a POST, shown by the GET it redirected to — once. */
@@ -158,11 +161,8 @@ export const twoFactorRoutes: Route[] = [
     async run(p, c) {
       const user = c.session!.username;
       if (!(await p.tf.status(user)).enabled) return go(p, c, '/');
-      const r = await p.once.run(user, c.form.get('_once'), async () => {
-        const codes = await p.tf.regenerateCodes(user, who(c));
-        return { path: `/codes/new?r=${p.once.keep(user, 'codes', codes)}` };
-      });
-      go(p, c, r.path);
+      const codes = await p.once.run(user, c.form.get('_once'), () => p.tf.regenerateCodes(user, who(c)));
+      go(p, c, `/codes/new?r=${p.once.keep(user, 'codes', codes)}`);
     },
   },
   { method: 'GET', path: '/enabled', access: 'full', run: (p, c) => showCodes(p, c, true) },
