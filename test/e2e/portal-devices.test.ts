@@ -100,6 +100,27 @@ describe('portal device setup', () => {
     expect([icon.status, icon.headers.get('content-type'), icon.text.startsWith('<svg')]).toEqual([200, 'image/svg+xml', true]);
   });
 
+  it('warns before 2FA breaks mail apps, links the key to an authenticator app, and shows the brand', async () => {
+    h = await startHarness({
+      portal: {
+        listen: { host: '127.0.0.1', port: 0 },
+        publicUrl: null,
+        trustedProxies: [],
+        firstEnrolment: 'open',
+        brand: { name: 'Example Mail security', logoUrl: 'https://cdn.example.com/logo.svg' },
+      },
+    });
+    const b = new Browser(h.url);
+    await b.signIn();
+    const page = await b.get('/enable');
+    expect(page.text).toContain('stop working until each one gets its own app passcode');
+    expect(page.text).toMatch(/<a href="otpauth:\/\/totp\/[^"]+secret&#61;[A-Z2-7]+[^"]*">Open in your authenticator app<\/a>/);
+    expect(page.text).toContain('<title>Turn on two-factor authentication – Example Mail security</title>');
+    expect(page.text).toContain('<img src="https://cdn.example.com/logo.svg" alt="" height="28">Example Mail security</a>');
+    // The logo's origin, and only it, joins img-src.
+    expect(page.headers.get('content-security-policy')).toContain("img-src 'self' data: https://cdn.example.com;");
+  });
+
   it('acts once when a form is posted twice: one passcode, one code set, one revocation', async () => {
     h = await startHarness();
     const b = new Browser(h.url);
