@@ -47,7 +47,7 @@ export function enableBody(
 ): Html {
   return html`<h1>${replacing ? 'Move to a new phone' : 'Turn on two-factor authentication'}</h1>
 ${replacing ? html`<p class="lead">Your current phone keeps working until you finish these steps.</p>` : ''}
-${replacing ? '' : appsWarning(base)}
+${replacing ? '' : appsWarning()}
 ${enrol ? html`<p class="lead">Your mail administrator gave you an enrolment code for this step. You need it to finish; if you have none, ask your administrator for one.</p>` : ''}
 <div class="card">
 <ol class="steps">
@@ -73,9 +73,9 @@ ${codeField(error, { label: '6-digit code', hint: '' })}
 }
 
 /** Before breakage: mail apps that use the main password stop working once 2FA is on. */
-function appsWarning(base: string): Html {
+function appsWarning(): Html {
   return html`<div class="notice warn" role="note"><p><strong>Your mail apps will need passcodes.</strong> Once two-factor authentication is on, mail apps that sign in with your main password (Outlook, Thunderbird, Apple Mail, the mail app on your phone) stop working until each one gets its own app passcode.</p>
-<p>Right after turning it on you can <a href="${base}/passcodes">create a passcode for each app</a>; each comes with setup steps and, for Apple devices, a profile to install.</p></div>`;
+<p>Make a list of them now: right after turning it on, the next page takes you to creating a passcode for each app, with setup steps and, for Apple devices, a profile to install.</p></div>`;
 }
 
 /** A reload of the page that showed new emergency codes: they are not shown twice. */
