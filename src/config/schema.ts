@@ -285,6 +285,22 @@ const publicUrl = field<string | null>(
   (v) => `expected an http(s) URL, got ${show(v)}`,
 );
 
+// The server name mail apps are told to use (setup steps, Apple profile, Thunderbird autoconfig).
+const mailHost = field<string | null>(
+  null,
+  (v) =>
+    typeof v === 'string' && /^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/.test(v)
+      ? v.toLowerCase()
+      : undefined,
+  (v) => `expected a host name like mail.example.com, got ${show(v)}`,
+);
+// A logo on the portal's own origin ("/logo.svg") or an https URL (its origin is added to the CSP's img-src).
+const logoUrl = field<string | null>(
+  null,
+  (v) => (typeof v === 'string' && (/^https:\/\/[^/\s"]+\/[^\s"]*$/.test(v) || /^\/[^/\s"][^\s"]*$/.test(v)) ? v : undefined),
+  (v) => `expected an https URL or a path starting with /, got ${show(v)}`,
+);
+
 const portal = section({
   listen: section({ host: str('127.0.0.1'), port: int(8080, 0, 65535), ...proxyKeys }).transform((o, ctx) => ({
     host: o.host,
@@ -294,7 +310,18 @@ const portal = section({
   public_url: publicUrl,
   trusted_proxies: cidrList(),
   first_enrolment: oneOf(['open', 'code'] as const, 'open'),
-}).transform((o) => ({ listen: o.listen, publicUrl: o.public_url, trustedProxies: o.trusted_proxies, firstEnrolment: o.first_enrolment }));
+  public_imap_host: mailHost,
+  public_smtp_host: mailHost,
+  brand: section({ name: str('Mail account security'), logo_url: logoUrl }).transform((b) => ({ name: b.name, logoUrl: b.logo_url })),
+}).transform((o) => ({
+  listen: o.listen,
+  publicUrl: o.public_url,
+  trustedProxies: o.trusted_proxies,
+  firstEnrolment: o.first_enrolment,
+  publicImapHost: o.public_imap_host,
+  publicSmtpHost: o.public_smtp_host ?? o.public_imap_host,
+  brand: o.brand,
+}));
 
 // It becomes a header line as written: one address, no line breaks or control characters.
 // eslint-disable-next-line no-control-regex

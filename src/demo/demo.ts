@@ -3,6 +3,7 @@
  * mail, mailgate in front of it with a real config file, one enforced account with a fresh
  * passcode — and exact instructions to try it with a real client.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { resolve, join } from 'node:path';
@@ -58,6 +59,10 @@ export async function demoCommand(argv: string[], io: Io): Promise<number> {
     if (postfixBinary()) postfix = await startPostfix({ dovecot, dir: join(dir, 'postfix') });
     const masterFile = join(dir, 'master.password');
     writeFileSync(masterFile, `${dovecot.master.password}\n`, { mode: 0o600 });
+    // The admin API is on in the demo, its token in a 0600 file and printed below with a curl line.
+    const adminToken = randomBytes(24).toString('base64url');
+    const adminTokenFile = join(dir, 'admin.token');
+    writeFileSync(adminTokenFile, `${adminToken}\n`, { mode: 0o600 });
     const upstreamTls = { tls: 'starttls', ca: dovecot.certs.caCert, trusted: true };
     const doc: Record<string, unknown> = {
       store: { sqlite: join(dir, 'data/mailgate.db') },
@@ -99,6 +104,7 @@ export async function demoCommand(argv: string[], io: Io): Promise<number> {
         },
       },
       portal: { listen: { host: '127.0.0.1', port: await portOr0(8080) } },
+      admin: { token_file: adminTokenFile },
       identity: { default_domain: 'example.com', domains: ['example.com'] },
       policy: { enforce: ['alice@example.com'], allow_plaintext_auth: false },
       limits: { max_connections: 1000 }, // a demo on a laptop; production keeps the default (see README)
@@ -122,7 +128,16 @@ export async function demoCommand(argv: string[], io: Io): Promise<number> {
       pop3: server.pop3?.addresses.find((a) => a.tls === 'starttls')?.port,
       pop3s: server.pop3?.addresses.find((a) => a.tls === 'implicit')?.port,
     };
-    io.out(instructions({ configFile, ca: dovecot.certs.caCert, passcode: created.formatted, ports, portal: server.portal?.url ?? null }));
+    io.out(
+      instructions({
+        configFile,
+        ca: dovecot.certs.caCert,
+        passcode: created.formatted,
+        ports,
+        portal: server.portal?.url ?? null,
+        admin: { token: adminToken, file: adminTokenFile },
+      }),
+    );
     if (values.check) {
       const ok = await runDemoCheck({
         io,
@@ -151,6 +166,7 @@ function instructions(o: {
   ca: string;
   passcode: string;
   portal: string | null;
+  admin: { token: string; file: string };
   ports: {
     imap: number;
     imaps: number;
@@ -204,6 +220,9 @@ ${
   Sign in as ${BOB.user} / ${BOB.password} and turn on two-factor authentication with an
   authenticator app (or: oathtool --totp -b KEY, with the key the page shows); then create a
   passcode for a mail app there — from then on bob's main password is refused for mail apps.
+
+  Admin API        ${o.portal}api/admin   token ${o.admin.token}   (also in ${o.admin.file})
+    curl -sS -H 'Authorization: Bearer ${o.admin.token}' ${o.portal}api/admin/accounts
 `
     : ''
 }`;

@@ -5,10 +5,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { handleAdmin } from './admin.js';
 import { clientIp } from './client-ip.js';
-import { HttpError, cookie, parseCookies, readForm, redirect, send } from './http.js';
+import { AUTOCONFIG_PATHS, autoconfigDomain, autoconfigXml, serverInfo } from './devices.js';
+import { HttpError, SECURITY_HEADERS, cookie, parseCookies, readForm, redirect, send } from './http.js';
 import { SESSION_COOKIE } from './sessions.js';
 import type { Ctx, Portal, Route } from './types.js';
-import { PORTAL_CSS, PORTAL_JS } from './views/assets.js';
+import { FAVICON_SVG, PORTAL_CSS, PORTAL_JS } from './views/assets.js';
 import { html, type Html } from './views/html.js';
 import { page, type Notice } from './views/layout.js';
 import { peerOf } from '../net/proxied.js';
@@ -26,8 +27,19 @@ export function render(
   headers: Record<string, string | string[]> = {},
 ): void {
   const full = c.session?.stage === 'complete';
-  const frame = { base: p.base, user: full ? c.session!.username : null, csrf: full ? c.session!.csrf : null };
-  send(c.res, status, 'text/html; charset=utf-8', page(frame, title, body, notice), headers);
+  const brand = p.deps.portal.brand ?? { name: 'Mail account security', logoUrl: null };
+  const frame = { base: p.base, user: full ? c.session!.username : null, csrf: full ? c.session!.csrf : null, brand };
+  send(c.res, status, 'text/html; charset=utf-8', page(frame, title, body, notice), { ...cspFor(brand.logoUrl), ...headers });
+}
+
+/** A logo on another origin must be allowed by the CSP's img-src, and only that origin. */
+function cspFor(logoUrl: string | null): Record<string, string> {
+  if (!logoUrl?.startsWith('https://')) return {};
+  const csp = SECURITY_HEADERS['Content-Security-Policy']!.replace(
+    "img-src 'self' data:",
+    `img-src 'self' data: ${new URL(logoUrl).origin}`,
+  );
+  return { 'Content-Security-Policy': csp };
 }
 
 /** 303 to a portal path (base prepended). */
@@ -98,6 +110,19 @@ async function handlePage(p: Portal, c: Ctx, routes: readonly Route[]): Promise<
   await route.run(p, c);
 }
 
+/** Thunderbird's autoconfig for a domain the mail fronts serve; 404 for any other. */
+function autoconfig(p: Portal, c: Ctx): void {
+  const domain = autoconfigDomain(p, c);
+  if (!domain) {
+    send(c.res, 404, 'text/plain; charset=utf-8', 'no mail settings for this domain\n');
+    return;
+  }
+  const name = p.deps.portal.brand?.name ?? domain;
+  send(c.res, 200, 'application/xml; charset=utf-8', autoconfigXml(domain, serverInfo(p, c), name), {
+    'Cache-Control': 'public, max-age=3600',
+  });
+}
+
 /** Builds the Node request listener. */
 export function createRequestHandler(p: Portal, routes: readonly Route[]) {
   return (req: IncomingMessage, res: ServerResponse): void => {
@@ -118,6 +143,9 @@ export function createRequestHandler(p: Portal, routes: readonly Route[]) {
         return send(res, 200, 'text/css; charset=utf-8', PORTAL_CSS, { 'Cache-Control': 'public, max-age=3600' });
       if (c.path === '/static/portal.js')
         return send(res, 200, 'text/javascript; charset=utf-8', PORTAL_JS, { 'Cache-Control': 'public, max-age=3600' });
+      if (c.path === '/favicon.ico' || c.path === '/static/favicon.svg')
+        return send(res, 200, 'image/svg+xml', FAVICON_SVG, { 'Cache-Control': 'public, max-age=86400' });
+      if (AUTOCONFIG_PATHS.includes(c.path)) return autoconfig(p, c);
       if (c.path === '/api/admin' || c.path.startsWith('/api/admin/')) return handleAdmin(p, c);
       return handlePage(p, c, routes);
     };

@@ -15,6 +15,7 @@ import type { Config } from '../config/types.js';
 import { createRequestHandler } from './app.js';
 import { PreSessionCsrf } from './csrf.js';
 import { InFlight } from './inflight.js';
+import { OnceForms } from './once.js';
 import { authRoutes } from './routes/auth.js';
 import { passcodeRoutes } from './routes/passcodes.js';
 import { twoFactorRoutes } from './routes/twofactor.js';
@@ -37,12 +38,17 @@ const PRUNE_EVERY_MS = 10 * 60_000;
 
 /** Mail settings for the passcode setup steps, from the config and (port 0 in tests) the bound addresses. */
 export function mailSettingsFrom(
-  config: Pick<Config, 'imap' | 'smtp'>,
+  config: Pick<Config, 'imap' | 'smtp' | 'portal'>,
   bound: { imap?: MailEndpoint[]; smtp?: MailEndpoint[] } = {},
   host: string | null = null,
 ): MailSettings {
   const pick = (l: MailEndpoint[]) => l.map(({ port, tls }) => ({ port, tls }));
-  return { host, imap: pick(bound.imap ?? config.imap?.listen ?? []), smtp: pick(bound.smtp ?? config.smtp?.listen ?? []) };
+  return {
+    host: host ?? config.portal?.publicImapHost ?? null,
+    smtpHost: host ?? config.portal?.publicSmtpHost ?? null,
+    imap: pick(bound.imap ?? config.imap?.listen ?? []),
+    smtp: pick(bound.smtp ?? config.smtp?.listen ?? []),
+  };
 }
 
 function buildPortal(deps: PortalDeps): Portal {
@@ -80,6 +86,7 @@ function buildPortal(deps: PortalDeps): Portal {
     trustedProxies: new NetworkSet(deps.portal.trustedProxies),
     guard: deps.guard ?? new AuthGuard(deps.clock),
     inFlight: new InFlight(),
+    once: new OnceForms(deps.clock),
   };
 }
 

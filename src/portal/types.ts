@@ -14,7 +14,11 @@ import type { Logger } from '../runtime/logger.js';
 import type { PortalSessionRow, Store } from '../store/types.js';
 import type { PreSessionCsrf } from './csrf.js';
 import type { InFlight } from './inflight.js';
+import type { OnceForms } from './once.js';
 import type { PortalSessions, SessionTimeouts } from './sessions.js';
+
+type PortalConfig = NonNullable<Config['portal']>;
+type PortalConfigCore = Pick<PortalConfig, 'listen' | 'publicUrl' | 'trustedProxies' | 'firstEnrolment'>;
 
 /** Checks a user's main password by logging in to the upstream IMAP server. Throws if it cannot tell. */
 export type ImapLogin = (user: string, password: string, clientIp?: string) => Promise<boolean>;
@@ -28,6 +32,8 @@ export interface MailEndpoint {
 export interface MailSettings {
   /** Server name users type into their mail app; default: public_url's host, else the Host the browser used. */
   host: string | null;
+  /** The same for sending (portal.public_smtp_host); default: `host`. */
+  smtpHost?: string | null;
   imap: MailEndpoint[];
   smtp: MailEndpoint[];
 }
@@ -42,7 +48,8 @@ export interface PortalDeps {
   clock: Clock;
   /** Live IMAP/SMTP sessions: counts per passcode, and revocation ends them. */
   sessions: SessionRegistry;
-  portal: NonNullable<Config['portal']>;
+  /** The portal's config section; the newer, optional keys take their defaults when absent. */
+  portal: PortalConfigCore & Partial<Pick<PortalConfig, 'brand'>>;
   admin: Config['admin'];
   policy: EnforcePolicy;
   mail: MailSettings;
@@ -73,6 +80,8 @@ export interface Portal {
   guard: AuthGuard;
   /** Password and code checks in flight: concurrent guesses are refused, not checked. */
   inFlight: InFlight;
+  /** One-time form tokens and one-time display of secrets (once.ts says why). */
+  once: OnceForms;
   base: string;
   secure: boolean;
   /** Reverse proxies whose X-Forwarded-For is believed (portal.trusted_proxies). */

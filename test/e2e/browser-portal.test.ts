@@ -5,48 +5,23 @@
  * passcode and use it over IMAP through mailgate, use an emergency code once, revoke the passcode
  * and watch the IMAP login fail and the live session end. Screenshots go to test/artifacts/.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ImapFlow } from 'imapflow';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { totpCode } from '../../src/core/totp.js';
 import { createImapLogin, mailSettingsFrom, startPortal, type PortalHandle } from '../../src/portal/index.js';
 import { startDovecot, type DovecotInstance } from '../../src/demo/dovecot.js';
-import { REQUIRE_INTEROP } from '../support/interop.js';
+import { CHROMIUM, CHROMIUM_ARGS as ARGS, describeChromium } from '../support/chromium.js';
 import { describeInterop } from '../support/interop.js';
 import { startGate, type Gate } from '../support/gate.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 const ARTIFACTS = join(import.meta.dirname, '..', 'artifacts');
 const ALICE = { user: 'alice@example.com', password: 'alice-main-pw' };
 
-/** Chromium is a hard requirement in CI, like Dovecot: missing, the suite fails instead of skipping. */
-function describeBrowser(name: string, fn: () => void): void {
-  if (existsSync(CHROMIUM)) {
-    describeInterop(name, ['dovecot'], fn);
-    return;
-  }
-  const why = `${CHROMIUM} not found: apt-get install -y chromium fonts-dejavu-core`;
-  if (REQUIRE_INTEROP) {
-    describe(name, () => {
-      it('needs Chromium (MAILGATE_REQUIRE_INTEROP=1)', () => {
-        throw new Error(why);
-      });
-    });
-    return;
-  }
-  console.warn(`[browser] skipping "${name}": ${why}`);
-  describe.skip(`${name} [skipped: ${why}]`, fn);
-}
+/** Chromium and Dovecot: this journey signs in against the real IMAP server. */
+const describeBrowser = (name: string, fn: () => void) => describeChromium(name, fn, (n, f) => describeInterop(n, ['dovecot'], f));
 
 describeBrowser('portal in a real browser', () => {
   let dovecot: DovecotInstance;

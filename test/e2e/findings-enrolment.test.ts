@@ -83,7 +83,7 @@ describeInterop('security findings: enrolment and enforcement ownership', ['dove
       expect((await b.signIn(BOB.user, BOB.password)).headers.get('location')).toBe('/');
       const page = await b.get('/enable');
       const secret = manualKeyOf(page.text);
-      const on = await b.request('POST', '/enable', { _csrf: csrfOf(page.text), code: totpCode(secret, Date.now()) });
+      const on = await b.follow(await b.request('POST', '/enable', { _csrf: csrfOf(page.text), code: totpCode(secret, Date.now()) }));
       expect(on.text).toContain('Two-factor authentication is on');
 
       // Turning it off again is refused: the admin, not bob, required it. The next TOTP step is
@@ -120,7 +120,7 @@ describeInterop('security findings: enrolment and enforcement ownership', ['dove
       const secret = manualKeyOf(page.text);
       const form: Record<string, string> = { _csrf: csrfOf(page.text), code: totpCode(secret, at) };
       if (enrolCode !== null) form.enrol_code = enrolCode;
-      return { res: await b.request('POST', '/enable', form), secret, page };
+      return { res: await b.follow(await b.request('POST', '/enable', form)), secret, page };
     };
     const refused = (res: { status: number; text: string }) =>
       res.status === 400 && res.text.includes('That enrolment code is not right or has expired');

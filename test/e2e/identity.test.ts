@@ -219,7 +219,9 @@ describeInterop('finding 1: one identity in the portal (enforce: all, Dovecot wi
     const owner = new Browser(url);
     expect((await owner.submit('/signin', { username: 'alice@example.com', password: 'alice-main-pw' })).headers.get('location')).toBe('/');
     const page = await owner.get('/enable');
-    const done = await owner.request('POST', '/enable', { _csrf: csrfOf(page.text), code: totpCode(manualKeyOf(page.text), Date.now()) });
+    const done = await owner.follow(
+      await owner.request('POST', '/enable', { _csrf: csrfOf(page.text), code: totpCode(manualKeyOf(page.text), Date.now()) }),
+    );
     expect(done.status).toBe(200);
     // The attack: the same main password under the short name. Before the fix this was another,
     // un-enrolled portal account: full access, an attacker's authenticator, fresh passcodes.

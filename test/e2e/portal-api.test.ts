@@ -51,11 +51,13 @@ describe('admin API', () => {
     await b.signIn();
     const tryEnable = async (enrolCode: string) => {
       const page = await b.get('/enable');
-      return b.request('POST', '/enable', {
-        _csrf: csrfOf(page.text),
-        code: totpCode(manualKeyOf(page.text), h.clock.now()),
-        enrol_code: enrolCode,
-      });
+      return b.follow(
+        await b.request('POST', '/enable', {
+          _csrf: csrfOf(page.text),
+          code: totpCode(manualKeyOf(page.text), h.clock.now()),
+          enrol_code: enrolCode,
+        }),
+      );
     };
     for (let i = 0; i < 5; i++) expect((await tryEnable('abcd-efgh-jkmn')).status).toBe(400);
     const issued = await api('POST', `/accounts/${ALICE}/enrol-code`, { expires: '1d' });

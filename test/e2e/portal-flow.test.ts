@@ -31,7 +31,7 @@ describe('portal user journey', () => {
     const wrong = await b.request('POST', '/enable', { _csrf: csrfOf(enable.text), code: '123456' });
     expect([wrong.status, wrong.text.includes('That code did not work')]).toEqual([400, true]);
     expect((await h.store.getAccount(ALICE))?.enforced ?? null).toBeNull(); // nothing changed yet
-    const done = await b.request('POST', '/enable', { _csrf: csrfOf(enable.text), code: totpCode(secret, h.clock.now()) });
+    const done = await b.follow(await b.request('POST', '/enable', { _csrf: csrfOf(enable.text), code: totpCode(secret, h.clock.now()) }));
     expect(done.text).toContain('Two-factor authentication is on');
     const codes = [...done.text.matchAll(/<li>([a-z2-9]{5}-[a-z2-9]{5})<\/li>/g)].map((m) => m[1]!);
     expect(codes).toHaveLength(10);
@@ -43,7 +43,7 @@ describe('portal user journey', () => {
     h.clock.t += 30_000;
     expect((await b.submit('/verify', { code: totpCode(secret, h.clock.now()) })).headers.get('location')).toBe('/');
 
-    const created = await b.submit('/passcodes', { name: 'Thunderbird laptop', scopes: ['imap', 'smtp'], expiry: '90' });
+    const created = await b.follow(await b.submit('/passcodes', { name: 'Thunderbird laptop', scopes: ['imap', 'smtp'], expiry: '90' }));
     const passcode = /id="passcode">([a-z ]{19})</.exec(created.text)?.[1];
     expect(passcode).toMatch(/^[a-z]{4} [a-z]{4} [a-z]{4} [a-z]{4}$/);
     expect(created.text).toContain('mail.example.com, port 993, SSL/TLS');
@@ -75,9 +75,9 @@ describe('portal user journey', () => {
     const confirm = await b.get(`/revoke?id=${pc!.id}`);
     expect(confirm.text).toContain('1 open connection is');
     const revoked = await b.request('POST', '/revoke', { _csrf: csrfOf(confirm.text), id: pc!.id });
-    expect(revoked.headers.get('location')).toBe('/passcodes?notice=revoked&closed=1');
+    expect(revoked.headers.get('location')).toBe(`/passcodes?notice=revoked&closed=1&id=${pc!.id}`);
     expect(closed).toBe('passcode revoked');
-    expect((await b.get('/passcodes?notice=revoked&closed=1')).text).toContain('1 open connection was closed');
+    expect((await b.get(`/passcodes?notice=revoked&closed=1&id=${pc!.id}`)).text).toContain('1 open connection was closed');
 
     // Nothing secret anywhere after the fact.
     const secrets = [
@@ -118,7 +118,7 @@ describe('portal user journey', () => {
     expect([again.status, again.text.includes('already used')]).toEqual([400, true]);
     expect((await b.submit('/verify', { code: codes[1]! })).status).toBe(303);
 
-    const renewed = await b.submit('/codes', {});
+    const renewed = await b.follow(await b.submit('/codes', {}));
     const fresh = [...renewed.text.matchAll(/<li>([a-z2-9]{5}-[a-z2-9]{5})<\/li>/g)].map((m) => m[1]!);
     expect(fresh).toHaveLength(10);
     expect(renewed.text).toContain('Your old emergency codes no longer work');

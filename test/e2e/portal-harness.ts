@@ -184,6 +184,12 @@ export class Browser {
     return this.request('GET', path);
   }
 
+  /** Follows a 303 (POST-redirect-GET: pages that show a secret once are reached this way). */
+  async follow(res: Res): Promise<Res> {
+    const to = res.status === 303 ? res.headers.get('location') : null;
+    return to ? this.get(to) : res;
+  }
+
   /** Posts a form, taking the CSRF token from the page at `from` (default: the same path). */
   async submit(path: string, fields: Record<string, string | string[]>, from = path): Promise<Res> {
     const page = await this.get(from);
@@ -213,7 +219,7 @@ export async function enrol(b: Browser, h: Harness): Promise<{ secret: string; c
   await b.signIn();
   const page = await b.get('/enable');
   const secret = manualKeyOf(page.text);
-  const done = await b.request('POST', '/enable', { _csrf: csrfOf(page.text), code: totpCode(secret, h.clock.now()) });
+  const done = await b.follow(await b.request('POST', '/enable', { _csrf: csrfOf(page.text), code: totpCode(secret, h.clock.now()) }));
   if (done.status !== 200) throw new Error(`enrolment failed: ${done.status}`);
   const codes = [...done.text.matchAll(/<li>([a-z2-9]{5}-[a-z2-9]{5})<\/li>/g)].map((m) => m[1]!);
   return { secret, codes };

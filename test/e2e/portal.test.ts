@@ -149,7 +149,7 @@ describe('portal over HTTP', () => {
     const b = new Browser(h.url);
     await enrol(b, h);
     const evil = '<script>alert(1)</script>"\'><img src=x onerror=alert(2)>';
-    const created = await b.submit('/passcodes', { name: evil, scopes: ['imap'], expiry: 'never' });
+    const created = await b.follow(await b.submit('/passcodes', { name: evil, scopes: ['imap'], expiry: 'never' }));
     expect(created.status).toBe(200);
     const list = await b.get('/passcodes');
     for (const text of [created.text, list.text]) {

@@ -12,7 +12,7 @@ import { cookie } from '../http.js';
 import type { Slot } from '../inflight.js';
 import { withSlots } from './slots.js';
 import type { Ctx, Portal, Route } from '../types.js';
-import { signinBody, verifyBody } from '../views/signin.js';
+import { signinBody, verifyBody, type SigninValues } from '../views/signin.js';
 import type { Notice } from '../views/layout.js';
 
 const NOTICES: Record<string, Notice> = {
@@ -42,7 +42,7 @@ function showSignin(
   p: Portal,
   c: Ctx,
   status: number,
-  v: { username?: string; error?: string },
+  v: SigninValues,
   notice: Notice | null = null,
   headers: Record<string, string> = {},
 ): void {
@@ -57,7 +57,13 @@ async function signinPost(p: Portal, c: Ctx): Promise<void> {
   // "alice" and "alice@example.com" cannot be two portal identities of one mailbox.
   const account = p.deps.identity.canonical(username);
   if (!account || !password) {
-    showSignin(p, c, 400, { username, error: !account ? 'Enter your email address and your password.' : 'Enter your password.' });
+    // The error goes where the fix is: the address when it is missing (or not one we serve).
+    const error = !username
+      ? 'Enter your email address.'
+      : !account
+        ? 'Enter your full email address, like name@example.com.'
+        : 'Enter your password.';
+    showSignin(p, c, 400, { username, error, errorOn: account ? 'password' : 'username' });
     return;
   }
   const wait = p.guard.waitMs('portal-password', c.ip, account);

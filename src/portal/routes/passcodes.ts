@@ -1,15 +1,18 @@
 /**
- * App passcodes: list, create (shown once, with setup steps), revoke (which also ends the
- * passcode's live IMAP/SMTP sessions). Only for accounts with 2FA on: without it a passcode
- * would be created behind nothing stronger than the password it is meant to replace.
+ * App passcodes: list, create (shown once, with setup steps and an Apple profile), revoke (which
+ * also ends the passcode's live IMAP/SMTP sessions). Creating needs 2FA: without it a passcode
+ * would be created behind nothing stronger than the password it is meant to replace. Seeing and
+ * revoking does not: an admin may have made passcodes for an enforced account that has no 2FA.
  */
 import { UsageError } from '../../core/manage.js';
 import type { Protocol } from '../../store/types.js';
 import { go, render } from '../app.js';
-import type { Ctx, MailEndpoint, Portal, Route } from '../types.js';
+import { mobileconfig, serverInfo } from '../devices.js';
+import { send } from '../http.js';
+import type { Ctx, Portal, Route } from '../types.js';
 import { html } from '../views/html.js';
 import type { Notice } from '../views/layout.js';
-import { createdBody, EXPIRY_CHOICES, passcodesBody, revokeBody, type CreateForm, type ServerInfo } from '../views/passcodes.js';
+import { createdBody, createdGoneBody, EXPIRY_CHOICES, passcodesBody, revokeBody, type CreateForm } from '../views/passcodes.js';
 
 const DAY = 86_400_000;
 
@@ -18,38 +21,35 @@ function offered(p: Portal): Protocol[] {
   return [...(p.deps.mail.imap.length ? ['imap' as const] : []), ...(p.deps.mail.smtp.length ? ['smtp' as const] : [])];
 }
 
-/** Implicit TLS first (no downgrade possible), then STARTTLS, then whatever there is. */
-function preferred(list: MailEndpoint[]): MailEndpoint | null {
-  return list.find((e) => e.tls === 'implicit') ?? list.find((e) => e.tls === 'starttls') ?? list[0] ?? null;
-}
+const twoFactorOn = async (p: Portal, c: Ctx) => (await p.tf.status(c.session!.username)).enabled;
 
-function serverInfo(p: Portal, c: Ctx): ServerInfo {
-  const fromUrl = p.deps.portal.publicUrl ? new URL(p.deps.portal.publicUrl).hostname : null;
-  const fromHost = (c.req.headers.host ?? '').replace(/:\d+$/, '').replace(/^\[|\]$/g, '') || 'your mail server';
-  return { host: p.deps.mail.host ?? fromUrl ?? fromHost, imap: preferred(p.deps.mail.imap), smtp: preferred(p.deps.mail.smtp) };
-}
-
-async function ready(p: Portal, c: Ctx): Promise<boolean> {
-  if ((await p.tf.status(c.session!.username)).enabled) return true;
-  go(p, c, '/?notice=need-2fa');
-  return false;
-}
-
-async function showList(p: Portal, c: Ctx, status: number, form: CreateForm, notice: Notice | null = null): Promise<void> {
+async function showList(p: Portal, c: Ctx, status: number, form: CreateForm | null, notice: Notice | null = null): Promise<void> {
   const user = c.session!.username;
-  const items = (await p.deps.manager.listPasscodes(user))
-    .reverse()
-    .map((pc) => ({ p: pc, live: p.deps.sessions.list({ passcodeId: pc.id }).length }));
+  const all = await p.deps.manager.listPasscodes(user);
+  // Without 2FA there is nothing to create, and nothing to show unless an admin made some.
+  if (form === null && all.length === 0) return go(p, c, '/?notice=need-2fa');
+  const items = all.reverse().map((pc) => ({ p: pc, live: p.deps.sessions.list({ passcodeId: pc.id }).length }));
   render(p, c, status, 'App passcodes', passcodesBody(p.base, c.session!.csrf, offered(p), items, form), notice);
 }
 
-function listNotice(q: URLSearchParams): Notice | null {
+async function listNotice(p: Portal, c: Ctx): Promise<Notice | null> {
+  const q = c.query;
   if (q.get('notice') !== 'revoked') return null;
   const closed = Number(q.get('closed') ?? 0);
+  const id = q.get('id');
+  const name = id ? (await p.deps.manager.listPasscodes(c.session!.username)).find((x) => x.id === id)?.name : undefined;
   return {
     kind: 'ok',
-    text: html`Passcode revoked.${closed > 0 ? html` ${closed} open connection${closed === 1 ? ' was' : 's were'} closed.` : ''}`,
+    text: html`Passcode ${name ? html`“<strong class="name">${name}</strong>” ` : ''}revoked: mail apps using it can no longer sign in.${closed > 0 ? html` ${closed} open connection${closed === 1 ? ' was' : 's were'} closed.` : ''}`,
   };
+}
+
+/** What a new passcode's pages need; kept in memory until shown (and downloaded) once. */
+interface Created {
+  name: string;
+  formatted: string;
+  info: Parameters<typeof createdBody>[2];
+  profile: string;
 }
 
 async function createPost(p: Portal, c: Ctx): Promise<void> {
@@ -61,15 +61,25 @@ async function createPost(p: Portal, c: Ctx): Promise<void> {
   else if (form.name.trim().length > 100) form.error = 'Use a shorter name (at most 100 characters).';
   else if (scopes.length === 0) form.error = 'Choose at least one use: reading mail, sending mail, or both.';
   if (form.error) return showList(p, c, 400, form);
-  try {
-    const expiresAt = expiry.days === null ? null : p.deps.clock.now() + expiry.days * DAY;
-    const r = await p.deps.manager.createPasscode(user, { name: form.name, scopes, expiresAt }, { actor: 'portal', ip: c.ip });
-    render(p, c, 200, 'Your new passcode', createdBody(p.base, user, r.info, r.formatted, serverInfo(p, c)));
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    return showList(p, c, 400, { ...form, error: e.message });
-  }
+  // A double click posts twice: the second gets the first one's page, not a second passcode.
+  const r = await p.once.run(user, c.form.get('_once'), async () => {
+    try {
+      const expiresAt = expiry.days === null ? null : p.deps.clock.now() + expiry.days * DAY;
+      return await p.deps.manager.createPasscode(user, { name: form.name, scopes, expiresAt }, { actor: 'portal', ip: c.ip });
+    } catch (e) {
+      if (!(e instanceof UsageError)) throw e;
+      return { error: e.message };
+    }
+  });
+  if ('error' in r) return showList(p, c, 400, { ...form, error: r.error });
+  // Each answer (a repeated post's too) gets its own one-time reveal: the browser may fetch the
+  // first answer's page and drop it, and must still see the passcode on the page it keeps.
+  const profile = p.once.keep(user, 'profile', { name: r.info.name, formatted: r.formatted });
+  const id = p.once.keep(user, 'created', { name: r.info.name, formatted: r.formatted, info: r.info, profile } satisfies Created);
+  go(p, c, `/passcodes/new?r=${id}`);
 }
+
+const brandName = (p: Portal) => p.deps.portal.brand?.name ?? 'Mail account security';
 
 export const passcodeRoutes: Route[] = [
   {
@@ -77,7 +87,8 @@ export const passcodeRoutes: Route[] = [
     path: '/passcodes',
     access: 'full',
     async run(p, c) {
-      if (await ready(p, c)) await showList(p, c, 200, { name: '', scopes: offered(p), expiry: 'never', error: null }, listNotice(c.query));
+      const form = (await twoFactorOn(p, c)) ? { name: '', scopes: offered(p), expiry: 'never', error: null } : null;
+      await showList(p, c, 200, form, await listNotice(p, c));
     },
   },
   {
@@ -85,7 +96,33 @@ export const passcodeRoutes: Route[] = [
     path: '/passcodes',
     access: 'full',
     async run(p, c) {
-      if (await ready(p, c)) await createPost(p, c);
+      if (await twoFactorOn(p, c)) await createPost(p, c);
+      else go(p, c, '/?notice=need-2fa');
+    },
+  },
+  {
+    method: 'GET',
+    path: '/passcodes/new',
+    access: 'full',
+    async run(p, c) {
+      const user = c.session!.username;
+      const made = p.once.take<Created>(user, 'created', c.query.get('r'));
+      if (!made) return render(p, c, 200, 'Your new passcode', createdGoneBody(p.base));
+      render(p, c, 200, 'Your new passcode', createdBody(p.base, user, made.info, made.formatted, serverInfo(p, c), made.profile));
+    },
+  },
+  {
+    method: 'GET',
+    path: '/passcodes/profile',
+    access: 'full',
+    async run(p, c) {
+      const user = c.session!.username;
+      const made = p.once.take<{ name: string; formatted: string }>(user, 'profile', c.query.get('r'));
+      if (!made) return render(p, c, 410, 'Your new passcode', createdGoneBody(p.base));
+      const file = `${user.replace(/[^a-z0-9@._-]/gi, '_')}.mobileconfig`;
+      send(c.res, 200, 'application/x-apple-aspen-config', mobileconfig(user, made.name, made.formatted, serverInfo(p, c), brandName(p)), {
+        'Content-Disposition': `attachment; filename="${file}"`,
+      });
     },
   },
   {
@@ -104,8 +141,12 @@ export const passcodeRoutes: Route[] = [
     path: '/revoke',
     access: 'full',
     async run(p, c) {
-      const r = await p.deps.manager.revokePasscode(c.session!.username, c.form.get('id') ?? '', 'portal');
-      go(p, c, r.revoked ? `/passcodes?notice=revoked&closed=${r.sessionsClosed}` : '/passcodes');
+      const id = c.form.get('id') ?? '';
+      const r = await p.once.run(c.session!.username, c.form.get('_once'), async () => {
+        const done = await p.deps.manager.revokePasscode(c.session!.username, id, 'portal');
+        return done.revoked ? `/passcodes?notice=revoked&closed=${done.sessionsClosed}&id=${encodeURIComponent(id)}` : '/passcodes';
+      });
+      go(p, c, r);
     },
   },
 ];

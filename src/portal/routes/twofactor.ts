@@ -3,7 +3,8 @@ import { go, render } from '../app.js';
 import { withSlots } from './slots.js';
 import type { Ctx, Portal, Route } from '../types.js';
 import { homeBody, homeNotice } from '../views/home.js';
-import { codesBody, disableBody, enableBody, newCodesBody, qrSvg } from '../views/twofactor.js';
+import type { Answer } from '../once.js';
+import { codesBody, codesShownBody, disableBody, enableBody, newCodesBody, qrSvg } from '../views/twofactor.js';
 import { BUSY, codeSlots, waitText } from './auth.js';
 
 const who = (c: Ctx) => ({ actor: 'portal', ip: c.ip });
@@ -41,23 +42,38 @@ async function enablePost(p: Portal, c: Ctx): Promise<void> {
   // Wrong TOTP and enrolment codes are slowed down per account like wrong codes on /disable.
   const wait = p.guard.waitMs('portal-code', c.ip, user);
   if (wait > 0) return showEnable(p, c, 429, `Too many wrong codes. Wait ${waitText(wait)}, then try again.`);
+  // A double click posts twice: the second waits for the first's answer instead of finding the
+  // enrolment gone ("took too long") and hiding the emergency codes the first one made.
+  const r = await p.once.run(user, c.form.get('_once'), () => confirmEnable(p, c, user));
+  if ('path' in r) return go(p, c, r.path, r.headers);
+  // Each answer gets its own one-time reveal: the browser may fetch the first one's page and drop it.
+  if ('codes' in r) return go(p, c, `/enabled?r=${p.once.keep(user, 'codes', r.codes)}`, { 'Set-Cookie': r.setCookie });
+  return r.reason === 'enrol-code' ? showEnable(p, c, 400, null, ENABLE_ERRORS[r.reason]) : showEnable(p, c, 400, ENABLE_ERRORS[r.reason]);
+}
+
+type Enabled = Answer | { codes: string[]; setCookie: string } | { reason: keyof typeof ENABLE_ERRORS };
+
+async function confirmEnable(p: Portal, c: Ctx, user: string): Promise<Enabled> {
   const r = await p.tf.confirmEnrolment(user, c.form.get('code') ?? '', who(c), c.form.get('enrol_code') ?? '');
   if (!r.ok) {
     if (r.reason !== 'no-enrolment') p.guard.fail('portal-code', c.ip, user);
-    return r.reason === 'enrol-code'
-      ? showEnable(p, c, 400, null, ENABLE_ERRORS[r.reason])
-      : showEnable(p, c, 400, ENABLE_ERRORS[r.reason]);
+    return { reason: r.reason };
   }
   p.guard.succeed('portal-code', c.ip, user);
-  if (r.replaced) return go(p, c, '/?notice=phone-changed');
+  if (r.replaced) return { path: '/?notice=phone-changed' };
   // Sessions signed in with the main password alone (a thief's, opened before the owner enrolled)
   // must not carry over into an account that now has 2FA: end them all, this one gets a new id.
   await p.deps.store.deletePortalSessionsOf(user);
   const fresh = await p.sessions.start(user, 'complete', c.ip);
-  c.session = fresh.row; // the page's sign-out form carries the new session's CSRF token
-  render(p, c, 200, 'Two-factor authentication is on', newCodesBody(p.base, user, p.tf.issuer, r.codes, true), null, {
-    'Set-Cookie': fresh.setCookie,
-  });
+  return { codes: r.codes, setCookie: fresh.setCookie };
+}
+
+/** The emergency codes kept by a POST, shown by the GET it redirected to — once. */
+async function showCodes(p: Portal, c: Ctx, first: boolean): Promise<void> {
+  const user = c.session!.username;
+  const codes = p.once.take<string[]>(user, 'codes', c.query.get('r'));
+  const title = first ? 'Two-factor authentication is on' : 'Your new emergency codes';
+  render(p, c, 200, title, codes ? newCodesBody(p.base, user, p.tf.issuer, codes, first) : codesShownBody(p.base, first));
 }
 
 const DISABLE_ERRORS: Record<string, string> = {
@@ -145,8 +161,10 @@ export const twoFactorRoutes: Route[] = [
     async run(p, c) {
       const user = c.session!.username;
       if (!(await p.tf.status(user)).enabled) return go(p, c, '/');
-      const codes = await p.tf.regenerateCodes(user, who(c));
-      render(p, c, 200, 'Your new emergency codes', newCodesBody(p.base, user, p.tf.issuer, codes, false));
+      const codes = await p.once.run(user, c.form.get('_once'), () => p.tf.regenerateCodes(user, who(c)));
+      go(p, c, `/codes/new?r=${p.once.keep(user, 'codes', codes)}`);
     },
   },
+  { method: 'GET', path: '/enabled', access: 'full', run: (p, c) => showCodes(p, c, true) },
+  { method: 'GET', path: '/codes/new', access: 'full', run: (p, c) => showCodes(p, c, false) },
 ];

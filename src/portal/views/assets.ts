@@ -5,10 +5,18 @@
  */
 export const PORTAL_CSS = `
 :root { --fg: #1b1f24; --muted: #4a5361; --line: #c9ced6; --bg: #f4f6f8; --card: #fff; --accent: #0a4fa8;
-  --accent-dark: #083b7d; --ok: #0d6b33; --ok-bg: #e7f5ec; --err: #a4161a; --err-bg: #fdecec; --warn-bg: #fff6dd; --focus: #ffbf1f; }
+  --accent-dark: #083b7d; --ok: #0d6b33; --ok-bg: #e7f5ec; --err: #a4161a; --err-bg: #fdecec; --warn-bg: #fff6dd; --focus: #ffbf1f;
+  --field: #fff; --field-line: #6b7380; --on-accent: #fff; --hover-bg: #eef3fb; color-scheme: light dark; }
+@media (prefers-color-scheme: dark) {
+  :root { --fg: #e6e9ee; --muted: #aab3c0; --line: #3a4250; --bg: #12151a; --card: #1c2129; --accent: #8ab8ff; --accent-dark: #b5d1ff;
+    --ok: #7fd6a0; --ok-bg: #15301f; --err: #ff9a9c; --err-bg: #3a1517; --warn-bg: #3a3115; --field: #12151a; --field-line: #8a93a0;
+    --on-accent: #0b1220; --hover-bg: #243044; }
+  button.danger, button.danger:hover { color: #0b1220; }
+}
 * { box-sizing: border-box; }
 html { -webkit-text-size-adjust: 100%; }
-body { margin: 0; font: 1rem/1.55 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: var(--fg); background: var(--bg); }
+/* Long names without spaces (an account, a passcode name) wrap instead of widening the page. */
+body { overflow-wrap: anywhere; margin: 0; font: 1rem/1.55 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif; color: var(--fg); background: var(--bg); }
 a { color: var(--accent); text-underline-offset: 2px; }
 a:hover { color: var(--accent-dark); }
 :focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; box-shadow: 0 0 0 5px var(--fg); }
@@ -17,7 +25,7 @@ a:hover { color: var(--accent-dark); }
 .vh { position: absolute; width: 1px; height: 1px; overflow: hidden; clip: rect(0 0 0 0); white-space: nowrap; }
 header.top { background: var(--card); border-bottom: 1px solid var(--line); }
 header.top .wrap { display: flex; flex-wrap: wrap; gap: .5rem 1rem; align-items: center; justify-content: space-between; padding-top: .75rem; padding-bottom: .75rem; }
-.brand { font-weight: 700; color: var(--fg); text-decoration: none; font-size: 1.1rem; }
+.brand { font-weight: 700; color: var(--fg); text-decoration: none; font-size: 1.1rem; display: inline-flex; gap: .5rem; align-items: center; }
 .who { display: flex; gap: .75rem; align-items: center; flex-wrap: wrap; color: var(--muted); font-size: .95rem; overflow-wrap: anywhere; }
 .wrap { max-width: 46rem; margin: 0 auto; padding: 0 1rem; }
 main { padding: 1.5rem 0 3rem; outline: none; }
@@ -34,16 +42,17 @@ label, legend { display: block; font-weight: 600; margin: 0 0 .3rem; }
 .hint { display: block; color: var(--muted); font-size: .92rem; margin: 0 0 .4rem; font-weight: 400; }
 .field { margin: 0 0 1.1rem; }
 fieldset { border: 0; padding: 0; margin: 0 0 1.1rem; }
-input[type=text], input[type=password], input[type=email], select { width: 100%; max-width: 26rem; font: inherit; padding: .6rem .7rem; border: 2px solid #6b7380; border-radius: 6px; background: #fff; color: var(--fg); }
+input[type=text], input[type=password], input[type=email], select { width: 100%; max-width: 26rem; font: inherit; padding: .6rem .7rem; border: 2px solid var(--field-line); border-radius: 6px; background: var(--field); color: var(--fg); }
 input.code { max-width: 12rem; font-family: ui-monospace, "DejaVu Sans Mono", monospace; font-size: 1.25rem; letter-spacing: .12em; }
 input[aria-invalid=true] { border-color: var(--err); }
 .check { display: flex; gap: .5rem; align-items: center; font-weight: 400; margin: .2rem 0; }
 .check input { width: 1.25rem; height: 1.25rem; }
 .field-error { color: var(--err); font-weight: 600; margin: 0 0 .35rem; }
-button, .button { display: inline-block; font: inherit; font-weight: 600; padding: .6rem 1.1rem; border-radius: 6px; border: 2px solid var(--accent); background: var(--accent); color: #fff; cursor: pointer; text-decoration: none; min-height: 44px; }
-button:hover, .button:hover { background: var(--accent-dark); border-color: var(--accent-dark); color: #fff; }
-button.secondary, .button.secondary { background: #fff; color: var(--accent); }
-button.secondary:hover, .button.secondary:hover { background: #eef3fb; color: var(--accent-dark); }
+button, .button { display: inline-block; font: inherit; font-weight: 600; padding: .6rem 1.1rem; border-radius: 6px; border: 2px solid var(--accent); background: var(--accent); color: var(--on-accent); cursor: pointer; text-decoration: none; min-height: 44px; }
+button:hover, .button:hover { background: var(--accent-dark); border-color: var(--accent-dark); color: var(--on-accent); }
+button[disabled] { opacity: .6; cursor: progress; }
+button.secondary, .button.secondary { background: var(--card); color: var(--accent); }
+button.secondary:hover, .button.secondary:hover { background: var(--hover-bg); color: var(--accent-dark); }
 button.danger { background: var(--err); border-color: var(--err); }
 button.danger:hover { background: #7d1013; border-color: #7d1013; }
 button.link { background: none; border: 0; color: var(--accent); padding: 0; min-height: 0; text-decoration: underline; font-weight: 400; }
@@ -104,9 +113,33 @@ export const PORTAL_JS = `
   function select(el) { var r = document.createRange(); r.selectNodeContents(el); var s = getSelection(); s.removeAllRanges(); s.addRange(r); }
   document.querySelectorAll('[data-copy]').forEach(function (b) { b.hidden = false; b.addEventListener('click', function () { copy(b); }); });
   document.querySelectorAll('[data-print]').forEach(function (b) { b.hidden = false; b.addEventListener('click', function () { window.print(); }); });
+  // One locale (the page's), the reader's time zone: the server does not know the zone, the browser does.
+  var lang = document.documentElement.lang || 'en';
+  var fmt = { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', timeZoneName: 'short' };
   document.querySelectorAll('time[datetime]').forEach(function (t) {
     var d = new Date(t.getAttribute('datetime'));
-    if (!isNaN(d)) { t.title = t.textContent; t.textContent = d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'short' }); }
+    if (!isNaN(d)) { t.title = t.textContent; t.textContent = d.toLocaleString(lang, fmt); }
+  });
+  // A double click must not post a form twice: the first submit disables its buttons (the server
+  // also answers a repeated one-time token with the first answer, for browsers without this script).
+  document.querySelectorAll('form[method=post]').forEach(function (f) {
+    f.addEventListener('submit', function (e) {
+      if (f.getAttribute('data-sent')) { e.preventDefault(); return; }
+      f.setAttribute('data-sent', '1');
+      setTimeout(function () { f.querySelectorAll('button[type=submit]').forEach(function (b) { b.disabled = true; }); }, 0);
+    });
+  });
+  // Back to a page from the cache: its forms work again.
+  window.addEventListener('pageshow', function (e) {
+    if (!e.persisted) return;
+    document.querySelectorAll('form[data-sent]').forEach(function (f) {
+      f.removeAttribute('data-sent');
+      f.querySelectorAll('button[type=submit]').forEach(function (b) { b.disabled = false; });
+    });
   });
 })();
+`;
+
+/** A small shield, for the browser tab (and so /favicon.ico is not a 404 in every log). */
+export const FAVICON_SVG = `<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><path fill="#0a4fa8" d="M16 2 4 7v8c0 7.5 5.1 13.4 12 15 6.9-1.6 12-7.5 12-15V7z"/><path fill="#fff" d="M11 15h10v8H11zm2-3a3 3 0 0 1 6 0v3h-2v-3a1 1 0 0 0-2 0v3h-2z"/></svg>
 `;

@@ -20,8 +20,12 @@ ${s.required ? html`<p class="small">Your mail administrator requires two-factor
 <p>When it is on, signing in here needs your password <em>and</em> a code from an app on your phone. Your mail apps then use their own app passcodes, so a stolen password alone no longer opens your mail.</p>
 ${s.required ? html`<p><strong>Your mail administrator requires this for your account.</strong></p>` : ''}
 <div class="actions"><a class="button" href="${base}/enable">Turn on two-factor authentication</a></div>`;
+  // Without 2FA nothing can be created, but passcodes an admin made must still be visible and revocable.
   const step2 = !s.enabled
-    ? html`<p>Available once two-factor authentication is on.</p>`
+    ? d.activePasscodes > 0
+      ? html`<p>Your mail administrator made <strong>${d.activePasscodes}</strong> app passcode${d.activePasscodes === 1 ? '' : 's'} for you. You can see and revoke them; to create your own, turn on two-factor authentication.</p>
+<div class="actions"><a class="button secondary" href="${base}/passcodes">See your app passcodes</a></div>`
+      : html`<p>Available once two-factor authentication is on.</p>`
     : d.override === false
       ? html`<p>Your mail administrator has set this account to keep using your main password in mail apps, so app passcodes are not needed.</p>`
       : html`<p>Each mail app (Outlook, Thunderbird, Apple Mail, your phone) gets its own passcode instead of your password. You have <strong>${d.activePasscodes}</strong> active passcode${d.activePasscodes === 1 ? '' : 's'}.</p>

@@ -1,4 +1,5 @@
 /** The page frame and the form building blocks every portal page uses. */
+import { OnceForms } from '../once.js';
 import { html, type Html } from './html.js';
 
 export interface Notice {
@@ -13,10 +14,13 @@ export interface Frame {
   user: string | null;
   /** The session's CSRF token (for the sign-out button), when signed in. */
   csrf: string | null;
+  /** portal.brand: the name in the header and titles, an optional logo. */
+  brand?: { name: string; logoUrl: string | null };
 }
 
 export function page(frame: Frame, title: string, body: Html, notice: Notice | null = null): string {
   const b = frame.base;
+  const brand = frame.brand ?? { name: 'Mail account security', logoUrl: null };
   const signout =
     frame.user && frame.csrf
       ? html`<form method="post" action="${b}/signout">${csrfField(frame.csrf)}<button class="secondary small-button" type="submit">Sign out</button></form>`
@@ -31,14 +35,16 @@ export function page(frame: Frame, title: string, body: Html, notice: Notice | n
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="robots" content="noindex">
-<title>${title} – Mail account security</title>
+<meta name="color-scheme" content="light dark">
+<title>${title} – ${brand.name}</title>
+<link rel="icon" href="${b}/static/favicon.svg" type="image/svg+xml">
 <link rel="stylesheet" href="${b}/static/portal.css">
 <script src="${b}/static/portal.js" defer></script>
 </head>
 <body>
 <a class="skip" href="#main">Skip to main content</a>
 <header class="top"><div class="wrap">
-<a class="brand" href="${b}/">Mail account security</a>
+<a class="brand" href="${b}/">${brand.logoUrl ? html`<img src="${brand.logoUrl}" alt="" height="28">` : ''}${brand.name}</a>
 ${frame.user ? html`<div class="who"><span>Signed in as <strong>${frame.user}</strong></span>${signout}</div>` : ''}
 </div></header>
 <main id="main" tabindex="-1"><div class="wrap">
@@ -53,6 +59,11 @@ ${body}
 
 export function csrfField(token: string): Html {
   return html`<input type="hidden" name="_csrf" value="${token}">`;
+}
+
+/** The hidden fields of a form that acts: CSRF token and a fresh one-time token (portal/once.ts). */
+export function actingFields(csrf: string): Html {
+  return html`${csrfField(csrf)}<input type="hidden" name="_once" value="${OnceForms.token()}">`;
 }
 
 export interface FieldOptions {

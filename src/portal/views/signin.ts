@@ -2,14 +2,22 @@
 import { html, type Html } from './html.js';
 import { codeField, csrfField, field } from './layout.js';
 
-export function signinBody(base: string, csrf: string, v: { username?: string; error?: string | null; focusPassword?: boolean }): Html {
+export interface SigninValues {
+  username?: string;
+  error?: string | null;
+  /** The field the error is about (it is shown there and gets the focus); default: password. */
+  errorOn?: 'username' | 'password';
+}
+
+export function signinBody(base: string, csrf: string, v: SigninValues): Html {
+  const on = v.error ? (v.errorOn ?? 'password') : null;
   return html`<h1>Sign in</h1>
 <p class="lead">Turn on two-factor authentication, create passcodes for your mail apps, and keep emergency codes for when your phone is lost.</p>
 <div class="card">
 <form method="post" action="${base}/signin" novalidate>
 ${csrfField(csrf)}
-${field({ name: 'username', label: 'Email address', value: v.username ?? '', autocomplete: 'username', inputmode: 'email', autofocus: !v.focusPassword && !v.error, maxlength: 255 })}
-${field({ name: 'password', label: 'Password', type: 'password', hint: 'The password you use for webmail — not an app passcode.', error: v.error ?? null, autocomplete: 'current-password', autofocus: v.focusPassword, maxlength: 1024 })}
+${field({ name: 'username', label: 'Email address', value: v.username ?? '', autocomplete: 'username', inputmode: 'email', autofocus: on !== 'password', error: on === 'username' ? v.error! : null, maxlength: 255 })}
+${field({ name: 'password', label: 'Password', type: 'password', hint: 'The password you use for webmail — not an app passcode.', error: on === 'password' ? v.error! : null, autocomplete: 'current-password', autofocus: on === 'password', maxlength: 1024 })}
 <div class="actions"><button type="submit">Sign in</button></div>
 </form>
 </div>`;

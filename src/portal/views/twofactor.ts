@@ -2,7 +2,7 @@
 import QRCode from 'qrcode';
 import type { TwoFactorStatus } from '../../core/twofactor.js';
 import { html, trusted, type Html } from './html.js';
-import { codeField, csrfField, field } from './layout.js';
+import { actingFields, codeField, csrfField, field } from './layout.js';
 
 export interface Enrolment {
   manualKey: string;
@@ -47,12 +47,14 @@ export function enableBody(
 ): Html {
   return html`<h1>${replacing ? 'Move to a new phone' : 'Turn on two-factor authentication'}</h1>
 ${replacing ? html`<p class="lead">Your current phone keeps working until you finish these steps.</p>` : ''}
+${replacing ? '' : appsWarning()}
 ${enrol ? html`<p class="lead">Your mail administrator gave you an enrolment code for this step. You need it to finish; if you have none, ask your administrator for one.</p>` : ''}
 <div class="card">
 <ol class="steps">
 <li><strong>Install an authenticator app on your phone</strong> if you do not have one yet — for example Google Authenticator, Microsoft Authenticator, 2FAS or Aegis. Password managers with one-time codes work too.</li>
 <li><strong>In the app, add an account and scan this code.</strong>
 <div class="qr" role="img" aria-label="QR code to scan with your authenticator app">${qr}</div>
+<p class="small">On this phone? <a href="${e.uri}">Open in your authenticator app</a></p>
 <details><summary>Cannot scan? Type the key instead</summary>
 <p>Choose “enter a setup key” in the app and type:</p>
 <p><code class="secret" id="manual-key">${e.manualKey}</code> <button type="button" class="secondary" data-copy="manual-key" hidden>Copy key</button></p>
@@ -60,7 +62,7 @@ ${enrol ? html`<p class="lead">Your mail administrator gave you an enrolment cod
 </details></li>
 <li><strong>${enrol ? 'Enter your enrolment code and the 6-digit code the app now shows' : 'Enter the 6-digit code the app now shows'}</strong> to confirm it works.
 <form method="post" action="${base}/enable" novalidate>
-${csrfField(csrf)}
+${actingFields(csrf)}
 ${enrol ? enrolCodeField(enrol.error) : ''}
 ${codeField(error, { label: '6-digit code', hint: '' })}
 <div class="actions"><button type="submit">${replacing ? 'Use this phone' : 'Turn on'}</button></div>
@@ -68,6 +70,20 @@ ${codeField(error, { label: '6-digit code', hint: '' })}
 </ol>
 </div>
 <div class="inline-actions"><a href="${base}/">Cancel</a><form method="post" action="${base}/enable">${csrfField(csrf)}<input type="hidden" name="action" value="restart"><button class="link" type="submit">Start over with a new key</button></form></div>`;
+}
+
+/** Before breakage: mail apps that use the main password stop working once 2FA is on. */
+function appsWarning(): Html {
+  return html`<div class="notice warn" role="note"><p><strong>Your mail apps will need passcodes.</strong> Once two-factor authentication is on, mail apps that sign in with your main password (Outlook, Thunderbird, Apple Mail, the mail app on your phone) stop working until each one gets its own app passcode.</p>
+<p>Make a list of them now: right after turning it on, the next page takes you to creating a passcode for each app, with setup steps and, for Apple devices, a profile to install.</p></div>`;
+}
+
+/** A reload of the page that showed new emergency codes: they are not shown twice. */
+export function codesShownBody(base: string, first: boolean): Html {
+  return html`<h1>${first ? 'Two-factor authentication is on' : 'Your new emergency codes'}</h1>
+<div class="card"><p>Your emergency codes were shown once and, for your security, are not shown again. They still work.</p>
+<p>If you did not save them, create a new set: the old codes then stop working.</p>
+<div class="actions"><a class="button" href="${base}/passcodes">Create app passcodes</a><a class="button secondary" href="${base}/codes">Emergency codes</a></div></div>`;
 }
 
 function codesText(account: string, issuer: string, codes: string[]): string {
@@ -94,7 +110,7 @@ ${first ? html`<p class="notice ok" role="status">✔ From now on, signing in he
 ${
   first
     ? html`<div class="card"><span class="step">Next</span><h2>Create a passcode for each mail app</h2>
-<p>Your mail apps now need their own passcodes instead of your password.</p>
+<p>Mail apps that used your main password stop working as soon as your account is switched to passcodes: give each app (each phone, each computer) its own passcode now.</p>
 <div class="actions"><a class="button" href="${base}/passcodes">I have saved my codes — create app passcodes</a></div></div>`
     : html`<p><a class="button" href="${base}/">Done</a></p>`
 }`;
@@ -105,7 +121,7 @@ export function codesBody(base: string, csrf: string, s: TwoFactorStatus): Html 
 <div class="card">
 <p>You have <strong>${s.codesLeft} of ${s.codesTotal}</strong> codes left. Each one lets you sign in once when you do not have your phone.</p>
 <p>Lost them, or used most of them? Create a new set. <strong>Your old codes stop working at once.</strong></p>
-<form method="post" action="${base}/codes">${csrfField(csrf)}<div class="actions"><button type="submit">Create new emergency codes</button><a href="${base}/">Back</a></div></form>
+<form method="post" action="${base}/codes">${actingFields(csrf)}<div class="actions"><button type="submit">Create new emergency codes</button><a href="${base}/">Back</a></div></form>
 </div>`;
 }
 
