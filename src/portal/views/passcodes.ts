@@ -43,6 +43,17 @@ export function clientName(client: string | null, ip: string | null): string | n
   return client;
 }
 
+/** The passcode's own limits (passcodes allow, passcodes.expire_unused), when it has any. */
+export function passcodeLimits(p: PasscodeListItem['p']): Html | '' {
+  const parts: Html[] = [];
+  if (p.allowedNetworks?.length) parts.push(html`Works only from ${p.allowedNetworks.join(', ')}`);
+  if (p.status === 'active' && p.unusedExpiresAt !== null) parts.push(html`Stops working ${time(p.unusedExpiresAt)} unless used before`);
+  return parts.length
+    ? html`<p class="pc-meta">${parts.map((x, i) => (i ? html` · ${x}` : x))}</p>
+`
+    : '';
+}
+
 function item(base: string, { p, live }: PasscodeListItem): Html {
   const client = clientName(p.lastUsedClient, p.lastUsedIp);
   const used =
@@ -56,7 +67,7 @@ function item(base: string, { p, live }: PasscodeListItem): Html {
       : html`<span class="badge">${p.status === 'revoked' ? 'Revoked' : 'Expired'}</span>`
   }</div>
 <p class="pc-meta">${p.scopes.map((s) => SCOPE_LABELS[s]).join(' and ')} · Created ${time(p.createdAt)} · ${p.revokedAt !== null ? html`Revoked ${time(p.revokedAt)}` : p.expiresAt === null ? 'Never expires' : html`${p.status === 'expired' ? 'Expired' : 'Expires'} ${time(p.expiresAt)}`}</p>
-<p class="pc-meta">${used}${live > 0 ? html` · <span class="badge live">${live} open connection${live === 1 ? '' : 's'}</span>` : ''}</p>
+${passcodeLimits(p)}<p class="pc-meta">${used}${live > 0 ? html` · <span class="badge live">${live} open connection${live === 1 ? '' : 's'}</span>` : ''}</p>
 </li>`;
 }
 
