@@ -27,6 +27,8 @@ export interface LivePolicyDeps {
   policy: () => { policy: Pick<PolicyConfig, 'enforce'>; exempt: NetworkSet };
   intervalMs?: number;
   onError?: (e: Error) => void;
+  /** Subscribes to pushes from other instances (src/shared/push.ts): poll at once, not at the next tick. */
+  wake?: (listener: () => void) => void;
 }
 
 export interface LivePolicy {
@@ -42,6 +44,7 @@ export function watchLivePolicy(deps: LivePolicyDeps): LivePolicy {
   const { store, sessions, clock } = deps;
   const afterId = new Map<string, number>();
   let running = false;
+  let again = false;
 
   /** Ends the account's main-password sessions if the account is now enforced for them. */
   const recheckAccount = async (account: string): Promise<number> => {
@@ -76,8 +79,11 @@ export function watchLivePolicy(deps: LivePolicyDeps): LivePolicy {
     }
   };
 
-  const tick = async () => {
-    if (running) return;
+  const tick = async (): Promise<void> => {
+    if (running) {
+      again = true; // a push arrived during a poll: poll once more after it
+      return;
+    }
     running = true;
     try {
       const now = clock.now();
@@ -88,7 +94,12 @@ export function watchLivePolicy(deps: LivePolicyDeps): LivePolicy {
     } finally {
       running = false;
     }
+    if (again) {
+      again = false;
+      await tick();
+    }
   };
+  deps.wake?.(() => void tick());
   void tick();
   const timer = setInterval(() => void tick(), deps.intervalMs ?? 500);
   timer.unref();

@@ -150,13 +150,13 @@ const ENDPOINTS: Endpoint[] = [
 ];
 
 /** True when the request carries the configured token; answers 401/403/429 itself otherwise. */
-function authorized(p: Portal, c: Ctx): boolean {
+async function authorized(p: Portal, c: Ctx): Promise<boolean> {
   const token = p.deps.admin.token;
   if (!token) {
     sendJson(c.res, 403, { error: 'the admin API is off: set admin.token, admin.token_env or admin.token_file in the configuration' });
     return false;
   }
-  const wait = p.guard.waitMs('admin-token', c.ip, null);
+  const wait = await p.guard.waitMs('admin-token', c.ip, null);
   if (wait > 0) {
     sendJson(
       c.res,
@@ -168,7 +168,7 @@ function authorized(p: Portal, c: Ctx): boolean {
   }
   const m = /^Bearer\s+(\S+)\s*$/i.exec(c.req.headers.authorization ?? '');
   if (m?.[1] && sameSecret(m[1], token)) return true;
-  p.guard.fail('admin-token', c.ip, null);
+  await p.guard.fail('admin-token', c.ip, null);
   p.deps.log.warn({ ip: c.ip, path: c.path }, 'admin API: missing or wrong bearer token');
   sendJson(
     c.res,
@@ -193,7 +193,7 @@ async function jsonBody(c: Ctx): Promise<Json> {
 }
 
 export async function handleAdmin(p: Portal, c: Ctx): Promise<void> {
-  if (!authorized(p, c)) return;
+  if (!(await authorized(p, c))) return;
   const matches = ENDPOINTS.map((e) => ({ e, m: e.pattern.exec(c.path) })).filter((x) => x.m);
   const hit = matches.find((x) => x.e.method === c.req.method);
   if (!hit) {

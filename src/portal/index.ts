@@ -7,6 +7,7 @@ import { createServer as createHttpServer, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import { NetworkSet } from '../core/enforcement.js';
 import { AuthGuard } from '../core/guard.js';
+import { localGuard } from '../core/guard-port.js';
 import { createTwoFactor, issuerFor } from '../core/twofactor.js';
 import type { Config } from '../config/types.js';
 import { createRequestHandler } from './app.js';
@@ -75,7 +76,7 @@ function buildPortal(deps: PortalDeps): Portal {
     base,
     secure,
     trustedProxies: new NetworkSet(deps.portal.trustedProxies),
-    guard: deps.guard ?? new AuthGuard(deps.clock),
+    guard: deps.guard ?? localGuard(new AuthGuard(deps.clock)),
     inFlight: new InFlight(),
   };
 }

@@ -1,0 +1,75 @@
+/**
+ * What several mailgate instances share through Redis (`redis:` in the config): the brute-force
+ * guard's state (redis-guard.ts) and pushes of admin actions (push.ts). Without `redis` nothing
+ * here runs and each instance keeps today's in-memory guard and polls the store.
+ */
+import { AuthGuard, type GuardEvent, type GuardOptions } from '../core/guard.js';
+import { type Guard, localGuard } from '../core/guard-port.js';
+import type { Clock } from '../core/types.js';
+import type { Store } from '../store/types.js';
+import { eventsChannel, publishingStore, Waker } from './push.js';
+import { sharedGuard, type SharedGuard } from './redis-guard.js';
+import { connectRedis, type RedisLink } from './redis-link.js';
+
+export interface Shared {
+  link: RedisLink;
+  /** Wakes this instance's pollers when another instance (or the CLI) pushes. */
+  waker: Waker;
+  prefix: string;
+  /** The store, publishing the pushed audit events. */
+  wrap(store: Store): Store;
+  close(): Promise<void>;
+}
+
+export interface SharedHooks {
+  onDown(reason: string): void;
+  onUp(): void;
+}
+
+/** Connects to the configured Redis; `subscribe` for a serving process (the CLI only publishes). */
+export async function connectShared(cfg: { url: string; prefix: string }, subscribe: boolean, hooks: SharedHooks): Promise<Shared> {
+  const waker = new Waker();
+  const channel = eventsChannel(cfg.prefix);
+  const link = await connectRedis(cfg.url, subscribe ? [channel] : [], {
+    onDown: (r) => hooks.onDown(r),
+    onUp: () => hooks.onUp(),
+    onMessage: (ch, msg) => {
+      if (ch === channel) waker.onMessage(msg);
+    },
+  });
+  return {
+    link,
+    waker,
+    prefix: cfg.prefix,
+    wrap: (store) => publishingStore(store, (type) => void link.publish(channel, type)),
+    close: () => link.close(),
+  };
+}
+
+/**
+ * The guard the login paths use: in memory, or shared through Redis with the in-memory one as
+ * write-through mirror and fallback. While Redis is up only the shared state reports events (one
+ * audit line per block, whichever instance decided it); while it is down the local guard does.
+ */
+export function createGuard(deps: {
+  clock: Clock;
+  opts: GuardOptions;
+  onEvent: (e: GuardEvent) => void;
+  shared: Shared | null;
+  onFallback?: (step: string) => void;
+}): Guard & { resync?: SharedGuard['resync'] } {
+  const { shared, onEvent } = deps;
+  if (!shared) return localGuard(new AuthGuard(deps.clock, deps.opts, onEvent));
+  const local = new AuthGuard(deps.clock, deps.opts, (e) => {
+    if (!shared.link.up || e.type === 'abuse.table-full') onEvent(e);
+  });
+  return sharedGuard({
+    link: shared.link,
+    local,
+    opts: deps.opts,
+    clock: deps.clock,
+    prefix: `${shared.prefix}guard:`,
+    onEvent,
+    onFallback: deps.onFallback ?? (() => {}),
+  });
+}

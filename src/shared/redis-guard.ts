@@ -1,0 +1,186 @@
+/**
+ * The brute-force guard shared by several instances through Redis. Why here and not in core/ or
+ * store/: core stays free of sockets, and this is not a Store backend (no contract, no migrations,
+ * state that expires by itself, beside either store) but the state instances share.
+ *
+ * Every step goes to Redis (guard-scripts.ts: atomic Lua) and is also written through to the local
+ * AuthGuard; blocks Redis reports are mirrored locally. So when Redis is unreachable the local guard
+ * answers alone and still holds every block this instance has seen (it fails closed for them), and
+ * blocks decided during the outage are written back on recovery (resync). The portal's delay
+ * policies (portal-code, admin-token) stay per instance; a policy that shares the mail login
+ * (portal-password) also goes through the shared state.
+ */
+import type { Guard } from '../core/guard-port.js';
+import {
+  type AuthGuard,
+  DEFAULT_POLICIES,
+  failureDelay,
+  type GuardEvent,
+  type GuardOptions,
+  sourceOf,
+  type Verdict,
+} from '../core/guard.js';
+import type { Clock } from '../core/types.js';
+import { defineGuardCommands, parseBlock } from './guard-scripts.js';
+import type { RedisLink } from './redis-link.js';
+
+export interface SharedGuardDeps {
+  link: RedisLink;
+  /** The local guard; build it with an onEvent that reports only while `link.up` is false. */
+  local: AuthGuard;
+  opts: GuardOptions;
+  clock: Clock;
+  /** Key prefix, e.g. "mailgate:guard:". */
+  prefix: string;
+  onEvent: (e: GuardEvent) => void;
+  /** A step answered from the local state because Redis was unreachable. */
+  onFallback: (step: string) => void;
+}
+
+export interface SharedGuard extends Guard {
+  /** Writes the blocks held locally back to Redis (after an outage); resolves to how many were new there. */
+  resync(): Promise<number>;
+}
+
+/** Builds the shared guard; see the file comment. */
+export function sharedGuard(deps: SharedGuardDeps): SharedGuard {
+  const { link, local, opts, clock, prefix } = deps;
+  const redis = defineGuardCommands(link.client);
+  const key = (kind: string, id: string) => `${prefix}${kind}:${id}`;
+  const srcOf = (ipOrSource: string) => (ipOrSource.endsWith('/64') ? ipOrSource : sourceOf(ipOrSource));
+
+  /** Runs a Redis step; null (and one fallback counted) when Redis cannot answer. */
+  const attempt = async <T>(step: string, run: () => Promise<T>): Promise<T | null> => {
+    if (!link.up) {
+      deps.onFallback(step);
+      return null;
+    }
+    try {
+      return await run();
+    } catch {
+      deps.onFallback(step);
+      return null;
+    }
+  };
+
+  const sharedCheck = async (ip: string, account: string | null): Promise<Verdict | null> => {
+    const src = sourceOf(ip);
+    const now = clock.now();
+    const acct = account ?? '';
+    const r = await attempt('check', () => redis.mgCheck(key('b', src), key('a', acct), key('k', acct), now, src, opts.knownSourceMs));
+    if (!r) return null;
+    const block = parseBlock(r[0] || null);
+    if (block && block.until > now) {
+      local.mirrorBlock(src, block.until, block.failures);
+      return { kind: 'blocked', reason: 'source-blocked', until: block.until };
+    }
+    if (account && Number(r[1]) > now && Number(r[2]) === 0) return { kind: 'blocked', reason: 'account-ceiling', until: Number(r[1]) };
+    return { kind: 'allow' };
+  };
+
+  /** The shared count of a failure; resolves to its delay, or null when Redis cannot answer. */
+  const sharedFailure = async (ip: string, account: string | null, fp: string): Promise<number | null> => {
+    const src = sourceOf(ip);
+    const now = clock.now();
+    const acct = account ?? '';
+    const o = opts;
+    const r = await attempt('failure', () =>
+      redis.mgFailure(
+        key('s', src),
+        key('seen', src),
+        key('sa', src),
+        key('b', src),
+        key('a', acct),
+        key('k', acct),
+        ...[now, fp, acct, o.blockAfter, o.blockForMs, o.windowMs, o.knownSourceMs, o.accountCeiling, src],
+      ),
+    );
+    if (!r) return null;
+    const [failures = 0, forgiven = 0, blockedUntil = 0, newly = 0, ceilingUntil = 0, newCeiling = 0] = r.map(Number);
+    if (blockedUntil > now) local.mirrorBlock(src, blockedUntil, failures);
+    if (newly) deps.onEvent({ type: 'abuse.block', source: src, until: blockedUntil, failures });
+    if (newCeiling) deps.onEvent({ type: 'abuse.account-ceiling', account: acct, until: ceilingUntil, failures: newCeiling });
+    return failureDelay(o, failures - forgiven);
+  };
+
+  const sharedSuccess = async (ip: string, account: string): Promise<void> => {
+    const src = sourceOf(ip);
+    await attempt('success', () =>
+      redis.mgSuccess(key('k', account), key('s', src), key('sa', src), clock.now(), src, account, opts.knownSourceMs),
+    );
+  };
+
+  const shares = (policy: keyof typeof DEFAULT_POLICIES) => DEFAULT_POLICIES[policy].sharesMailLogin;
+
+  return {
+    async check(ip, account) {
+      const here = local.check(ip, account);
+      if (here.kind === 'blocked') return here; // a block seen here holds even if Redis lost it
+      return (await sharedCheck(ip, account)) ?? here;
+    },
+    async failure(ip, account, fp) {
+      const here = local.failure(ip, account, fp);
+      return (await sharedFailure(ip, account, fp)) ?? here;
+    },
+    async success(ip, account) {
+      local.success(ip, account);
+      await sharedSuccess(ip, account);
+    },
+    async waitMs(policy, ip, account) {
+      const wait = local.waitMs(policy, ip, account);
+      if (!shares(policy)) return wait;
+      const v = await sharedCheck(ip, account);
+      return v?.kind === 'blocked' ? Math.max(wait, v.until - clock.now()) : wait;
+    },
+    async fail(policy, ip, account, fp = '') {
+      const wait = local.fail(policy, ip, account, fp);
+      if (shares(policy)) await sharedFailure(ip, account, fp);
+      return wait;
+    },
+    async succeed(policy, ip, account) {
+      local.succeed(policy, ip, account);
+      if (shares(policy)) await sharedSuccess(ip, account);
+    },
+    async unblock(ipOrSource) {
+      const src = srcOf(ipOrSource);
+      const wasUp = link.up;
+      const here = local.unblock(src); // reports the event itself while Redis is down
+      const there = await attempt('unblock', () => redis.del(key('b', src), key('s', src), key('seen', src), key('sa', src)));
+      if (wasUp && (here || (there ?? 0) > 0)) deps.onEvent({ type: 'abuse.unblock', source: src });
+      return here || (there ?? 0) > 0;
+    },
+    async blocks() {
+      const now = clock.now();
+      const all = new Map(local.blocks().map((b) => [b.source, b]));
+      const keys = await attempt('blocks', () => scanKeys(link, `${prefix}b:*`));
+      if (keys?.length) {
+        const values = (await attempt('blocks', () => redis.mget(...keys))) ?? [];
+        keys.forEach((k, i) => {
+          const b = parseBlock(values[i] ?? null);
+          if (b && b.until > now) all.set(k.slice(prefix.length + 2), { source: k.slice(prefix.length + 2), ...b });
+        });
+      }
+      return [...all.values()];
+    },
+    async resync() {
+      const now = clock.now();
+      let added = 0;
+      for (const b of local.blocks()) {
+        const r = await attempt('resync', () => redis.mgMirror(key('b', b.source), b.until, b.failures, now));
+        added += r ?? 0;
+      }
+      return added;
+    },
+  };
+}
+
+async function scanKeys(link: RedisLink, pattern: string): Promise<string[]> {
+  const out: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, keys] = await link.client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+    out.push(...keys);
+    cursor = next;
+  } while (cursor !== '0' && out.length < 100_000);
+  return out;
+}
