@@ -10,11 +10,12 @@ export DEBIAN_FRONTEND=noninteractive
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-  dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix postgresql \
+  dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix postgresql redis-server \
   openssl ca-certificates curl swaks fetchmail python3 chromium fonts-dejavu-core >/dev/null
 # Cyrus IMAP for the second-upstream suite, without removing Dovecot (see the script).
 ./scripts/install-cyrus.sh
 dovecot --version
 postconf -d mail_version
 ls /usr/lib/postgresql/*/bin/postgres
+redis-server --version
 chromium --version

@@ -9,7 +9,7 @@ import { postgresBinDir, postgresUser } from './postgres.js';
 /** What the demo needs (a one-box install never needs PostgreSQL). */
 export const INTEROP_INSTALL_HINT = 'apt-get install -y dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix';
 /** What the whole test suite needs. */
-const TEST_INSTALL_HINT = `${INTEROP_INSTALL_HINT} postgresql`;
+const TEST_INSTALL_HINT = `${INTEROP_INSTALL_HINT} postgresql redis-server`;
 
 /**
  * Never `apt-get install cyrus-imapd`: it conflicts with dovecot-imapd and removes Dovecot. The
@@ -88,6 +88,7 @@ export function interopStatus(): {
   postfix: boolean;
   cyrus: boolean;
   postgres: boolean;
+  redis: boolean;
   hint: string;
   cyrusHint: string;
 } {
@@ -102,9 +103,11 @@ export function interopStatus(): {
     root && findExecutable('postfix', ['/usr/sbin/postfix']) !== null && findExecutable('postconf', ['/usr/sbin/postconf']) !== null;
   // PostgreSQL refuses root: as root it runs as the package's `postgres` user (demo/postgres.ts).
   const postgres = postgresBinDir() !== null && (!root || postgresUser() !== null);
-  // MAILGATE_INTEROP_DISABLE=dovecot,postfix,cyrus,postgres pretends a component is missing (to
+  // MAILGATE_INTEROP_DISABLE=dovecot,postfix,cyrus,postgres,redis pretends a component is missing (to
   // exercise the skip/fail paths, or to skip the slower interop suites locally).
   const disabled = new Set((process.env.MAILGATE_INTEROP_DISABLE ?? '').split(',').map((x) => x.trim()));
+  // Only the multi-instance tests need it; it runs as whoever runs the tests.
+  const redis = findExecutable('redis-server', ['/usr/bin/redis-server']) !== null;
   const hint = root ? TEST_INSTALL_HINT : `${TEST_INSTALL_HINT} (and run the tests as root)`;
   const cyrus = root && cyrusBinaries() !== null && /^cyrus:/m.test(readFileSync('/etc/passwd', 'utf8')); // master drops to it
   const cyrusHint = root ? CYRUS_INSTALL_HINT : `${CYRUS_INSTALL_HINT} (and run the tests as root)`;
@@ -113,6 +116,7 @@ export function interopStatus(): {
     postfix: postfix && !disabled.has('postfix'),
     cyrus: cyrus && !disabled.has('cyrus'),
     postgres: postgres && !disabled.has('postgres'),
+    redis: redis && !disabled.has('redis'),
     hint,
     cyrusHint,
   };
