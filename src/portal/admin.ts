@@ -3,6 +3,9 @@
  * Authenticated with a bearer token from the configuration, compared in constant time; wrong
  * tokens are throttled per client IP like wrong passwords.
  */
+import { isIP } from 'node:net';
+import { appendAudit } from '../core/audit.js';
+import { sourceOf } from '../core/guard.js';
 import type { Identity } from '../core/identity.js';
 import { parseDuration } from '../config/load.js';
 import { UsageError } from '../core/manage.js';
@@ -69,6 +72,17 @@ async function accountDetail(p: Portal, user: string) {
     twoFactor: await p.tf.status(user),
     liveSessions: p.deps.sessions.list({ account: a.username }).length,
   };
+}
+
+/**
+ * Lifts a block like `mailgate unblock IP`: the `admin.unblock` audit event reaches every other
+ * instance (pushed with redis, polled without), and this instance's guard lifts it at once.
+ */
+async function liftBlock(p: Portal, ip: string): Promise<{ source: string; lifted: boolean }> {
+  if (isIP(ip) === 0 && !/^[0-9a-f:]+::\/64$/i.test(ip)) throw new UsageError(`not an IP address: ${ip.slice(0, 60)}`);
+  const source = ip.endsWith('/64') ? ip : sourceOf(ip);
+  await appendAudit(p.deps.store, p.deps.clock, { type: 'admin.unblock', ip: source, outcome: 'ok', detail: { source, actor: 'api' } });
+  return { source, lifted: await p.guard.unblock(source) };
 }
 
 const ACCOUNT = '/api/admin/accounts/([^/]+)';
@@ -142,6 +156,8 @@ const ENDPOINTS: Endpoint[] = [
     pattern: new RegExp(`^${ACCOUNT}/emergency-codes$`),
     run: async ({ p, user }) => [201, { codes: await p.tf.regenerateCodes(user, A) }],
   },
+  { method: 'GET', pattern: /^\/api\/admin\/blocks$/, run: async ({ p }) => ok(await p.guard.blocks()) },
+  { method: 'DELETE', pattern: /^\/api\/admin\/blocks\/([^/]+)$/, run: async ({ p, user: ip }) => ok(await liftBlock(p, ip)) },
   {
     method: 'GET',
     pattern: /^\/api\/admin\/audit$/,

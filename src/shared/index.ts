@@ -8,7 +8,7 @@ import { type Guard, localGuard } from '../core/guard-port.js';
 import type { Clock } from '../core/types.js';
 import type { Store } from '../store/types.js';
 import { eventsChannel, publishingStore, Waker } from './push.js';
-import { sharedGuard, type SharedGuard } from './redis-guard.js';
+import { dropSharedBlock, listSharedBlocks, sharedGuard, type SharedGuard } from './redis-guard.js';
 import { connectRedis, type RedisLink } from './redis-link.js';
 
 export interface Shared {
@@ -19,6 +19,27 @@ export interface Shared {
   /** The store, publishing the pushed audit events. */
   wrap(store: Store): Store;
   close(): Promise<void>;
+}
+
+/** Where the guard's keys live under the configured prefix. */
+export const guardPrefix = (prefix: string): string => `${prefix}guard:`;
+
+/** The blocks Redis holds now, or null when it cannot be reached (the CLI's `unblock` listing). */
+export async function sharedBlocks(
+  shared: Shared,
+  now: number,
+): Promise<Array<{ source: string; until: number; failures: number }> | null> {
+  if (!shared.link.up) return null;
+  return listSharedBlocks(shared.link, guardPrefix(shared.prefix), now).catch(() => null);
+}
+
+/** Lifts a block in Redis directly (also when no instance runs); false when Redis cannot be reached. */
+export async function liftSharedBlock(shared: Shared, source: string): Promise<boolean> {
+  if (!shared.link.up) return false;
+  return dropSharedBlock(shared.link, guardPrefix(shared.prefix), source).then(
+    () => true,
+    () => false,
+  );
 }
 
 export interface SharedHooks {
@@ -68,7 +89,7 @@ export function createGuard(deps: {
     local,
     opts: deps.opts,
     clock: deps.clock,
-    prefix: `${shared.prefix}guard:`,
+    prefix: guardPrefix(shared.prefix),
     onEvent,
     onFallback: deps.onFallback ?? (() => {}),
   });

@@ -145,21 +145,14 @@ export function sharedGuard(deps: SharedGuardDeps): SharedGuard {
       const src = srcOf(ipOrSource);
       const wasUp = link.up;
       const here = local.unblock(src); // reports the event itself while Redis is down
-      const there = await attempt('unblock', () => redis.del(key('b', src), key('s', src), key('seen', src), key('sa', src)));
+      const there = await attempt('unblock', () => dropSharedBlock(link, prefix, src));
       if (wasUp && (here || (there ?? 0) > 0)) deps.onEvent({ type: 'abuse.unblock', source: src });
       return here || (there ?? 0) > 0;
     },
     async blocks() {
       const now = clock.now();
       const all = new Map(local.blocks().map((b) => [b.source, b]));
-      const keys = await attempt('blocks', () => scanKeys(link, `${prefix}b:*`));
-      if (keys?.length) {
-        const values = (await attempt('blocks', () => redis.mget(...keys))) ?? [];
-        keys.forEach((k, i) => {
-          const b = parseBlock(values[i] ?? null);
-          if (b && b.until > now) all.set(k.slice(prefix.length + 2), { source: k.slice(prefix.length + 2), ...b });
-        });
-      }
+      for (const b of (await attempt('blocks', () => listSharedBlocks(link, prefix, now))) ?? []) all.set(b.source, b);
       return [...all.values()];
     },
     async resync() {
@@ -172,6 +165,25 @@ export function sharedGuard(deps: SharedGuardDeps): SharedGuard {
       return added;
     },
   };
+}
+
+/** Deletes a source's block and counts in Redis (the CLI's unblock too); resolves to 1 if it was blocked. */
+export function dropSharedBlock(link: RedisLink, prefix: string, source: string): Promise<number> {
+  return link.client.del(`${prefix}b:${source}`, `${prefix}s:${source}`, `${prefix}seen:${source}`, `${prefix}sa:${source}`);
+}
+
+/** The blocks Redis holds now (every instance's). */
+export async function listSharedBlocks(
+  link: RedisLink,
+  prefix: string,
+  now: number,
+): Promise<Array<{ source: string; until: number; failures: number }>> {
+  const keys = await scanKeys(link, `${prefix}b:*`);
+  const values = keys.length ? await link.client.mget(...keys) : [];
+  return keys.flatMap((k, i) => {
+    const b = parseBlock(values[i] ?? null);
+    return b && b.until > now ? [{ source: k.slice(prefix.length + 2), ...b }] : [];
+  });
 }
 
 async function scanKeys(link: RedisLink, pattern: string): Promise<string[]> {

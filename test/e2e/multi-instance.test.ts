@@ -19,6 +19,7 @@ import { RawClient } from '../support/raw.js';
 
 const ALICE = 'alice@example.com';
 const BLOCK_AFTER = 4;
+const ADMIN_TOKEN = 'multi-instance-admin-token';
 
 describeInterop('two instances sharing Redis', ['dovecot', 'redis'], () => {
   let dovecot: DovecotInstance;
@@ -34,6 +35,8 @@ describeInterop('two instances sharing Redis', ['dovecot', 'redis'], () => {
     redis: { url: redis.url, prefix: 'mg-test:' },
     auth: { failure_delay: '20ms', failure_jitter: '0ms', throttle: { block_after: BLOCK_AFTER, max_delay: '100ms', block_for: '10m' } },
     metrics: { listen: { host: '127.0.0.1', port: 0 } },
+    portal: { listen: { host: '127.0.0.1', port: 0 } },
+    admin: { token: ADMIN_TOKEN },
   });
 
   const login = async (gate: Gate, from: string, secret: string) => {
@@ -108,6 +111,22 @@ describeInterop('two instances sharing Redis', ['dovecot', 'redis'], () => {
     expect(onB).toContain('admin.unblock');
     expect(await login(b, '127.0.0.21', passcode)).toBe(true);
     expect(await login(a, '127.0.0.21', passcode)).toBe(true);
+  });
+
+  it('the admin API lists a block made on B from A, and lifting it on A frees the source on B', async () => {
+    for (let i = 0; i < BLOCK_AFTER; i++) expect(await login(b, '127.0.0.26', `api ${i}`)).toBe(false);
+    const api = (method: string, path: string) =>
+      fetch(`${a.server.portal!.url.replace(/\/$/, '')}/api/admin${path}`, { method, headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+    const listed = (await (await api('GET', '/blocks')).json()) as Array<{ source: string }>;
+    expect(listed.map((x) => x.source)).toContain('127.0.0.26');
+    const onB = pushes(b);
+    const t0 = Date.now();
+    const r = await api('DELETE', '/blocks/127.0.0.26');
+    expect([r.status, await r.json()]).toEqual([200, { source: '127.0.0.26', lifted: true }]);
+    expect(await waitFor(async () => (await b.server.guard.check('127.0.0.26', ALICE)).kind === 'allow', 1_000)).toBe(true);
+    console.log(`multi-instance: admin API unblock on A reached B after ${Date.now() - t0} ms`);
+    expect(onB).toContain('admin.unblock');
+    expect(await login(b, '127.0.0.26', passcode)).toBe(true);
   });
 
   it("a revocation on A ends B's IDLE session within 1 s", async () => {
