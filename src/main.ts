@@ -36,7 +36,7 @@ import { startPop3Front, type Pop3Front } from './protocols/pop3/front.js';
 import { Pop3UpstreamInfo } from './protocols/pop3/upstream-info.js';
 import { createImapLogin, mailSettingsFrom, startPortal, type PortalHandle } from './portal/index.js';
 import { openStore } from './store/index.js';
-import { connectShared, createGuard, type Shared, type SharedHooks } from './shared/index.js';
+import { connectShared, createGuard, outageHooks, type Shared, type SharedHooks } from './shared/index.js';
 import type { Store } from './store/types.js';
 
 /** The policy core with its store: what the CLI needs, and what the server builds on. */
@@ -145,24 +145,10 @@ export async function startServer(
   const core = await openCore(config, {
     ...opts,
     onStoreError: (e) => log.warn({ err: e.message }, 'store connection lost; the pool reconnects'),
-    redis: {
-      subscribe: true,
-      // Once per outage, loud: the instances no longer share counts until it is back.
-      onDown: (reason) => {
-        metrics?.redisUp(false);
-        log.error(
-          { err: reason },
-          "Redis unreachable: brute-force counters and blocks fall back to this instance's own (blocks seen here still hold); revocations and unblocks reach other instances by polling",
-        );
-      },
-      onUp: () => {
-        metrics?.redisUp(true);
-        void (resync?.() ?? Promise.resolve(0)).then(
-          (n) => log.info({ resynced: n }, 'Redis reachable again: guard state shared again; blocks made during the outage written back'),
-          (e: Error) => log.error({ err: e.message }, 'Redis reachable again, but re-syncing blocks failed'),
-        );
-      },
-    },
+    redis: outageHooks(log, {
+      up: (up) => metrics?.redisUp(up),
+      resync: () => resync?.() ?? Promise.resolve(0),
+    }),
   });
   metrics = config.metrics ? createMetrics({ sessions: core.sessions, redis: core.shared !== null }) : null;
   if (core.shared) metrics?.redisUp(core.shared.link.up);

@@ -6,6 +6,7 @@
 import { AuthGuard, type GuardEvent, type GuardOptions } from '../core/guard.js';
 import { type Guard, localGuard } from '../core/guard-port.js';
 import type { Clock } from '../core/types.js';
+import type { Logger } from '../runtime/logger.js';
 import type { Store } from '../store/types.js';
 import { eventsChannel, publishingStore, Waker } from './push.js';
 import { dropSharedBlock, listSharedBlocks, sharedGuard, type SharedGuard } from './redis-guard.js';
@@ -40,6 +41,30 @@ export async function liftSharedBlock(shared: Shared, source: string): Promise<b
     () => true,
     () => false,
   );
+}
+
+/**
+ * A serving process' outage hooks: one error line when Redis goes away (the instances stop sharing
+ * counts until it is back), one line when it is back, after the local blocks were written back.
+ */
+export function outageHooks(log: Logger, deps: { up(up: boolean): void; resync(): Promise<number> }): SharedHooks & { subscribe: boolean } {
+  return {
+    subscribe: true,
+    onDown: (reason) => {
+      deps.up(false);
+      log.error(
+        { err: reason },
+        "Redis unreachable: brute-force counters and blocks fall back to this instance's own (blocks seen here still hold); revocations and unblocks reach other instances by polling",
+      );
+    },
+    onUp: () => {
+      deps.up(true);
+      deps.resync().then(
+        (n) => log.info({ resynced: n }, 'Redis reachable again: guard state shared again; blocks made during the outage written back'),
+        (e: Error) => log.error({ err: e.message }, 'Redis reachable again, but re-syncing blocks failed'),
+      );
+    },
+  };
 }
 
 export interface SharedHooks {
