@@ -232,6 +232,11 @@ export class AuthGuard {
     if (counter.policy.sharesMailLogin) this.success(ip, account);
   }
 
+  /** A named policy as configured here (the shared guard counts it in Redis the same way). */
+  policy(name: PolicyName): DelayPolicy {
+    return this.policies.get(name)!.policy;
+  }
+
   /** Lifts a block (admin action); accepts an address or a source as listed. */
   unblock(ipOrSource: string): boolean {
     const src = ipOrSource.endsWith('/64') ? ipOrSource : sourceOf(ipOrSource);

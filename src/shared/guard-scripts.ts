@@ -7,7 +7,7 @@
  * Keys (under the prefix): b:SRC block "until:failures" (TTL = block duration); s:SRC hash
  * failures/forgiven/first (TTL = window, or until the block ends); seen:SRC the last 8 failure
  * fingerprints; sa:SRC failures per account; a:ACCOUNT failures/ceilingUntil; k:ACCOUNT
- * source → time of the last success.
+ * source → time of the last success; d:POLICY:KEY a named delay policy's failures/until.
  */
 import type { Redis } from 'ioredis';
 
@@ -85,6 +85,16 @@ if cur and tonumber(string.match(cur, '^(%d+)')) >= tonumber(ARGV[1]) then retur
 redis.call('SET', KEYS[1], ARGV[1] .. ':' .. ARGV[2], 'PX', tonumber(ARGV[1]) - tonumber(ARGV[3]))
 return 1`;
 
+// A named delay policy's failure under one key (core/guard-delay.ts DelayCounter.fail).
+const DELAY_FAIL = `
+local now, free, base, max, forget = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+local f = redis.call('HINCRBY', KEYS[1], 'failures', 1)
+local w = 0
+if f > free then w = math.min(max, base * 2 ^ math.min(f - free - 1, 30)) end
+redis.call('HSET', KEYS[1], 'until', string.format('%d', now + w))
+redis.call('PEXPIRE', KEYS[1], math.max(forget, w))
+return w`;
+
 type Reply<T> = Promise<T>;
 /** The scripts as typed commands on a connection. */
 export interface GuardCommands {
@@ -92,6 +102,7 @@ export interface GuardCommands {
   mgCheck(b: string, a: string, k: string, now: number, src: string, knownMs: number): Reply<[string, number, number]>;
   mgSuccess(k: string, s: string, sa: string, now: number, src: string, account: string, knownMs: number): Reply<number>;
   mgMirror(b: string, until: number, failures: number, now: number): Reply<number>;
+  mgDelayFail(key: string, now: number, free: number, base: number, max: number, forget: number): Reply<number>;
 }
 
 /** Registers the scripts (EVALSHA, loaded on first use and after a Redis restart by ioredis). */
@@ -100,6 +111,7 @@ export function defineGuardCommands(redis: Redis): Redis & GuardCommands {
   redis.defineCommand('mgCheck', { numberOfKeys: 3, lua: CHECK });
   redis.defineCommand('mgSuccess', { numberOfKeys: 3, lua: SUCCESS });
   redis.defineCommand('mgMirror', { numberOfKeys: 1, lua: MIRROR });
+  redis.defineCommand('mgDelayFail', { numberOfKeys: 1, lua: DELAY_FAIL });
   return redis as Redis & GuardCommands;
 }
 

@@ -31,9 +31,14 @@ describeInterop('shared guard in Redis', ['redis'], () => {
     const state = { downs: 0, ups: 0 };
     const link = await connectRedis(redis.url, [], { onDown: () => state.downs++, onUp: () => state.ups++ });
     links.push(link);
-    const local = new AuthGuard(systemClock, OPTS, (e) => {
-      if (!link.up) events.push(e);
-    });
+    const local = new AuthGuard(
+      systemClock,
+      OPTS,
+      (e) => {
+        if (!link.up) events.push(e);
+      },
+      { 'portal-code': { baseDelayMs: 100 } },
+    );
     const guard = sharedGuard({
       link,
       local,
@@ -87,6 +92,17 @@ describeInterop('shared guard in Redis', ['redis'], () => {
     for (let i = 0; i < OPTS.accountCeiling; i++) await (i % 2 ? b : a).guard.failure(`203.0.113.${i}`, 'ceo@example.com', `c${i}`);
     expect(await b.guard.check('203.0.113.200', 'ceo@example.com')).toMatchObject({ kind: 'blocked', reason: 'account-ceiling' });
     expect(await b.guard.check('198.51.100.9', 'ceo@example.com')).toEqual({ kind: 'allow' });
+  });
+
+  it("the portal's code policy gives an account its free failures once, not once per instance", async () => {
+    const [a, b] = await pair();
+    const waits: number[] = [];
+    for (let i = 0; i < 6; i++) waits.push(await (i % 2 ? b : a).guard.fail('portal-code', `192.0.2.${40 + i}`, 'code@example.com'));
+    expect(waits).toEqual([0, 0, 0, 0, 0, 100]); // 5 free (3 per instance: none would wait alone)
+    expect(await a.guard.waitMs('portal-code', '192.0.2.99', 'code@example.com')).toBeGreaterThan(0); // per account
+    await new Promise((r) => setTimeout(r, 120));
+    await b.guard.succeed('portal-code', '192.0.2.99', 'code@example.com');
+    expect(await b.guard.fail('portal-code', '192.0.2.99', 'code@example.com')).toBe(0); // the success forgave it everywhere
   });
 
   it('unblock on one instance frees the source on the other', async () => {

@@ -6,17 +6,19 @@
  * Every step goes to Redis (guard-scripts.ts: atomic Lua) and is also written through to the local
  * AuthGuard; blocks Redis reports are mirrored locally. So when Redis is unreachable the local guard
  * answers alone and still holds every block this instance has seen (it fails closed for them), and
- * blocks decided during the outage are written back on recovery (resync). The portal's delay
- * policies (portal-code, admin-token) stay per instance; a policy that shares the mail login
- * (portal-password) also goes through the shared state.
+ * blocks decided during the outage are written back on recovery (resync). The portal's named delay
+ * policies (portal-password, portal-code, admin-token) are counted in Redis too, so a 6-digit code
+ * gets its free failures once, not once per instance.
  */
 import type { Guard } from '../core/guard-port.js';
+import { delayKeys } from '../core/guard-delay.js';
 import {
   type AuthGuard,
   DEFAULT_POLICIES,
   failureDelay,
   type GuardEvent,
   type GuardOptions,
+  type PolicyName,
   sourceOf,
   type Verdict,
 } from '../core/guard.js';
@@ -110,7 +112,29 @@ export function sharedGuard(deps: SharedGuardDeps): SharedGuard {
     );
   };
 
-  const shares = (policy: keyof typeof DEFAULT_POLICIES) => DEFAULT_POLICIES[policy].sharesMailLogin;
+  const shares = (policy: PolicyName) => DEFAULT_POLICIES[policy].sharesMailLogin;
+  const delayKey = (policy: PolicyName, k: string) => key('d', `${policy}:${k}`);
+
+  /** A named policy's wait in Redis; null when Redis cannot answer. */
+  const sharedWait = (policy: PolicyName, ip: string, account: string | null): Promise<number | null> =>
+    attempt('wait', async () => {
+      const now = clock.now();
+      const keys = delayKeys(local.policy(policy), sourceOf(ip), account);
+      const until = await Promise.all(keys.map(([k]) => redis.hget(delayKey(policy, k), 'until')));
+      return Math.max(0, ...until.map((u) => Number(u ?? 0) - now));
+    });
+
+  /** A named policy's failure in Redis; resolves to the wait it imposes, null when Redis cannot answer. */
+  const sharedDelayFail = (policy: PolicyName, ip: string, account: string | null): Promise<number | null> =>
+    attempt('fail', async () => {
+      const p = local.policy(policy);
+      const now = clock.now();
+      const keys = delayKeys(p, sourceOf(ip), account);
+      const waits = await Promise.all(
+        keys.map(([k, free]) => redis.mgDelayFail(delayKey(policy, k), now, free, p.baseDelayMs, p.maxDelayMs, p.forgetAfterMs)),
+      );
+      return Math.max(0, ...waits.map(Number));
+    });
 
   return {
     async check(ip, account) {
@@ -127,7 +151,7 @@ export function sharedGuard(deps: SharedGuardDeps): SharedGuard {
       await sharedSuccess(ip, account);
     },
     async waitMs(policy, ip, account) {
-      const wait = local.waitMs(policy, ip, account);
+      const wait = Math.max(local.waitMs(policy, ip, account), (await sharedWait(policy, ip, account)) ?? 0);
       if (!shares(policy)) return wait;
       const v = await sharedCheck(ip, account);
       return v?.kind === 'blocked' ? Math.max(wait, v.until - clock.now()) : wait;
@@ -135,10 +159,13 @@ export function sharedGuard(deps: SharedGuardDeps): SharedGuard {
     async fail(policy, ip, account, fp = '') {
       const wait = local.fail(policy, ip, account, fp);
       if (shares(policy)) await sharedFailure(ip, account, fp);
-      return wait;
+      return Math.max(wait, (await sharedDelayFail(policy, ip, account)) ?? 0);
     },
     async succeed(policy, ip, account) {
       local.succeed(policy, ip, account);
+      // Forgets the (client, account) and account counts, never the client-wide one (DelayCounter.forgive).
+      const forgiven = delayKeys(local.policy(policy), sourceOf(ip), account).filter(([k]) => !k.startsWith('client:'));
+      if (forgiven.length) await attempt('succeed', () => redis.del(...forgiven.map(([k]) => delayKey(policy, k))));
       if (shares(policy)) await sharedSuccess(ip, account);
     },
     async unblock(ipOrSource) {
