@@ -18,6 +18,9 @@ export interface RedisInstance {
   dir: string;
   /** SIGKILL: the outage a test provokes (the append-only file keeps what was written). */
   kill(): Promise<void>;
+  /** SIGSTOP / SIGCONT: a Redis that hangs (accepts connections, answers nothing). */
+  pause(): void;
+  resume(): void;
   /** Starts it again on the same port and data. */
   restart(): Promise<void>;
   /** Stops it and removes the temp dir. Idempotent. */
@@ -64,6 +67,8 @@ export async function startRedis(): Promise<RedisInstance> {
     url: `redis://127.0.0.1:${port}`,
     dir,
     kill: () => halt('SIGKILL'),
+    pause: () => killQuietly((child as ChildProcess | null)?.pid ?? 0, 'SIGSTOP'),
+    resume: () => killQuietly((child as ChildProcess | null)?.pid ?? 0, 'SIGCONT'),
     restart: launch,
     stop() {
       stopped ??= (async () => {

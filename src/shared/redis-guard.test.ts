@@ -50,6 +50,11 @@ describeInterop('shared guard in Redis', ['redis'], () => {
     });
     return { guard, local, link, events, fallbacks, state };
   };
+  const waitFor = async (cond: () => boolean, ms: number) => {
+    const deadline = Date.now() + ms;
+    while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    return cond();
+  };
   const pair = async () => {
     const prefix = `t${++n}:`;
     return [await instance(prefix), await instance(prefix)] as const;
@@ -115,6 +120,28 @@ describeInterop('shared guard in Redis', ['redis'], () => {
     expect((await b.guard.check('192.0.2.4', null)).kind).toBe('allow');
     expect((await a.guard.blocks()).map((x) => x.source)).not.toContain('192.0.2.4');
   });
+
+  it('a hanging Redis counts as down after one timed-out step: the next steps answer at once, locally', async () => {
+    const [a] = await pair();
+    redis.pause();
+    try {
+      let t0 = Date.now();
+      expect(await a.guard.failure('192.0.2.7', null, 'h1')).toBe(100); // the local count answers
+      const first = Date.now() - t0;
+      expect(first).toBeLessThan(2_000); // the command timeout (1 s), not forever
+      expect(await waitFor(() => !a.link.up, 1_000)).toBe(true);
+      t0 = Date.now();
+      expect((await a.guard.check('192.0.2.7', null)).kind).toBe('allow');
+      const next = Date.now() - t0;
+      console.log(`hanging Redis: first step ${first} ms, next ${next} ms`);
+      expect(next).toBeLessThan(100);
+      expect(a.state.downs).toBe(1);
+    } finally {
+      redis.resume();
+    }
+    expect(await waitFor(() => a.link.up, 5_000)).toBe(true);
+    expect(a.state.ups).toBe(1);
+  }, 15_000);
 
   it('Redis down: blocks seen hold, new failures count locally (fallback counted), and are written back on recovery', async () => {
     const [a, b] = await pair();

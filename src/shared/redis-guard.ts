@@ -59,7 +59,8 @@ export function sharedGuard(deps: SharedGuardDeps): SharedGuard {
     }
     try {
       return await run();
-    } catch {
+    } catch (e) {
+      if (/timed out/i.test((e as Error).message)) link.suspect((e as Error).message);
       deps.onFallback(step);
       return null;
     }

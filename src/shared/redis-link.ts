@@ -20,6 +20,12 @@ export interface RedisLink {
   readonly client: Redis;
   /** True while the command connection is ready. */
   readonly up: boolean;
+  /**
+   * A command timed out: Redis hangs (stopped, swapping, a long script). Treated as an outage — the
+   * connection is dropped and re-made — so that the next logins fall back at once instead of each
+   * waiting out the timeout.
+   */
+  suspect(reason: string): void;
   /** Publishes without waiting for a connection; false when it could not be sent. */
   publish(channel: string, message: string): Promise<boolean>;
   close(): Promise<void>;
@@ -76,6 +82,11 @@ export async function connectRedis(url: string, channels: string[], hooks: Redis
     client,
     get up() {
       return up;
+    },
+    suspect(reason) {
+      if (!up) return;
+      lastError = reason;
+      client.disconnect(true);
     },
     async publish(channel, message) {
       if (!up) return false;
