@@ -13,6 +13,7 @@ import { createAuthenticator } from '../src/core/authenticate.js';
 import { VerifiedCache } from '../src/core/cache.js';
 import { NetworkSet } from '../src/core/enforcement.js';
 import { AuthGuard, DEFAULT_GUARD } from '../src/core/guard.js';
+import { localGuard } from '../src/core/guard-port.js';
 import { Identity } from '../src/core/identity.js';
 import { deriveKeys } from '../src/core/keys.js';
 import { createObserver } from '../src/core/observe.js';
@@ -35,7 +36,7 @@ async function measure(user: string): Promise<string> {
     exempt: new NetworkSet([]),
     cache: new VerifiedCache(keys.cache, 60_000, systemClock),
     clock: systemClock,
-    guard: new AuthGuard(systemClock, { ...DEFAULT_GUARD, blockAfter: 1e9, accountCeiling: 1e9 }),
+    guard: localGuard(new AuthGuard(systemClock, { ...DEFAULT_GUARD, blockAfter: 1e9, accountCeiling: 1e9 })),
     identity: new Identity(),
     observer,
   });

@@ -14,6 +14,7 @@ import { createAuthenticator } from '../src/core/authenticate.js';
 import { VerifiedCache } from '../src/core/cache.js';
 import { NetworkSet } from '../src/core/enforcement.js';
 import { AuthGuard, DEFAULT_GUARD } from '../src/core/guard.js';
+import { localGuard } from '../src/core/guard-port.js';
 import { Identity } from '../src/core/identity.js';
 import { deriveKeys } from '../src/core/keys.js';
 import { createManager } from '../src/core/manage.js';
@@ -57,7 +58,7 @@ async function measure(label: string, store: Store): Promise<string[]> {
       exempt: new NetworkSet([]),
       cache: new VerifiedCache(keys.cache, ttl, systemClock),
       clock: systemClock,
-      guard: new AuthGuard(systemClock, { ...DEFAULT_GUARD, blockAfter: 1_000_000 }),
+      guard: localGuard(new AuthGuard(systemClock, { ...DEFAULT_GUARD, blockAfter: 1_000_000 })),
       identity,
     });
     let i = 0;

@@ -10,7 +10,7 @@ export DEBIAN_FRONTEND=noninteractive
 echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends \
-  dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix postgresql haproxy \
+  dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix postgresql haproxy redis-server \
   openssl ca-certificates curl swaks fetchmail python3 chromium fonts-dejavu-core >/dev/null
 # Cyrus IMAP for the second-upstream suite, without removing Dovecot (see the script).
 ./scripts/install-cyrus.sh
@@ -18,4 +18,5 @@ dovecot --version
 postconf -d mail_version
 ls /usr/lib/postgresql/*/bin/postgres
 haproxy -v | head -1
+redis-server --version
 chromium --version

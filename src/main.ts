@@ -10,7 +10,8 @@ import { createObserver } from './core/observe.js';
 import { createAuthenticator, type Authenticator } from './core/authenticate.js';
 import { VerifiedCache } from './core/cache.js';
 import { NetworkSet } from './core/enforcement.js';
-import { AuthGuard, DEFAULT_GUARD, type GuardEvent } from './core/guard.js';
+import { DEFAULT_GUARD, type GuardEvent } from './core/guard.js';
+import type { Guard } from './core/guard-port.js';
 import { watchUnblocks } from './core/guard-watch.js';
 import { identityFor, type Identity } from './core/identity.js';
 import { deriveKeys, type ServerKeys } from './core/keys.js';
@@ -37,6 +38,7 @@ import { startPop3Front, type Pop3Front } from './protocols/pop3/front.js';
 import { Pop3UpstreamInfo } from './protocols/pop3/upstream-info.js';
 import { createImapLogin, mailSettingsFrom, startPortal, type PortalHandle } from './portal/index.js';
 import { openStore } from './store/index.js';
+import { connectShared, createGuard, outageHooks, type Shared, type SharedHooks } from './shared/index.js';
 import type { Store } from './store/types.js';
 
 /** The policy core with its store: what the CLI needs, and what the server builds on. */
@@ -51,17 +53,39 @@ export interface Core {
   manager: Manager;
   /** The one account name for a typed name, used by every part (core/identity.ts). */
   identity: Identity;
+  /** The Redis several instances share (`redis:` configured), or null. */
+  shared: Shared | null;
   close(): Promise<void>;
 }
 
 /** Opens the configured store (migrating it unless `migrate: false`) and builds the policy core on it. */
 export async function openCore(
   config: Readonly<Config>,
-  opts: { clock?: Clock; hashWorkers?: number; migrate?: boolean; onStoreError?: (e: Error) => void } = {},
+  opts: {
+    clock?: Clock;
+    hashWorkers?: number;
+    migrate?: boolean;
+    onStoreError?: (e: Error) => void;
+    redis?: SharedHooks & { subscribe: boolean };
+  } = {},
 ): Promise<Core> {
   const clock = opts.clock ?? systemClock;
   const keys = deriveKeys(loadOrCreateSecret(config.secretFile));
-  const store = await openStore(config, { migrate: opts.migrate, onError: opts.onStoreError });
+  const shared = config.redis
+    ? await connectShared(config.redis, opts.redis?.subscribe ?? false, {
+        // The CLI says nothing of an outage: its pushes are only a shortcut for the pollers.
+        onDown: (r) => opts.redis?.onDown(r),
+        onUp: () => opts.redis?.onUp(),
+      })
+    : null;
+  let store: Store;
+  try {
+    const opened = await openStore(config, { migrate: opts.migrate, onError: opts.onStoreError });
+    store = shared ? shared.wrap(opened) : opened;
+  } catch (e) {
+    await shared?.close();
+    throw e;
+  }
   const hasher = createHasher({ size: opts.hashWorkers ?? config.auth.hashWorkers, cost: config.auth.bcryptCost });
   const cache = new VerifiedCache(keys.cache, config.auth.cacheTtlMs, clock);
   const sessions = new SessionRegistry();
@@ -89,9 +113,11 @@ export async function openCore(
     sessions,
     manager,
     identity,
+    shared,
     async close() {
       await hasher.close();
       await store.close();
+      await shared?.close();
     },
   };
 }
@@ -106,7 +132,7 @@ const GUARD_MESSAGES: Record<GuardEvent['type'], string> = {
 export interface Server {
   core: Core;
   authenticator: Authenticator;
-  guard: AuthGuard;
+  guard: Guard;
   imap: ImapFront | null;
   smtp: SmtpFront | null;
   pop3: Pop3Front | null;
@@ -128,16 +154,25 @@ export async function startServer(
 ): Promise<Server> {
   const log = opts.log ?? createLogger({ level: config.log.level });
   const tls = config.tls ? loadServerTls(config.tls) : null;
+  let metrics: Metrics | null = null;
+  let resync: (() => Promise<number>) | undefined;
   const core = await openCore(config, {
     ...opts,
     onStoreError: (e) => log.warn({ err: e.message }, 'store connection lost; the pool reconnects'),
+    redis: outageHooks(log, {
+      up: (up) => metrics?.redisUp(up),
+      resync: () => resync?.() ?? Promise.resolve(0),
+    }),
   });
-  const metrics: Metrics | null = config.metrics ? createMetrics({ sessions: core.sessions }) : null;
+  metrics = config.metrics ? createMetrics({ sessions: core.sessions, redis: core.shared !== null }) : null;
+  if (core.shared) metrics?.redisUp(core.shared.link.up);
   let draining = false;
   const t = config.auth.throttle;
-  const guard = new AuthGuard(
-    core.clock,
-    {
+  const guard = createGuard({
+    clock: core.clock,
+    shared: core.shared,
+    onFallback: (step) => metrics?.redisFallback(step),
+    opts: {
       ...DEFAULT_GUARD,
       baseDelayMs: config.auth.failureDelayMs,
       maxDelayMs: Math.max(t.maxDelayMs, config.auth.failureDelayMs),
@@ -146,7 +181,7 @@ export async function startServer(
       windowMs: t.windowMs,
       accountCeiling: t.accountCeiling,
     },
-    (e) => {
+    onEvent: (e) => {
       log.warn(e, GUARD_MESSAGES[e.type]);
       metrics?.guardEvent(e);
       const username = e.type === 'abuse.account-ceiling' ? e.account : null;
@@ -158,7 +193,8 @@ export async function startServer(
         detail: { ...e },
       }).catch((err: Error) => log.error({ err: err.message }, 'cannot write the audit log'));
     },
-  );
+  });
+  resync = guard.resync;
   // A live view, so that a SIGHUP policy reload reaches the portal and the live sessions too.
   let currentPolicy = config.policy;
   let currentExempt = new NetworkSet(config.policy.exemptNetworks);
@@ -199,6 +235,7 @@ export async function startServer(
     store: core.store,
     guard,
     clock: core.clock,
+    wake: core.shared?.waker.for('unblocks'),
     onError: (e) => log.error({ err: e.message }, 'unblock watch failed'),
   });
   const retentionMs = config.audit.retentionMs;
@@ -228,6 +265,7 @@ export async function startServer(
     cache: core.cache,
     clock: core.clock,
     policy: () => ({ policy: currentPolicy, exempt: currentExempt }),
+    wake: core.shared?.waker.for('livepolicy'),
     onError: (e) => log.error({ err: e.message }, 'live policy watch failed'),
   });
   const stopWatching = watchRevocations({
@@ -235,6 +273,7 @@ export async function startServer(
     cache: core.cache,
     sessions: core.sessions,
     clock: core.clock,
+    wake: core.shared?.waker.for('revocations'),
     onError: (e) => log.error({ err: e.message }, 'revocation watch failed'),
   });
   const stopNotices = startNotices(config, core.store, log);

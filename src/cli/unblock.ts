@@ -1,12 +1,15 @@
 /**
  * mailgate unblock [IP]: lists the sources blocked for repeated login failures, or lifts one.
- * The serving process keeps blocks in memory and reports them in the audit log; lifting one is an
- * `admin.unblock` audit event that the serving process acts on within a second.
+ * The serving process keeps blocks in memory (and, with `redis`, in Redis, shared by every
+ * instance) and reports them in the audit log; lifting one is an `admin.unblock` audit event that
+ * every serving process acts on within a second (at once with `redis`: it is pushed), and with
+ * `redis` the shared block is also deleted here, so it is gone even if no instance is running.
  */
 import { appendAudit } from '../core/audit.js';
 import { isIP } from 'node:net';
 import { openCore } from '../main.js';
 import { sourceOf } from '../core/guard.js';
+import { liftSharedBlock, sharedBlocks } from '../shared/index.js';
 import { CliError, parse, readConfig, table, time, type Io } from './util.js';
 
 export const UNBLOCK_HELP = `mailgate unblock                          list sources blocked for login failures
@@ -32,6 +35,9 @@ export async function unblockCommand(argv: string[], io: Io): Promise<number> {
         if (e.type === 'abuse.block') blocks.set(source, { source, until: Number(e.detail?.until), failures: e.detail?.failures });
         if (e.type === 'abuse.unblock' || e.type === 'admin.unblock') blocks.delete(source);
       }
+      // Redis holds every instance's blocks, also those older than a day of audit log.
+      const shared = core.shared ? await sharedBlocks(core.shared, now) : null;
+      for (const b of shared ?? []) blocks.set(b.source, b);
       const rows = [...blocks.values()].filter((b) => b.until > now);
       io.out(
         values.json
@@ -51,6 +57,7 @@ export async function unblockCommand(argv: string[], io: Io): Promise<number> {
       outcome: 'ok',
       detail: { source, actor: 'cli' },
     });
+    if (core.shared) await liftSharedBlock(core.shared, source);
     io.out(values.json ? JSON.stringify({ source }) : `unblock of ${source} recorded; a running mailgate lifts it within a second`);
     return 0;
   } finally {

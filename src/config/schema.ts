@@ -173,6 +173,20 @@ function postgresSection(lc: LoadContext) {
   });
 }
 
+/** redis: { url|url_env|url_file, prefix }: the state several instances share (src/shared/). */
+function redisSection(lc: LoadContext) {
+  return section({ ...secretKeys('url'), prefix: str('mailgate:') }).transform((o, ctx) => {
+    const url = readSecret(o, 'url', lc, ctx);
+    if (url === null && o.url === null && o.url_env === null && o.url_file === null) {
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'required: url_env (e.g. MAILGATE_REDIS_URL), url_file or url' });
+    } else if (url !== null && !/^rediss?:\/\//.test(url)) {
+      // Never echo the value: it may carry the Redis password.
+      ctx.addIssue({ code: 'custom', path: ['url'], message: 'expected a redis:// or rediss:// URL' });
+    }
+    return { url: url ?? '', prefix: o.prefix };
+  });
+}
+
 /** store: { sqlite: FILE } (default ./data/mailgate.db) or { postgres: { url|url_env|url_file, … } }. */
 function storeSection(lc: LoadContext) {
   return section({ sqlite: str(null), postgres: optionalSection(postgresSection(lc)) }).transform((o, ctx) => {
@@ -338,6 +352,8 @@ const notifyFrom = field<string | null>(
 export function configSchema(lc: LoadContext, file: string | null) {
   return section({
     store: storeSection(lc),
+    // Absent: every instance keeps its guard and pushes to itself (one box, the demo).
+    redis: optionalSection(redisSection(lc)),
     audit: section({
       retention: duration(null, { ms: 86_400_000, message: 'expected at least 1d (or leave it unset to keep every event)' }),
     }),
@@ -368,6 +384,7 @@ export function configSchema(lc: LoadContext, file: string | null) {
     /** Absolute path of the file this was loaded from (relative paths in it resolve against its folder). */
     file,
     store: o.store,
+    redis: o.redis,
     audit: { retentionMs: o.audit.retention },
     secretFile: o.secret_file,
     tls: o.tls,

@@ -11,7 +11,7 @@ import type { Observer } from './observe.js';
 import { type EnforcePolicy, type ModeAt, modeAt } from './rollout.js';
 import type { NetworkSet } from './enforcement.js';
 import type { Identity } from './identity.js';
-import type { AuthGuard } from './guard.js';
+import type { Guard } from './guard-port.js';
 import { keyedHash, type ServerKeys } from './keys.js';
 import { fromAllowedNetwork, unusedDeadline } from './passcode-limits.js';
 import { normalizePasscode, passcodeTag } from './passcodes.js';
@@ -49,7 +49,7 @@ export interface AuthenticatorDeps {
   cache: VerifiedCache;
   clock: Clock;
   /** Brute-force defence: blocked sources are refused before any work; failures are delayed. */
-  guard: AuthGuard;
+  guard: Guard;
   /** Turns the typed name into the one account name (core/identity.ts). */
   identity: Identity;
   /** Records main-password logins of observed accounts ("would break", core/observe.ts). */
@@ -69,7 +69,7 @@ export interface Authenticator {
    * the guard counts it; returns how long after the login command to answer a failure — the
    * same delay as for a refused passcode, so the answer time does not tell the two apart.
    */
-  recordUpstreamResult(req: AuthRequest, ok: boolean, detail?: string): number;
+  recordUpstreamResult(req: AuthRequest, ok: boolean, detail?: string): Promise<number>;
 }
 
 export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
@@ -103,9 +103,9 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   /** Identifies (account, secret) for the guard's repeat detection without keeping the secret. */
   const fingerprint = (account: string, secret: string) => keyedHash(keys.cache, 'failed-login', account, secret).slice(0, 16);
 
-  const reject = (req: AuthRequest, account: string, reason: RejectReason, passcodeId: string | null = null): Decision => {
+  const reject = async (req: AuthRequest, account: string, reason: RejectReason, passcodeId: string | null = null): Promise<Decision> => {
     audit(req, account || null, 'reject', reason, passcodeId, req.clientId ? { client: req.clientId } : null);
-    const delayMs = deps.guard.failure(req.remoteIp, account || null, fingerprint(account, req.secret));
+    const delayMs = await deps.guard.failure(req.remoteIp, account || null, fingerprint(account, req.secret));
     return { kind: 'reject', account, reason, delayMs, ...(HINTED.has(reason) ? { hint: 'needs-passcode' as const } : {}) };
   };
 
@@ -128,7 +128,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     if (account === null || req.secret === '' || req.secret.includes('\u0000') || Buffer.byteLength(req.secret) > MAX_SECRET_BYTES) {
       return reject(req, account ?? '', 'malformed');
     }
-    const verdict = deps.guard.check(req.remoteIp, account);
+    const verdict = await deps.guard.check(req.remoteIp, account);
     if (verdict.kind === 'blocked') {
       // Answered at once and cheaply: no store, no bcrypt, no upstream connection.
       audit(req, account, 'reject', 'throttled', null, { block: verdict.reason, until: verdict.until });
@@ -185,7 +185,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
       row.lastUsedIp === req.remoteIp &&
       row.lastUsedClient === client;
     if (!fresh) await store.recordPasscodeUse(row.id, now, req.remoteIp, client);
-    deps.guard.success(req.remoteIp, account);
+    await deps.guard.success(req.remoteIp, account);
     audit(req, account, 'accept', null, row.id, { cached: cachedId !== null, ...(req.clientId ? { client: req.clientId } : {}) });
     return { kind: 'accept-passcode', account, passcodeId: row.id, cached: cachedId !== null, expiresAt: row.expiresAt };
   }
@@ -196,14 +196,14 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
       policy = p;
       exempt = e;
     },
-    recordUpstreamResult(req, ok, detail) {
+    async recordUpstreamResult(req, ok, detail) {
       const account = identity.canonical(req.user);
       audit(req, account, ok ? 'upstream-accept' : 'upstream-reject', detail ?? null, null, null);
       const mode = observing.get(req);
       observing.delete(req);
       if (ok && mode && account) deps.observer?.wouldBreak(req, account, mode);
       if (ok) {
-        if (account) deps.guard.success(req.remoteIp, account);
+        if (account) await deps.guard.success(req.remoteIp, account);
         return 0;
       }
       return deps.guard.failure(req.remoteIp, account, fingerprint(account ?? '', req.secret));

@@ -9,6 +9,7 @@ import { formatPasscode, generatePasscode, normalizePasscode, passcodeTag } from
 import { SessionRegistry } from './sessions.js';
 import { Identity } from './identity.js';
 import { AuthGuard, DEFAULT_GUARD } from './guard.js';
+import { localGuard } from './guard-port.js';
 import type { AuthRequest, Hasher } from './types.js';
 import { openSqliteStore } from '../store/sqlite/index.js';
 import type { Store } from '../store/types.js';
@@ -113,7 +114,7 @@ describe('authenticate()', () => {
       exempt: new NetworkSet(['10.0.0.5/32']),
       cache,
       clock,
-      guard: new AuthGuard(clock, { ...DEFAULT_GUARD, blockAfter: 1000 }),
+      guard: localGuard(new AuthGuard(clock, { ...DEFAULT_GUARD, blockAfter: 1000 })),
       identity: new Identity(),
     });
     manager = createManager({
@@ -207,7 +208,7 @@ describe('authenticate()', () => {
       exempt: new NetworkSet([]),
       cache,
       clock,
-      guard,
+      guard: localGuard(guard),
       identity: new Identity(),
     });
     expect(await strict.authenticate(req('alice@example.com', 'wrong-1'))).toMatchObject({ reason: 'not-a-passcode', delayMs: 2000 });
@@ -232,7 +233,7 @@ describe('authenticate()', () => {
       exempt: new NetworkSet([]),
       cache,
       clock,
-      guard: new AuthGuard(clock, { ...DEFAULT_GUARD, blockAfter: 1000 }),
+      guard: localGuard(new AuthGuard(clock, { ...DEFAULT_GUARD, blockAfter: 1000 })),
       identity,
     });
     const m = createManager({

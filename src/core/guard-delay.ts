@@ -46,6 +46,16 @@ export const DEFAULT_POLICIES: Readonly<Record<PolicyName, DelayPolicy>> = {
   'admin-token': { ...TIMING, counts: [{ per: 'client', freeFailures: 30 }], sharesMailLogin: false },
 };
 
+/** The keys a failure of (client, account) is counted under, each with its free failures. */
+export function delayKeys(policy: DelayPolicy, client: string, account: string | null): Array<[string, number]> {
+  const out: Array<[string, number]> = [];
+  for (const c of policy.counts) {
+    if (c.per === 'client') out.push([`client:${client}`, c.freeFailures]);
+    else if (account !== null) out.push([c.per === 'account' ? `account:${account}` : `pair:${client}|${account}`, c.freeFailures]);
+  }
+  return out;
+}
+
 interface Entry {
   failures: number;
   until: number;
@@ -62,14 +72,8 @@ export class DelayCounter {
     this.entries = ttlMap<Entry>(clock, policy.maxKeys);
   }
 
-  /** The keys a failure of (client, account) is counted under, each with its free failures. */
   private keys(client: string, account: string | null): Array<[string, number]> {
-    const out: Array<[string, number]> = [];
-    for (const c of this.policy.counts) {
-      if (c.per === 'client') out.push([`client:${client}`, c.freeFailures]);
-      else if (account !== null) out.push([c.per === 'account' ? `account:${account}` : `pair:${client}|${account}`, c.freeFailures]);
-    }
-    return out;
+    return delayKeys(this.policy, client, account);
   }
 
   /** Milliseconds still to wait before (client, account) may try again; 0 means go ahead. */

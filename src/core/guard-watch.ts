@@ -3,22 +3,28 @@
  * (the audit log is the record of admin actions anyway), which the serving process picks up here
  * and applies to its guard.
  */
-import type { AuthGuard } from './guard.js';
+import type { Guard } from './guard-port.js';
 import type { Clock } from './types.js';
 import type { Store } from '../store/types.js';
 
 /** Polls the audit log for `admin.unblock` events and lifts those blocks; returns the stop function. */
 export function watchUnblocks(deps: {
   store: Store;
-  guard: AuthGuard;
+  guard: Guard;
   clock: Clock;
   intervalMs?: number;
   onError?: (e: Error) => void;
+  /** Subscribes to pushes from other instances (src/shared/push.ts): poll at once, not at the next tick. */
+  wake?: (listener: () => void) => void;
 }): () => void {
   let afterId: number | null = null;
   let running = false;
-  const tick = async () => {
-    if (running) return;
+  let again = false;
+  const tick = async (): Promise<void> => {
+    if (running) {
+      again = true; // a push arrived during a poll: poll once more after it
+      return;
+    }
     running = true;
     try {
       if (afterId === null) {
@@ -30,14 +36,19 @@ export function watchUnblocks(deps: {
       for (const e of events) {
         afterId = Math.max(afterId, e.id ?? 0);
         const source = typeof e.detail?.source === 'string' ? e.detail.source : null;
-        if (source) deps.guard.unblock(source);
+        if (source) await deps.guard.unblock(source);
       }
     } catch (e) {
       deps.onError?.(e as Error);
     } finally {
       running = false;
     }
+    if (again) {
+      again = false;
+      await tick();
+    }
   };
+  deps.wake?.(() => void tick());
   void tick();
   const timer = setInterval(() => void tick(), deps.intervalMs ?? 500);
   timer.unref();

@@ -102,6 +102,11 @@ export function sourceOf(ip: string): string {
     .join(':')}::/64`;
 }
 
+/** The wait before answering a failure, doubling with each counted (unforgiven) failure. */
+export function failureDelay(opts: Pick<GuardOptions, 'baseDelayMs' | 'maxDelayMs'>, counted: number): number {
+  return Math.min(opts.maxDelayMs, opts.baseDelayMs * 2 ** Math.max(0, Math.min(counted - 1, 20)));
+}
+
 export class AuthGuard {
   private readonly sources;
   private readonly accounts;
@@ -175,8 +180,7 @@ export class AuthGuard {
       }
       if (account && !this.isKnown(account, src, now)) this.countAccount(account, now);
     }
-    const counted = s.failures - s.forgiven;
-    return Math.min(this.opts.maxDelayMs, this.opts.baseDelayMs * 2 ** Math.max(0, Math.min(counted - 1, 20)));
+    return failureDelay(this.opts, s.failures - s.forgiven);
   }
 
   /**
@@ -228,6 +232,11 @@ export class AuthGuard {
     if (counter.policy.sharesMailLogin) this.success(ip, account);
   }
 
+  /** A named policy as configured here (the shared guard counts it in Redis the same way). */
+  policy(name: PolicyName): DelayPolicy {
+    return this.policies.get(name)!.policy;
+  }
+
   /** Lifts a block (admin action); accepts an address or a source as listed. */
   unblock(ipOrSource: string): boolean {
     const src = ipOrSource.endsWith('/64') ? ipOrSource : sourceOf(ipOrSource);
@@ -237,6 +246,21 @@ export class AuthGuard {
       this.onEvent({ type: 'abuse.unblock', source: src });
     }
     return had;
+  }
+
+  /**
+   * Holds a block decided elsewhere (the shared state of several instances), so that it still
+   * holds here if that state becomes unreachable. No event: whoever decided it reported it.
+   */
+  mirrorBlock(ipOrSource: string, until: number, failures: number): void {
+    const src = ipOrSource.endsWith('/64') ? ipOrSource : sourceOf(ipOrSource);
+    const now = this.clock.now();
+    if (until <= now) return;
+    const s = this.sources.get(src) ?? { failures, forgiven: 0, first: now, blockedUntil: 0, seen: [], byAccount: new Map() };
+    if (s.blockedUntil >= until) return;
+    s.blockedUntil = until;
+    s.failures = Math.max(s.failures, failures);
+    this.sources.set(src, s, { ttl: until - now });
   }
 
   /** Sources blocked now, the least recently active first. */

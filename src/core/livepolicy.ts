@@ -32,6 +32,8 @@ export interface LivePolicyDeps {
   policy: () => { policy: EnforcePolicy; exempt: NetworkSet };
   intervalMs?: number;
   onError?: (e: Error) => void;
+  /** Subscribes to pushes from other instances (src/shared/push.ts): poll at once, not at the next tick. */
+  wake?: (listener: () => void) => void;
 }
 
 export interface LivePolicy {
@@ -48,6 +50,7 @@ export function watchLivePolicy(deps: LivePolicyDeps): LivePolicy {
   const afterId = new Map<string, number>();
   let running = false;
   let lastTick = clock.now();
+  let again = false;
 
   /** Ends the account's main-password sessions if the account is now enforced for them. */
   const recheckAccount = async (account: string): Promise<number> => {
@@ -91,8 +94,11 @@ export function watchLivePolicy(deps: LivePolicyDeps): LivePolicy {
     }
   };
 
-  const tick = async () => {
-    if (running) return;
+  const tick = async (): Promise<void> => {
+    if (running) {
+      again = true; // a push arrived during a poll: poll once more after it
+      return;
+    }
     running = true;
     try {
       const now = clock.now();
@@ -105,6 +111,10 @@ export function watchLivePolicy(deps: LivePolicyDeps): LivePolicy {
       deps.onError?.(e as Error);
     } finally {
       running = false;
+    }
+    if (again) {
+      again = false;
+      await tick();
     }
   };
   /** Re-checks every account with a live main-password session. */
@@ -120,6 +130,7 @@ export function watchLivePolicy(deps: LivePolicyDeps): LivePolicy {
     return closed;
   }
 
+  deps.wake?.(() => void tick());
   void tick();
   const timer = setInterval(() => void tick(), deps.intervalMs ?? 500);
   timer.unref();

@@ -4,6 +4,7 @@ import { createAuthenticator, type Authenticator } from './authenticate.js';
 import { VerifiedCache } from './cache.js';
 import { NetworkSet } from './enforcement.js';
 import { AuthGuard, DEFAULT_GUARD } from './guard.js';
+import { localGuard } from './guard-port.js';
 import { Identity } from './identity.js';
 import { deriveKeys } from './keys.js';
 import { createManager } from './manage.js';
@@ -54,7 +55,7 @@ describe('observe mode in the authenticator', () => {
       exempt: new NetworkSet(['10.0.0.5/32']),
       cache: new VerifiedCache(keys.cache, 60_000, clock),
       clock,
-      guard: new AuthGuard(clock, { ...DEFAULT_GUARD, blockAfter: 1000 }),
+      guard: localGuard(new AuthGuard(clock, { ...DEFAULT_GUARD, blockAfter: 1000 })),
       identity: new Identity(),
       observer,
     });

@@ -8,6 +8,7 @@ import { createAuthenticator } from './authenticate.js';
 import { VerifiedCache } from './cache.js';
 import { NetworkSet } from './enforcement.js';
 import { AuthGuard, DEFAULT_GUARD } from './guard.js';
+import { localGuard } from './guard-port.js';
 import { Identity } from './identity.js';
 import { deriveKeys } from './keys.js';
 import { createManager } from './manage.js';
@@ -45,7 +46,18 @@ describe('per-passcode limits', () => {
     const guard = new AuthGuard(clock, { ...DEFAULT_GUARD, blockAfter: 1000 });
     const exempt = new NetworkSet([]);
     const identity = new Identity();
-    const auth = createAuthenticator({ store, hasher, keys, policy, exempt, cache, clock, guard, identity, expireUnusedMs });
+    const auth = createAuthenticator({
+      store,
+      hasher,
+      keys,
+      policy,
+      exempt,
+      cache,
+      clock,
+      guard: localGuard(guard),
+      identity,
+      expireUnusedMs,
+    });
     const manager = createManager({ store, hasher, keys, clock, random: randomBytes, policy, cache, sessions, identity, expireUnusedMs });
     return { auth, manager };
   };

@@ -10,6 +10,7 @@ import { createAuthenticator } from './authenticate.js';
 import { VerifiedCache } from './cache.js';
 import { NetworkSet } from './enforcement.js';
 import { AuthGuard, DEFAULT_GUARD } from './guard.js';
+import { localGuard } from './guard-port.js';
 import { Identity } from './identity.js';
 import { deriveKeys } from './keys.js';
 import { createManager } from './manage.js';
@@ -45,7 +46,7 @@ describe('refusal hint', () => {
       exempt: new NetworkSet(['10.0.0.5/32']),
       cache,
       clock,
-      guard: new AuthGuard(clock, { ...DEFAULT_GUARD, blockAfter: 3 }),
+      guard: localGuard(new AuthGuard(clock, { ...DEFAULT_GUARD, blockAfter: 3 })),
       identity,
     });
     const sessions = new SessionRegistry();

@@ -16,14 +16,20 @@ export function watchRevocations(deps: {
   clock: Clock;
   intervalMs?: number;
   onError?: (e: Error) => void;
+  /** Subscribes to pushes from other instances (src/shared/push.ts): poll at once, not at the next tick. */
+  wake?: (listener: () => void) => void;
 }): () => void {
   const seen = new Set<string>();
   // Look back a little further than the interval: clocks of two processes on one host agree, but
   // a write committed just as we polled must not be missed.
   let since = deps.clock.now() - 5_000;
   let running = false;
-  const tick = async () => {
-    if (running) return;
+  let again = false;
+  const tick = async (): Promise<void> => {
+    if (running) {
+      again = true; // a push arrived during a poll: poll once more after it
+      return;
+    }
     running = true;
     try {
       const now = deps.clock.now();
@@ -40,7 +46,12 @@ export function watchRevocations(deps: {
     } finally {
       running = false;
     }
+    if (again) {
+      again = false;
+      await tick();
+    }
   };
+  deps.wake?.(() => void tick());
   const timer = setInterval(() => void tick(), deps.intervalMs ?? 500);
   timer.unref();
   return () => clearInterval(timer);

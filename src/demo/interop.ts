@@ -9,7 +9,7 @@ import { postgresBinDir, postgresUser } from './postgres.js';
 /** What the demo needs (a one-box install never needs PostgreSQL). */
 export const INTEROP_INSTALL_HINT = 'apt-get install -y dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix';
 /** What the whole test suite needs. */
-const TEST_INSTALL_HINT = `${INTEROP_INSTALL_HINT} postgresql haproxy`;
+const TEST_INSTALL_HINT = `${INTEROP_INSTALL_HINT} postgresql haproxy redis-server`;
 
 /**
  * Never `apt-get install cyrus-imapd`: it conflicts with dovecot-imapd and removes Dovecot. The
@@ -89,6 +89,7 @@ export function interopStatus(): {
   cyrus: boolean;
   postgres: boolean;
   haproxy: boolean;
+  redis: boolean;
   hint: string;
   cyrusHint: string;
 } {
@@ -104,9 +105,11 @@ export function interopStatus(): {
   // PostgreSQL refuses root: as root it runs as the package's `postgres` user (demo/postgres.ts).
   const postgres = postgresBinDir() !== null && (!root || postgresUser() !== null);
   const haproxy = findExecutable('haproxy', ['/usr/sbin/haproxy']) !== null;
-  // MAILGATE_INTEROP_DISABLE=dovecot,postfix,cyrus,postgres,haproxy pretends a component is missing (to
+  // MAILGATE_INTEROP_DISABLE=dovecot,postfix,cyrus,postgres,haproxy,redis pretends a component is missing (to
   // exercise the skip/fail paths, or to skip the slower interop suites locally).
   const disabled = new Set((process.env.MAILGATE_INTEROP_DISABLE ?? '').split(',').map((x) => x.trim()));
+  // Only the multi-instance tests need it; it runs as whoever runs the tests.
+  const redis = findExecutable('redis-server', ['/usr/bin/redis-server']) !== null;
   const hint = root ? TEST_INSTALL_HINT : `${TEST_INSTALL_HINT} (and run the tests as root)`;
   const cyrus = root && cyrusBinaries() !== null && /^cyrus:/m.test(readFileSync('/etc/passwd', 'utf8')); // master drops to it
   const cyrusHint = root ? CYRUS_INSTALL_HINT : `${CYRUS_INSTALL_HINT} (and run the tests as root)`;
@@ -116,6 +119,7 @@ export function interopStatus(): {
     cyrus: cyrus && !disabled.has('cyrus'),
     postgres: postgres && !disabled.has('postgres'),
     haproxy: haproxy && !disabled.has('haproxy'),
+    redis: redis && !disabled.has('redis'),
     hint,
     cyrusHint,
   };

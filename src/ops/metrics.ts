@@ -15,10 +15,14 @@ export interface Metrics {
   guardEvent(e: GuardEvent): void;
   /** Store reachability as the readiness probe last saw it (1/0). */
   storeUp(up: boolean): void;
+  /** Redis reachability (1/0), when `redis` is configured. */
+  redisUp(up: boolean): void;
+  /** A guard step answered from local state because Redis was unreachable. */
+  redisFallback(step: string): void;
 }
 
 /** Builds the registry; `sessions` is read at every scrape. */
-export function createMetrics(deps: { sessions: SessionRegistry; defaultMetrics?: boolean }): Metrics {
+export function createMetrics(deps: { sessions: SessionRegistry; defaultMetrics?: boolean; redis?: boolean }): Metrics {
   const registry = new Registry();
   if (deps.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'mailgate_' });
   const decisions = new Counter({
@@ -45,6 +49,15 @@ export function createMetrics(deps: { sessions: SessionRegistry; defaultMetrics?
     help: 'Brute-force guard events (abuse.block, abuse.account-ceiling, …)',
     labelNames: ['type'] as const,
     registers: [registry],
+  });
+  // Only with `redis` configured: a one-box install must not show a Redis that is "down".
+  const redisRegistries = deps.redis ? [registry] : [];
+  const redisUp = new Gauge({ name: 'mailgate_redis_up', help: '1 while the shared Redis is reachable', registers: redisRegistries });
+  const redisFallbacks = new Counter({
+    name: 'mailgate_redis_fallback_total',
+    help: 'Guard steps answered from local state because Redis was unreachable',
+    labelNames: ['step'] as const,
+    registers: redisRegistries,
   });
   const store = new Gauge({ name: 'mailgate_store_up', help: '1 when the last readiness probe reached the store', registers: [registry] });
   new Gauge({
@@ -78,6 +91,12 @@ export function createMetrics(deps: { sessions: SessionRegistry; defaultMetrics?
     },
     guardEvent(e) {
       guard.inc({ type: e.type });
+    },
+    redisUp(up) {
+      redisUp.set(up ? 1 : 0);
+    },
+    redisFallback(step) {
+      redisFallbacks.inc({ step });
     },
     storeUp(up) {
       store.set(up ? 1 : 0);

@@ -4,6 +4,9 @@
  * tokens are throttled per client IP like wrong passwords.
  */
 import { parseNetworks } from '../core/passcode-limits.js';
+import { isIP } from 'node:net';
+import { appendAudit } from '../core/audit.js';
+import { sourceOf } from '../core/guard.js';
 import type { Identity } from '../core/identity.js';
 import { parseDuration } from '../config/load.js';
 import { UsageError } from '../core/manage.js';
@@ -83,6 +86,17 @@ async function accountDetail(p: Portal, user: string) {
     twoFactor: await p.tf.status(user),
     liveSessions: p.deps.sessions.list({ account: a.username }).length,
   };
+}
+
+/**
+ * Lifts a block like `mailgate unblock IP`: the `admin.unblock` audit event reaches every other
+ * instance (pushed with redis, polled without), and this instance's guard lifts it at once.
+ */
+async function liftBlock(p: Portal, ip: string): Promise<{ source: string; lifted: boolean }> {
+  if (isIP(ip) === 0 && !/^[0-9a-f:]+::\/64$/i.test(ip)) throw new UsageError(`not an IP address: ${ip.slice(0, 60)}`);
+  const source = ip.endsWith('/64') ? ip : sourceOf(ip);
+  await appendAudit(p.deps.store, p.deps.clock, { type: 'admin.unblock', ip: source, outcome: 'ok', detail: { source, actor: 'api' } });
+  return { source, lifted: await p.guard.unblock(source) };
 }
 
 const ACCOUNT = '/api/admin/accounts/([^/]+)';
@@ -175,6 +189,8 @@ const ENDPOINTS: Endpoint[] = [
     pattern: new RegExp(`^${ACCOUNT}/emergency-codes$`),
     run: async ({ p, user }) => [201, { codes: await p.tf.regenerateCodes(user, A) }],
   },
+  { method: 'GET', pattern: /^\/api\/admin\/blocks$/, run: async ({ p }) => ok(await p.guard.blocks()) },
+  { method: 'DELETE', pattern: /^\/api\/admin\/blocks\/([^/]+)$/, run: async ({ p, user: ip }) => ok(await liftBlock(p, ip)) },
   {
     // The same report as `mailgate report rollout` (one function builds both).
     method: 'GET',
@@ -190,13 +206,13 @@ const ENDPOINTS: Endpoint[] = [
 ];
 
 /** True when the request carries the configured token; answers 401/403/429 itself otherwise. */
-function authorized(p: Portal, c: Ctx): boolean {
+async function authorized(p: Portal, c: Ctx): Promise<boolean> {
   const token = p.deps.admin.token;
   if (!token) {
     sendJson(c.res, 403, { error: 'the admin API is off: set admin.token, admin.token_env or admin.token_file in the configuration' });
     return false;
   }
-  const wait = p.guard.waitMs('admin-token', c.ip, null);
+  const wait = await p.guard.waitMs('admin-token', c.ip, null);
   if (wait > 0) {
     sendJson(
       c.res,
@@ -208,7 +224,7 @@ function authorized(p: Portal, c: Ctx): boolean {
   }
   const m = /^Bearer\s+(\S+)\s*$/i.exec(c.req.headers.authorization ?? '');
   if (m?.[1] && sameSecret(m[1], token)) return true;
-  p.guard.fail('admin-token', c.ip, null);
+  await p.guard.fail('admin-token', c.ip, null);
   p.deps.log.warn({ ip: c.ip, path: c.path }, 'admin API: missing or wrong bearer token');
   sendJson(
     c.res,
@@ -233,7 +249,7 @@ async function jsonBody(c: Ctx): Promise<Json> {
 }
 
 export async function handleAdmin(p: Portal, c: Ctx): Promise<void> {
-  if (!authorized(p, c)) return;
+  if (!(await authorized(p, c))) return;
   const matches = ENDPOINTS.map((e) => ({ e, m: e.pattern.exec(c.path) })).filter((x) => x.m);
   const hit = matches.find((x) => x.e.method === c.req.method);
   if (!hit) {

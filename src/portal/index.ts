@@ -10,6 +10,7 @@ import { announcePeer, readProxyHeader } from '../net/proxied.js';
 import { PROXY_REFUSED, refusalLog } from '../protocols/front/refusals.js';
 import { NetworkSet } from '../core/enforcement.js';
 import { AuthGuard } from '../core/guard.js';
+import { localGuard } from '../core/guard-port.js';
 import { createTwoFactor, issuerFor } from '../core/twofactor.js';
 import type { Config } from '../config/types.js';
 import { createRequestHandler } from './app.js';
@@ -84,7 +85,7 @@ function buildPortal(deps: PortalDeps): Portal {
     base,
     secure,
     trustedProxies: new NetworkSet(deps.portal.trustedProxies),
-    guard: deps.guard ?? new AuthGuard(deps.clock),
+    guard: deps.guard ?? localGuard(new AuthGuard(deps.clock)),
     inFlight: new InFlight(),
     once: new OnceForms(deps.clock),
   };

@@ -1,7 +1,7 @@
 /** What the portal is built from, and what its request handlers share. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { NetworkSet } from '../core/enforcement.js';
-import type { AuthGuard } from '../core/guard.js';
+import type { Guard } from '../core/guard-port.js';
 import type { Identity } from '../core/identity.js';
 import type { ServerKeys } from '../core/keys.js';
 import type { Manager } from '../core/manage.js';
@@ -67,7 +67,7 @@ export interface PortalDeps {
    * blocked here too, and wrong main passwords typed here count against it there.
    * Default: a guard of the portal's own.
    */
-  guard?: AuthGuard;
+  guard?: Guard;
 }
 
 /** The portal's shared services, built once by startPortal. */
@@ -77,7 +77,7 @@ export interface Portal {
   sessions: PortalSessions;
   pre: PreSessionCsrf;
   /** The brute-force guard: its named policies answer wrong passwords, codes and tokens with 429 and a wait. */
-  guard: AuthGuard;
+  guard: Guard;
   /** Password and code checks in flight: concurrent guesses are refused, not checked. */
   inFlight: InFlight;
   /** One-time form tokens and one-time display of secrets (once.ts says why). */

@@ -14,6 +14,7 @@ import { openCore } from '../../src/main.js';
 import { createAuthenticator } from '../../src/core/authenticate.js';
 import { NetworkSet } from '../../src/core/enforcement.js';
 import { AuthGuard, DEFAULT_GUARD } from '../../src/core/guard.js';
+import { localGuard } from '../../src/core/guard-port.js';
 
 describe('crash safety of the store', () => {
   it('keeps every printed passcode and every confirmed revocation across a SIGKILL', async () => {
@@ -74,7 +75,7 @@ describe('crash safety of the store', () => {
         exempt: new NetworkSet([]),
         cache: core.cache,
         clock: core.clock,
-        guard: new AuthGuard(core.clock, { ...DEFAULT_GUARD, blockAfter: 1e6, accountCeiling: 1e6 }),
+        guard: localGuard(new AuthGuard(core.clock, { ...DEFAULT_GUARD, blockAfter: 1e6, accountCeiling: 1e6 })),
       });
       for (const c of created) {
         const d = await auth.authenticate({ user: c.user!, secret: c.passcode!, protocol: 'imap', remoteIp: '192.0.2.1' });

@@ -51,7 +51,7 @@ describeInterop('brute-force guard cannot be reset', ['dovecot'], () => {
     // 2 guesses per round: the 5th distinct failure (round 3) blocks, so mallory's own login in
     // that round is refused too.
     expect({ blockedInRound, guesses }).toEqual({ blockedInRound: 3, guesses: 6 });
-    expect(gate.server.guard.check(FROM, MALLORY.user)).toMatchObject({ kind: 'blocked', reason: 'source-blocked' });
+    expect(await gate.server.guard.check(FROM, MALLORY.user)).toMatchObject({ kind: 'blocked', reason: 'source-blocked' });
     const blocks = await gate.server.core.store.queryAudit({ type: 'abuse.block' });
     expect(blocks.map((b) => [b.ip, b.detail?.failures])).toEqual([[FROM, 5]]);
   });

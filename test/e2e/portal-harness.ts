@@ -4,6 +4,7 @@
  * browser test runs the real thing in front of Dovecot.
  */
 import { AuthGuard, DEFAULT_GUARD, type DelayPolicy } from '../../src/core/guard.js';
+import { localGuard } from '../../src/core/guard-port.js';
 import { Identity } from '../../src/core/identity.js';
 import { randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
@@ -72,7 +73,7 @@ export async function startHarness(opts: Partial<PortalDeps> & { throttle?: Part
     'admin-token': throttle,
   });
   const portal = await startPortal({
-    guard,
+    guard: localGuard(guard),
     store,
     manager,
     hasher,

@@ -98,7 +98,7 @@ describeInterop('portal behind a reverse proxy, and concurrent sign-ins', ['dove
     expect((await gate.server.core.store.getPortalSession(sid))?.ip).toBe('203.0.113.8');
 
     // The proxy host itself (the webmail's IMAP logins come from it) is not blocked.
-    expect(gate.server.guard.blocks().map((b) => b.source)).toEqual(['203.0.113.7']);
+    expect((await gate.server.guard.blocks()).map((b) => b.source)).toEqual(['203.0.113.7']);
     expect(await imapLoginWorks(gate, BOB.user, BOB.password)).toBe(true);
 
     const audit = await gate.server.core.store.queryAudit({ type: 'portal.signin' });
@@ -120,7 +120,7 @@ describeInterop('portal behind a reverse proxy, and concurrent sign-ins', ['dove
     for (const i of [1, 2, 3, 4]) answers.push((await signIn(b, ALICE.user, `guess-${i}`, `198.51.100.${i}`)).status);
     expect(answers).toEqual([400, 400, 400, 429]); // one source, whatever the header said
     expect((await signIn(new Browser(portalUrl(gate)), ALICE.user, ALICE.password, '198.51.100.99')).status).toBe(429);
-    expect(gate.server.guard.blocks().map((x) => x.source)).toEqual(['127.0.0.1']);
+    expect((await gate.server.guard.blocks()).map((x) => x.source)).toEqual(['127.0.0.1']);
     const audit = await gate.server.core.store.queryAudit({ type: 'portal.signin' });
     expect(new Set(audit.map((e) => e.ip))).toEqual(new Set(['127.0.0.1']));
     expect(dovecot.log()).not.toContain('rip=198.51.100.');

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { totpCode } from '../../src/core/totp.js';
 import { AuthGuard, DEFAULT_GUARD } from '../../src/core/guard.js';
+import { localGuard } from '../../src/core/guard-port.js';
 import { makeCerts } from '../../src/demo/certs.js';
 import { Browser, csrfOf, enrol, startHarness, type Harness } from './portal-harness.js';
 
@@ -195,7 +196,7 @@ describe('portal over HTTP', () => {
 
   it("shares the mail fronts' brute-force guard: a blocked source is refused, and portal failures count there", async () => {
     const guard = new AuthGuard({ now: () => h.clock.now() }, { ...DEFAULT_GUARD, blockAfter: 3 });
-    h = await startHarness({ guard });
+    h = await startHarness({ guard: localGuard(guard) });
     const b = new Browser(h.url);
     for (const pw of ['a', 'b'])
       expect((await b.submit('/signin', { username: 'alice@example.com', password: pw }, '/signin')).status).toBe(400);

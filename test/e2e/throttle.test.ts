@@ -85,7 +85,7 @@ describeInterop('login throttling', ['dovecot'], () => {
     let ok = false;
     for (let i = 0; i < 20 && !ok; i++) {
       await new Promise((r) => setTimeout(r, 100));
-      ok = gate.server.guard.check('127.0.0.7', ALICE).kind === 'allow';
+      ok = (await gate.server.guard.check('127.0.0.7', ALICE)).kind === 'allow';
     }
     expect(ok).toBe(true);
     expect((await login('127.0.0.7', passcode)).ok).toBe(true);

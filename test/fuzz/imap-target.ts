@@ -28,7 +28,7 @@ export async function startFuzzTarget(
   const certs = await makeCerts(mkdtempSync(join(tmpdir(), 'mailgate-fuzz-')));
   const refuseAll: Authenticator = {
     authenticate: async (req) => ({ kind: 'reject', account: req.user, reason: 'unknown-passcode', delayMs: 0 }),
-    recordUpstreamResult: () => 0,
+    recordUpstreamResult: async () => 0,
     setPolicy: () => {},
   };
   const upstream = {

@@ -14,7 +14,7 @@ import { interopStatus } from '../../src/demo/interop.js';
 /** Set MAILGATE_REQUIRE_INTEROP=1 (CI) to turn "component missing → skipped" into a failure: test policy, not the product's. */
 export const REQUIRE_INTEROP: boolean = process.env.MAILGATE_REQUIRE_INTEROP === '1';
 
-export type InteropComponent = 'dovecot' | 'postfix' | 'cyrus' | 'postgres' | 'haproxy';
+export type InteropComponent = 'dovecot' | 'postfix' | 'cyrus' | 'postgres' | 'haproxy' | 'redis';
 
 export function describeInterop(name: string, needs: InteropComponent[], fn: () => void): void {
   const status = interopStatus();

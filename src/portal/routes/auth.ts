@@ -66,7 +66,7 @@ async function signinPost(p: Portal, c: Ctx): Promise<void> {
     showSignin(p, c, 400, { username, error, errorOn: account ? 'password' : 'username' });
     return;
   }
-  const wait = p.guard.waitMs('portal-password', c.ip, account);
+  const wait = await p.guard.waitMs('portal-password', c.ip, account);
   if (wait > 0) {
     await audit(p, c, 'portal.signin', account, 'reject', 'throttled');
     showSignin(p, c, 429, { username, error: `Too many failed attempts. Wait ${waitText(wait)}, then try again.` }, null, {
@@ -91,7 +91,7 @@ async function signinPost(p: Portal, c: Ctx): Promise<void> {
     return;
   }
   if (!ok) {
-    p.guard.fail('portal-password', c.ip, account, keyedHash(p.deps.keys.cache, 'portal-password', account, password).slice(0, 16));
+    await p.guard.fail('portal-password', c.ip, account, keyedHash(p.deps.keys.cache, 'portal-password', account, password).slice(0, 16));
     await audit(p, c, 'portal.signin', account, 'reject', 'wrong-password');
     showSignin(p, c, 400, {
       username,
@@ -99,7 +99,7 @@ async function signinPost(p: Portal, c: Ctx): Promise<void> {
     });
     return;
   }
-  p.guard.succeed('portal-password', c.ip, account);
+  await p.guard.succeed('portal-password', c.ip, account);
   if (c.session) await p.sessions.end(c.session);
   const enabled = (await p.tf.status(account)).enabled;
   const { setCookie } = await p.sessions.start(account, enabled ? 'password' : 'complete', c.ip);
@@ -134,7 +134,7 @@ const VERIFY_ERRORS: Record<string, string> = {
 
 async function verifyPost(p: Portal, c: Ctx): Promise<void> {
   const s = c.session!;
-  const wait = p.guard.waitMs('portal-code', c.ip, s.username);
+  const wait = await p.guard.waitMs('portal-code', c.ip, s.username);
   if (wait > 0) {
     render(
       p,
@@ -155,11 +155,11 @@ async function verifyPost(p: Portal, c: Ctx): Promise<void> {
     return;
   }
   if (!r.ok) {
-    p.guard.fail('portal-code', c.ip, s.username);
+    await p.guard.fail('portal-code', c.ip, s.username);
     render(p, c, 400, 'Enter your code', verifyBody(p.base, s.csrf, s.username, VERIFY_ERRORS[r.reason] ?? VERIFY_ERRORS['wrong-code']!));
     return;
   }
-  p.guard.succeed('portal-code', c.ip, s.username);
+  await p.guard.succeed('portal-code', c.ip, s.username);
   const { setCookie } = await p.sessions.elevate(s);
   go(p, c, r.method === 'emergency' ? `/?notice=emergency&left=${r.codesLeft}` : '/', { 'Set-Cookie': setCookie });
 }

@@ -40,7 +40,7 @@ async function enablePost(p: Portal, c: Ctx): Promise<void> {
     return go(p, c, '/enable');
   }
   // Wrong TOTP and enrolment codes are slowed down per account like wrong codes on /disable.
-  const wait = p.guard.waitMs('portal-code', c.ip, user);
+  const wait = await p.guard.waitMs('portal-code', c.ip, user);
   if (wait > 0) return showEnable(p, c, 429, `Too many wrong codes. Wait ${waitText(wait)}, then try again.`);
   // A double click posts twice: the second waits for the first's answer instead of finding the
   // enrolment gone ("took too long") and hiding the emergency codes the first one made.
@@ -56,10 +56,10 @@ type Enabled = Answer | { codes: string[]; setCookie: string } | { reason: keyof
 async function confirmEnable(p: Portal, c: Ctx, user: string): Promise<Enabled> {
   const r = await p.tf.confirmEnrolment(user, c.form.get('code') ?? '', who(c), c.form.get('enrol_code') ?? '');
   if (!r.ok) {
-    if (r.reason !== 'no-enrolment') p.guard.fail('portal-code', c.ip, user);
+    if (r.reason !== 'no-enrolment') await p.guard.fail('portal-code', c.ip, user);
     return { reason: r.reason };
   }
-  p.guard.succeed('portal-code', c.ip, user);
+  await p.guard.succeed('portal-code', c.ip, user);
   if (r.replaced) return { path: '/?notice=phone-changed' };
   // Sessions signed in with the main password alone (a thief's, opened before the owner enrolled)
   // must not carry over into an account that now has 2FA: end them all, this one gets a new id.
@@ -83,7 +83,7 @@ const DISABLE_ERRORS: Record<string, string> = {
 
 async function disablePost(p: Portal, c: Ctx): Promise<void> {
   const user = c.session!.username;
-  const wait = p.guard.waitMs('portal-code', c.ip, user);
+  const wait = await p.guard.waitMs('portal-code', c.ip, user);
   const status = await p.tf.status(user);
   if (wait > 0)
     return render(
@@ -95,11 +95,11 @@ async function disablePost(p: Portal, c: Ctx): Promise<void> {
     );
   const r = await p.tf.disable(user, c.form.get('code') ?? '', who(c));
   if (r.ok) {
-    p.guard.succeed('portal-code', c.ip, user);
+    await p.guard.succeed('portal-code', c.ip, user);
     return go(p, c, '/?notice=2fa-off');
   }
   if (r.reason === 'not-enabled') return go(p, c, '/');
-  if (r.reason !== 'required') p.guard.fail('portal-code', c.ip, user);
+  if (r.reason !== 'required') await p.guard.fail('portal-code', c.ip, user);
   render(p, c, 400, 'Turn off two-factor authentication', disableBody(p.base, c.session!.csrf, status, DISABLE_ERRORS[r.reason] ?? null));
 }
 

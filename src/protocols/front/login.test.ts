@@ -29,7 +29,7 @@ function setup(decision: Decision | Error, upstream: UpstreamLogin<string> | Err
       return decision;
     },
     setPolicy() {},
-    recordUpstreamResult(_r, ok, detail) {
+    async recordUpstreamResult(_r, ok, detail) {
       recorded.push([ok, detail]);
       return 700;
     },

@@ -71,7 +71,7 @@ export async function loginFlow<T>(deps: LoginDeps, adapter: UpstreamAdapter<T>,
   const proto = adapter.protocol;
   switch (r.kind) {
     case 'ok':
-      if (decision.kind === 'passthrough') deps.authenticator.recordUpstreamResult(req, true);
+      if (decision.kind === 'passthrough') await deps.authenticator.recordUpstreamResult(req, true);
       return { kind: 'ok', session: r.session, decision };
     case 'unavailable':
       log.error({ stage: r.stage, err: r.detail, upstream: adapter.upstreamLabel }, `${proto.toUpperCase()} upstream unavailable`);
@@ -82,7 +82,7 @@ export async function loginFlow<T>(deps: LoginDeps, adapter: UpstreamAdapter<T>,
   if (decision.kind === 'passthrough') {
     // The upstream checked the user's own password: the guard counts it, and the answer waits only
     // for what is left after the upstream's own delay.
-    const delayMs = deps.authenticator.recordUpstreamResult(req, false, r.detail);
+    const delayMs = await deps.authenticator.recordUpstreamResult(req, false, r.detail);
     log.info('login rejected by upstream');
     return failAfter(a.timer, delayMs);
   }

@@ -20,7 +20,7 @@ function imapSession(decision: Decision, upstream: UpstreamLogin<ImapLoggedIn> =
   const { server, client } = duplexPair();
   const up = duplexPair({ ip: '127.0.0.1', port: 10143 });
   const creds: UpstreamCredentials[] = [];
-  const authenticator: Authenticator = { authenticate: async () => decision, setPolicy() {}, recordUpstreamResult: () => 20 };
+  const authenticator: Authenticator = { authenticate: async () => decision, setPolicy() {}, recordUpstreamResult: async () => 20 };
   const adapter: UpstreamAdapter<ImapLoggedIn> = {
     protocol: 'imap',
     upstreamLabel: 'fake:143',

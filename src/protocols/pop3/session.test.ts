@@ -39,7 +39,7 @@ const core = (calls: AuthRequest[], recorded: boolean[]): Authenticator => ({
     return { kind: 'reject', account, reason: 'not-a-passcode', delayMs: DELAY };
   },
   setPolicy() {},
-  recordUpstreamResult(_req, ok) {
+  async recordUpstreamResult(_req, ok) {
     recorded.push(ok);
     return ok ? 0 : DELAY;
   },

@@ -53,7 +53,7 @@ function testSession(o: Options = {}) {
       )(req);
     },
     setPolicy() {},
-    recordUpstreamResult(_req, ok) {
+    async recordUpstreamResult(_req, ok) {
       recorded.push(ok);
       return 40;
     },

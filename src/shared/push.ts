@@ -1,0 +1,55 @@
+/**
+ * Push instead of poll between instances. Every admin action that must reach the other instances
+ * (revoking a passcode, enforcing or releasing an account, changing scopes, lifting a block) is
+ * written to the audit log, which the pollers (core/revocations.ts, livepolicy.ts, guard-watch.ts)
+ * read every 500 ms. With Redis configured, the store's appendAudit also publishes the event's
+ * type on one channel, and each instance wakes the matching poller at once. The message carries
+ * no account, passcode or secret: the poller reads what changed from the store, as always, so a
+ * lost or forged message can only cause an early poll. If Redis is down the pollers still run.
+ */
+import type { Store } from '../store/types.js';
+
+/** The pub/sub channel under the configured prefix. */
+export const eventsChannel = (prefix: string): string => `${prefix}events`;
+
+/** Which poller an audit event type wakes. */
+export const PUSHED: Readonly<Record<string, 'revocations' | 'livepolicy' | 'unblocks'>> = {
+  'passcode.revoke': 'revocations',
+  'account.enforce': 'livepolicy',
+  'account.release': 'livepolicy',
+  'passcode.scope': 'livepolicy',
+  'admin.unblock': 'unblocks',
+};
+
+/** The same store; after an audit event of a pushed type is written, `publish(type)` is called. */
+export function publishingStore(store: Store, publish: (type: string) => void): Store {
+  return new Proxy(store, {
+    get(target, prop, receiver) {
+      if (prop === 'appendAudit') {
+        return async (e: Parameters<Store['appendAudit']>[0]) => {
+          const id = await target.appendAudit(e);
+          if (Object.hasOwn(PUSHED, e.type)) publish(e.type);
+          return id;
+        };
+      }
+      const v = Reflect.get(target, prop, receiver);
+      return typeof v === 'function' ? v.bind(target) : v;
+    },
+  });
+}
+
+/** Wakes registered pollers by name; what a watcher's `wake` dependency subscribes to. */
+export class Waker {
+  private readonly listeners = new Map<string, Array<() => void>>();
+
+  /** The `wake` dependency for one poller. */
+  for(name: 'revocations' | 'livepolicy' | 'unblocks'): (listener: () => void) => void {
+    return (listener) => this.listeners.set(name, [...(this.listeners.get(name) ?? []), listener]);
+  }
+
+  /** A message on the events channel: wakes the poller its type names (unknown types are ignored). */
+  onMessage(type: string): void {
+    const name = Object.hasOwn(PUSHED, type) ? PUSHED[type] : undefined;
+    if (name) for (const l of this.listeners.get(name) ?? []) l();
+  }
+}
