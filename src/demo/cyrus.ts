@@ -222,7 +222,10 @@ async function launch(
     '-L',
     logFile,
   ];
-  const child: ChildProcess = spawn(masterBin, args, { stdio: 'ignore' });
+  // Its own process group: master's shutdown is kill(0, SIGTERM) (master.c begin_shutdown), which
+  // otherwise reaches every process of ours — the test runner's workers and the other suites' Cyrus
+  // instances (seen in CI: one file's Cyrus stopping took another file's POP3 service down).
+  const child: ChildProcess = spawn(masterBin, args, { stdio: 'ignore', detached: true });
   child.unref(); // a forgotten stop() must not keep the test runner alive; the exit hook kills it
   let exited = false;
   const exitPromise = new Promise<void>((resolve) => {

@@ -167,7 +167,9 @@ s.user('bob@example.com'); print('bob', s.pass_('bob-main-pw').decode(), s.stat(
         `poll 127.0.0.1 service ${gate.pop3Port} protocol pop3 auth password user "${ALICE}" password "${passcode}" sslproto tls1.2+ sslcertck sslcertfile "${gate.ca}" sslcommonname localhost keep mda "cat >> ${out}"\n`,
       );
       chmodSync(rc, 0o600);
-      const r = await run('fetchmail', ['-f', rc, '-i', join(gate.dir, 'fetchids'), '--nosyslog', '-v'], {
+      // Its own lock file: run as root, fetchmail keeps one in /var/run shared by every run.
+      const pidfile = join(gate.dir, 'fetchmail.pid');
+      const r = await run('fetchmail', ['-f', rc, '-i', join(gate.dir, 'fetchids'), '--pidfile', pidfile, '--nosyslog', '-v'], {
         env: { ...process.env, HOME: gate.dir },
       });
       expect(r.stdout + r.stderr).toMatch(/2 messages for alice@example\.com/);
