@@ -28,11 +28,13 @@ export function imapAdapter(
       try {
         up = await ImapUpstream.open(cfg);
         info.learn(up);
-        await up.sendClientInfo({ ...client, clientId: clientId() });
+        // ID (the client's address) and the login go in one write: one round trip, not two.
+        const id = up.clientInfoCommand({ ...client, clientId: clientId() });
         const result = await up.login(
           creds.kind === 'master'
             ? { kind: 'master', user: creds.account }
             : { kind: 'user', user: creds.account, password: creds.password },
+          id,
         );
         if (result.status === 'OK') return { kind: 'ok', session: { up, result } };
         up.close();
