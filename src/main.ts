@@ -36,6 +36,7 @@ import { Pop3UpstreamInfo } from './protocols/pop3/upstream-info.js';
 import { createImapLogin, mailSettingsFrom, startPortal, type PortalHandle } from './portal/index.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/types.js';
+import { batchWrites } from './store/write-batch.js';
 
 /** The policy core with its store: what the CLI needs, and what the server builds on. */
 export interface Core {
@@ -148,8 +149,13 @@ export async function startServer(
   // A live view, so that a SIGHUP policy reload reaches the portal and the live sessions too.
   let currentPolicy = config.policy;
   let currentExempt = new NetworkSet(config.policy.exemptNetworks);
+  const writes = batchWrites(core.store, {
+    tickMs: config.audit.writeBatchMs,
+    onError: (e, rows) => log.error({ err: e.message, rows }, 'cannot write the audit log (batch)'),
+  });
   const decide = createAuthenticator({
     store: core.store,
+    writes,
     hasher: core.hasher,
     keys: core.keys,
     policy: config.policy,
@@ -338,6 +344,7 @@ export async function startServer(
     stopNotices();
     livePolicy.stop();
     stopRetention();
+    await writes.close();
     await core.close();
     throw e;
   }
@@ -356,6 +363,8 @@ export async function startServer(
       await smtp?.close();
       await pop3?.close();
       core.sessions.closeAll('shutdown');
+      // Every queued login event is committed before the store closes (SIGTERM loses none).
+      await writes.close().catch((e: Error) => log.error({ err: e.message }, 'cannot write the audit log (final batch)'));
       await core.close();
     })();
     return closed;

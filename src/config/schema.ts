@@ -291,6 +291,8 @@ export function configSchema(lc: LoadContext, file: string | null) {
     store: storeSection(lc),
     audit: section({
       retention: duration(null, { ms: 86_400_000, message: 'expected at least 1d (or leave it unset to keep every event)' }),
+      // Login events and last-use are committed once per this interval (store/write-batch.ts); 0s: at once.
+      write_batch: duration(50),
     }),
     secret_file: path(lc, './data/secret.key'),
     tls: optionalSection(section({ cert: path(lc, ''), key: path(lc, '') })),
@@ -312,7 +314,7 @@ export function configSchema(lc: LoadContext, file: string | null) {
     /** Absolute path of the file this was loaded from (relative paths in it resolve against its folder). */
     file,
     store: o.store,
-    audit: { retentionMs: o.audit.retention },
+    audit: { retentionMs: o.audit.retention, writeBatchMs: o.audit.write_batch },
     secretFile: o.secret_file,
     tls: o.tls,
     imap: o.imap,

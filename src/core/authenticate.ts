@@ -31,6 +31,11 @@ export interface AuthenticatorDeps {
   guard: AuthGuard;
   /** Turns the typed name into the one account name (core/identity.ts). */
   identity: Identity;
+  /**
+   * Where the login path's audit events and passcode last-use go: the store itself, or a batcher
+   * in front of it (store/write-batch.ts) that commits them once per tick.
+   */
+  writes?: Pick<Store, 'appendAudit' | 'recordPasscodeUse'>;
   /** Called when the audit log cannot be written; authentication itself goes on. */
   onAuditError?: (err: Error) => void;
 }
@@ -50,6 +55,7 @@ export interface Authenticator {
 export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   const { store, hasher, keys, cache, clock } = deps;
   const { identity } = deps;
+  const writes = deps.writes ?? store;
   let { policy, exempt } = deps;
 
   const audit = (
@@ -60,7 +66,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     passcodeId: string | null,
     detail: Record<string, unknown> | null,
   ) => {
-    appendAudit(store, clock, {
+    appendAudit(writes, clock, {
       type: 'auth',
       username: account,
       protocol: req.protocol,
@@ -135,7 +141,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
       now - row.lastUsedAt < LAST_USED_PRECISION_MS &&
       row.lastUsedIp === req.remoteIp &&
       row.lastUsedClient === client;
-    if (!fresh) await store.recordPasscodeUse(row.id, now, req.remoteIp, client);
+    if (!fresh) await writes.recordPasscodeUse(row.id, now, req.remoteIp, client);
     deps.guard.success(req.remoteIp, account);
     audit(req, account, 'accept', null, row.id, { cached: cachedId !== null, ...(req.clientId ? { client: req.clientId } : {}) });
     return { kind: 'accept-passcode', account, passcodeId: row.id, cached: cachedId !== null, expiresAt: row.expiresAt };
