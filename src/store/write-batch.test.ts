@@ -31,8 +31,6 @@ beforeEach(async () => {
 });
 afterEach(() => store.close());
 
-const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 describe('batchWrites', () => {
   it('queues a tick of events and last uses, then commits them in one batch with ids in order', async () => {
     const w = batchWrites(store, { tickMs: 30 });

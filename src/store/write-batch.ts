@@ -54,7 +54,7 @@ export function batchWrites(store: Store, o: WriteBatchOptions): WriteBatcher {
     uses = new Map();
     try {
       const ids = await store.writeBatch({ audit: batch.map((q) => q.event), passcodeUses: [...batchUses.values()] });
-      batch.forEach((q, i) => q.resolve(ids[i]!));
+      for (const [i, q] of batch.entries()) q.resolve(ids[i]!);
     } catch (e) {
       o.onError?.(e as Error, batch.length + batchUses.size);
       // Retried once with the next batch; a second failure gives up on these rows.
