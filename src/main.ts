@@ -36,7 +36,7 @@ import { Pop3UpstreamInfo } from './protocols/pop3/upstream-info.js';
 import { createImapLogin, mailSettingsFrom, startPortal, type PortalHandle } from './portal/index.js';
 import { openStore } from './store/index.js';
 import type { Store } from './store/types.js';
-import { batchWrites } from './store/write-batch.js';
+import { batchWrites, readsAfterWrites, type WriteBatcher } from './store/write-batch.js';
 
 /** The policy core with its store: what the CLI needs, and what the server builds on. */
 export interface Core {
@@ -50,17 +50,29 @@ export interface Core {
   manager: Manager;
   /** The one account name for a typed name, used by every part (core/identity.ts). */
   identity: Identity;
+  /** The login path's audit/last-use writes, batched per `audit.write_batch` when `batchWrites` was asked. */
+  writes: WriteBatcher;
   close(): Promise<void>;
 }
 
 /** Opens the configured store (migrating it unless `migrate: false`) and builds the policy core on it. */
 export async function openCore(
   config: Readonly<Config>,
-  opts: { clock?: Clock; hashWorkers?: number; migrate?: boolean; onStoreError?: (e: Error) => void } = {},
+  opts: {
+    clock?: Clock;
+    hashWorkers?: number;
+    migrate?: boolean;
+    onStoreError?: (e: Error) => void;
+    /** serve: batch the login path's writes (the CLI writes each at once). */
+    batchWrites?: boolean;
+    onWriteError?: (e: Error, rows: number) => void;
+  } = {},
 ): Promise<Core> {
   const clock = opts.clock ?? systemClock;
   const keys = deriveKeys(loadOrCreateSecret(config.secretFile));
-  const store = await openStore(config, { migrate: opts.migrate, onError: opts.onStoreError });
+  const raw = await openStore(config, { migrate: opts.migrate, onError: opts.onStoreError });
+  const writes = batchWrites(raw, { tickMs: opts.batchWrites ? config.audit.writeBatchMs : 0, onError: opts.onWriteError });
+  const store = readsAfterWrites(raw, writes);
   const hasher = createHasher({ size: opts.hashWorkers ?? config.auth.hashWorkers, cost: config.auth.bcryptCost });
   const cache = new VerifiedCache(keys.cache, config.auth.cacheTtlMs, clock);
   const sessions = new SessionRegistry();
@@ -76,6 +88,7 @@ export async function openCore(
     sessions,
     manager,
     identity,
+    writes,
     async close() {
       await hasher.close();
       await store.close();
@@ -118,6 +131,8 @@ export async function startServer(
   const core = await openCore(config, {
     ...opts,
     onStoreError: (e) => log.warn({ err: e.message }, 'store connection lost; the pool reconnects'),
+    batchWrites: true,
+    onWriteError: (e, rows) => log.error({ err: e.message, rows }, 'cannot write the audit log (batch)'),
   });
   const metrics: Metrics | null = config.metrics ? createMetrics({ sessions: core.sessions }) : null;
   let draining = false;
@@ -149,13 +164,9 @@ export async function startServer(
   // A live view, so that a SIGHUP policy reload reaches the portal and the live sessions too.
   let currentPolicy = config.policy;
   let currentExempt = new NetworkSet(config.policy.exemptNetworks);
-  const writes = batchWrites(core.store, {
-    tickMs: config.audit.writeBatchMs,
-    onError: (e, rows) => log.error({ err: e.message, rows }, 'cannot write the audit log (batch)'),
-  });
   const decide = createAuthenticator({
     store: core.store,
-    writes,
+    writes: core.writes,
     hasher: core.hasher,
     keys: core.keys,
     policy: config.policy,
@@ -344,7 +355,6 @@ export async function startServer(
     stopNotices();
     livePolicy.stop();
     stopRetention();
-    await writes.close();
     await core.close();
     throw e;
   }
@@ -364,7 +374,7 @@ export async function startServer(
       await pop3?.close();
       core.sessions.closeAll('shutdown');
       // Every queued login event is committed before the store closes (SIGTERM loses none).
-      await writes.close().catch((e: Error) => log.error({ err: e.message }, 'cannot write the audit log (final batch)'));
+      await core.writes.flush().catch((e: Error) => log.error({ err: e.message }, 'cannot write the audit log (final batch)'));
       await core.close();
     })();
     return closed;

@@ -6,7 +6,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { sampleAudit, samplePasscode } from './contract.js';
 import { openSqliteStore } from './sqlite/index.js';
 import type { Store, WriteBatch } from './types.js';
-import { batchWrites } from './write-batch.js';
+import { batchWrites, readsAfterWrites } from './write-batch.js';
 
 let store: Store;
 let batches: WriteBatch[];
@@ -87,5 +87,19 @@ describe('batchWrites', () => {
     await expect(w.appendAudit(sampleAudit({ username: 'lost' }))).rejects.toThrow(/disk full/);
     expect(errors).toEqual([1, 1, 1]);
     await w.close();
+  });
+
+  it('readsAfterWrites: the process reads its own queued events (queryAudit, listPasscodes commit first); getPasscode does not wait', async () => {
+    const w = batchWrites(store, { tickMs: 60_000 });
+    const view = readsAfterWrites(store, w);
+    void w.appendAudit(sampleAudit({ username: 'me' }));
+    await w.recordPasscodeUse('pc_1', 42, null, null);
+    expect((await view.getPasscode('pc_1'))?.lastUsedAt).toBeNull(); // the login path's read: no flush
+    expect(batches).toHaveLength(0);
+    expect((await view.queryAudit({})).map((e) => e.username)).toEqual(['me']);
+    expect((await view.listPasscodes(samplePasscode().username))[0]?.lastUsedAt).toBe(42);
+    void w.appendAudit(sampleAudit({ username: 'at-close' }));
+    await view.close(); // commits the queue, then closes the store
+    expect(w.queued).toBe(0);
   });
 });

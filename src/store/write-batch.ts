@@ -99,3 +99,32 @@ export function batchWrites(store: Store, o: WriteBatchOptions): WriteBatcher {
     },
   };
 }
+
+/**
+ * `store` as this process sees it with `w` in front: audit and passcode-list reads first commit
+ * what is queued, so the process reads its own writes (portal activity, admin API, tests); the
+ * login path's reads (getAccount, getPasscode) do not wait. Close commits the queue first.
+ */
+export function readsAfterWrites(store: Store, w: WriteBatcher): Store {
+  const overrides: Partial<Store> = {
+    async queryAudit(q) {
+      await w.flush();
+      return store.queryAudit(q);
+    },
+    async listPasscodes(username) {
+      await w.flush();
+      return store.listPasscodes(username);
+    },
+    async close() {
+      await w.close();
+      await store.close();
+    },
+  };
+  return new Proxy(store, {
+    get(target, prop) {
+      if (Object.hasOwn(overrides, prop)) return overrides[prop as keyof Store];
+      const v = Reflect.get(target, prop, target) as unknown;
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
