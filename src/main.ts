@@ -108,6 +108,8 @@ export interface Server {
   authenticator: Authenticator;
   guard: AuthGuard;
   imap: ImapFront | null;
+  /** The IMAP upstream's learnt face and connection pool (stats for tests and the bench). */
+  imapUpstream: UpstreamInfo | null;
   smtp: SmtpFront | null;
   pop3: Pop3Front | null;
   portal: PortalHandle | null;
@@ -226,6 +228,7 @@ export async function startServer(
   const stopNotices = startNotices(config, core.store, log);
 
   let imap: ImapFront | null = null;
+  let upstreamInfo: UpstreamInfo | null = null;
   let smtp: SmtpFront | null = null;
   let pop3: Pop3Front | null = null;
   let portal: PortalHandle | null = null;
@@ -233,7 +236,9 @@ export async function startServer(
   try {
     const l = config.limits; // the session's limits in its settings, the listener's (connections) apart
     if (config.imap) {
-      const upstreamInfo = new UpstreamInfo(config.imap.upstream);
+      upstreamInfo = new UpstreamInfo(config.imap.upstream, (e) =>
+        log.warn({ err: e.message }, 'IMAP upstream: cannot open a connection for the pool'),
+      );
       try {
         await upstreamInfo.probe();
       } catch (e) {
@@ -350,6 +355,7 @@ export async function startServer(
     await pop3?.close();
     await smtp?.close();
     await imap?.close();
+    upstreamInfo?.close();
     stopWatching();
     stopUnblocks();
     stopNotices();
@@ -370,6 +376,7 @@ export async function startServer(
       await ops?.close();
       await portal?.close();
       await imap?.close();
+      upstreamInfo?.close();
       await smtp?.close();
       await pop3?.close();
       core.sessions.closeAll('shutdown');
@@ -384,6 +391,7 @@ export async function startServer(
     authenticator,
     guard,
     imap,
+    imapUpstream: upstreamInfo,
     smtp,
     pop3,
     portal,

@@ -102,6 +102,11 @@ function upstream(lc: LoadContext, protocol: Protocol) {
     trusted: bool(true),
     auth,
     connect_timeout: duration(10_000),
+    // Ready connections kept for the next logins (net/pool.ts); size 0: off.
+    pool: section({
+      size: int(0, 0, 64),
+      max_age: duration(20_000, { ms: 1000, message: 'expected at least 1s (and well under the upstream pre-login timeout)' }),
+    }),
   }).transform((o, ctx) => {
     let ca: string | null = null;
     if (o.ca) {
@@ -111,7 +116,7 @@ function upstream(lc: LoadContext, protocol: Protocol) {
         ctx.addIssue({ code: 'custom', path: ['ca'], message: `cannot read ${o.ca}: ${(e as Error).message}` });
       }
     }
-    return {
+    const out = {
       host: o.host,
       port: o.port,
       tls: o.tls,
@@ -125,6 +130,9 @@ function upstream(lc: LoadContext, protocol: Protocol) {
       auth: o.auth,
       connectTimeoutMs: o.connect_timeout,
     };
+    // Optional in the type: upstreams built in code (portal check, doctor, tests) have no pool.
+    const pool: { pool?: { size: number; maxAgeMs: number } } = { pool: { size: o.pool.size, maxAgeMs: o.pool.max_age } };
+    return { ...out, ...pool };
   });
 }
 

@@ -96,6 +96,8 @@ describe('batchWrites', () => {
     await w.recordPasscodeUse('pc_1', 42, null, null);
     expect((await view.getPasscode('pc_1'))?.lastUsedAt).toBeNull(); // the login path's read: no flush
     expect(batches).toHaveLength(0);
+    await view.queryAudit({ type: 'account.enforce' }); // a follower of another type: no commit
+    expect(batches).toHaveLength(0);
     expect((await view.queryAudit({})).map((e) => e.username)).toEqual(['me']);
     expect((await view.listPasscodes(samplePasscode().username))[0]?.lastUsedAt).toBe(42);
     void w.appendAudit(sampleAudit({ username: 'at-close' }));

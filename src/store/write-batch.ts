@@ -17,6 +17,8 @@ export interface WriteBatcher extends Pick<Store, 'appendAudit' | 'recordPasscod
   /** Flushes and stops the timer; later writes go straight to the store. */
   close(): Promise<void>;
   readonly queued: number;
+  /** Would a read of audit events of `type` (any type: undefined) miss queued ones? */
+  holds(type: string | undefined): boolean;
 }
 
 export interface WriteBatchOptions {
@@ -97,18 +99,23 @@ export function batchWrites(store: Store, o: WriteBatchOptions): WriteBatcher {
     get queued() {
       return audit.length + uses.size;
     },
+    holds(type) {
+      return audit.some((q) => type === undefined || q.event.type === type);
+    },
   };
 }
 
 /**
  * `store` as this process sees it with `w` in front: audit and passcode-list reads first commit
- * what is queued, so the process reads its own writes (portal activity, admin API, tests); the
+ * what is queued (when the read could see it), so the process reads its own writes (portal
+ * activity, admin API, tests); the
  * login path's reads (getAccount, getPasscode) do not wait. Close commits the queue first.
  */
 export function readsAfterWrites(store: Store, w: WriteBatcher): Store {
   const overrides: Partial<Store> = {
     async queryAudit(q) {
-      await w.flush();
+      // Followers of other event types (live policy, unblocks) do not force a commit.
+      if (w.holds(q.type)) await w.flush();
       return store.queryAudit(q);
     },
     async listPasscodes(username) {

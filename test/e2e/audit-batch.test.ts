@@ -25,7 +25,7 @@ describeInterop('batched audit writes in mailgate serve', ['dovecot'], () => {
   let configFile: string;
   let proc: ChildProcess;
   let out = '';
-  const waitFor = async (re: RegExp, ms = 10_000) => {
+  const waitFor = async (re: RegExp, ms = 30_000) => {
     const end = Date.now() + ms;
     while (!re.test(out)) {
       if (Date.now() > end) throw new Error(`timeout waiting for ${re} in:\n${out}`);
