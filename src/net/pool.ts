@@ -27,6 +27,8 @@ export interface PoolHooks<T> {
 const RETRY_AFTER_MS = 1000;
 
 export class WarmPool<T> {
+  /** Takes served from the pool and with a new connection (tests, the bench). */
+  readonly stats = { pooled: 0, fresh: 0 };
   private readonly idle: Array<{ conn: T; at: number }> = [];
   private opening = 0;
   private lastTake = Number.NEGATIVE_INFINITY;
@@ -51,11 +53,13 @@ export class WarmPool<T> {
     for (let e = this.idle.shift(); e; e = this.idle.shift()) {
       if (this.now() - e.at < this.o.maxAgeMs && this.hooks.usable(e.conn)) {
         this.fill();
+        this.stats.pooled++;
         return { conn: e.conn, pooled: true };
       }
       this.hooks.close(e.conn);
     }
     this.fill();
+    this.stats.fresh++;
     return { conn: await this.hooks.open(), pooled: false };
   }
 

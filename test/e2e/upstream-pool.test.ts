@@ -10,6 +10,7 @@ import { describeInterop } from '../support/interop.js';
 import { startGate, type Gate } from '../support/gate.js';
 import { RawClient } from '../support/raw.js';
 import { startDovecot, type DovecotInstance } from '../../src/demo/dovecot.js';
+import { startPostfix, type PostfixInstance } from '../../src/demo/postfix.js';
 
 const ALICE = 'alice@example.com';
 
@@ -120,5 +121,60 @@ describeInterop('IMAP upstream connection pool', ['dovecot'], () => {
     expect(await login(ALICE, passcode)).toMatch(/^l1 OK/);
     expect(stats().pooled - s0.pooled).toBe(1);
     expect(stats().retried - s0.retried).toBe(1);
+  }, 30_000);
+});
+
+describeInterop('SMTP upstream connection pool', ['dovecot', 'postfix'], () => {
+  let dovecot: DovecotInstance;
+  let postfix: PostfixInstance;
+  let gate: Gate;
+  let code = '';
+
+  const reply = async (raw: RawClient, line?: string): Promise<string> => {
+    if (line !== undefined) raw.send(`${line}\r\n`);
+    return (await raw.until(/^\d{3} /)).at(-1)!;
+  };
+  /** One message through the gate from `from`: AUTH with the passcode, then a transaction. */
+  const send = async (from: string, subject: string) => {
+    const raw = await RawClient.connect(gate.smtpsPort, { tls: true, ca: gate.ca, localAddress: from });
+    await reply(raw);
+    await reply(raw, 'EHLO raw.example');
+    expect(await reply(raw, `AUTH PLAIN ${Buffer.from(`\0${ALICE}\0${code}`).toString('base64')}`)).toMatch(/^235 /);
+    expect(await reply(raw, `MAIL FROM:<${ALICE}>`)).toMatch(/^250 /);
+    expect(await reply(raw, 'RCPT TO:<bob@example.com>')).toMatch(/^250 /);
+    expect(await reply(raw, 'DATA')).toMatch(/^354 /);
+    expect(await reply(raw, `Subject: ${subject}\r\n\r\nbody\r\n.`)).toMatch(/^250 /);
+    await reply(raw, 'QUIT');
+    raw.close();
+  };
+  const postfixLogged = async (re: RegExp) => {
+    const end = Date.now() + 5000;
+    while (!re.test(postfix.log()) && Date.now() < end) await new Promise((r) => setTimeout(r, 50));
+    return re.test(postfix.log());
+  };
+
+  beforeAll(async () => {
+    dovecot = await startDovecot();
+    postfix = await startPostfix({ dovecot });
+    gate = await startGate(dovecot, { smtp: { upstream: { pool: { size: 2, max_age: '20s' } } } }, postfix);
+    code = (await gate.server.core.manager.createPasscode(ALICE, { name: 'pool', scopes: ['smtp'] })).formatted;
+  }, 40_000);
+  afterAll(async () => {
+    await gate?.close();
+    await postfix?.stop();
+    await dovecot?.stop();
+  });
+
+  it('messages after the first go out on pooled connections, each with its own client address in Postfix (XCLIENT per client)', async () => {
+    await send('127.0.0.5', 'pool m1'); // starts the pool
+    await new Promise((r) => setTimeout(r, 1000)); // connect, EHLO, STARTTLS, EHLO
+    const pool = gate.server.smtp!.pool;
+    const s0 = { ...pool.stats };
+    await send('127.0.0.6', 'pool m2');
+    await send('127.0.0.7', 'pool m3');
+    expect(pool.stats.pooled - s0.pooled).toBe(2);
+    expect(pool.stats.fresh - s0.fresh).toBe(0);
+    expect(await postfixLogged(/client=unknown\[127\.0\.0\.6\], sasl_method=XCLIENT, sasl_username=alice@example\.com/)).toBe(true);
+    expect(await postfixLogged(/client=unknown\[127\.0\.0\.7\], sasl_method=XCLIENT, sasl_username=alice@example\.com/)).toBe(true);
   }, 30_000);
 });

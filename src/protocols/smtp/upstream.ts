@@ -75,6 +75,11 @@ export class SmtpUpstream {
     return this.failure === null && !this.socket.destroyed;
   }
 
+  /** Alive and nothing unread (a pooled connection the upstream said goodbye on is not idle). */
+  get idle(): boolean {
+    return this.alive && this.replies.length === 0 && !this.reader.pending;
+  }
+
   has(ext: string): boolean {
     return this.extensions.has(ext.toUpperCase());
   }
