@@ -116,7 +116,7 @@ export interface GateOptions {
   hashWorkers: number;
   /** A PostgreSQL store (npm run bench -- --store postgres) instead of the sqlite file in dir. */
   storeUrl?: string;
-  /** imap.upstream.pool.size (npm run bench -- --pool N); 0: no pool. */
+  /** imap/smtp.upstream.pool.size (npm run bench -- --pool N); 0: no pool. */
   pool?: number;
 }
 
@@ -169,6 +169,7 @@ export function gateConfigDoc(
               trusted: true,
               connect_timeout: '10s',
               auth: { method: 'xclient' },
+              pool: { size: o.pool ?? 0 },
             },
           },
         }
