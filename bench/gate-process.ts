@@ -12,10 +12,12 @@
  *   prof-stop FILE     stop it and write a .cpuprofile (open in Chrome DevTools / speedscope)
  *   heap FILE          write a heap snapshot
  *   io-start, io-stop  count socket reads/writes and their sizes in between (io-count.ts)
+ *   eld-start, eld-stop  event-loop delay (perf_hooks.monitorEventLoopDelay) in between: p50/p99/max ms
  * SIGTERM/SIGINT or the end of stdin (the bench died) close the server and exit.
  */
 import { writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { writeHeapSnapshot } from 'node:v8';
 import { loadConfig } from '../src/config/load.js';
@@ -69,6 +71,7 @@ process.on('SIGINT', () => stop(0));
 
 const inspector = new Session();
 let profiling = false;
+let eld: IntervalHistogram | null = null;
 const post = <T>(method: string, params?: object): Promise<T> =>
   new Promise((resolve, reject) => inspector.post(method, params ?? {}, (err, res) => (err ? reject(err) : resolve(res as T))));
 
@@ -99,6 +102,20 @@ async function control(line: string): Promise<unknown> {
       inspector.disconnect();
       profiling = false;
       return { ok: true, file: arg };
+    }
+    case 'eld-start':
+      // The gate's event-loop delay (how late timers and I/O callbacks run), sampled every 1 ms.
+      eld?.disable();
+      eld = monitorEventLoopDelay({ resolution: 1 });
+      eld.enable();
+      return { ok: true };
+    case 'eld-stop': {
+      if (!eld) return { ok: false };
+      eld.disable();
+      const ms = (ns: number) => ns / 1e6;
+      const r = { ok: true, p50: ms(eld.percentile(50)), p99: ms(eld.percentile(99)), max: ms(eld.max), mean: ms(eld.mean) };
+      eld = null;
+      return r;
     }
     case 'io-start':
       startCounting();

@@ -130,6 +130,15 @@ export interface HolResult {
   quiet: LatencySummary;
   storm: LatencySummary;
   stormLogins: LoginResult;
+  /** The gate's event-loop delay during the storm (mailgate path only). */
+  eld: EventLoopDelay | null;
+}
+
+/** perf_hooks.monitorEventLoopDelay percentiles, in ms. */
+export interface EventLoopDelay {
+  p50: number;
+  p99: number;
+  max: number;
 }
 
 /**
@@ -142,8 +151,11 @@ export async function headOfLine(
   gapMs: number,
   windowMs: number,
   storm: { concurrency: number; maxLogins: number },
+  /** Called just before and after the storm (the bench reads the gate's event-loop delay there). */
+  around?: { before: () => Promise<void>; after: () => Promise<EventLoopDelay> },
 ): Promise<HolResult> {
   const conns: ImapConn[] = [];
+  let eld: EventLoopDelay | null = null;
   try {
     for (let i = 0; i < sessions; i++) conns.push(await openLoggedIn(p.ep, p.user, p.secret, 60_000));
     const measure = async (during: () => Promise<void>): Promise<number[]> => {
@@ -167,9 +179,11 @@ export async function headOfLine(
     let stormLogins: LoginResult | null = null;
     const stormed = await measure(async () => {
       // Let the storm saturate the gate first, then sample only while it runs.
+      await around?.before();
       stormLogins = await loginStorm(p, storm.concurrency, storm.maxLogins, windowMs);
+      eld = (await around?.after()) ?? null;
     });
-    return { quiet: latency(quiet), storm: latency(stormed), stormLogins: stormLogins! };
+    return { quiet: latency(quiet), storm: latency(stormed), stormLogins: stormLogins!, eld };
   } finally {
     for (const c of conns) c.close();
   }

@@ -259,8 +259,17 @@ export async function holPhase(ctx: Ctx): Promise<void> {
   const cold = await ctx.coldGate();
   const windowMs = ctx.quick ? 2000 : 5000;
   const storm = { concurrency: ctx.quick ? 8 : 16, maxLogins: 5000 };
+  const eld = {
+    before: async () => {
+      await cold.gate.control('eld-start');
+    },
+    after: async () => {
+      const r = await cold.gate.control('eld-stop');
+      return { p50: Number(r.p50), p99: Number(r.p99), max: Number(r.max) };
+    },
+  };
   const res = await paired(ctx, 'head-of-line', (w) =>
-    headOfLine(w === 'direct' ? ctx.direct.plain : cold.paths.plain, 50, 20, windowMs, storm),
+    w === 'direct' ? headOfLine(ctx.direct.plain, 50, 20, windowMs, storm) : headOfLine(cold.paths.plain, 50, 20, windowMs, storm, eld),
   );
   await profiled(
     ctx,
@@ -299,6 +308,15 @@ export async function holPhase(ctx: Ctx): Promise<void> {
     },
     (_d, g) => g < 5,
   );
+  for (const q of ['p50', 'p99', 'max'] as const)
+    add(ctx, {
+      section: s,
+      metric: `gate event-loop delay during storm, ${q} (perf_hooks.monitorEventLoopDelay)`,
+      unit: 'ms',
+      compare: 'none',
+      d: null,
+      m: pick(res.mailgate, (x) => x.eld?.[q] ?? Number.NaN),
+    });
   add(ctx, {
     section: s,
     metric: 'storm logins/s',

@@ -1,6 +1,6 @@
 /**
  * `npm run bench [-- --quick] [-- --json] [-- --only bulk,small,logins,hol,idle,smtp]
- *  [-- --rounds N] [-- --profile DIR] [-- --out FILE] [-- --bcrypt-cost N] [-- --hash-workers N] [-- --no-nginx]
+ *  [-- --rounds N] [-- --profile DIR] [-- --out FILE] [-- --bcrypt-cost N] [-- --hash-workers N] [-- --no-nginx] [-- --pool N]
  *  [-- --store sqlite|postgres] [-- --imaptest PATH]`
  *
  * Starts a private Dovecot (seeded mailbox) and Postfix, mailgate in its own process in front of
@@ -57,6 +57,7 @@ const { values: args } = parseArgs({
     'no-nginx': { type: 'boolean', default: false },
     store: { type: 'string', default: 'sqlite' },
     imaptest: { type: 'string' },
+    pool: { type: 'string', default: '0' },
   },
 });
 
@@ -83,6 +84,7 @@ const quick = args.quick ?? false;
 const rounds = Number(args.rounds ?? (quick ? 1 : 5));
 const bcryptCost = Number(args['bcrypt-cost']);
 const hashWorkers = Number(args['hash-workers']);
+const pool = Number(args.pool);
 if (args.store !== 'sqlite' && args.store !== 'postgres') {
   log('--store is sqlite or postgres');
   process.exit(2);
@@ -140,7 +142,7 @@ async function main(): Promise<void> {
     log(`store: PostgreSQL on 127.0.0.1:${pgServer.port}`);
   }
   const passcode = await prepareGate(
-    gateConfigDoc(dovecot, postfix, dir, { cacheTtl: '5m', bcryptCost, hashWorkers, storeUrl }),
+    gateConfigDoc(dovecot, postfix, dir, { cacheTtl: '5m', bcryptCost, hashWorkers, storeUrl, pool }),
     dir,
     warmFile,
     true,
@@ -203,7 +205,7 @@ async function main(): Promise<void> {
     async coldGate() {
       if (cold) return cold;
       const file = join(dir, 'gate-cold.yaml');
-      await prepareGate(gateConfigDoc(dovecot, null, dir, { cacheTtl: '0s', bcryptCost, hashWorkers, storeUrl }), dir, file, false);
+      await prepareGate(gateConfigDoc(dovecot, null, dir, { cacheTtl: '0s', bcryptCost, hashWorkers, storeUrl, pool }), dir, file, false);
       log('starting the cold mailgate (cache_ttl 0s)');
       const g = await spawnGate(file);
       cold = { gate: g, paths: gatePathsOf(g) };

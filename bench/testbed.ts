@@ -116,6 +116,8 @@ export interface GateOptions {
   hashWorkers: number;
   /** A PostgreSQL store (npm run bench -- --store postgres) instead of the sqlite file in dir. */
   storeUrl?: string;
+  /** imap/smtp.upstream.pool.size (npm run bench -- --pool N); 0: no pool. */
+  pool?: number;
 }
 
 /** The config document (YAML keys as an admin writes them) for a gate in front of the testbed. */
@@ -142,6 +144,7 @@ export function gateConfigDoc(
         trusted: true,
         connect_timeout: '10s',
         auth: { method: 'sasl-proxy', user: dovecot.master.user, password: dovecot.master.password },
+        pool: { size: o.pool ?? 0 },
       },
     },
     pop3: {
@@ -166,6 +169,7 @@ export function gateConfigDoc(
               trusted: true,
               connect_timeout: '10s',
               auth: { method: 'xclient' },
+              pool: { size: o.pool ?? 0 },
             },
           },
         }

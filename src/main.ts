@@ -40,6 +40,7 @@ import { createImapLogin, mailSettingsFrom, startPortal, type PortalHandle } fro
 import { openStore } from './store/index.js';
 import { connectShared, createGuard, outageHooks, type Shared, type SharedHooks } from './shared/index.js';
 import type { Store } from './store/types.js';
+import { batchWrites, readsAfterWrites, type WriteBatcher } from './store/write-batch.js';
 
 /** The policy core with its store: what the CLI needs, and what the server builds on. */
 export interface Core {
@@ -55,6 +56,8 @@ export interface Core {
   identity: Identity;
   /** The Redis several instances share (`redis:` configured), or null. */
   shared: Shared | null;
+  /** The login path's audit/last-use writes, batched per `audit.write_batch` when `batchWrites` was asked. */
+  writes: WriteBatcher;
   close(): Promise<void>;
 }
 
@@ -67,6 +70,9 @@ export async function openCore(
     migrate?: boolean;
     onStoreError?: (e: Error) => void;
     redis?: SharedHooks & { subscribe: boolean };
+    /** serve: batch the login path's writes (the CLI writes each at once). */
+    batchWrites?: boolean;
+    onWriteError?: (e: Error, rows: number) => void;
   } = {},
 ): Promise<Core> {
   const clock = opts.clock ?? systemClock;
@@ -78,14 +84,17 @@ export async function openCore(
         onUp: () => opts.redis?.onUp(),
       })
     : null;
-  let store: Store;
+  let raw: Store;
   try {
     const opened = await openStore(config, { migrate: opts.migrate, onError: opts.onStoreError });
-    store = shared ? shared.wrap(opened) : opened;
+    raw = shared ? shared.wrap(opened) : opened;
   } catch (e) {
     await shared?.close();
     throw e;
   }
+  // The login path's audit events and last-use (never pushed ones) go through the batcher.
+  const writes = batchWrites(raw, { tickMs: opts.batchWrites ? config.audit.writeBatchMs : 0, onError: opts.onWriteError });
+  const store = readsAfterWrites(raw, writes);
   const hasher = createHasher({ size: opts.hashWorkers ?? config.auth.hashWorkers, cost: config.auth.bcryptCost });
   const cache = new VerifiedCache(keys.cache, config.auth.cacheTtlMs, clock);
   const sessions = new SessionRegistry();
@@ -114,6 +123,7 @@ export async function openCore(
     manager,
     identity,
     shared,
+    writes,
     async close() {
       await hasher.close();
       await store.close();
@@ -134,6 +144,8 @@ export interface Server {
   authenticator: Authenticator;
   guard: Guard;
   imap: ImapFront | null;
+  /** The IMAP upstream's learnt face and connection pool (stats for tests and the bench). */
+  imapUpstream: UpstreamInfo | null;
   smtp: SmtpFront | null;
   pop3: Pop3Front | null;
   portal: PortalHandle | null;
@@ -163,6 +175,8 @@ export async function startServer(
       up: (up) => metrics?.redisUp(up),
       resync: () => resync?.() ?? Promise.resolve(0),
     }),
+    batchWrites: true,
+    onWriteError: (e, rows) => log.error({ err: e.message, rows }, 'cannot write the audit log (batch)'),
   });
   metrics = config.metrics ? createMetrics({ sessions: core.sessions, redis: core.shared !== null }) : null;
   if (core.shared) metrics?.redisUp(core.shared.link.up);
@@ -200,6 +214,7 @@ export async function startServer(
   let currentExempt = new NetworkSet(config.policy.exemptNetworks);
   const decide = createAuthenticator({
     store: core.store,
+    writes: core.writes,
     hasher: core.hasher,
     keys: core.keys,
     policy: config.policy,
@@ -279,6 +294,7 @@ export async function startServer(
   const stopNotices = startNotices(config, core.store, log);
 
   let imap: ImapFront | null = null;
+  let upstreamInfo: UpstreamInfo | null = null;
   let smtp: SmtpFront | null = null;
   let pop3: Pop3Front | null = null;
   let portal: PortalHandle | null = null;
@@ -287,7 +303,9 @@ export async function startServer(
     const l = config.limits; // the session's limits in its settings, the listener's (connections) apart
     const refusalHint = config.auth.refusalHint ? { url: config.portal?.publicUrl ?? null } : null;
     if (config.imap) {
-      const upstreamInfo = new UpstreamInfo(config.imap.upstream);
+      upstreamInfo = new UpstreamInfo(config.imap.upstream, (e) =>
+        log.warn({ err: e.message }, 'IMAP upstream: cannot open a connection for the pool'),
+      );
       try {
         await upstreamInfo.probe();
       } catch (e) {
@@ -407,6 +425,7 @@ export async function startServer(
     await pop3?.close();
     await smtp?.close();
     await imap?.close();
+    upstreamInfo?.close();
     stopWatching();
     stopUnblocks();
     stopNotices();
@@ -429,9 +448,12 @@ export async function startServer(
       await ops?.close();
       await portal?.close();
       await imap?.close();
+      upstreamInfo?.close();
       await smtp?.close();
       await pop3?.close();
       core.sessions.closeAll('shutdown');
+      // Every queued login event is committed before the store closes (SIGTERM loses none).
+      await core.writes.flush().catch((e: Error) => log.error({ err: e.message }, 'cannot write the audit log (final batch)'));
       await core.close();
     })();
     return closed;
@@ -441,6 +463,7 @@ export async function startServer(
     authenticator,
     guard,
     imap,
+    imapUpstream: upstreamInfo,
     smtp,
     pop3,
     portal,

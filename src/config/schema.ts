@@ -122,6 +122,11 @@ function upstream(lc: LoadContext, protocol: Protocol) {
     trusted: bool(true),
     auth,
     connect_timeout: duration(10_000),
+    // Ready connections kept for the next logins (net/pool.ts); size 0: off.
+    pool: section({
+      size: int(0, 0, 64),
+      max_age: duration(20_000, { ms: 1000, message: 'expected at least 1s (and well under the upstream pre-login timeout)' }),
+    }),
   }).transform((o, ctx) => {
     let ca: string | null = null;
     if (o.ca) {
@@ -131,7 +136,7 @@ function upstream(lc: LoadContext, protocol: Protocol) {
         ctx.addIssue({ code: 'custom', path: ['ca'], message: `cannot read ${o.ca}: ${(e as Error).message}` });
       }
     }
-    return {
+    const out = {
       host: o.host,
       port: o.port,
       tls: o.tls,
@@ -145,6 +150,9 @@ function upstream(lc: LoadContext, protocol: Protocol) {
       auth: o.auth,
       connectTimeoutMs: o.connect_timeout,
     };
+    // Optional in the type: upstreams built in code (portal check, doctor, tests) have no pool.
+    const pool: { pool?: { size: number; maxAgeMs: number } } = { pool: { size: o.pool.size, maxAgeMs: o.pool.max_age } };
+    return { ...out, ...pool };
   });
 }
 
@@ -356,6 +364,8 @@ export function configSchema(lc: LoadContext, file: string | null) {
     redis: optionalSection(redisSection(lc)),
     audit: section({
       retention: duration(null, { ms: 86_400_000, message: 'expected at least 1d (or leave it unset to keep every event)' }),
+      // Login events and last-use are committed once per this interval (store/write-batch.ts); 0s: at once.
+      write_batch: duration(50),
     }),
     secret_file: path(lc, './data/secret.key'),
     tls: optionalSection(section({ cert: path(lc, ''), key: path(lc, '') })),
@@ -385,7 +395,7 @@ export function configSchema(lc: LoadContext, file: string | null) {
     file,
     store: o.store,
     redis: o.redis,
-    audit: { retentionMs: o.audit.retention },
+    audit: { retentionMs: o.audit.retention, writeBatchMs: o.audit.write_batch },
     secretFile: o.secret_file,
     tls: o.tls,
     imap: o.imap,

@@ -56,6 +56,11 @@ export interface AuthenticatorDeps {
   observer?: Observer;
   /** passcodes.expire_unused: a passcode unused this long is refused as expired (null/absent: off). */
   expireUnusedMs?: number | null;
+  /**
+   * Where the login path's audit events and passcode last-use go: the store itself, or a batcher
+   * in front of it (store/write-batch.ts) that commits them once per tick.
+   */
+  writes?: Pick<Store, 'appendAudit' | 'recordPasscodeUse'>;
   /** Called when the audit log cannot be written; authentication itself goes on. */
   onAuditError?: (err: Error) => void;
 }
@@ -75,6 +80,7 @@ export interface Authenticator {
 export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
   const { store, hasher, keys, cache, clock } = deps;
   const { identity } = deps;
+  const writes = deps.writes ?? store;
   let { policy, exempt } = deps;
   /** Passthrough logins of observed accounts, until the upstream has answered them. */
   const observing = new WeakMap<AuthRequest, ModeAt>();
@@ -87,7 +93,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
     passcodeId: string | null,
     detail: Record<string, unknown> | null,
   ) => {
-    appendAudit(store, clock, {
+    appendAudit(writes, clock, {
       type: 'auth',
       username: account,
       protocol: req.protocol,
@@ -184,7 +190,7 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
       now - row.lastUsedAt < LAST_USED_PRECISION_MS &&
       row.lastUsedIp === req.remoteIp &&
       row.lastUsedClient === client;
-    if (!fresh) await store.recordPasscodeUse(row.id, now, req.remoteIp, client);
+    if (!fresh) await writes.recordPasscodeUse(row.id, now, req.remoteIp, client);
     await deps.guard.success(req.remoteIp, account);
     audit(req, account, 'accept', null, row.id, { cached: cachedId !== null, ...(req.clientId ? { client: req.clientId } : {}) });
     return { kind: 'accept-passcode', account, passcodeId: row.id, cached: cachedId !== null, expiresAt: row.expiresAt };

@@ -18,6 +18,7 @@ export const PUSHED: Readonly<Record<string, 'revocations' | 'livepolicy' | 'unb
   'account.enforce': 'livepolicy',
   'account.release': 'livepolicy',
   'passcode.scope': 'livepolicy',
+  'passcode.allow': 'livepolicy',
   'admin.unblock': 'unblocks',
 };
 

@@ -308,6 +308,26 @@ export function storeContract(name: string, open: () => Promise<Store>): void {
         expect((await store.queryAudit({ type: 'x', limit: 2, oldestFirst: true })).map((e) => e.id)).toEqual([ids[0], ids[2]]);
       });
 
+      it('writeBatch: audit events in order with their ids, and last use, in one transaction', async () => {
+        await store.insertPasscode(samplePasscode({ id: 'pc_b', tag: 'tag-b' }));
+        const before = await store.appendAudit(sampleAudit({ ts: T0 }));
+        const events = [0, 1, 2].map((i) => sampleAudit({ ts: T0 + i, username: `u${i}`, detail: { i } }));
+        const ids = await store.writeBatch({ audit: events, passcodeUses: [{ id: 'pc_b', at: T0 + 9, ip: '192.0.2.9', client: 'Mail' }] });
+        expect(ids).toHaveLength(3);
+        expect(ids[0]!).toBeGreaterThan(before);
+        expect((await store.queryAudit({ afterId: before })).map((e) => [e.id, e.username, e.detail])).toEqual(
+          events.map((e, i) => [ids[i], e.username, e.detail]),
+        );
+        expect(await store.getPasscode('pc_b')).toMatchObject({ lastUsedAt: T0 + 9, lastUsedIp: '192.0.2.9', lastUsedClient: 'Mail' });
+        expect(await store.writeBatch({ audit: [], passcodeUses: [] })).toEqual([]);
+        // An event that violates the schema makes the whole batch fail: the last use is not written either.
+        const bad = { ...sampleAudit(), type: null } as unknown as AuditEvent;
+        await expect(
+          store.writeBatch({ audit: [bad], passcodeUses: [{ id: 'pc_b', at: T0 + 99, ip: null, client: null }] }),
+        ).rejects.toThrow();
+        expect((await store.getPasscode('pc_b'))?.lastUsedAt).toBe(T0 + 9);
+      });
+
       it('round-trips detail JSON', async () => {
         const detail = {
           n: 1.5,

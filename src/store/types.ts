@@ -72,6 +72,19 @@ export interface AuditEvent {
   detail: Record<string, unknown> | null;
 }
 
+/** A passcode's last use (recordPasscodeUse's arguments). */
+export interface PasscodeUse {
+  id: string;
+  at: number;
+  ip: string | null;
+  client: string | null;
+}
+
+export interface WriteBatch {
+  audit: AuditEvent[];
+  passcodeUses: PasscodeUse[];
+}
+
 export interface AuditQuery {
   username?: string;
   type?: string;
@@ -236,6 +249,11 @@ export interface Store {
   markRolloutNotice(username: string, at: number): Promise<boolean>;
 
   appendAudit(event: AuditEvent): Promise<number>;
+  /**
+   * The login path's writes of one tick (store/write-batch.ts) in one transaction: the audit
+   * events in order (their ids returned in the same order) and the passcodes' last use.
+   */
+  writeBatch(batch: WriteBatch): Promise<number[]>;
   queryAudit(query: AuditQuery): Promise<AuditEvent[]>;
   /**
    * Retention (audit.retention): deletes the events with ts < before, in one transaction, and

@@ -126,11 +126,14 @@ describe('IMAP upstream faults (fake upstreams, no Dovecot)', () => {
     const fake = await fakeUpstream((s) => {
       s.write('* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN ID] fake ready\r\n');
       s.on('data', (d) => {
-        const [tag, cmd] = String(d).split(' ');
-        if (cmd === 'SELECT') {
-          s.write('* 3 EXISTS\r\n* FLAGS (\\Seen');
-          s.destroy();
-        } else s.write(`${tag} OK done\r\n`);
+        // One answer per line: mailgate pipelines ID and AUTHENTICATE in one write.
+        for (const line of String(d).split('\r\n').filter(Boolean)) {
+          const [tag, cmd] = line.split(' ');
+          if (cmd === 'SELECT') {
+            s.write('* 3 EXISTS\r\n* FLAGS (\\Seen');
+            s.destroy();
+          } else s.write(`${tag} OK done\r\n`);
+        }
       });
     });
     const gate = await startGate(await fakeTarget(fake.port), { imap: { upstream: { port: fake.port, tls: 'none' } } });

@@ -6,7 +6,7 @@ import type { UpstreamConfig } from '../../config/types.js';
 import type { ClientInfo, UpstreamAdapter, UpstreamCredentials, UpstreamLogin } from '../front/types.js';
 import { UpstreamError } from '../../net/upstream.js';
 import type { UpstreamInfo } from './upstream-info.js';
-import { ImapUpstream, type LoginResult } from './upstream.js';
+import type { ImapUpstream, LoginResult } from './upstream.js';
 
 /** A logged-in upstream and its tagged answer, which goes back under the client's tag. */
 export interface ImapLoggedIn {
@@ -25,15 +25,30 @@ export function imapAdapter(
     upstreamLabel: `${cfg.host}:${cfg.port}`,
     async login(creds: UpstreamCredentials, client: ClientInfo): Promise<UpstreamLogin<ImapLoggedIn>> {
       let up: ImapUpstream | null = null;
-      try {
-        up = await ImapUpstream.open(cfg);
-        info.learn(up);
-        await up.sendClientInfo({ ...client, clientId: clientId() });
-        const result = await up.login(
+      const attempt = async (u: ImapUpstream) => {
+        // ID (the client's address) and the login go in one write: one round trip, not two.
+        const id = u.clientInfoCommand({ ...client, clientId: clientId() });
+        return u.login(
           creds.kind === 'master'
             ? { kind: 'master', user: creds.account }
             : { kind: 'user', user: creds.account, password: creds.password },
+          id,
         );
+      };
+      try {
+        const taken = await info.take();
+        up = taken.up;
+        let result: LoginResult;
+        try {
+          result = await attempt(up);
+        } catch (e) {
+          // A pooled connection the upstream closed meanwhile (restart, its timeout): once more on
+          // a new one, so the client never sees it.
+          if (!taken.pooled || !up.conn.closed) throw e;
+          up.close();
+          up = await info.open();
+          result = await attempt(up);
+        }
         if (result.status === 'OK') return { kind: 'ok', session: { up, result } };
         up.close();
         const detail = result.text;

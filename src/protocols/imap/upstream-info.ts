@@ -5,6 +5,7 @@
  */
 import { ImapUpstream } from './upstream.js';
 import type { UpstreamConfig } from '../../config/types.js';
+import { WarmPool } from '../../net/pool.js';
 
 export class UpstreamInfo {
   capabilities: string[] = ['IMAP4rev1', 'ENABLE', 'IDLE'];
@@ -12,7 +13,46 @@ export class UpstreamInfo {
   idResponse = '* ID NIL';
   probed = false;
 
-  constructor(private readonly cfg: UpstreamConfig) {}
+  /** Logins on a pooled connection, on a new one, and retried after a pooled one turned out dead. */
+  readonly stats = { pooled: 0, fresh: 0, retried: 0 };
+  /** Ready connections for the next logins (`upstream.pool`; size 0 when not configured). */
+  private readonly pool: WarmPool<ImapUpstream>;
+
+  constructor(
+    private readonly cfg: UpstreamConfig,
+    onPoolError?: (e: Error) => void,
+  ) {
+    this.pool = new WarmPool<ImapUpstream>(
+      {
+        open: () => ImapUpstream.open(cfg),
+        // Anything unread (a "* BYE" before the upstream hung up) makes it unusable too.
+        usable: (up) => !up.conn.closed && up.conn.reader.bufferedBytes === 0,
+        close: (up) => up.close(),
+        onError: onPoolError,
+      },
+      cfg.pool ?? { size: 0, maxAgeMs: 0 },
+    );
+  }
+
+  /** A connection ready to log in (from the pool when there is one); `pooled` says which. */
+  async take(): Promise<{ up: ImapUpstream; pooled: boolean }> {
+    const { conn, pooled } = await this.pool.take();
+    this.stats[pooled ? 'pooled' : 'fresh']++;
+    this.learn(conn);
+    return { up: conn, pooled };
+  }
+
+  /** Opens a new connection, bypassing the pool (the retry after a dead pooled one). */
+  async open(): Promise<ImapUpstream> {
+    this.stats.retried++;
+    const up = await ImapUpstream.open(this.cfg);
+    this.learn(up);
+    return up;
+  }
+
+  close(): void {
+    this.pool.close();
+  }
 
   /** Connects once to learn the upstream's pre-login face. Throws if it is unreachable. */
   async probe(): Promise<void> {

@@ -53,6 +53,12 @@ export function parseCapabilities(line: string): string[] | null {
   return m?.[1] ? m[1].trim().split(/\s+/) : null;
 }
 
+function parseTagged(line: string, untagged: string[]): TaggedResult {
+  const m = /^\S+ (OK|NO|BAD)\b ?(.*)$/i.exec(line);
+  if (!m) throw new UpstreamError(`unexpected upstream response: ${line.slice(0, 200)}`, 'protocol');
+  return { status: m[1]!.toUpperCase() as TaggedResult['status'], text: m[2] ?? '', untagged };
+}
+
 export class ImapUpstream {
   capabilities: string[] = [];
   greeting = '';
@@ -154,15 +160,33 @@ export class ImapUpstream {
           untagged.push(cont);
           cont = await this.readLine();
         }
-        if (!cont.startsWith('+')) return finish(cont);
+        if (!cont.startsWith('+')) return parseTagged(cont, untagged);
       }
       this.conn.write(literals[i]!);
       this.conn.write(segments[i + 1] ?? '');
     }
     if (literals.length > 0) this.conn.write('\r\n');
+    return this.readTagged(tag, untagged, answer);
+  }
+
+  /**
+   * Sends several literal-free commands in one write (one segment, one round trip) and reads their
+   * tagged answers in order. RFC 3501 5.5 lets a client pipeline commands whose outcome does not
+   * change how the next one is parsed; used for ID + AUTHENTICATE PLAIN with SASL-IR before login.
+   */
+  async pipeline(texts: string[]): Promise<TaggedResult[]> {
+    const tags = texts.map(() => `mg${++this.seq}`);
+    this.conn.write(texts.map((t, i) => `${tags[i]} ${t}\r\n`).join(''));
+    const out: TaggedResult[] = [];
+    for (const tag of tags) out.push(await this.readTagged(tag, []));
+    return out;
+  }
+
+  /** Reads up to `tag`'s answer; a "+" gets `answer` once (then "*", cancelling the exchange). */
+  private async readTagged(tag: string, untagged: string[], answer?: string): Promise<TaggedResult> {
     for (;;) {
       const line = await this.readLine();
-      if (line.startsWith(`${tag} `)) return finish(line);
+      if (line.startsWith(`${tag} `)) return parseTagged(line, untagged);
       if (line.startsWith('+')) {
         this.conn.write(`${answer ?? '*'}\r\n`);
         answer = undefined; // a second challenge is unexpected: cancel it
@@ -170,15 +194,16 @@ export class ImapUpstream {
       }
       untagged.push(line);
     }
-    function finish(line: string): TaggedResult {
-      const m = /^\S+ (OK|NO|BAD)\b ?(.*)$/i.exec(line);
-      if (!m) throw new UpstreamError(`unexpected upstream response: ${line.slice(0, 200)}`, 'protocol');
-      return { status: m[1]!.toUpperCase() as TaggedResult['status'], text: m[2] ?? '', untagged };
-    }
   }
 
   /** ID with the real client address (only to an upstream that trusts us), plus the client's own ID fields. */
   async sendClientInfo(info: ClientInfo): Promise<void> {
+    const cmd = this.clientInfoCommand(info);
+    if (cmd) this.noteId(await this.command(cmd));
+  }
+
+  /** The ID command sendClientInfo would send, or null; for pipelining it with the login. */
+  clientInfoCommand(info: ClientInfo): string | null {
     const fields: Array<[string, string]> = [...info.clientId.filter(([k]) => !k.toLowerCase().startsWith('x-'))];
     if (this.cfg.trusted) {
       fields.push(
@@ -189,8 +214,11 @@ export class ImapUpstream {
         ['x-session-ext-id', info.sessionId],
       );
     }
-    if (fields.length === 0 || !this.has('ID')) return;
-    const r = await this.command(`ID (${fields.map(([k, v]) => `${quote(k)} ${quote(v)}`).join(' ')})`);
+    if (fields.length === 0 || !this.has('ID')) return null;
+    return `ID (${fields.map(([k, v]) => `${quote(k)} ${quote(v)}`).join(' ')})`;
+  }
+
+  private noteId(r: TaggedResult): void {
     this.idLine = r.untagged.find((l) => /^\* ID /i.test(l)) ?? this.idLine;
   }
 
@@ -198,17 +226,17 @@ export class ImapUpstream {
    * Logs in; resolves with the upstream's tagged answer (its OK carries [CAPABILITY …]) and, when
    * it is not OK, why — the same for every server family.
    */
-  async login(creds: LoginCredentials): Promise<LoginResult> {
+  async login(creds: LoginCredentials, before: string | null = null): Promise<LoginResult> {
     if (creds.kind === 'user') {
       const r = this.has('AUTH=PLAIN')
-        ? await this.authenticatePlain('', creds.user, creds.password)
-        : await this.loginCommand(creds.user, creds.password);
+        ? await this.authenticatePlain('', creds.user, creds.password, before)
+        : await this.loginCommand(creds.user, creds.password, before);
       return r.status === 'OK' ? r : { ...r, refusal: 'credentials' };
     }
     const auth = this.cfg.auth;
     let r: TaggedResult;
-    if (auth.method === 'separator') r = await this.loginCommand(`${creds.user}${auth.separator}${auth.user}`, auth.password);
-    else if (auth.method === 'sasl-proxy') r = await this.authenticatePlain(creds.user, auth.user, auth.password);
+    if (auth.method === 'separator') r = await this.loginCommand(`${creds.user}${auth.separator}${auth.user}`, auth.password, before);
+    else if (auth.method === 'sasl-proxy') r = await this.authenticatePlain(creds.user, auth.user, auth.password, before);
     else throw new UpstreamError(`upstream auth method ${auth.method} is not usable for IMAP`, 'login');
     const traits = familyTraits(this.family);
     if (r.status !== 'OK') return { ...r, refusal: traits.unknownUser?.test(r.text) ? 'unknown-user' : 'master-refused' };
@@ -226,20 +254,30 @@ export class ImapUpstream {
     return r.status === 'OK' && r.untagged.some((l) => /^\* LIST .*\bINBOX"?$/i.test(l));
   }
 
-  private authenticatePlain(authzid: string, authcid: string, password: string): Promise<TaggedResult> {
+  /** `before` (an ID command) goes first: in the same write when the login has no literal or challenge. */
+  private async authenticatePlain(authzid: string, authcid: string, password: string, before: string | null): Promise<TaggedResult> {
     const ir = Buffer.from(`${authzid}\u0000${authcid}\u0000${password}`, 'utf8').toString('base64');
-    if (this.has('SASL-IR')) return this.command(`AUTHENTICATE PLAIN ${ir}`);
+    if (this.has('SASL-IR')) return this.withBefore(before, `AUTHENTICATE PLAIN ${ir}`);
+    if (before) this.noteId(await this.command(before));
     return this.command('AUTHENTICATE PLAIN', [], ir); // no SASL-IR: the response follows the "+"
   }
 
-  private loginCommand(user: string, password: string): Promise<TaggedResult> {
+  private async loginCommand(user: string, password: string, before: string | null): Promise<TaggedResult> {
     const lp = this.has('LITERAL+');
     const u = imapString(user, lp);
     const p = imapString(password, lp);
-    return this.command(
-      `LOGIN ${u.text} ${p.text}`,
-      [u.literal, p.literal].filter((x): x is Buffer => x !== null),
-    );
+    const literals = [u.literal, p.literal].filter((x): x is Buffer => x !== null);
+    if (literals.length === 0) return this.withBefore(before, `LOGIN ${u.text} ${p.text}`);
+    if (before) this.noteId(await this.command(before));
+    return this.command(`LOGIN ${u.text} ${p.text}`, literals);
+  }
+
+  /** `before` and `text` pipelined in one write (or `text` alone); resolves with `text`'s answer. */
+  private async withBefore(before: string | null, text: string): Promise<TaggedResult> {
+    if (!before) return this.command(text);
+    const [id, r] = await this.pipeline([before, text]);
+    this.noteId(id!);
+    return r!;
   }
 
   /**

@@ -43,8 +43,8 @@ export function pop3Adapter(cfg: UpstreamConfig, info: Pop3Learner): UpstreamAda
       try {
         up = await Pop3Upstream.open(cfg);
         info.learnGreeting(up.greeting);
-        await up.sendClient(client);
-        const reply = await up.login(login, info.saslPlain);
+        // XCLIENT and a one-line AUTH PLAIN go in one write: one round trip, not two.
+        const reply = await up.login(login, info.saslPlain, up.xclientLine(client));
         if (reply.startsWith('+OK')) return { kind: 'ok', session: { link: up.conn.detach(), reply } };
         up.close();
         const detail = reply.slice(0, 200);

@@ -77,20 +77,40 @@ export class Pop3Upstream {
 
   /** Forwards the client's address so Dovecot logs rip= and applies its penalties to the client. */
   async sendClient(client: Pick<ClientInfo, 'remoteIp' | 'remotePort'>): Promise<void> {
-    if (!this.cfg.trusted || !this.offersXclient) return;
-    const r = await this.command(`XCLIENT ADDR=${client.remoteIp} PORT=${client.remotePort}`);
-    if (!r.startsWith('+OK')) throw new UpstreamError(`upstream refused XCLIENT: ${r.slice(0, 200)}`, 'protocol');
+    const line = this.xclientLine(client);
+    if (line) checkXclient(await this.command(line));
   }
 
-  /** Logs in; the upstream's one-line answer (its "+OK …" goes to the client as is). */
-  async login(creds: LoginCredentials, saslPlain: boolean): Promise<string> {
+  /** The XCLIENT line sendClient would send (trusted upstream that offers it), or null. */
+  xclientLine(client: Pick<ClientInfo, 'remoteIp' | 'remotePort'>): string | null {
+    if (!this.cfg.trusted || !this.offersXclient) return null;
+    return `XCLIENT ADDR=${client.remoteIp} PORT=${client.remotePort}`;
+  }
+
+  /**
+   * Logs in; the upstream's one-line answer (its "+OK …" goes to the client as is). `xclient`
+   * (from xclientLine) goes first — in the same write as a one-line AUTH PLAIN: Dovecot reads
+   * pre-login commands in order, so the address is set before the login is checked.
+   */
+  async login(creds: LoginCredentials, saslPlain: boolean, xclient: string | null = null): Promise<string> {
+    const auth = this.cfg.auth;
+    const oneLine =
+      creds.kind === 'user'
+        ? saslPlain && `AUTH PLAIN ${plain('', creds.user, creds.password)}`
+        : auth.method === 'sasl-proxy' && `AUTH PLAIN ${plain(creds.user, auth.user, auth.password)}`;
+    if (oneLine && xclient) {
+      this.conn.write(`${xclient}\r\n${oneLine}\r\n`);
+      const x = await this.readLine();
+      const r = await this.readLine();
+      checkXclient(x);
+      return r;
+    }
+    if (xclient) checkXclient(await this.command(xclient));
+    if (oneLine) return this.command(oneLine);
     if (creds.kind === 'user') {
-      if (saslPlain) return this.command(`AUTH PLAIN ${plain('', creds.user, creds.password)}`);
       const u = await this.command(`USER ${creds.user}`);
       return u.startsWith('+OK') ? this.command(`PASS ${creds.password}`) : u;
     }
-    const auth = this.cfg.auth;
-    if (auth.method === 'sasl-proxy') return this.command(`AUTH PLAIN ${plain(creds.user, auth.user, auth.password)}`);
     if (auth.method === 'separator') {
       const u = await this.command(`USER ${creds.user}${auth.separator}${auth.user}`);
       return u.startsWith('+OK') ? this.command(`PASS ${auth.password}`) : u;
@@ -101,6 +121,10 @@ export class Pop3Upstream {
   close(): void {
     this.conn.destroy();
   }
+}
+
+function checkXclient(reply: string): void {
+  if (!reply.startsWith('+OK')) throw new UpstreamError(`upstream refused XCLIENT: ${reply.slice(0, 200)}`, 'protocol');
 }
 
 function plain(authzid: string, authcid: string, password: string): string {

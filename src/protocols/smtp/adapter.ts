@@ -20,6 +20,8 @@ export interface SmtpAdapterOptions {
   log: Logger;
   /** The name the client gave in EHLO/HELO: our EHLO after XCLIENT, so Received headers show it. */
   helo: () => string;
+  /** A ready upstream connection (front.ts's pool); default: a new one. */
+  take?: () => Promise<{ conn: SmtpUpstream; pooled: boolean }>;
 }
 
 /** XCLIENT attributes describing the client (Postfix XCLIENT_README). */
@@ -82,9 +84,20 @@ export function smtpAdapter(o: SmtpAdapterOptions): UpstreamAdapter<SmtpUpstream
     async login(creds, client) {
       let up: SmtpUpstream | null = null;
       try {
-        up = await SmtpUpstream.open(o.cfg, o.hostname);
+        const taken = o.take ? await o.take() : { conn: await SmtpUpstream.open(o.cfg, o.hostname), pooled: false };
+        up = taken.conn;
         o.extensions.learn(up.extensions);
-        const r = await logIn(up, o, creds, client);
+        let r: UpstreamLogin<SmtpUpstream>;
+        try {
+          r = await logIn(up, o, creds, client);
+        } catch (e) {
+          // A pooled connection the upstream closed meanwhile (restart, its timeout): once more on a
+          // new one, so the client never sees it.
+          if (!taken.pooled || up.alive) throw e;
+          up.destroy();
+          up = await SmtpUpstream.open(o.cfg, o.hostname);
+          r = await logIn(up, o, creds, client);
+        }
         if (r.kind !== 'ok') {
           up.quit();
           return r;

@@ -9,8 +9,10 @@ import { smtpAdapter } from './adapter.js';
 import { UpstreamExtensions } from './extensions.js';
 import { formatReply, R } from './replies.js';
 import { SmtpSession, type SmtpDeps } from './session.js';
+import { SmtpUpstream } from './upstream.js';
+import { WarmPool } from '../../net/pool.js';
 
-export type SmtpFront = FrontListener;
+export type SmtpFront = FrontListener & { readonly pool: WarmPool<SmtpUpstream> };
 export type { SmtpSettings } from './session.js';
 
 /** Binds the SMTP listeners of `listen`. */
@@ -28,7 +30,18 @@ export async function startSmtpFront(
   } catch (e) {
     deps.log.warn({ err: (e as Error).message }, 'SMTP upstream not reachable at start; will retry');
   }
-  const adapter: SmtpDeps['adapter'] = (helo, log) => smtpAdapter({ cfg: s.upstream, hostname: s.hostname, extensions, log, helo });
+  // Ready upstream connections (greeted, EHLO and STARTTLS done) for the next logins; size 0: none.
+  const pool = new WarmPool<SmtpUpstream>(
+    {
+      open: () => SmtpUpstream.open(s.upstream, s.hostname),
+      usable: (up) => up.idle,
+      close: (up) => up.quit(),
+      onError: (e) => deps.log.warn({ err: e.message }, 'SMTP upstream: cannot open a connection for the pool'),
+    },
+    s.upstream.pool ?? { size: 0, maxAgeMs: 0 },
+  );
+  const adapter: SmtpDeps['adapter'] = (helo, log) =>
+    smtpAdapter({ cfg: s.upstream, hostname: s.hostname, extensions, log, helo, take: () => pool.take() });
   const full: SmtpDeps = Object.assign(deps, { extensions, adapter });
   const before = new Set<SmtpSession>();
   const listener = await startListeners({
@@ -50,11 +63,13 @@ export async function startSmtpFront(
   });
   return {
     ...listener,
+    pool,
     async close() {
       // Every session gets its 421 before the sockets go: spliced ones through the registry.
       deps.sessions.closeWhere((x) => x.protocol === 'smtp', 'shutdown');
       await Promise.race([Promise.all([...before].map((x) => x.shutdown())), new Promise((r) => setTimeout(r, 200))]);
       await listener.close();
+      pool.close();
     },
   };
 }

@@ -75,6 +75,11 @@ export class SmtpUpstream {
     return this.failure === null && !this.socket.destroyed;
   }
 
+  /** Alive and nothing unread (a pooled connection the upstream said goodbye on is not idle). */
+  get idle(): boolean {
+    return this.alive && this.replies.length === 0 && !this.reader.pending;
+  }
+
   has(ext: string): boolean {
     return this.extensions.has(ext.toUpperCase());
   }
@@ -197,10 +202,33 @@ export class SmtpUpstream {
       .filter(([k]) => offered.has(k))
       .map(([k, v]) => `${k}=${xtext(v)}`)
       .join(' ');
-    const r = await this.command(`XCLIENT ${line}`, this.cfg.connectTimeoutMs);
-    if (r.code !== 220) return r;
-    await this.ehlo(this.cfg.connectTimeoutMs, heloName);
+    if (!this.has('PIPELINING')) {
+      const r = await this.command(`XCLIENT ${line}`, this.cfg.connectTimeoutMs);
+      if (r.code !== 220) return r;
+      await this.ehlo(this.cfg.connectTimeoutMs, heloName);
+      return null;
+    }
+    // RFC 2920: XCLIENT may be followed by the EHLO the server asks for next in the same write
+    // (EHLO ends the group); one round trip instead of two. A refused XCLIENT leaves an EHLO
+    // answer behind, which is read and dropped so the next command's reply is its own.
+    const [r, ehlo] = await this.commands([`XCLIENT ${line}`, `EHLO ${heloName}`], this.cfg.connectTimeoutMs);
+    if (r!.code !== 220) return r!;
+    if (ehlo!.code !== 250) throw new UpstreamError(`upstream refused EHLO: ${replyText(ehlo!)}`, 'greeting');
+    this.extensions = parseEhlo(ehlo!);
     return null;
+  }
+
+  /** Sends command lines in one write and reads one reply per line, in order. */
+  async commands(lines: string[], timeoutMs = COMMAND_TIMEOUT_MS): Promise<Reply[]> {
+    const stale = this.replies.shift();
+    if (stale)
+      this.fail(new UpstreamError(`unexpected reply from the upstream: ${replyText(stale)}`, stale.code === 421 ? 'closed' : 'protocol'));
+    if (lines.some((l) => /[\r\n\0]/.test(l))) this.fail(new UpstreamError('refusing to send a command with a line break', 'protocol'));
+    if (this.failure) throw this.failure;
+    this.socket.write(lines.map((l) => `${l}\r\n`).join(''));
+    const out: Reply[] = [];
+    while (out.length < lines.length) out.push(await this.read(timeoutMs));
+    return out;
   }
 
   /** AUTH PLAIN (or LOGIN if that is all the upstream offers); resolves with the final reply. */

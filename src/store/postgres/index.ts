@@ -20,6 +20,7 @@ import type {
   Protocol,
   Store,
   TotpRow,
+  WriteBatch,
 } from '../types.js';
 import { PG_LATEST_VERSION, assertNotNewer, migratePostgres, pgSchemaVersion } from './migrations.js';
 import { PgRollout } from './rollout.js';
@@ -399,13 +400,42 @@ class PostgresStore implements Store {
   }
 
   async appendAudit(e: AuditEvent): Promise<number> {
-    const detail = e.detail === null || e.detail === undefined ? null : JSON.stringify(e.detail);
-    const r = await this.q<{ id: number }>(
+    return (await this.insertAudit([e], this.q))[0]!;
+  }
+
+  /** One multi-row INSERT; ids in the order of `events` (RETURNING follows the VALUES order of a plain insert). */
+  private async insertAudit(events: AuditEvent[], q: Query): Promise<number[]> {
+    if (events.length === 0) return [];
+    const args: unknown[] = [];
+    const rows = events.map((e) => {
+      const detail = e.detail === null || e.detail === undefined ? null : JSON.stringify(e.detail);
+      const n = args.push(e.ts, e.type, e.username, e.protocol, e.ip, e.passcodeId, e.outcome, e.reason, e.sessionId, detail);
+      return `(${Array.from({ length: 10 }, (_, i) => `$${n - 9 + i}`).join(', ')})`;
+    });
+    const r = await q<{ id: number }>(
       `INSERT INTO audit (ts, type, username, protocol, ip, passcode_id, outcome, reason, session_id, detail)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id`,
-      [e.ts, e.type, e.username, e.protocol, e.ip, e.passcodeId, e.outcome, e.reason, e.sessionId, detail],
+       VALUES ${rows.join(', ')} RETURNING id`,
+      args,
     );
-    return r.rows[0]!.id;
+    // Ids come from one sequence in insertion order; sorting makes the order explicit.
+    return r.rows.map((x) => Number(x.id)).sort((a, b) => a - b);
+  }
+
+  async writeBatch(b: WriteBatch): Promise<number[]> {
+    return this.tx(async (c) => {
+      const q = (async <R extends QueryResultRow>(sql: string, args: unknown[] = []) => {
+        const r = await c.query<R>(sql, args);
+        return { rows: r.rows, rowCount: r.rowCount ?? 0 };
+      }) as Query;
+      for (const u of b.passcodeUses)
+        await q('UPDATE passcodes SET last_used_at = $1, last_used_ip = $2, last_used_client = $3 WHERE id = $4', [
+          u.at,
+          u.ip,
+          u.client,
+          u.id,
+        ]);
+      return this.insertAudit(b.audit, q);
+    });
   }
 
   async queryAudit(q: AuditQuery): Promise<AuditEvent[]> {

@@ -21,6 +21,7 @@ import type {
   Protocol,
   Store,
   TotpRow,
+  WriteBatch,
 } from '../types.js';
 import { LATEST_VERSION, migrate } from './migrations.js';
 import { RolloutTables } from './rollout.js';
@@ -248,6 +249,7 @@ class SqliteStore implements Store {
   private readonly tf: TwoFactorTables;
   private readonly ro: RolloutTables;
   private readonly pruneTx: (before: number) => number;
+  private readonly batchTx: (b: WriteBatch) => number[];
 
   constructor(private readonly db: Db) {
     this.s = prepareStatements(db);
@@ -262,6 +264,10 @@ class SqliteStore implements Store {
       const n = prune.run(before).changes;
       ungate.run();
       return n;
+    });
+    this.batchTx = db.transaction((b: WriteBatch) => {
+      for (const u of b.passcodeUses) this.s.recordUse.run(u.at, u.ip, u.client, u.id);
+      return b.audit.map((e) => this.insertAudit(e));
     });
     this.insertTx = db.transaction((r: PasscodeRow) => {
       this.s.ensureAccount.run(r.username, r.createdAt, r.createdAt);
@@ -411,9 +417,17 @@ class SqliteStore implements Store {
   }
 
   async appendAudit(e: AuditEvent): Promise<number> {
+    return this.insertAudit(e);
+  }
+
+  private insertAudit(e: AuditEvent): number {
     const detail = e.detail === null || e.detail === undefined ? null : JSON.stringify(e.detail);
     const info = this.s.appendAudit.run(e.ts, e.type, e.username, e.protocol, e.ip, e.passcodeId, e.outcome, e.reason, e.sessionId, detail);
     return Number(info.lastInsertRowid);
+  }
+
+  async writeBatch(b: WriteBatch): Promise<number[]> {
+    return this.batchTx(b);
   }
 
   async queryAudit(q: AuditQuery): Promise<AuditEvent[]> {
