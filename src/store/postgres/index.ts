@@ -171,6 +171,18 @@ function conflictError(err: unknown, row: PasscodeRow): unknown {
   return new Error(`passcode tag already exists for ${row.username}`, { cause: err });
 }
 
+
+/** Key of the advisory lock that orders audit inserts (any constant no other code uses: "mgau"). */
+export const AUDIT_ORDER_LOCK = 0x6d676175;
+
+/** A Query running on one client (inside a transaction). */
+function clientQuery(c: PoolClient): Query {
+  return (async <R extends QueryResultRow>(sql: string, args: unknown[] = []) => {
+    const r = await c.query<R>(sql, args);
+    return { rows: r.rows, rowCount: r.rowCount ?? 0 };
+  }) as Query;
+}
+
 class PostgresStore implements Store {
   private readonly q: Query;
   private readonly tx: Transaction;
@@ -400,12 +412,18 @@ class PostgresStore implements Store {
   }
 
   async appendAudit(e: AuditEvent): Promise<number> {
-    return (await this.insertAudit([e], this.q))[0]!;
+    return this.tx(async (c) => (await this.insertAudit([e], clientQuery(c)))[0]!);
   }
 
   /** One multi-row INSERT; ids in the order of `events` (RETURNING follows the VALUES order of a plain insert). */
   private async insertAudit(events: AuditEvent[], q: Query): Promise<number[]> {
     if (events.length === 0) return [];
+    // Audit ids are handed out and committed in one order across every instance: a follower reads
+    // "id > last seen" (live policy, unblocks, notices, audit --follow), and a sequence alone lets a
+    // later id commit first, so the follower would step over the earlier one for good. The lock is
+    // held to this transaction's commit, right after the insert (login events come batched, so
+    // this is one short wait per tick per instance).
+    await q('SELECT pg_advisory_xact_lock($1)', [AUDIT_ORDER_LOCK]);
     const args: unknown[] = [];
     const rows = events.map((e) => {
       const detail = e.detail === null || e.detail === undefined ? null : JSON.stringify(e.detail);
@@ -423,10 +441,7 @@ class PostgresStore implements Store {
 
   async writeBatch(b: WriteBatch): Promise<number[]> {
     return this.tx(async (c) => {
-      const q = (async <R extends QueryResultRow>(sql: string, args: unknown[] = []) => {
-        const r = await c.query<R>(sql, args);
-        return { rows: r.rows, rowCount: r.rowCount ?? 0 };
-      }) as Query;
+      const q = clientQuery(c);
       for (const u of b.passcodeUses)
         await q('UPDATE passcodes SET last_used_at = $1, last_used_ip = $2, last_used_client = $3 WHERE id = $4', [
           u.at,

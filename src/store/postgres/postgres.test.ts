@@ -8,7 +8,7 @@ import pg from 'pg';
 import { describeInterop } from '../../../test/support/interop.js';
 import { startPostgres, type PostgresInstance } from '../../demo/postgres.js';
 import { sampleAudit, storeContract } from '../contract.js';
-import { createPool, openPostgresStore } from './index.js';
+import { AUDIT_ORDER_LOCK, createPool, openPostgresStore } from './index.js';
 import { PG_LATEST_VERSION, PG_MIGRATIONS, migratePostgres, pgSchemaVersion } from './migrations.js';
 
 describeInterop('postgres store', ['postgres'], () => {
@@ -80,6 +80,32 @@ describeInterop('postgres store', ['postgres'], () => {
         expect((await c.query('SELECT ts FROM audit')).rows).toEqual([{ ts: '3000' }]);
       } finally {
         await c.end();
+      }
+    });
+
+    it('audit ids commit in the order they are handed out: an insert waits while another writer holds the order lock', async () => {
+      // What a follower ("id > last seen") relies on with several instances: no id commits after a larger one.
+      const url = await freshUrl();
+      const store = await openPostgresStore({ url });
+      const other = new pg.Client({ connectionString: url }); // another instance, mid-insert
+      await other.connect();
+      try {
+        await other.query('BEGIN');
+        await other.query('SELECT pg_advisory_xact_lock($1)', [AUDIT_ORDER_LOCK]);
+        let done = false;
+        const pending = store.appendAudit(sampleAudit({ ts: 1 })).then((id) => {
+          done = true;
+          return id;
+        });
+        await new Promise((r) => setTimeout(r, 300));
+        expect(done).toBe(false);
+        await other.query('COMMIT');
+        expect(await pending).toBeGreaterThan(0);
+        const batch = await store.writeBatch({ audit: [sampleAudit({ ts: 2 }), sampleAudit({ ts: 3 })], passcodeUses: [] });
+        expect(batch).toHaveLength(2);
+      } finally {
+        await other.end();
+        await store.close();
       }
     });
 
