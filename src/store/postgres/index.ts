@@ -171,7 +171,6 @@ function conflictError(err: unknown, row: PasscodeRow): unknown {
   return new Error(`passcode tag already exists for ${row.username}`, { cause: err });
 }
 
-
 /** Key of the advisory lock that orders audit inserts (any constant no other code uses: "mgau"). */
 export const AUDIT_ORDER_LOCK = 0x6d676175;
 
