@@ -136,7 +136,7 @@ async function main(): Promise<void> {
   const dir = workDir();
   const ca = readFileSync(dovecot.certs.caCert);
   const warmFile = join(dir, 'gate-warm.yaml');
-  scaleWorld = { dovecot, dir, bcryptCost, hashWorkers };
+  scaleWorld = { dovecot, dir, bcryptCost, hashWorkers, singleStore: args.store };
   // --store postgres: a private PostgreSQL (the testbed's) shared by the warm and the cold gate.
   let storeUrl: string | undefined;
   if (args.store === 'postgres') {

@@ -18,6 +18,8 @@ export interface ScaleWorld {
   dir: string;
   bcryptCost: number;
   hashWorkers: number;
+  /** The bench's own gate's store (--store): the baseline column. */
+  singleStore: string;
 }
 
 const LABELS = ['single', 'pgRedis', 'two'] as const;
@@ -78,14 +80,14 @@ export function scalePhase(w: ScaleWorld): (ctx: Ctx) => Promise<void> {
     // Fill every instance's verified-credential cache (round robin: 2 logins reach both).
     for (const l of LABELS) await loginStorm(paths[l], 1, l === 'two' ? 4 : 1, 10_000);
     const res = await rotated(ctx, 'scale: warm logins plain', LABELS, (l) => loginStorm(paths[l], C, 5000, budget));
-    report(ctx, C, res);
+    report(ctx, C, w.singleStore, res);
     await hap.stop();
     for (const g of gates) await g.stop();
   };
 }
 
-function report(ctx: Ctx, C: number, res: Record<Label, LoginResult[]>): void {
-  const s = `scale (${C} clients, warm plain logins; "direct" column: the single SQLite gate)`;
+function report(ctx: Ctx, C: number, store: string, res: Record<Label, LoginResult[]>): void {
+  const s = `scale (${C} clients, warm plain logins; "direct" column: the single ${store === 'sqlite' ? 'SQLite' : 'PostgreSQL'} gate)`;
   const err = LABELS.flatMap((l) => res[l]).find((x) => x.firstError)?.firstError;
   const variants = [
     { l: 'two', name: 'HAProxy + 2 instances (PostgreSQL + Redis)', target: true },
