@@ -22,7 +22,7 @@ export interface ScaleWorld {
   singleStore: string;
 }
 
-const LABELS = ['single', 'pgRedis', 'two'] as const;
+const LABELS = ['single', 'pgRedis', 'hapOne', 'two'] as const;
 type Label = (typeof LABELS)[number];
 
 /**
@@ -67,14 +67,18 @@ export function scalePhase(w: ScaleWorld): (ctx: Ctx) => Promise<void> {
     const C = ctx.quick ? 8 : 16; // same load as the logins phase
     const budget = ctx.quick ? 1000 : 5000;
     const { gates, secret } = await startShared(ctx, w);
+    // Frontend imap1 (one instance behind HAProxy) tells the balancer's hop from the second process.
+    const server = (g: GateProcess, i: number) => ({ name: `gate${i + 1}`, port: g.imap[1]!.port, checkPort: null });
     const hap = await startHaproxy([
-      { name: 'imap', sendProxy: true, servers: gates.map((g, i) => ({ name: `gate${i + 1}`, port: g.imap[1]!.port, checkPort: null })) },
+      { name: 'imap', sendProxy: true, servers: gates.map(server) },
+      { name: 'imap1', sendProxy: true, servers: [server(gates[0]!, 0)] },
     ]);
     onCleanup(() => hap.stop());
     const path = (port: number, gatePid: number): Path => ({ label: 'mailgate', ep: { port, tls: false }, user: USER, secret, gatePid });
     const paths: Record<Label, Path> = {
       single: ctx.gatePaths.plain,
       pgRedis: path(gates[0]!.imap[0]!.port, gates[0]!.pid),
+      hapOne: path(hap.ports.imap1!, gates[0]!.pid),
       two: path(hap.ports.imap!, gates[0]!.pid),
     };
     // Fill every instance's verified-credential cache (round robin: 2 logins reach both).
@@ -91,6 +95,7 @@ function report(ctx: Ctx, C: number, store: string, res: Record<Label, LoginResu
   const err = LABELS.flatMap((l) => res[l]).find((x) => x.firstError)?.firstError;
   const variants = [
     { l: 'two', name: 'HAProxy + 2 instances (PostgreSQL + Redis)', target: true },
+    { l: 'hapOne', name: 'HAProxy + 1 instance (PostgreSQL + Redis)', target: false },
     { l: 'pgRedis', name: '1 instance on PostgreSQL + Redis, no HAProxy', target: false },
   ] as const;
   for (const v of variants) {
