@@ -9,6 +9,7 @@ import { haproxyBinary, startHaproxy } from '../src/demo/haproxy.js';
 import { startPostgres } from '../src/demo/postgres.js';
 import { redisServerBinary, startRedis } from '../src/demo/redis.js';
 import { loginStorm, type LoginResult, type Path } from './imap-load.js';
+import { cpuMeter } from './proc.js';
 import { add, rotated, type Ctx } from './rounds.js';
 import { gateConfigDoc, onCleanup, prepareGate, spawnGate, USER, type GateProcess } from './testbed.js';
 
@@ -83,14 +84,26 @@ export function scalePhase(w: ScaleWorld): (ctx: Ctx) => Promise<void> {
     };
     // Fill every instance's verified-credential cache (round robin: 2 logins reach both).
     for (const l of LABELS) await loginStorm(paths[l], 1, l === 'two' ? 4 : 1, 10_000);
-    const res = await rotated(ctx, 'scale: warm logins plain', LABELS, (l) => loginStorm(paths[l], C, 5000, budget));
+    // CPU of the gate processes a path reaches, per login: tells extra work from waiting for a core.
+    const pids: Record<Label, number[]> = {
+      single: [ctx.gate.pid],
+      pgRedis: [gates[0]!.pid],
+      hapOne: [gates[0]!.pid],
+      two: gates.map((g) => g.pid),
+    };
+    const res = await rotated(ctx, 'scale: warm logins plain', LABELS, async (l) => {
+      const meters = pids[l].map((p) => cpuMeter(p));
+      const r = await loginStorm(paths[l], C, 5000, budget);
+      const cpu = meters.reduce((a, m) => a + m(), 0);
+      return { ...r, cpuMs: (cpu * 1000) / Math.max(1, r.ok) };
+    });
     report(ctx, C, w.singleStore, res);
     await hap.stop();
     for (const g of gates) await g.stop();
   };
 }
 
-function report(ctx: Ctx, C: number, store: string, res: Record<Label, LoginResult[]>): void {
+function report(ctx: Ctx, C: number, store: string, res: Record<Label, Array<LoginResult & { cpuMs: number }>>): void {
   const s = `scale (${C} clients, warm plain logins; "direct" column: the single ${store === 'sqlite' ? 'SQLite' : 'PostgreSQL'} gate)`;
   const err = LABELS.flatMap((l) => res[l]).find((x) => x.firstError)?.firstError;
   const variants = [
@@ -115,6 +128,14 @@ function report(ctx: Ctx, C: number, store: string, res: Record<Label, LoginResu
       },
       v.target ? (a, b) => b / a >= 0.8 : undefined,
     );
+    add(ctx, {
+      section: s,
+      metric: `${v.name}: gate CPU per login`,
+      unit: 'ms',
+      compare: 'delta',
+      d: d.map((x) => x.cpuMs),
+      m: m.map((x) => x.cpuMs),
+    });
     for (const q of ['p50', 'p99'] as const)
       add(ctx, {
         section: s,
