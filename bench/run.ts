@@ -1,5 +1,5 @@
 /**
- * `npm run bench [-- --quick] [-- --json] [-- --only bulk,small,logins,hol,idle,smtp]
+ * `npm run bench [-- --quick] [-- --json] [-- --only bulk,small,logins,hol,idle,smtp,pop3,scale]
  *  [-- --rounds N] [-- --profile DIR] [-- --out FILE] [-- --bcrypt-cost N] [-- --hash-workers N] [-- --no-nginx] [-- --pool N]
  *  [-- --store sqlite|postgres] [-- --imaptest PATH]`
  *
@@ -19,6 +19,7 @@ import { bulkPhase, holPhase, idlePhase, loginPhase, pop3Phase, smallPhase, smtp
 import type { Ctx, Paths } from './rounds.js';
 import { loadAverage, raiseFdLimit } from './proc.js';
 import { jsonReport, markdownReport, type Report } from './report.js';
+import { scalePhase, type ScaleWorld } from './scale.js';
 import { startPostgres } from '../src/demo/postgres.js';
 import {
   cleanupAll,
@@ -34,6 +35,7 @@ import {
   type Mailboxes,
 } from './testbed.js';
 
+let scaleWorld: ScaleWorld | null = null; // set in main(), once the testbed is up
 const PHASES = {
   bulk: bulkPhase,
   small: smallPhase,
@@ -42,6 +44,7 @@ const PHASES = {
   idle: idlePhase,
   smtp: smtpPhase,
   pop3: pop3Phase,
+  scale: (ctx: Ctx) => scalePhase(scaleWorld!)(ctx),
 } as const;
 
 const { values: args } = parseArgs({
@@ -133,6 +136,7 @@ async function main(): Promise<void> {
   const dir = workDir();
   const ca = readFileSync(dovecot.certs.caCert);
   const warmFile = join(dir, 'gate-warm.yaml');
+  scaleWorld = { dovecot, dir, bcryptCost, hashWorkers, singleStore: args.store };
   // --store postgres: a private PostgreSQL (the testbed's) shared by the warm and the cold gate.
   let storeUrl: string | undefined;
   if (args.store === 'postgres') {
