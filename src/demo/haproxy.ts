@@ -64,7 +64,9 @@ function config(frontends: HaproxyFrontend[], ports: number[]): string {
     const http = f.servers.some((s) => s.checkPort !== null);
     if (http) lines.push('  option httpchk GET /readyz', '  http-check expect status 200');
     for (const s of f.servers) {
-      const check = s.checkPort !== null ? `check port ${s.checkPort}` : 'check';
+      // A TCP check of a PROXY listener sends a header too (check-send-proxy), else every check
+      // would be logged by mailgate as a connection without one.
+      const check = s.checkPort !== null ? `check port ${s.checkPort}` : `check${f.sendProxy ? ' check-send-proxy' : ''}`;
       lines.push(`  server ${s.name} 127.0.0.1:${s.port} ${check} inter 300ms fall 2 rise 2${f.sendProxy ? ' send-proxy-v2' : ''}`);
     }
   });

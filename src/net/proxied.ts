@@ -48,6 +48,11 @@ export function socketPeer(sock: Socket): Peer {
 export function readProxyHeader(sock: Socket, o: ProxyHeaderOptions): Promise<Peer | null> {
   const own = socketPeer(sock);
   sock.on('error', () => {});
+  if (own.ip === '') {
+    // Gone before we looked (a load balancer's TCP health check): nothing to refuse or log.
+    sock.destroy();
+    return Promise.resolve(null);
+  }
   if (!o.from.has(own.ip)) {
     o.refused(own.ip, 'PROXY header from an address not in proxy_from');
     sock.destroy();
