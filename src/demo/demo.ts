@@ -64,6 +64,7 @@ export async function demoCommand(argv: string[], io: Io): Promise<number> {
     const adminTokenFile = join(dir, 'admin.token');
     writeFileSync(adminTokenFile, `${adminToken}\n`, { mode: 0o600 });
     const upstreamTls = { tls: 'starttls', ca: dovecot.certs.caCert, trusted: true };
+    const portalPort = await portOr0(8080);
     const doc: Record<string, unknown> = {
       store: { sqlite: join(dir, 'data/mailgate.db') },
       secret_file: join(dir, 'data/secret.key'),
@@ -103,7 +104,8 @@ export async function demoCommand(argv: string[], io: Io): Promise<number> {
           auth: { method: 'sasl-proxy', user: dovecot.master.user, password_file: masterFile },
         },
       },
-      portal: { listen: { host: '127.0.0.1', port: await portOr0(8080) } },
+      // With a known port, refused mail apps are told where to make a passcode (auth.refusal_hint).
+      portal: { listen: { host: '127.0.0.1', port: portalPort }, ...(portalPort ? { public_url: `http://127.0.0.1:${portalPort}/` } : {}) },
       admin: { token_file: adminTokenFile },
       identity: { default_domain: 'example.com', domains: ['example.com'] },
       policy: { enforce: ['alice@example.com'], allow_plaintext_auth: false },
