@@ -89,6 +89,27 @@ describe('batchWrites', () => {
     await w.close();
   });
 
+  it('readsAfterWrites: a read during a batch commit waits for that batch too (it left the queue already)', async () => {
+    let release!: () => void;
+    const slow = Object.assign(Object.create(store) as Store, {
+      writeBatch: async (b: WriteBatch) => {
+        await new Promise<void>((r) => {
+          release = r;
+        });
+        return store.writeBatch(b);
+      },
+    });
+    const w = batchWrites(slow, { tickMs: 5 });
+    const view = readsAfterWrites(store, w);
+    void w.appendAudit(sampleAudit({ ts: 1, username: 'inflight' }));
+    await new Promise((r) => setTimeout(r, 30)); // the tick took the event and is committing it
+    expect(w.queued).toBe(0);
+    const read = view.queryAudit({ username: 'inflight' });
+    setTimeout(() => release(), 20);
+    expect((await read).map((e) => e.username)).toEqual(['inflight']);
+    await w.close();
+  });
+
   it('readsAfterWrites: the process reads its own queued events (queryAudit, listPasscodes commit first); getPasscode does not wait', async () => {
     const w = batchWrites(store, { tickMs: 60_000 });
     const view = readsAfterWrites(store, w);

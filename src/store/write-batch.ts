@@ -44,6 +44,8 @@ export function batchWrites(store: Store, o: WriteBatchOptions): WriteBatcher {
   let uses = new Map<string, PasscodeUse>();
   let timer: NodeJS.Timeout | null = null;
   let writing: Promise<void> = Promise.resolve();
+  /** The batch being committed right now: a read must wait for it as for the queue. */
+  let inFlight: Queued[] = [];
   let closed = o.tickMs <= 0;
 
   const write = async (): Promise<void> => {
@@ -54,10 +56,13 @@ export function batchWrites(store: Store, o: WriteBatchOptions): WriteBatcher {
     const batchUses = uses;
     audit = [];
     uses = new Map();
+    inFlight = batch;
     try {
       const ids = await store.writeBatch({ audit: batch.map((q) => q.event), passcodeUses: [...batchUses.values()] });
+      inFlight = [];
       for (const [i, q] of batch.entries()) q.resolve(ids[i]!);
     } catch (e) {
+      inFlight = [];
       o.onError?.(e as Error, batch.length + batchUses.size);
       // Retried once with the next batch; a second failure gives up on these rows.
       for (const q of batch) if (q.retried) q.reject(e as Error);
@@ -100,7 +105,8 @@ export function batchWrites(store: Store, o: WriteBatchOptions): WriteBatcher {
       return audit.length + uses.size;
     },
     holds(type) {
-      return audit.some((q) => type === undefined || q.event.type === type);
+      const match = (q: Queued) => type === undefined || q.event.type === type;
+      return audit.some(match) || inFlight.some(match);
     },
   };
 }

@@ -51,6 +51,15 @@ describeChromium('portal defects in a real browser', () => {
    * click (playwright's dblclick is so fast that Chromium folds it into one navigation).
    */
   const doubleSubmit = async (page: Page, button: string) => {
+    // Each POST is held a moment on its way out, so the second click surely lands on the same form:
+    // against a fast server the first answer could otherwise have navigated away already, and the
+    // second click would hit whatever the next page has at that spot (seen under CI load). Without
+    // JavaScript the second submit then replaces the held first one, so one POST reaches the server
+    // here; two concurrent POSTs with one form token are test/e2e/portal-devices.test.ts's case.
+    await page.route('**/*', async (route) => {
+      if (route.request().method() === 'POST') await new Promise((r) => setTimeout(r, 400));
+      await route.continue().catch(() => undefined); // the navigation the second submit replaced
+    });
     const target = page.getByRole('button', { name: button });
     await target.scrollIntoViewIfNeeded();
     const box = (await target.boundingBox())!;
@@ -58,6 +67,8 @@ describeChromium('portal defects in a real browser', () => {
     await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
     await posted;
     await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+    await page.waitForLoadState('load');
+    await page.unroute('**/*');
   };
   const overflow = (page: Page) => page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `${name}.png`), fullPage: true });
