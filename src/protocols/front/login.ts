@@ -20,6 +20,15 @@ export interface LoginDeps {
   refusalHint?: boolean;
 }
 
+/** The flow's dependencies from a session's own (a configured refusal hint turns hints on): what every protocol passes, in one place. */
+export function loginDepsOf(
+  authenticator: Authenticator,
+  settings: { failureDelayMs: number; refusalHint?: unknown },
+  log: Logger,
+): LoginDeps {
+  return { authenticator, failureDelayMs: settings.failureDelayMs, log, refusalHint: !!settings.refusalHint };
+}
+
 export interface LoginAttempt {
   protocol: Protocol;
   /** As typed; only the core's canonical account goes further. */

@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { LineConn } from '../front/conn.js';
 import { handOff } from '../front/handoff.js';
-import { loginFlow, refuseEarly, type LoginDeps } from '../front/login.js';
+import { loginFlow, refuseEarly, type LoginDeps, loginDepsOf } from '../front/login.js';
 import type { Logger } from '../../runtime/logger.js';
 import type { ServerTls } from '../../net/tls.js';
 import type { Authenticator } from '../../core/authenticate.js';
@@ -224,13 +224,7 @@ export class ImapSession implements SessionApi {
   }
 
   private get loginDeps(): LoginDeps {
-    const { settings } = this.deps;
-    return {
-      authenticator: this.deps.authenticator,
-      failureDelayMs: settings.failureDelayMs,
-      log: this.log,
-      refusalHint: !!settings.refusalHint,
-    };
+    return loginDepsOf(this.deps.authenticator, this.deps.settings, this.log);
   }
 
   /** The common end of LOGIN and AUTHENTICATE: the one login flow (front/login.ts), then splice. */

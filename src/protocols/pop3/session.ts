@@ -14,7 +14,7 @@ import type { ServerTls } from '../../net/tls.js';
 import { LineConn } from '../front/conn.js';
 import { handOff } from '../front/handoff.js';
 import { PlainLineReader, type LineTooLong } from '../front/lines.js';
-import { loginFlow, refuseEarly, type LoginDeps } from '../front/login.js';
+import { loginFlow, refuseEarly, type LoginDeps, loginDepsOf } from '../front/login.js';
 import type { Next, RefusalHintSettings, UpstreamAdapter } from '../front/types.js';
 import type { Pop3LoggedIn } from './adapter.js';
 import { MECHANISMS, preLoginCapabilities } from './capabilities.js';
@@ -180,13 +180,7 @@ export class Pop3Session implements SessionApi {
   }
 
   private get loginDeps(): LoginDeps {
-    const { settings } = this.deps;
-    return {
-      authenticator: this.deps.authenticator,
-      failureDelayMs: settings.failureDelayMs,
-      log: this.log,
-      refusalHint: !!settings.refusalHint,
-    };
+    return loginDepsOf(this.deps.authenticator, this.deps.settings, this.log);
   }
 
   async login(user: string, secret: string): Promise<Next> {

@@ -15,7 +15,7 @@ import type { ServerTls } from '../../net/tls.js';
 import { LineConn } from '../front/conn.js';
 import { handOff } from '../front/handoff.js';
 import { PlainLineReader, type LineTooLong } from '../front/lines.js';
-import { loginFlow, refuseEarly, type LoginDeps } from '../front/login.js';
+import { loginFlow, refuseEarly, type LoginDeps, loginDepsOf } from '../front/login.js';
 import type { EndReason, Next, RefusalHintSettings, UpstreamAdapter } from '../front/types.js';
 import { COMMANDS } from './commands/index.js';
 import type { UpstreamExtensions } from './extensions.js';
@@ -185,13 +185,7 @@ export class SmtpSession implements SmtpSessionApi {
   }
 
   private get loginDeps(): LoginDeps {
-    const { settings } = this.deps;
-    return {
-      authenticator: this.deps.authenticator,
-      failureDelayMs: settings.failureDelayMs,
-      log: this.log,
-      refusalHint: !!settings.refusalHint,
-    };
+    return loginDepsOf(this.deps.authenticator, this.deps.settings, this.log);
   }
 
   async login(user: string, secret: string): Promise<Answer> {
