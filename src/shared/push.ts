@@ -8,6 +8,7 @@
  * lost or forged message can only cause an early poll. If Redis is down the pollers still run.
  */
 import type { Store } from '../store/types.js';
+import { overlayStore } from '../store/overlay.js';
 
 /** The pub/sub channel under the configured prefix. */
 export const eventsChannel = (prefix: string): string => `${prefix}events`;
@@ -24,17 +25,11 @@ export const PUSHED: Readonly<Record<string, 'revocations' | 'livepolicy' | 'unb
 
 /** The same store; after an audit event of a pushed type is written, `publish(type)` is called. */
 export function publishingStore(store: Store, publish: (type: string) => void): Store {
-  return new Proxy(store, {
-    get(target, prop, receiver) {
-      if (prop === 'appendAudit') {
-        return async (e: Parameters<Store['appendAudit']>[0]) => {
-          const id = await target.appendAudit(e);
-          if (Object.hasOwn(PUSHED, e.type)) publish(e.type);
-          return id;
-        };
-      }
-      const v = Reflect.get(target, prop, receiver);
-      return typeof v === 'function' ? v.bind(target) : v;
+  return overlayStore(store, {
+    async appendAudit(e) {
+      const id = await store.appendAudit(e);
+      if (Object.hasOwn(PUSHED, e.type)) publish(e.type);
+      return id;
     },
   });
 }

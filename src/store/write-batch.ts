@@ -10,6 +10,7 @@
  * once with the next tick, then dropped (reported again) so a broken store cannot grow memory.
  */
 import type { AuditEvent, PasscodeUse, Store } from './types.js';
+import { overlayStore } from './overlay.js';
 
 export interface WriteBatcher extends Pick<Store, 'appendAudit' | 'recordPasscodeUse'> {
   /** Writes everything queued now; resolves when it is committed. */
@@ -133,11 +134,5 @@ export function readsAfterWrites(store: Store, w: WriteBatcher): Store {
       await store.close();
     },
   };
-  return new Proxy(store, {
-    get(target, prop) {
-      if (Object.hasOwn(overrides, prop)) return overrides[prop as keyof Store];
-      const v = Reflect.get(target, prop, target) as unknown;
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
+  return overlayStore(store, overrides);
 }
