@@ -19,4 +19,4 @@ postconf -d mail_version
 ls /usr/lib/postgresql/*/bin/postgres
 haproxy -v | head -1
 redis-server --version
-chromium --version
+chromium --version 2>/dev/null  # Debian's wrapper script prints a shell warning on some machines
