@@ -14,6 +14,7 @@ export class PgRollout {
     await this.q(
       `INSERT INTO rollout_observations (username, protocol, client, ip, first_seen, last_seen, count) VALUES ($1, $2, $3, $4, $5, $5, 1)
        ON CONFLICT (username, protocol, client, ip) DO UPDATE SET
+         first_seen = LEAST(rollout_observations.first_seen, EXCLUDED.first_seen),
          last_seen = GREATEST(rollout_observations.last_seen, EXCLUDED.last_seen), count = rollout_observations.count + 1`,
       [o.username, o.protocol, o.client ?? '', o.ip, o.at],
     );

@@ -35,7 +35,7 @@ export class RolloutTables {
       record: p(
         `INSERT INTO rollout_observations (username, protocol, client, ip, first_seen, last_seen, count) VALUES (?, ?, ?, ?, ?, ?, 1)
          ON CONFLICT (username, protocol, client, ip) DO UPDATE SET
-           last_seen = max(last_seen, excluded.last_seen), count = count + 1`,
+           first_seen = min(first_seen, excluded.first_seen), last_seen = max(last_seen, excluded.last_seen), count = count + 1`,
       ),
       listOne: p<ObservationRecord>('SELECT * FROM rollout_observations WHERE username = ? ORDER BY last_seen DESC, first_seen'),
       listAll: p<ObservationRecord>('SELECT * FROM rollout_observations ORDER BY username, last_seen DESC, first_seen'),
