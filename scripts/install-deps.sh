@@ -17,6 +17,6 @@ apt-get install -y -qq --no-install-recommends \
 dovecot --version
 postconf -d mail_version
 ls /usr/lib/postgresql/*/bin/postgres
-haproxy -v | head -1
+haproxy -v | sed -n 1p  # sed reads to the end: head would exit early and SIGPIPE haproxy (exit 141 under pipefail)
 redis-server --version
 chromium --version 2>/dev/null  # Debian's wrapper script prints a shell warning on some machines
