@@ -114,6 +114,8 @@ export interface GateOptions {
   cacheTtl: string;
   bcryptCost: number;
   hashWorkers: number;
+  /** auth.hash_nice; mailgate's default (10) when omitted. */
+  hashNice?: number;
   /** A PostgreSQL store (npm run bench -- --store postgres) instead of the sqlite file in dir. */
   storeUrl?: string;
   /** imap/smtp.upstream.pool.size (npm run bench -- --pool N); 0: no pool. */
@@ -175,7 +177,13 @@ export function gateConfigDoc(
         }
       : {}),
     policy: { enforce: [USER], allow_plaintext_auth: true },
-    auth: { bcrypt_cost: o.bcryptCost, hash_workers: o.hashWorkers, cache_ttl: o.cacheTtl, failure_delay: '0s' },
+    auth: {
+      bcrypt_cost: o.bcryptCost,
+      hash_workers: o.hashWorkers,
+      hash_nice: o.hashNice ?? 10,
+      cache_ttl: o.cacheTtl,
+      failure_delay: '0s',
+    },
     // Every benchmark client comes from 127.0.0.1: lift the per-address pre-login cap.
     limits: { idle_timeout: '10m', max_prelogin_per_ip: 100_000, max_connections: 30_000 },
     log: { level: 'warn' },

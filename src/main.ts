@@ -95,7 +95,11 @@ export async function openCore(
   // The login path's audit events and last-use (never pushed ones) go through the batcher.
   const writes = batchWrites(raw, { tickMs: opts.batchWrites ? config.audit.writeBatchMs : 0, onError: opts.onWriteError });
   const store = readsAfterWrites(raw, writes);
-  const hasher = createHasher({ size: opts.hashWorkers ?? config.auth.hashWorkers, cost: config.auth.bcryptCost });
+  const hasher = createHasher({
+    size: opts.hashWorkers ?? config.auth.hashWorkers,
+    cost: config.auth.bcryptCost,
+    nice: config.auth.hashNice,
+  });
   const cache = new VerifiedCache(keys.cache, config.auth.cacheTtlMs, clock);
   const sessions = new SessionRegistry();
   const identity = identityFor(config);

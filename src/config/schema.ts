@@ -251,6 +251,8 @@ const auth = () =>
     // One core is left to the event loop that splices everyone's traffic: with bcrypt on every
     // core, a cold-login storm added 6 ms to other sessions' p99 in the bench, 2 ms with one less.
     hash_workers: int(Math.max(1, availableParallelism() - 1), 1, 64),
+    // Nice value of the hash threads: the kernel runs the splice first (bench: head-of-line phase).
+    hash_nice: int(10, 0, 19),
     cache_ttl: duration(5 * 60_000),
     failure_delay: duration(2_000),
     failure_jitter: duration(null),
@@ -266,6 +268,7 @@ const auth = () =>
   }).transform(({ throttle: t, ...o }) => ({
     bcryptCost: o.bcrypt_cost,
     hashWorkers: o.hash_workers,
+    hashNice: o.hash_nice,
     cacheTtlMs: o.cache_ttl,
     failureDelayMs: o.failure_delay,
     // A quarter of the delay by default: wide enough to cover an upstream's own failure delay

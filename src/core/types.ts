@@ -11,7 +11,7 @@ export const systemClock: Clock = { now: () => Date.now() };
 /** Injected randomness (crypto.randomBytes in production). */
 export type RandomBytes = (n: number) => Buffer;
 
-/** bcrypt off the event loop: implemented by runtime/hasher.ts (@node-rs/bcrypt on libuv's thread pool). */
+/** bcrypt off the event loop: implemented by runtime/hasher.ts (@node-rs/bcrypt on niced worker threads). */
 export interface Hasher {
   hash(secret: string): Promise<string>;
   verify(secret: string, hash: string): Promise<boolean>;

@@ -1,9 +1,10 @@
-import nodeRs from '@node-rs/bcrypt';
+import { readdirSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import bcrypt from 'bcryptjs';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createHasher } from './hasher.js';
 
-describe("hasher (@node-rs/bcrypt on libuv's pool)", () => {
+describe('hasher (@node-rs/bcrypt on niced worker threads)', () => {
   const hasher = createHasher({ cost: 4 });
   afterAll(() => hasher.close());
 
@@ -51,30 +52,45 @@ describe("hasher (@node-rs/bcrypt on libuv's pool)", () => {
   });
 
   it('runs at most `size` hashes at once, the others wait in arrival order', async () => {
-    const real = nodeRs.hash;
-    let inFlight = 0;
-    let most = 0;
-    const started: string[] = [];
-    const spy = vi.spyOn(nodeRs, 'hash').mockImplementation(async (secret, cost, salt, signal) => {
-      started.push(String(secret));
-      most = Math.max(most, ++inFlight);
-      try {
-        return await real(secret, cost, salt, signal);
-      } finally {
-        inFlight--;
-      }
-    });
-    const two = createHasher({ size: 2, cost: 4 });
+    const two = createHasher({ size: 2, cost: 6 });
     try {
       const secrets = ['a', 'b', 'c', 'd', 'e', 'f'];
+      let most = 0;
+      const timer = setInterval(() => (most = Math.max(most, two.busy)), 1);
       const hashes = await Promise.all(secrets.map((s) => two.hash(s)));
+      clearInterval(timer);
       expect(most).toBe(2);
-      expect(started).toEqual(secrets);
+      expect(two.busy).toBe(0);
       expect(await Promise.all(hashes.map((h, i) => two.verify(secrets[i]!, h)))).toEqual(secrets.map(() => true));
+      expect(await two.verify('a', hashes[1]!)).toBe(false); // each answer went to its own caller
     } finally {
-      spy.mockRestore();
       await two.close();
     }
+  });
+
+  it.runIf(process.platform === 'linux')('hashes on threads of lower priority, the event loop keeps its own', async () => {
+    const niceOf = (): Map<string, number> => {
+      const out = new Map<string, number>();
+      for (const t of readdirSync('/proc/self/task')) {
+        try {
+          const st = readFileSync(`/proc/self/task/${t}/stat`, 'utf8');
+          out.set(t, Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[16]));
+        } catch {} // a thread that ended meanwhile
+      }
+      return out;
+    };
+    const before = niceOf();
+    const niced = createHasher({ size: 1, cost: 4, nice: 12 });
+    try {
+      await niced.hash('x'); // the worker starts on first use
+      const added = [...niceOf()].filter(([t]) => !before.has(t)).map(([, n]) => n);
+      expect(added).toContain(12);
+      expect(niceOf().get(String(process.pid))).toBe(0);
+      expect(os.getPriority()).toBe(0);
+    } finally {
+      await niced.close();
+    }
+    expect(() => createHasher({ nice: 20 })).toThrow(RangeError);
   });
 
   it('keeps the main event loop responsive while hashing at cost 10', async () => {
