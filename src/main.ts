@@ -26,7 +26,7 @@ import { systemClock, type Clock, type Hasher } from './core/types.js';
 import { loadOrCreateSecret } from './config/secret.js';
 import { loadConfig } from './config/load.js';
 import type { Config } from './config/types.js';
-import { createHasher } from './runtime/hasher.js';
+import { createHasher, type HashLoad } from './runtime/hasher.js';
 import { createLogger, type Logger } from './runtime/logger.js';
 import { loadServerTls } from './net/tls.js';
 import { startImapFront, type ImapFront } from './protocols/imap/listener.js';
@@ -46,7 +46,7 @@ import { batchWrites, readsAfterWrites, type WriteBatcher } from './store/write-
 export interface Core {
   config: Readonly<Config>;
   store: Store;
-  hasher: Hasher;
+  hasher: Hasher & HashLoad;
   keys: ServerKeys;
   clock: Clock;
   cache: VerifiedCache;
@@ -182,7 +182,7 @@ export async function startServer(
     batchWrites: true,
     onWriteError: (e, rows) => log.error({ err: e.message, rows }, 'cannot write the audit log (batch)'),
   });
-  metrics = config.metrics ? createMetrics({ sessions: core.sessions, redis: core.shared !== null }) : null;
+  metrics = config.metrics ? createMetrics({ sessions: core.sessions, redis: core.shared !== null, hashLoad: core.hasher }) : null;
   if (core.shared) metrics?.redisUp(core.shared.link.up);
   let draining = false;
   const t = config.auth.throttle;

@@ -7,6 +7,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import type { Authenticator } from '../core/authenticate.js';
 import type { GuardEvent } from '../core/guard.js';
 import type { SessionRegistry } from '../core/sessions.js';
+import type { HashLoad } from '../runtime/hasher.js';
 
 export interface Metrics {
   registry: Registry;
@@ -22,7 +23,13 @@ export interface Metrics {
 }
 
 /** Builds the registry; `sessions` is read at every scrape. */
-export function createMetrics(deps: { sessions: SessionRegistry; defaultMetrics?: boolean; redis?: boolean }): Metrics {
+export function createMetrics(deps: {
+  sessions: SessionRegistry;
+  defaultMetrics?: boolean;
+  redis?: boolean;
+  /** bcrypt jobs running and queued, read at every scrape. */
+  hashLoad?: HashLoad;
+}): Metrics {
   const registry = new Registry();
   if (deps.defaultMetrics !== false) collectDefaultMetrics({ register: registry, prefix: 'mailgate_' });
   const decisions = new Counter({
@@ -68,6 +75,16 @@ export function createMetrics(deps: { sessions: SessionRegistry; defaultMetrics?
     collect() {
       this.reset();
       for (const s of deps.sessions.list()) this.inc({ protocol: s.protocol, kind: s.passcodeId ? 'passcode' : 'password' });
+    },
+  });
+  new Gauge({
+    name: 'mailgate_hash_jobs',
+    help: 'bcrypt hashes running on the hash threads and waiting for one (a cold-login storm shows as waiting)',
+    labelNames: ['state'] as const,
+    registers: [registry],
+    collect() {
+      this.set({ state: 'running' }, deps.hashLoad?.busy ?? 0);
+      this.set({ state: 'waiting' }, deps.hashLoad?.waiting ?? 0);
     },
   });
   return {

@@ -54,6 +54,12 @@ parentPort.on('message', (m) => {
 });
 `;
 
+/** How many hashes run and wait right now (the operators' `mailgate_hash_jobs` gauge). */
+export interface HashLoad {
+  readonly busy: number;
+  readonly waiting: number;
+}
+
 interface Job {
   op: 'hash' | 'verify';
   secret: string;
@@ -68,7 +74,7 @@ interface Slot {
 }
 
 /** Creates the Hasher: bcrypt on `size` niced worker threads (started on first use), in arrival order. */
-export function createHasher(opts: HasherOptions = {}): Hasher & { readonly busy: number } {
+export function createHasher(opts: HasherOptions = {}): Hasher & HashLoad {
   const size = opts.size ?? Math.max(1, Math.min(2, os.availableParallelism()));
   const cost = opts.cost ?? 10;
   const nice = opts.nice ?? 10;
@@ -140,6 +146,9 @@ export function createHasher(opts: HasherOptions = {}): Hasher & { readonly busy
     },
     get busy(): number {
       return slots.filter((s) => s.job !== null).length;
+    },
+    get waiting(): number {
+      return queue.length;
     },
     async close(): Promise<void> {
       if (closed) return;

@@ -52,6 +52,7 @@ describeInterop('metrics and health endpoints', ['dovecot'], () => {
     expect(sample(m.text, 'mailgate_sessions{protocol="imap",kind="passcode"}')).toBe(1);
     expect(sample(m.text, 'mailgate_auth_decision_seconds_count{protocol="imap"}')).toBe(2);
     expect(m.text).toContain('mailgate_process_cpu_seconds_total');
+    expect(sample(m.text, 'mailgate_hash_jobs{state="waiting"}')).toBe(0); // both logins answered: nothing left queued
     expect(m.text).not.toContain(formatted.replace(/ /g, ''));
     good.c.close();
     await new Promise((r) => setTimeout(r, 200));
