@@ -97,3 +97,15 @@ export function raiseFdLimit(want = 65536): number {
     return Number.NaN;
   }
 }
+
+/** CPU seconds the whole machine spent busy (all CPUs; /proc/stat, everything but idle and iowait). */
+export function machineBusySeconds(): number {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal …: guest time is already inside user.
+    const busy = f.slice(0, 8).reduce((a, b) => a + b, 0) - (f[3] ?? 0) - (f[4] ?? 0);
+    return busy / TICKS;
+  } catch {
+    return Number.NaN;
+  }
+}
