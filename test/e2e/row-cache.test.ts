@@ -3,6 +3,8 @@
  * of a real Dovecot: B answers warm logins from memory, yet what an admin changes through A — a
  * revocation, an enforcement — holds on B at the first login after the push arrives; while Redis
  * is down B keeps nothing in memory (a push could be lost), and caches again once it is back.
+ * And a one-box gate on SQLite without Redis: a revocation committed by another process is
+ * refused at the very next login (PRAGMA data_version), not at the next poll.
  */
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +13,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { startDovecot, type DovecotInstance } from '../../src/demo/dovecot.js';
 import { startPostgres, type PostgresInstance } from '../../src/demo/postgres.js';
 import { startRedis, type RedisInstance } from '../../src/demo/redis.js';
+import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import { startGate, type Gate } from '../support/gate.js';
 import { describeInterop } from '../support/interop.js';
 import { RawClient } from '../support/raw.js';
@@ -18,12 +21,14 @@ import { RawClient } from '../support/raw.js';
 const ALICE = 'alice@example.com'; // enforced by the test policy
 const BOB = { user: 'bob@example.com', password: 'bob-main-pw' }; // not enforced: main password
 
-describeInterop('row cache on PostgreSQL with Redis pushes', ['dovecot', 'postgres', 'redis'], () => {
+describeInterop('row cache: two instances on PostgreSQL + Redis, one on SQLite alone', ['dovecot', 'postgres', 'redis'], () => {
   let dovecot: DovecotInstance;
   let pg: PostgresInstance;
   let redis: RedisInstance;
   let a: Gate;
   let b: Gate;
+  let c: Gate;
+  const sqliteFile = join(mkdtempSync(join(tmpdir(), 'mailgate-rowcache-sqlite-')), 'mailgate.db');
 
   const login = async (gate: Gate, user: string, secret: string) => {
     const raw = await RawClient.connect(gate.imapsPort, { tls: true, ca: gate.ca });
@@ -61,9 +66,10 @@ describeInterop('row cache on PostgreSQL with Redis pushes', ['dovecot', 'postgr
     };
     a = await startGate(dovecot, overrides);
     b = await startGate(dovecot, overrides);
+    c = await startGate(dovecot, { store: { sqlite: sqliteFile } });
   }, 90_000);
   afterAll(async () => {
-    await Promise.all([a?.close(), b?.close()]);
+    await Promise.all([a?.close(), b?.close(), c?.close()]);
     await Promise.all([redis?.stop(), dovecot?.stop(), pg?.stop()]);
   });
 
@@ -116,4 +122,22 @@ describeInterop('row cache on PostgreSQL with Redis pushes', ['dovecot', 'postgr
     }
     expect(rowsOf(b).hits).toBeGreaterThan(hits);
   }, 30_000);
+
+  it('SQLite, no Redis: a revocation committed by another process is refused at the very next login', async () => {
+    // Three times, each login right after the commit: the 500 ms revocation poll cannot be what
+    // refuses all three (with the data_version check disabled, this test fails).
+    for (let i = 0; i < 3; i++) {
+      const p = await c.server.core.manager.createPasscode(ALICE, { name: `laptop ${i}`, scopes: ['imap'] });
+      expect(await login(c, ALICE, p.formatted)).toBe(true);
+      await c.server.core.writes.flush();
+      expect(await login(c, ALICE, p.formatted)).toBe(true);
+      const hits = rowsOf(c).hits;
+      expect(await login(c, ALICE, p.formatted)).toBe(true);
+      expect(rowsOf(c).hits - hits).toBe(2); // served from memory until then
+      const other = await openSqliteStore(sqliteFile, { migrate: false }); // as `mailgate passcodes revoke` does
+      expect(await other.revokePasscode(ALICE, p.info.id, Date.now())).toBe(true);
+      await other.close();
+      expect(await login(c, ALICE, p.formatted)).toBe(false);
+    }
+  });
 });
