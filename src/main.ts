@@ -41,6 +41,7 @@ import { openStore } from './store/index.js';
 import { connectShared, createGuard, outageHooks, type Shared, type SharedHooks } from './shared/index.js';
 import type { Store } from './store/types.js';
 import { batchWrites, readsAfterWrites, type WriteBatcher } from './store/write-batch.js';
+import { rowCacheFor, type RowCache } from './store/row-cache.js';
 
 /** The policy core with its store: what the CLI needs, and what the server builds on. */
 export interface Core {
@@ -58,6 +59,8 @@ export interface Core {
   shared: Shared | null;
   /** The login path's audit/last-use writes, batched per `audit.write_batch` when `batchWrites` was asked. */
   writes: WriteBatcher;
+  /** The in-memory account/passcode rows (`serve`, store/row-cache.ts), or null when not cached. */
+  rows: RowCache | null;
   close(): Promise<void>;
 }
 
@@ -73,6 +76,8 @@ export async function openCore(
     /** serve: batch the login path's writes (the CLI writes each at once). */
     batchWrites?: boolean;
     onWriteError?: (e: Error, rows: number) => void;
+    /** serve: keep the login path's account and passcode rows in memory (store/row-cache.ts). */
+    cacheRows?: boolean;
   } = {},
 ): Promise<Core> {
   const clock = opts.clock ?? systemClock;
@@ -85,9 +90,24 @@ export async function openCore(
       })
     : null;
   let raw: Store;
+  let rows: RowCache | null = null;
   try {
     const opened = await openStore(config, { migrate: opts.migrate, onError: opts.onStoreError });
     raw = shared ? shared.wrap(opened) : opened;
+    // The row cache sits under the batcher and readsAfterWrites, so every write of this process
+    // passes through it — the batcher's commit of passcodes' last use included (else a cached
+    // row's lastUsedAt would stay old and each login would queue a write) — and over the
+    // publisher, which only adds a publish after appendAudit, a write it lets through untouched.
+    if (opts.cacheRows) {
+      const ttlMs = config.store.rowCacheTtlMs;
+      rows = rowCacheFor(opened, raw, { ttlMs, link: shared?.link ?? null, now: () => clock.now() });
+    }
+    if (rows) {
+      raw = rows.store;
+      // Every push, before the poller it wakes reads the store: a revocation pushed from another
+      // instance holds at the next login here. (Polls that find a change do the same: Core.rows.)
+      shared?.waker.beforeWake(rows.invalidate);
+    }
   } catch (e) {
     await shared?.close();
     throw e;
@@ -128,6 +148,7 @@ export async function openCore(
     identity,
     shared,
     writes,
+    rows,
     async close() {
       await hasher.close();
       await store.close();
@@ -180,6 +201,7 @@ export async function startServer(
       resync: () => resync?.() ?? Promise.resolve(0),
     }),
     batchWrites: true,
+    cacheRows: true,
     onWriteError: (e, rows) => log.error({ err: e.message, rows }, 'cannot write the audit log (batch)'),
   });
   metrics = config.metrics ? createMetrics({ sessions: core.sessions, redis: core.shared !== null, hashLoad: core.hasher }) : null;
@@ -255,6 +277,7 @@ export async function startServer(
     guard,
     clock: core.clock,
     wake: core.shared?.waker.for('unblocks'),
+    onChange: core.rows?.invalidate,
     onError: (e) => log.error({ err: e.message }, 'unblock watch failed'),
   });
   const retentionMs = config.audit.retentionMs;
@@ -285,6 +308,7 @@ export async function startServer(
     clock: core.clock,
     policy: () => ({ policy: currentPolicy, exempt: currentExempt }),
     wake: core.shared?.waker.for('livepolicy'),
+    onChange: core.rows?.invalidate,
     onError: (e) => log.error({ err: e.message }, 'live policy watch failed'),
   });
   const stopWatching = watchRevocations({
@@ -293,6 +317,7 @@ export async function startServer(
     sessions: core.sessions,
     clock: core.clock,
     wake: core.shared?.waker.for('revocations'),
+    onChange: core.rows?.invalidate,
     onError: (e) => log.error({ err: e.message }, 'revocation watch failed'),
   });
   const stopNotices = startNotices(config, core.store, log);

@@ -110,14 +110,18 @@ typo: 1
   it('store: sqlite by default, or postgres with its URL from the environment; exactly one; audit retention', () => {
     const env = { MP: 'pw', DB: 'postgres://mailgate:dbpw@db.internal:5432/mailgate' };
     const def = buildConfig(minimal, '/etc/mailgate/mailgate.yaml', env);
-    expect(def.store).toEqual({ sqlite: '/etc/mailgate/data/mailgate.db', postgres: null });
+    expect(def.store).toEqual({ sqlite: '/etc/mailgate/data/mailgate.db', postgres: null, rowCacheTtlMs: 5_000 });
     expect(def.audit.retentionMs).toBeNull();
     const pg = buildConfig(
-      { ...minimal, store: { postgres: { url_env: 'DB', pool_size: 20, statement_timeout: '2s' } }, audit: { retention: '180d' } },
+      {
+        ...minimal,
+        store: { postgres: { url_env: 'DB', pool_size: 20, statement_timeout: '2s' }, row_cache_ttl: '0s' },
+        audit: { retention: '180d' },
+      },
       null,
       env,
     );
-    expect(pg.store).toEqual({ sqlite: null, postgres: { url: env.DB, poolSize: 20, statementTimeoutMs: 2000 } });
+    expect(pg.store).toEqual({ sqlite: null, postgres: { url: env.DB, poolSize: 20, statementTimeoutMs: 2000 }, rowCacheTtlMs: 0 });
     expect(pg.audit.retentionMs).toBe(180 * 86_400_000);
     const problems = (doc: object, e: NodeJS.ProcessEnv = env) => {
       try {

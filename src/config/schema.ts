@@ -197,11 +197,16 @@ function redisSection(lc: LoadContext) {
 
 /** store: { sqlite: FILE } (default ./data/mailgate.db) or { postgres: { url|url_env|url_file, … } }. */
 function storeSection(lc: LoadContext) {
-  return section({ sqlite: str(null), postgres: optionalSection(postgresSection(lc)) }).transform((o, ctx) => {
-    if (!o.postgres) return { sqlite: resolve(lc.baseDir, o.sqlite ?? './data/mailgate.db'), postgres: null };
-    if (o.sqlite !== null) ctx.addIssue({ code: 'custom', message: 'set exactly one of sqlite and postgres' });
-    return { sqlite: null, postgres: o.postgres };
-  });
+  return section({ sqlite: str(null), postgres: optionalSection(postgresSection(lc)), row_cache_ttl: duration(5_000) }).transform(
+    (o, ctx) => {
+      // row_cache_ttl: how long `serve` may answer logins from its in-memory copy of account and
+      // passcode rows (store/row-cache.ts) should every invalidation fail; 0: no cache.
+      const rowCacheTtlMs = o.row_cache_ttl;
+      if (!o.postgres) return { sqlite: resolve(lc.baseDir, o.sqlite ?? './data/mailgate.db'), postgres: null, rowCacheTtlMs };
+      if (o.sqlite !== null) ctx.addIssue({ code: 'custom', message: 'set exactly one of sqlite and postgres' });
+      return { sqlite: null, postgres: o.postgres, rowCacheTtlMs };
+    },
+  );
 }
 
 function domainName(v: unknown, ctx: z.RefinementCtx, at: (string | number)[]): string | null {

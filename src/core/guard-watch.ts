@@ -16,6 +16,8 @@ export function watchUnblocks(deps: {
   onError?: (e: Error) => void;
   /** Subscribes to pushes from other instances (src/shared/push.ts): poll at once, not at the next tick. */
   wake?: (listener: () => void) => void;
+  /** Called before acting on a change found (the row cache forgets its rows: the next read is the store's). */
+  onChange?: () => void;
 }): () => void {
   let afterId: number | null = null;
   let running = false;
@@ -33,6 +35,7 @@ export function watchUnblocks(deps: {
         return;
       }
       const events = await deps.store.queryAudit({ type: 'admin.unblock', afterId, limit: 100, oldestFirst: true });
+      if (events.length) deps.onChange?.();
       for (const e of events) {
         afterId = Math.max(afterId, e.id ?? 0);
         const source = typeof e.detail?.source === 'string' ? e.detail.source : null;

@@ -34,6 +34,8 @@ export interface LivePolicyDeps {
   onError?: (e: Error) => void;
   /** Subscribes to pushes from other instances (src/shared/push.ts): poll at once, not at the next tick. */
   wake?: (listener: () => void) => void;
+  /** Called before acting on a change found (the row cache forgets its rows: the next read is the store's). */
+  onChange?: () => void;
 }
 
 export interface LivePolicy {
@@ -85,7 +87,9 @@ export function watchLivePolicy(deps: LivePolicyDeps): LivePolicy {
         afterId.set(type, (await store.queryAudit({ limit: 1 })).at(-1)?.id ?? 0);
         continue;
       }
-      for (const e of await store.queryAudit({ type, afterId: last, limit: 1000, oldestFirst: true })) {
+      const events = await store.queryAudit({ type, afterId: last, limit: 1000, oldestFirst: true });
+      if (events.length) deps.onChange?.();
+      for (const e of events) {
         afterId.set(type, Math.max(afterId.get(type) ?? 0, e.id ?? 0));
         if (type === 'passcode.scope' && e.passcodeId) await recheckScopes(e.passcodeId);
         else if (type === 'passcode.allow' && e.passcodeId) await recheckNetworks(e.passcodeId);

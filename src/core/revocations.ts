@@ -18,6 +18,8 @@ export function watchRevocations(deps: {
   onError?: (e: Error) => void;
   /** Subscribes to pushes from other instances (src/shared/push.ts): poll at once, not at the next tick. */
   wake?: (listener: () => void) => void;
+  /** Called before acting on a change found (the row cache forgets its rows: the next read is the store's). */
+  onChange?: () => void;
 }): () => void {
   const seen = new Set<string>();
   // Look back a little further than the interval: clocks of two processes on one host agree, but
@@ -33,8 +35,9 @@ export function watchRevocations(deps: {
     running = true;
     try {
       const now = deps.clock.now();
-      for (const r of await deps.store.revokedSince(since)) {
-        if (seen.has(r.id)) continue;
+      const fresh = (await deps.store.revokedSince(since)).filter((r) => !seen.has(r.id));
+      if (fresh.length) deps.onChange?.();
+      for (const r of fresh) {
         seen.add(r.id);
         deps.cache.dropPasscode(r.id);
         deps.sessions.closeByPasscode(r.id, 'passcode revoked');

@@ -37,6 +37,12 @@ export function publishingStore(store: Store, publish: (type: string) => void): 
 /** Wakes registered pollers by name; what a watcher's `wake` dependency subscribes to. */
 export class Waker {
   private readonly listeners = new Map<string, Array<() => void>>();
+  private readonly first: Array<() => void> = [];
+
+  /** Runs `listener` on every message, before any poller wakes (the row cache forgets its rows). */
+  beforeWake(listener: () => void): void {
+    this.first.push(listener);
+  }
 
   /** The `wake` dependency for one poller. */
   for(name: 'revocations' | 'livepolicy' | 'unblocks'): (listener: () => void) => void {
@@ -45,6 +51,7 @@ export class Waker {
 
   /** A message on the events channel: wakes the poller its type names (unknown types are ignored). */
   onMessage(type: string): void {
+    for (const l of this.first) l();
     const name = Object.hasOwn(PUSHED, type) ? PUSHED[type] : undefined;
     if (name) for (const l of this.listeners.get(name) ?? []) l();
   }

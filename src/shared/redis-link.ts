@@ -26,6 +26,11 @@ export interface RedisLink {
    * waiting out the timeout.
    */
   suspect(reason: string): void;
+  /**
+   * A number that changes whenever either connection is lost or comes back; null while one is
+   * down (a push may then be lost). The row cache (store/row-cache.ts) is used only while it holds.
+   */
+  readonly epoch: number | null;
   /** Publishes without waiting for a connection; false when it could not be sent. */
   publish(channel: string, message: string): Promise<boolean>;
   close(): Promise<void>;
@@ -51,6 +56,8 @@ export async function connectRedis(url: string, channels: string[], hooks: Redis
   let up = false;
   let down = false; // an outage was reported and not yet its end
   let closing = false;
+  let listening = channels.length === 0; // nothing to listen to: only the command connection counts
+  let transitions = 0;
   const markDown = (reason: string) => {
     up = false;
     if (down || closing) return;
@@ -62,14 +69,30 @@ export async function connectRedis(url: string, channels: string[], hooks: Redis
     lastError = e.message;
   });
   sub.on('error', () => {}); // the command connection reports the outage
+  if (channels.length) {
+    // ioredis re-sends SUBSCRIBE before 'ready' after a reconnect; messages sent while the
+    // subscriber was away are lost, hence the new epoch.
+    sub.on('ready', () => {
+      listening = true;
+      transitions++;
+    });
+    sub.on('close', () => {
+      listening = false;
+      transitions++;
+    });
+  }
   client.on('ready', () => {
+    transitions++;
     up = true;
     if (down) {
       down = false;
       hooks.onUp();
     }
   });
-  client.on('close', () => markDown(lastError));
+  client.on('close', () => {
+    transitions++;
+    markDown(lastError);
+  });
   if (hooks.onMessage) sub.on('message', (ch: string, msg: string) => hooks.onMessage?.(ch, msg));
   const started = client.connect().catch((e: Error) => {
     lastError = e.message;
@@ -82,6 +105,9 @@ export async function connectRedis(url: string, channels: string[], hooks: Redis
     client,
     get up() {
       return up;
+    },
+    get epoch() {
+      return up && listening ? transitions : null;
     },
     suspect(reason) {
       if (!up) return;

@@ -262,4 +262,9 @@ export interface Store {
   pruneAudit(before: number): Promise<number>;
 
   close(): Promise<void>;
+  /**
+   * A number that changes whenever another connection — another process — commits (SQLite's
+   * `PRAGMA data_version`; store/row-cache.ts). Absent where the backend cannot tell cheaply.
+   */
+  changeVersion?(): number;
 }

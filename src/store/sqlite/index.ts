@@ -190,6 +190,8 @@ function prepareStatements(db: Db) {
   const p = <T>(sql: string) => db.prepare<unknown[], T>(sql);
   return {
     getAccount: p<AccountRecord>('SELECT * FROM accounts WHERE username = ?'),
+    // Changes when another connection (the CLI, another instance) commits: the row cache's check.
+    dataVersion: db.prepare('PRAGMA data_version').pluck(),
     listAccounts: p<AccountRecord>(
       `SELECT a.* FROM accounts a
        WHERE a.enforced IS NOT NULL OR EXISTS (SELECT 1 FROM passcodes p WHERE p.username = a.username)
@@ -461,5 +463,9 @@ class SqliteStore implements Store {
     if (this.closed) return;
     this.closed = true;
     this.db.close();
+  }
+
+  changeVersion(): number {
+    return this.s.dataVersion.get() as number;
   }
 }
