@@ -119,6 +119,18 @@ describeInterop('shared guard in Redis', ['redis'], () => {
     expect(await b.guard.failure('192.0.2.20', 'other@example.com', 'x1')).toBe(100); // … so this is 2 - 1 failures
   });
 
+  it('concurrent logins of one source and account (a mail app opening several connections) each skip', async () => {
+    const [a] = await pair();
+    expect(await login(a, '192.0.2.23', 'app@example.com')).toBe(1);
+    const before = await successes(a.link);
+    const checks = await Promise.all([1, 2, 3].map(() => a.guard.check('192.0.2.23', 'app@example.com')));
+    expect(checks.map((c) => c.kind)).toEqual(['allow', 'allow', 'allow']);
+    await Promise.all([1, 2, 3].map(() => a.guard.success('192.0.2.23', 'app@example.com')));
+    expect((await successes(a.link)) - before).toBe(0);
+    await a.guard.success('192.0.2.23', 'app@example.com'); // no check of its own left: goes to Redis
+    expect((await successes(a.link)) - before).toBe(1);
+  });
+
   it("a failure between a clean check and its success: this instance's is forgiven, another's stays counted", async () => {
     const [a, b] = await pair();
     expect(await login(a, '192.0.2.21', 'app@example.com')).toBe(1);

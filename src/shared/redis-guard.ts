@@ -117,7 +117,7 @@ export function sharedGuard(deps: SharedGuardDeps): SharedGuard {
     // The check just before found nothing for this success to change: skip the round trip. A
     // failure another instance records in between then stays unforgiven (a longer delay for
     // this source, never a shorter one), and the source stays known from its last recorded
-    // success, at most freshMs earlier than this one: stricter, never laxer.
+    // success, at most freshMs + CLEAN_FOR_MS before this one: stricter, never laxer.
     if (clean.take(src, account)) return;
     await attempt('success', () =>
       redis.mgSuccess(key('k', account), key('s', src), key('sa', src), clock.now(), src, account, opts.knownSourceMs),
@@ -213,30 +213,33 @@ const CLEAN_FOR_MS = 10_000;
 const CLEAN_MAX = 10_000;
 
 /**
- * (source, account) pairs whose last check found nothing a success would change, with when; the
- * success of the same login takes its entry. Bounded: logins that end without a success leave
- * theirs, and the oldest go first.
+ * (source, account) pairs whose checks found nothing a success would change: how many such checks
+ * are still unanswered, and when the last was. Each success takes one, so concurrent logins of
+ * one pair each skip (a mail app opens several connections at once); a failure here takes all.
+ * Bounded: logins that end without a success leave theirs, and the oldest pairs go first.
  */
 function cleanMemo(clock: Clock, freshMs: number) {
-  const at = new Map<string, number>();
+  const pairs = new Map<string, { n: number; at: number }>();
   const id = (src: string, account: string) => `${src}\n${account}`;
   return {
     freshMs,
     set(src: string, account: string): void {
       const k = id(src, account);
-      at.delete(k); // re-inserted last: the Map's order stays oldest first
-      if (at.size >= CLEAN_MAX) at.delete(at.keys().next().value as string);
-      at.set(k, clock.now());
+      const n = (pairs.get(k)?.n ?? 0) + 1;
+      pairs.delete(k); // re-inserted last: the Map's order stays oldest first
+      if (pairs.size >= CLEAN_MAX) pairs.delete(pairs.keys().next().value as string);
+      pairs.set(k, { n, at: clock.now() });
     },
     drop(src: string, account: string): void {
-      at.delete(id(src, account));
+      pairs.delete(id(src, account));
     },
-    /** True (and forgotten) when a recent check found the pair clean. */
+    /** True (and one check used up) when a recent check found the pair clean. */
     take(src: string, account: string): boolean {
       const k = id(src, account);
-      const t = at.get(k);
-      at.delete(k);
-      return t !== undefined && clock.now() - t <= CLEAN_FOR_MS;
+      const e = pairs.get(k);
+      if (!e) return false;
+      if (--e.n <= 0) pairs.delete(k);
+      return clock.now() - e.at <= CLEAN_FOR_MS;
     },
   };
 }
