@@ -13,6 +13,7 @@
  *   heap FILE          write a heap snapshot
  *   io-start, io-stop  count socket reads/writes and their sizes in between (io-count.ts)
  *   pg-start, pg-stop  count PostgreSQL statements in between (pg-count.ts)
+ *   gc-start, gc-stop  count garbage collections by kind and their pauses in between (gc-count.ts)
  *   eld-start, eld-stop  event-loop delay (perf_hooks.monitorEventLoopDelay) in between: p50/p99/max ms
  * SIGTERM/SIGINT or the end of stdin (the bench died) close the server and exit.
  */
@@ -24,6 +25,7 @@ import { writeHeapSnapshot } from 'node:v8';
 import { loadConfig } from '../src/config/load.js';
 import { createLogger } from '../src/runtime/logger.js';
 import { startServer, type Server } from '../src/main.js';
+import { startGcCounting, stopGcCounting } from './gc-count.js';
 import { startCounting, stopCounting } from './io-count.js';
 import { startPgCounting, stopPgCounting } from './pg-count.js';
 
@@ -124,6 +126,11 @@ async function control(line: string): Promise<unknown> {
       return { ok: true };
     case 'io-stop':
       return { ok: true, ...stopCounting() };
+    case 'gc-start':
+      startGcCounting();
+      return { ok: true };
+    case 'gc-stop':
+      return { ok: true, ...stopGcCounting() };
     case 'pg-start':
       startPgCounting();
       return { ok: true };

@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import type { LoginResult } from './imap-load.js';
+import { perfCount, perfUsable } from './perf-count.js';
 import { topFunctions } from './profile.js';
 import type { Ctx } from './rounds.js';
 import type { GateProcess } from './testbed.js';
@@ -38,6 +39,21 @@ export async function profileScalePath(
   storm: () => Promise<LoginResult>,
 ): Promise<void> {
   if (!ctx.profileDir) return;
+  if (perfUsable()) {
+    // First without the V8 profiler (its sampling thread would add switches of its own).
+    const stops = await Promise.all(gates.map((g) => perfCount([g.pid])));
+    for (const g of gates) await g.control('gc-start');
+    const r = await storm();
+    for (const [i, stop] of stops.entries()) {
+      const each = Object.entries(await stop()).map(([k, v]) => `${k} ${perLogin(v, r.ok)}`);
+      const gc = Object.entries(await gates[i]!.control('gc-stop'))
+        .filter(([k]) => k !== 'ok')
+        .map(([k, v]) => `${k} ${(v as { n: number }).n} (${(v as { ms: number }).ms.toFixed(1)} ms)`);
+      ctx.log(
+        `perf stat, scale ${label}, gate ${i + 1} of ${gates.length} (per login of all ${r.ok}): ${each.join(', ')}; GCs: ${gc.join(', ')}`,
+      );
+    }
+  }
   ctx.log(`profiling scale: ${label}`);
   const before = redisUrl ? await redisCalls(redisUrl) : null;
   for (const g of gates) for (const c of ['io-start', 'pg-start', 'prof-start']) await g.control(c);
