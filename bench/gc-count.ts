@@ -4,6 +4,7 @@
  */
 import { constants } from 'node:perf_hooks';
 import { PerformanceObserver, type PerformanceEntry } from 'node:perf_hooks';
+import { getHeapStatistics } from 'node:v8';
 
 const KINDS: Record<number, string> = {
   [constants.NODE_PERFORMANCE_GC_MINOR]: 'minor',
@@ -35,5 +36,15 @@ export function startGcCounting(): void {
 export function stopGcCounting(): Record<string, { n: number; ms: number }> {
   observer?.disconnect();
   observer = null;
-  return counts;
+  // The heap as it is now (MB in place of counts): how close V8 runs to its limits.
+  const h = getHeapStatistics();
+  const m = process.memoryUsage();
+  const mb = (b: number) => ({ n: Math.round(b / 2 ** 20), ms: 0 });
+  return {
+    ...counts,
+    heapUsedMB: mb(h.used_heap_size),
+    heapTotalMB: mb(h.total_heap_size),
+    externalMB: mb(m.external),
+    arrayBuffersMB: mb(m.arrayBuffers),
+  };
 }
