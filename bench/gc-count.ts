@@ -24,9 +24,10 @@ export function startGcCounting(): void {
     for (const e of list.getEntries() as Array<PerformanceEntry & { detail?: { kind?: number; flags?: number } }>) {
       // The flags say why (forced, all external memory, all available garbage …): part of the name.
       const kind = `${KINDS[e.detail?.kind ?? -1] ?? 'other'}${e.detail?.flags ? `/flags ${e.detail.flags}` : ''}`;
-      const c = (counts[kind] ??= { n: 0, ms: 0 });
+      const c = counts[kind] ?? { n: 0, ms: 0 };
       c.n++;
       c.ms += e.duration;
+      counts[kind] = c;
     }
   });
   observer.observe({ entryTypes: ['gc'] });
