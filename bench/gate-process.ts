@@ -12,6 +12,8 @@
  *   prof-stop FILE     stop it and write a .cpuprofile (open in Chrome DevTools / speedscope)
  *   heap FILE          write a heap snapshot
  *   io-start, io-stop  count socket reads/writes and their sizes in between (io-count.ts)
+ *   pg-start, pg-stop  count PostgreSQL statements in between (pg-count.ts)
+ *   gc-start, gc-stop  count garbage collections by kind and their pauses in between (gc-count.ts)
  *   eld-start, eld-stop  event-loop delay (perf_hooks.monitorEventLoopDelay) in between: p50/p99/max ms
  * SIGTERM/SIGINT or the end of stdin (the bench died) close the server and exit.
  */
@@ -23,7 +25,9 @@ import { writeHeapSnapshot } from 'node:v8';
 import { loadConfig } from '../src/config/load.js';
 import { createLogger } from '../src/runtime/logger.js';
 import { startServer, type Server } from '../src/main.js';
+import { startGcCounting, stopGcCounting } from './gc-count.js';
 import { startCounting, stopCounting } from './io-count.js';
+import { startPgCounting, stopPgCounting } from './pg-count.js';
 
 const file = process.argv[2];
 if (!file) {
@@ -122,6 +126,16 @@ async function control(line: string): Promise<unknown> {
       return { ok: true };
     case 'io-stop':
       return { ok: true, ...stopCounting() };
+    case 'gc-start':
+      startGcCounting();
+      return { ok: true };
+    case 'gc-stop':
+      return { ok: true, ...stopGcCounting() };
+    case 'pg-start':
+      startPgCounting();
+      return { ok: true };
+    case 'pg-stop':
+      return { ok: true, ...stopPgCounting() };
     case 'heap':
       return { ok: true, file: arg ? writeHeapSnapshot(arg) : writeHeapSnapshot() };
     default:

@@ -26,6 +26,29 @@ export function cpuSeconds(pid: number): number {
   }
 }
 
+/**
+ * User and system CPU seconds and context switches (voluntary: waited for I/O; involuntary:
+ * preempted) of a process, all its threads; NaNs if it is gone.
+ */
+export function cpuDetail(pid: number): { user: number; sys: number; vcsw: number; ivcsw: number } {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    // /proc/PID/status counts the main thread's switches only; sum the threads'.
+    let vcsw = 0;
+    let ivcsw = 0;
+    for (const t of readdirSync(`/proc/${pid}/task`)) {
+      const ts = t === String(pid) ? status : readFileSync(`/proc/${pid}/task/${t}/status`, 'utf8');
+      vcsw += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(ts)?.[1] ?? 0);
+      ivcsw += Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(ts)?.[1] ?? 0);
+    }
+    return { user: Number(f[11]) / TICKS, sys: Number(f[12]) / TICKS, vcsw, ivcsw };
+  } catch {
+    return { user: Number.NaN, sys: Number.NaN, vcsw: Number.NaN, ivcsw: Number.NaN };
+  }
+}
+
 /** Resident set size of a process in bytes (VmRSS); NaN if it is gone. */
 export function rssBytes(pid: number): number {
   try {

@@ -9,8 +9,9 @@ import { haproxyBinary, startHaproxy } from '../src/demo/haproxy.js';
 import { startPostgres } from '../src/demo/postgres.js';
 import { redisServerBinary, startRedis } from '../src/demo/redis.js';
 import { loginStorm, type LoginResult, type Path } from './imap-load.js';
-import { cpuMeter } from './proc.js';
+import { cpuDetail, cpuMeter } from './proc.js';
 import { add, rotated, type Ctx } from './rounds.js';
+import { profileScalePath } from './scale-profile.js';
 import { gateConfigDoc, onCleanup, prepareGate, spawnGate, USER, type GateProcess } from './testbed.js';
 
 export interface ScaleWorld {
@@ -41,7 +42,7 @@ export function sharedGateDoc(w: ScaleWorld, storeUrl: string, redisUrl: string)
   return { ...doc, redis: { url: redisUrl } };
 }
 
-async function startShared(ctx: Ctx, w: ScaleWorld): Promise<{ gates: GateProcess[]; secret: string }> {
+async function startShared(ctx: Ctx, w: ScaleWorld): Promise<{ gates: GateProcess[]; secret: string; redisUrl: string }> {
   const pg = await startPostgres();
   onCleanup(() => pg.stop());
   const storeUrl = await pg.createDatabase('scale');
@@ -55,7 +56,7 @@ async function startShared(ctx: Ctx, w: ScaleWorld): Promise<{ gates: GateProces
   if (!secret) throw new Error('no passcode');
   const gates: GateProcess[] = [];
   for (let i = 0; i < 2; i++) gates.push(await spawnGate(file)); // one after the other: no migration race
-  return { gates, secret };
+  return { gates, secret, redisUrl: redis.url };
 }
 
 /** The phase, closed over the testbed it needs (like imaptestPhase). */
@@ -67,7 +68,7 @@ export function scalePhase(w: ScaleWorld): (ctx: Ctx) => Promise<void> {
     }
     const C = ctx.quick ? 8 : 16; // same load as the logins phase
     const budget = ctx.quick ? 1000 : 5000;
-    const { gates, secret } = await startShared(ctx, w);
+    const { gates, secret, redisUrl } = await startShared(ctx, w);
     // Frontend imap1 (one instance behind HAProxy) tells the balancer's hop from the second process.
     const server = (g: GateProcess, i: number) => ({ name: `gate${i + 1}`, port: g.imap[1]!.port, checkPort: null });
     const hap = await startHaproxy([
@@ -84,23 +85,38 @@ export function scalePhase(w: ScaleWorld): (ctx: Ctx) => Promise<void> {
     };
     // Fill every instance's verified-credential cache (round robin: 2 logins reach both).
     for (const l of LABELS) await loginStorm(paths[l], 1, l === 'two' ? 4 : 1, 10_000);
+    // Then the same number of logins through every gate process before the rounds: the second
+    // instance is reached by no other path, and its first round would otherwise run on code V8
+    // has not optimised yet (more CPU per login: bench/RESULTS.md, issue 13), which a
+    // long-running gate never does.
+    const warm = ctx.quick ? 1000 : 3000;
+    for (const l of ['single', 'two'] as const) await loginStorm(paths[l], C, l === 'two' ? 2 * warm : warm, 60_000);
     // CPU of the gate processes a path reaches, per login: tells extra work from waiting for a core.
-    const pids: Record<Label, number[]> = {
-      single: [ctx.gate.pid],
-      pgRedis: [gates[0]!.pid],
-      hapOne: [gates[0]!.pid],
-      two: gates.map((g) => g.pid),
-    };
+    const reached: Record<Label, GateProcess[]> = { single: [ctx.gate], pgRedis: [gates[0]!], hapOne: [gates[0]!], two: gates };
     const res = await rotated(ctx, 'scale: warm logins plain', LABELS, async (l) => {
-      const meters = pids[l].map((p) => cpuMeter(p));
+      const meters = reached[l].map((g) => cpuMeter(g.pid));
+      const detail = () => reached[l].map((g) => cpuDetail(g.pid));
+      const d0 = detail();
       const r = await loginStorm(paths[l], C, 5000, budget);
       const cpu = meters.reduce((a, m) => a + m(), 0);
+      logSplit(ctx, l, d0, detail(), r.ok);
       return { ...r, cpuMs: (cpu * 1000) / Math.max(1, r.ok) };
     });
     report(ctx, C, w.singleStore, res);
+    for (const l of LABELS)
+      await profileScalePath(ctx, l, reached[l], l === 'single' ? null : redisUrl, () => loginStorm(paths[l], C, 5000, budget));
     await hap.stop();
     for (const g of gates) await g.stop();
   };
+}
+
+/** User/system CPU and context switches per login, summed over the gates a path reaches (a log line). */
+function logSplit(ctx: Ctx, l: Label, before: ReturnType<typeof cpuDetail>[], after: ReturnType<typeof cpuDetail>[], ok: number): void {
+  const sum = (k: keyof ReturnType<typeof cpuDetail>) => after.reduce((a, x, i) => a + x[k] - before[i]![k], 0) / Math.max(1, ok);
+  const ms = (k: 'user' | 'sys') => (sum(k) * 1000).toFixed(2);
+  ctx.log(
+    `scale ${l}: per login user ${ms('user')} ms, system ${ms('sys')} ms, context switches ${sum('vcsw').toFixed(2)} voluntary, ${sum('ivcsw').toFixed(2)} preempted`,
+  );
 }
 
 function report(ctx: Ctx, C: number, store: string, res: Record<Label, Array<LoginResult & { cpuMs: number }>>): void {

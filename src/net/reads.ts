@@ -10,6 +10,13 @@
  * the client's write; its buffer returns to the ring when that write has completed, and the
  * socket pauses while all other buffers are in flight, which also bounds what one session holds
  * in memory (4 × 64 KB) whatever the client's speed.
+ *
+ * The buffers come from a process-wide spare list and go back to it when the upstream socket has
+ * closed (a buffer in flight: when its write has completed), and a ring takes a second one only
+ * when the splice needs it. Allocating the 4 × 64 KB afresh for every login made V8 run a full
+ * garbage collection every ~40 logins for the external memory alone (bench/RESULTS.md, issue 13).
+ * A buffer goes back only when nothing can still read from or write into it: sessions never see
+ * each other's bytes.
  */
 import type { Socket } from 'node:net';
 
@@ -18,19 +25,30 @@ const RING = 4;
 
 const rings = new WeakMap<Socket, RingReads>();
 
+/** Buffers of closed sessions, for the next ones; at most SPARE_MAX (8 MB) kept. */
+const spare: Buffer[] = [];
+const SPARE_MAX = 128;
+const takeBuffer = (): Buffer => spare.pop() ?? Buffer.allocUnsafe(CHUNK);
+const giveBuffer = (b: Buffer): void => {
+  if (spare.length < SPARE_MAX) spare.push(b);
+};
+
+/** How many buffers wait in the spare list (tests). */
+export function spareReadBuffers(): number {
+  return spare.length;
+}
+
 /** The onread options for net.connect; call `bind(socket)` on the socket it returned. */
 export class RingReads {
   private readonly free: Buffer[] = [];
-  private current: Buffer;
+  private current: Buffer = takeBuffer();
+  /** Buffers this ring holds: current, free and in flight (at most RING). */
+  private owned = 1;
+  private closed = false;
   private waiting = false;
   private socket: Socket | null = null;
   private dest: Socket | null = null;
   private onChunk: ((chunk: Buffer) => void) | null = null;
-
-  constructor() {
-    for (let i = 0; i < RING; i++) this.free.push(Buffer.allocUnsafe(CHUNK));
-    this.current = this.free.pop() as Buffer;
-  }
 
   /** net.connect({ onread }) */
   get onread(): { buffer: () => Buffer; callback: (n: number, buf: Uint8Array) => boolean } {
@@ -40,6 +58,12 @@ export class RingReads {
   bind(socket: Socket): void {
     this.socket = socket;
     rings.set(socket, this);
+    // Closed: libuv reads no more into `current`, and the free ones are in no write.
+    socket.once('close', () => {
+      this.closed = true;
+      giveBuffer(this.current);
+      for (const b of this.free.splice(0)) giveBuffer(b);
+    });
   }
 
   /** From now on, reads go to `dest` without a copy; `onChunk` sees each chunk before it is reused. */
@@ -67,6 +91,7 @@ export class RingReads {
     const chunk = buf.subarray(0, n);
     this.onChunk?.(chunk);
     this.dest.write(chunk, () => {
+      if (this.closed) return giveBuffer(buf); // written: no one holds it any more
       this.free.push(buf);
       if (this.waiting && !socket.destroyed) {
         this.waiting = false;
@@ -75,9 +100,14 @@ export class RingReads {
     });
     // Node asks buffer() for the next read right after this callback and keeps what it got, even
     // across a pause: `current` must never be a buffer in flight. So the next one is taken now, and
-    // reading stops while it is the last free one (resumed when a write hands one back).
-    this.current = this.free.pop() as Buffer;
-    if (this.free.length > 0) return true;
+    // reading stops while it is the last one the ring may have (resumed when a write hands one back).
+    const next = this.free.pop();
+    if (next) this.current = next;
+    else {
+      this.current = takeBuffer();
+      this.owned++;
+    }
+    if (this.free.length > 0 || this.owned < RING) return true;
     this.waiting = true;
     return false; // pauses the socket until a buffer is free again
   }

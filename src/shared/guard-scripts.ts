@@ -62,13 +62,19 @@ if account ~= '' then
 end
 return {failures, forgiven, blockedUntil, newly, ceilingUntil, newCeiling}`;
 
+// Also answers whether a success right after would change anything ("clean"): no failures of this
+// source on this account to forgive (sa:SRC) and the source's last success on the account recent
+// (younger than ARGV[4]), so the caller can skip SUCCESS (redis-guard.ts).
 const CHECK = `
 local b = redis.call('GET', KEYS[1]) or ''
 local cu = tonumber(redis.call('HGET', KEYS[2], 'ceilingUntil') or '0')
 local t = tonumber(redis.call('HGET', KEYS[3], ARGV[2]) or '-1')
-local known = 0
-if t >= 0 and tonumber(ARGV[1]) - t < tonumber(ARGV[3]) then known = 1 end
-return {b, cu, known}`;
+local now = tonumber(ARGV[1])
+local known, clean = 0, 0
+if t >= 0 and now - t < tonumber(ARGV[3]) then known = 1 end
+local own = tonumber(redis.call('HGET', KEYS[4], ARGV[5]) or '0')
+if own == 0 and t >= 0 and now - t < tonumber(ARGV[4]) then clean = 1 end
+return {b, cu, known, clean}`;
 
 const SUCCESS = `
 redis.call('HSET', KEYS[1], ARGV[2], ARGV[1])
@@ -99,7 +105,17 @@ type Reply<T> = Promise<T>;
 /** The scripts as typed commands on a connection. */
 export interface GuardCommands {
   mgFailure(s: string, seen: string, sa: string, b: string, a: string, k: string, ...argv: Array<string | number>): Reply<number[]>;
-  mgCheck(b: string, a: string, k: string, now: number, src: string, knownMs: number): Reply<[string, number, number]>;
+  mgCheck(
+    b: string,
+    a: string,
+    k: string,
+    sa: string,
+    now: number,
+    src: string,
+    knownMs: number,
+    freshMs: number,
+    account: string,
+  ): Reply<[string, number, number, number]>;
   mgSuccess(k: string, s: string, sa: string, now: number, src: string, account: string, knownMs: number): Reply<number>;
   mgMirror(b: string, until: number, failures: number, now: number): Reply<number>;
   mgDelayFail(key: string, now: number, free: number, base: number, max: number, forget: number): Reply<number>;
@@ -108,7 +124,7 @@ export interface GuardCommands {
 /** Registers the scripts (EVALSHA, loaded on first use and after a Redis restart by ioredis). */
 export function defineGuardCommands(redis: Redis): Redis & GuardCommands {
   redis.defineCommand('mgFailure', { numberOfKeys: 6, lua: FAILURE });
-  redis.defineCommand('mgCheck', { numberOfKeys: 3, lua: CHECK });
+  redis.defineCommand('mgCheck', { numberOfKeys: 4, lua: CHECK });
   redis.defineCommand('mgSuccess', { numberOfKeys: 3, lua: SUCCESS });
   redis.defineCommand('mgMirror', { numberOfKeys: 1, lua: MIRROR });
   redis.defineCommand('mgDelayFail', { numberOfKeys: 1, lua: DELAY_FAIL });

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { describeInterop } from '../../test/support/interop.js';
 import { AuthGuard, DEFAULT_GUARD, type GuardEvent, type GuardOptions } from '../core/guard.js';
-import { systemClock } from '../core/types.js';
+import { type Clock, systemClock } from '../core/types.js';
 import { type RedisInstance, startRedis } from '../demo/redis.js';
 import { sharedGuard } from './redis-guard.js';
 import { connectRedis, type RedisLink } from './redis-link.js';
@@ -25,7 +25,7 @@ describeInterop('shared guard in Redis', ['redis'], () => {
   });
 
   /** One "instance": its own local guard and Redis connection, a fresh key prefix per test. */
-  const instance = async (prefix: string) => {
+  const instance = async (prefix: string, clock: Clock = systemClock) => {
     const events: GuardEvent[] = [];
     const fallbacks: string[] = [];
     const state = { downs: 0, ups: 0 };
@@ -43,7 +43,7 @@ describeInterop('shared guard in Redis', ['redis'], () => {
       link,
       local,
       opts: OPTS,
-      clock: systemClock,
+      clock,
       prefix,
       onEvent: (e) => events.push(e),
       onFallback: (s) => fallbacks.push(s),
@@ -97,6 +97,68 @@ describeInterop('shared guard in Redis', ['redis'], () => {
     for (let i = 0; i < OPTS.accountCeiling; i++) await (i % 2 ? b : a).guard.failure(`203.0.113.${i}`, 'ceo@example.com', `c${i}`);
     expect(await b.guard.check('203.0.113.200', 'ceo@example.com')).toMatchObject({ kind: 'blocked', reason: 'account-ceiling' });
     expect(await b.guard.check('198.51.100.9', 'ceo@example.com')).toEqual({ kind: 'allow' });
+  });
+
+  /** SUCCESS runs (HDEL is in no other script): counted by Redis itself, across instances. */
+  const successes = async (l: RedisLink) => Number(/^cmdstat_hdel:calls=(\d+)/m.exec(await l.client.info('commandstats'))?.[1] ?? 0);
+  /** One login's steps on an instance: check, then success; resolves to the SUCCESS runs it cost. */
+  const login = async (i: Awaited<ReturnType<typeof instance>>, ip: string, account: string) => {
+    const before = await successes(i.link);
+    expect((await i.guard.check(ip, account)).kind).toBe('allow');
+    await i.guard.success(ip, account);
+    return (await successes(i.link)) - before;
+  };
+
+  it('a success after a check that found nothing to forgive costs no round trip; one with a failure to forgive does', async () => {
+    const [a, b] = await pair();
+    expect(await login(a, '192.0.2.20', 'app@example.com')).toBe(1); // not known yet: recorded
+    expect(await login(a, '192.0.2.20', 'app@example.com')).toBe(0); // known, nothing to forgive
+    expect(await login(b, '192.0.2.20', 'app@example.com')).toBe(0); // the other instance reads the same state
+    expect(await b.guard.failure('192.0.2.20', 'app@example.com', 'typo')).toBe(100);
+    expect(await login(a, '192.0.2.20', 'app@example.com')).toBe(1); // forgives the typo …
+    expect(await b.guard.failure('192.0.2.20', 'other@example.com', 'x1')).toBe(100); // … so this is 2 - 1 failures
+  });
+
+  it('concurrent logins of one source and account (a mail app opening several connections) each skip', async () => {
+    const [a] = await pair();
+    expect(await login(a, '192.0.2.23', 'app@example.com')).toBe(1);
+    const before = await successes(a.link);
+    const checks = await Promise.all([1, 2, 3].map(() => a.guard.check('192.0.2.23', 'app@example.com')));
+    expect(checks.map((c) => c.kind)).toEqual(['allow', 'allow', 'allow']);
+    await Promise.all([1, 2, 3].map(() => a.guard.success('192.0.2.23', 'app@example.com')));
+    expect((await successes(a.link)) - before).toBe(0);
+    await a.guard.success('192.0.2.23', 'app@example.com'); // no check of its own left: goes to Redis
+    expect((await successes(a.link)) - before).toBe(1);
+  });
+
+  it("a failure between a clean check and its success: this instance's is forgiven, another's stays counted", async () => {
+    const [a, b] = await pair();
+    expect(await login(a, '192.0.2.21', 'app@example.com')).toBe(1);
+    // This instance's own failure in between: the success goes to Redis and forgives it.
+    expect((await a.guard.check('192.0.2.21', 'app@example.com')).kind).toBe('allow');
+    expect(await a.guard.failure('192.0.2.21', 'app@example.com', 'mine')).toBe(100);
+    let before = await successes(a.link);
+    await a.guard.success('192.0.2.21', 'app@example.com');
+    expect((await successes(a.link)) - before).toBe(1);
+    // Another instance's: the skipped success leaves it counted (stricter, never laxer).
+    expect((await a.guard.check('192.0.2.21', 'app@example.com')).kind).toBe('allow');
+    expect(await b.guard.failure('192.0.2.21', 'app@example.com', 'theirs')).toBe(100); // 2 - 1 forgiven
+    before = await successes(a.link);
+    await a.guard.success('192.0.2.21', 'app@example.com');
+    expect((await successes(a.link)) - before).toBe(0);
+    expect(await b.guard.failure('192.0.2.21', 'other@example.com', 'x2')).toBe(200); // 3 - 1: not forgiven
+  });
+
+  it("a known source's last success is written again once it is a minute old", async () => {
+    let t = Date.now();
+    const clock = { now: () => t };
+    const a = await instance(`t${++n}:`, clock);
+    expect(await login(a, '192.0.2.22', 'app@example.com')).toBe(1);
+    t += 59_000;
+    expect(await login(a, '192.0.2.22', 'app@example.com')).toBe(0);
+    t += 2_000; // 61 s after the recorded success
+    expect(await login(a, '192.0.2.22', 'app@example.com')).toBe(1);
+    expect(await login(a, '192.0.2.22', 'app@example.com')).toBe(0);
   });
 
   it("the portal's code policy gives an account its free failures once, not once per instance", async () => {

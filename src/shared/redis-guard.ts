@@ -66,11 +66,15 @@ export function sharedGuard(deps: SharedGuardDeps): SharedGuard {
     }
   };
 
+  const clean = cleanMemo(clock, Math.min(KNOWN_REFRESH_MS, opts.knownSourceMs / 10));
+
   const sharedCheck = async (ip: string, account: string | null): Promise<Verdict | null> => {
     const src = sourceOf(ip);
     const now = clock.now();
     const acct = account ?? '';
-    const r = await attempt('check', () => redis.mgCheck(key('b', src), key('a', acct), key('k', acct), now, src, opts.knownSourceMs));
+    const r = await attempt('check', () =>
+      redis.mgCheck(key('b', src), key('a', acct), key('k', acct), key('sa', src), now, src, opts.knownSourceMs, clean.freshMs, acct),
+    );
     if (!r) return null;
     const block = parseBlock(r[0] || null);
     if (block && block.until > now) {
@@ -78,12 +82,14 @@ export function sharedGuard(deps: SharedGuardDeps): SharedGuard {
       return { kind: 'blocked', reason: 'source-blocked', until: block.until };
     }
     if (account && Number(r[1]) > now && Number(r[2]) === 0) return { kind: 'blocked', reason: 'account-ceiling', until: Number(r[1]) };
+    if (account && Number(r[3]) === 1) clean.set(src, account);
     return { kind: 'allow' };
   };
 
   /** The shared count of a failure; resolves to its delay, or null when Redis cannot answer. */
   const sharedFailure = async (ip: string, account: string | null, fp: string): Promise<number | null> => {
     const src = sourceOf(ip);
+    if (account) clean.drop(src, account); // this failure must be forgiven by the next success
     const now = clock.now();
     const acct = account ?? '';
     const o = opts;
@@ -108,6 +114,11 @@ export function sharedGuard(deps: SharedGuardDeps): SharedGuard {
 
   const sharedSuccess = async (ip: string, account: string): Promise<void> => {
     const src = sourceOf(ip);
+    // The check just before found nothing for this success to change: skip the round trip. A
+    // failure another instance records in between then stays unforgiven (a longer delay for
+    // this source, never a shorter one), and the source stays known from its last recorded
+    // success, at most freshMs + CLEAN_FOR_MS before this one: stricter, never laxer.
+    if (clean.take(src, account)) return;
     await attempt('success', () =>
       redis.mgSuccess(key('k', account), key('s', src), key('sa', src), clock.now(), src, account, opts.knownSourceMs),
     );
@@ -191,6 +202,44 @@ export function sharedGuard(deps: SharedGuardDeps): SharedGuard {
         added += r ?? 0;
       }
       return added;
+    },
+  };
+}
+
+/** How stale a source's last recorded success may be before a success writes it again. */
+const KNOWN_REFRESH_MS = 60_000;
+/** A check's "clean" answer is used only by a success this soon after it (a login's own). */
+const CLEAN_FOR_MS = 10_000;
+const CLEAN_MAX = 10_000;
+
+/**
+ * (source, account) pairs whose checks found nothing a success would change: how many such checks
+ * are still unanswered, and when the last was. Each success takes one, so concurrent logins of
+ * one pair each skip (a mail app opens several connections at once); a failure here takes all.
+ * Bounded: logins that end without a success leave theirs, and the oldest pairs go first.
+ */
+function cleanMemo(clock: Clock, freshMs: number) {
+  const pairs = new Map<string, { n: number; at: number }>();
+  const id = (src: string, account: string) => `${src}\n${account}`;
+  return {
+    freshMs,
+    set(src: string, account: string): void {
+      const k = id(src, account);
+      const n = (pairs.get(k)?.n ?? 0) + 1;
+      pairs.delete(k); // re-inserted last: the Map's order stays oldest first
+      if (pairs.size >= CLEAN_MAX) pairs.delete(pairs.keys().next().value as string);
+      pairs.set(k, { n, at: clock.now() });
+    },
+    drop(src: string, account: string): void {
+      pairs.delete(id(src, account));
+    },
+    /** True (and one check used up) when a recent check found the pair clean. */
+    take(src: string, account: string): boolean {
+      const k = id(src, account);
+      const e = pairs.get(k);
+      if (!e) return false;
+      if (--e.n <= 0) pairs.delete(k);
+      return clock.now() - e.at <= CLEAN_FOR_MS;
     },
   };
 }
