@@ -132,3 +132,31 @@ export function machineBusySeconds(): number {
     return Number.NaN;
   }
 }
+
+/**
+ * CPU seconds of a process and everything below it: utime + stime + the reaped children's cutime +
+ * cstime, over the live tree (Dovecot forks a process per login and its master reaps them).
+ */
+export function treeCpuSeconds(pid: number): number {
+  const stats = new Map<number, string[]>();
+  for (const e of readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const f = readFileSync(`/proc/${e}/stat`, 'utf8');
+      stats.set(Number(e), f.slice(f.lastIndexOf(')') + 2).split(' '));
+    } catch {
+      /* gone meanwhile: its parent's cutime has it once reaped */
+    }
+  }
+  const children = new Map<number, number[]>();
+  for (const [p, x] of stats) children.set(Number(x[1]), [...(children.get(Number(x[1])) ?? []), p]);
+  let total = 0;
+  const stack = [pid];
+  while (stack.length > 0) {
+    const p = stack.pop() as number;
+    const x = stats.get(p);
+    if (x) total += (Number(x[11]) + Number(x[12]) + Number(x[13]) + Number(x[14])) / TICKS;
+    stack.push(...(children.get(p) ?? []));
+  }
+  return total;
+}

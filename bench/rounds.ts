@@ -23,6 +23,8 @@ export interface Ctx {
   direct: Paths;
   gate: GateProcess;
   gatePaths: Paths;
+  /** Dovecot's master process: its tree's CPU per login, direct and through mailgate. */
+  dovecotPid: number;
   /** nginx's mail proxy in front of the same Dovecot, when installed. */
   nginx: Paths | null;
   /** A new gate process like `gate` (cache warmed with one login): memory measured from a clean start. */

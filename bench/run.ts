@@ -202,6 +202,7 @@ async function main(): Promise<void> {
     },
     gate,
     gatePaths: gatePathsOf(gate),
+    dovecotPid: Number(readFileSync(join(dovecot.dir, 'run', 'master.pid'), 'utf8').trim()),
     nginx,
     async freshGate() {
       const g = await spawnGate(warmFile);
