@@ -78,7 +78,12 @@ describeInterop('CLI and non-Node clients', ['dovecot'], () => {
     ]).catch((e: { code: number; stderr: string }) => e);
     expect((refused as { code: number }).code).toBe(67); // CURLE_LOGIN_DENIED
 
-    const list = await cli(['passcodes', 'list', ALICE, '--config', configFile]);
+    // "Last used" reaches the store with the next audit batch (audit.write_batch, 50 ms): read until it is there.
+    let list = await cli(['passcodes', 'list', ALICE, '--config', configFile]);
+    for (let i = 0; i < 20 && !list.out.includes('127.0.0.1'); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      list = await cli(['passcodes', 'list', ALICE, '--config', configFile]);
+    }
     expect(list.out).toMatch(new RegExp(`${info.id}\\s+curl\\s+imap\\s+active`));
     expect(list.out).toContain('127.0.0.1'); // last used from
 
