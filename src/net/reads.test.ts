@@ -64,3 +64,32 @@ it("a closed session's buffers go to the next session, which receives exactly it
   const third = pattern(300_000, 7);
   expect((await session(third)).equals(third)).toBe(true);
 });
+
+it('holds one 4 KB buffer once the line is quiet again after a large transfer', async () => {
+  const big = pattern(2_000_000, 3);
+  let up!: Socket;
+  const upPort = await listen((s) => {
+    up = s;
+    s.write(big);
+  });
+  const destPort = await listen(() => {});
+  const client = connect(destPort, '127.0.0.1');
+  let got = 0;
+  const dest = await new Promise<Socket>((resolve) => {
+    servers.at(-1)!.once('connection', resolve);
+  });
+  client.on('data', (c: Buffer) => (got += c.length));
+  const ring = new RingReads();
+  const sock = connect({ host: '127.0.0.1', port: upPort, onread: ring.onread });
+  ring.bind(sock);
+  ring.spliceTo(dest);
+  while (got < big.length) await new Promise((r) => setTimeout(r, 10));
+  expect(ring.heldBytes).toBeGreaterThan(64 * 1024); // in flow: big buffers
+  up.write('* 3 EXISTS\r\n'); // an IDLE update: the session is quiet now
+  while (got < big.length + 12) await new Promise((r) => setTimeout(r, 10));
+  await new Promise((r) => setTimeout(r, 50)); // the last writes' callbacks
+  expect(ring.heldBytes).toBe(4 * 1024);
+  sock.destroy();
+  client.destroy();
+  up.destroy();
+});

@@ -9,7 +9,8 @@
  * event, so LineConn and every other reader work unchanged. Once spliced, a read goes straight to
  * the client's write; its buffer returns to the ring when that write has completed, and the
  * socket pauses while all other buffers are in flight, which also bounds what one session holds
- * in memory (4 × 64 KB) whatever the client's speed.
+ * in memory (4 × 64 KB) whatever the client's speed. While data flows the buffers are 64 KB; once
+ * the line is quiet the next read waits in a 4 KB one, and the big ones go back (see nextBuffer).
  *
  * The buffers come from a process-wide spare list and go back to it when the upstream socket has
  * closed (a buffer in flight: when its write has completed), and a ring takes a second one only
@@ -20,28 +21,37 @@
  */
 import type { Socket } from 'node:net';
 
-const CHUNK = 64 * 1024;
+/** Buffer sizes: big while data flows, small once the line is quiet (an idle session holds one small one). */
+const BIG = 64 * 1024;
+const SMALL = 4 * 1024;
+/** A read this short (a few protocol lines: an IDLE update, a tagged OK) means the flow has stopped. */
+const QUIET = 512;
 const RING = 4;
 
 const rings = new WeakMap<Socket, RingReads>();
 
-/** Buffers of closed sessions, for the next ones; at most SPARE_MAX (8 MB) kept. */
-const spare: Buffer[] = [];
+/** Buffers of closed sessions, for the next ones, per size; at most SPARE_MAX of each kept (8 MB big). */
+const spare = new Map<number, Buffer[]>([
+  [BIG, []],
+  [SMALL, []],
+]);
 const SPARE_MAX = 128;
-const takeBuffer = (): Buffer => spare.pop() ?? Buffer.allocUnsafe(CHUNK);
+const takeBuffer = (size: number): Buffer => spare.get(size)?.pop() ?? Buffer.allocUnsafeSlow(size);
 const giveBuffer = (b: Buffer): void => {
-  if (spare.length < SPARE_MAX) spare.push(b);
+  const list = spare.get(b.length);
+  if (list && list.length < SPARE_MAX) list.push(b);
 };
 
-/** How many buffers wait in the spare list (tests). */
+/** How many buffers wait in the spare lists (tests). */
 export function spareReadBuffers(): number {
-  return spare.length;
+  return (spare.get(BIG)?.length ?? 0) + (spare.get(SMALL)?.length ?? 0);
 }
 
 /** The onread options for net.connect; call `bind(socket)` on the socket it returned. */
 export class RingReads {
   private readonly free: Buffer[] = [];
-  private current: Buffer = takeBuffer();
+  // Small first: the login dialogue reads a few hundred bytes at a time.
+  private current: Buffer = takeBuffer(SMALL);
   /** Buffers this ring holds: current, free and in flight (at most RING). */
   private owned = 1;
   private closed = false;
@@ -49,6 +59,11 @@ export class RingReads {
   private socket: Socket | null = null;
   private dest: Socket | null = null;
   private onChunk: ((chunk: Buffer) => void) | null = null;
+
+  /** Bytes of buffer this ring holds outside writes in flight (tests: an idle session holds little). */
+  get heldBytes(): number {
+    return this.current.length + this.free.reduce((n, b) => n + b.length, 0);
+  }
 
   /** net.connect({ onread }) */
   get onread(): { buffer: () => Buffer; callback: (n: number, buf: Uint8Array) => boolean } {
@@ -79,6 +94,31 @@ export class RingReads {
     this.socket?.pause();
   }
 
+  /**
+   * The buffer for the next read. Node keeps it until data arrives, however long the session
+   * idles, so its size follows the flow: big after a read that filled its buffer, small after a
+   * read of a few lines — and then the ring's free big buffers go back to the spare list, so a
+   * mail app idling for hours after a large FETCH holds one 4 KB buffer, not up to 4 × 64 KB.
+   */
+  private nextBuffer(n: number, filled: Buffer): Buffer {
+    const size = n === filled.length ? BIG : n < QUIET ? SMALL : filled.length;
+    if (size === SMALL) {
+      for (let i = this.free.length - 1; i >= 0; i--) {
+        if (this.free[i]!.length !== BIG) continue;
+        giveBuffer(this.free.splice(i, 1)[0]!);
+        this.owned--;
+      }
+    }
+    const i = this.free.findIndex((b) => b.length === size);
+    if (i >= 0) return this.free.splice(i, 1)[0]!;
+    if (this.free.length > 0 && this.owned >= RING) {
+      giveBuffer(this.free.pop()!); // the ring is full with buffers of the other size: swap one
+      this.owned--;
+    }
+    this.owned++;
+    return takeBuffer(size);
+  }
+
   private read(n: number, buf: Buffer): boolean {
     const socket = this.socket;
     if (!socket) return true;
@@ -92,7 +132,10 @@ export class RingReads {
     this.onChunk?.(chunk);
     this.dest.write(chunk, () => {
       if (this.closed) return giveBuffer(buf); // written: no one holds it any more
-      this.free.push(buf);
+      if (this.current.length === SMALL) {
+        this.owned--; // the line went quiet meanwhile: an idle session keeps only the buffer Node reads into
+        giveBuffer(buf);
+      } else this.free.push(buf);
       if (this.waiting && !socket.destroyed) {
         this.waiting = false;
         socket.resume();
@@ -101,12 +144,7 @@ export class RingReads {
     // Node asks buffer() for the next read right after this callback and keeps what it got, even
     // across a pause: `current` must never be a buffer in flight. So the next one is taken now, and
     // reading stops while it is the last one the ring may have (resumed when a write hands one back).
-    const next = this.free.pop();
-    if (next) this.current = next;
-    else {
-      this.current = takeBuffer();
-      this.owned++;
-    }
+    this.current = this.nextBuffer(n, buf);
     if (this.free.length > 0 || this.owned < RING) return true;
     this.waiting = true;
     return false; // pauses the socket until a buffer is free again

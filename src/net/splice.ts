@@ -73,7 +73,10 @@ export function splice(
     endGently(upstream);
     closed();
   });
-  let last: Buffer | null = null;
+  // The upstream's last bytes, copied into one buffer of this session's own: a Buffer.from() copy
+  // per chunk would be a slice of Node's shared 8 KB pool and pin a whole slab per idle session.
+  let tail: Buffer | null = null;
+  let tailLength = 0;
   let upstreamGone = false;
   const ring = ringOf(upstream);
   const stopToClient = () => (ring ? ring.stop() : upstream.unpipe(client));
@@ -81,7 +84,7 @@ export function splice(
     if (upstreamGone) return;
     upstreamGone = true;
     stopToClient();
-    endGently(client, opts.farewell?.(last));
+    endGently(client, opts.farewell?.(tail ? tail.subarray(0, tailLength) : null));
   };
   upstream.on('error', () => {
     upstreamEnded();
@@ -95,7 +98,8 @@ export function splice(
   // A goodbye is decided on the last line(s) the upstream sent: its chunk's tail is enough, and a
   // ring buffer is reused once written, so the tail is copied.
   const keepTail = (c: Buffer) => {
-    last = Buffer.from(c.subarray(Math.max(0, c.length - TAIL)));
+    tail ??= Buffer.allocUnsafeSlow(TAIL);
+    tailLength = c.copy(tail, 0, Math.max(0, c.length - TAIL));
   };
   if (pending.toUpstream.length) upstream.write(pending.toUpstream);
   if (pending.toClient.length) client.write(pending.toClient);
