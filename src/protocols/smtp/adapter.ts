@@ -104,8 +104,8 @@ export function smtpAdapter(o: SmtpAdapterOptions): UpstreamAdapter<SmtpUpstream
         }
         if (up.has('XCLIENT')) {
           // The spliced client could send XCLIENT LOGIN= itself: its own address is trusted upstream.
+          // (The session's logger already carries the client's ip.)
           o.log.warn(
-            { ip: client.remoteIp },
             "the upstream still offers XCLIENT to this client after XCLIENT ADDR=: keep smtpd_authorized_xclient_hosts to mailgate's own address",
           );
         }
