@@ -191,7 +191,7 @@ export function gateConfigDoc(
 }
 
 /** Writes the config file; creates a passcode for USER once per store. */
-export async function prepareGate(doc: Record<string, unknown>, dir: string, file: string, withPasscode: boolean): Promise<string | null> {
+export async function prepareGate(doc: Record<string, unknown>, _dir: string, file: string, withPasscode: boolean): Promise<string | null> {
   writeFileSync(file, stringify(doc));
   if (!withPasscode) return null;
   const core = await openCore(buildConfig(doc, file), { hashWorkers: 1 });

@@ -82,9 +82,8 @@ describe('IMAP login on the front skeleton', () => {
   it('answers a failure with AUTHENTICATIONFAILED and an unusable upstream with UNAVAILABLE, and goes on', async () => {
     const t = imapSession({ kind: 'reject', account: 'alice@example.com', reason: 'not-a-passcode', delayMs: 20 });
     await t.tap.until(/^\* OK/);
-    expect(await (t.client.write('a1 LOGIN alice main-pw\r\n'), t.tap.until(/^a1 /))).toEqual([
-      'a1 NO [AUTHENTICATIONFAILED] Authentication failed.',
-    ]);
+    t.client.write('a1 LOGIN alice main-pw\r\n');
+    expect(await t.tap.until(/^a1 /)).toEqual(['a1 NO [AUTHENTICATIONFAILED] Authentication failed.']);
     const u = imapSession(passcode, { kind: 'unavailable', stage: 'connect', detail: 'ECONNREFUSED' });
     await u.tap.until(/^\* OK/);
     u.client.write('a1 LOGIN alice "abcd efgh ijkl mnop"\r\na2 NOOP\r\n');

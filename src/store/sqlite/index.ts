@@ -436,10 +436,22 @@ class SqliteStore implements Store {
     const limit = q.limit === undefined || !Number.isFinite(q.limit) ? DEFAULT_AUDIT_LIMIT : Math.max(0, Math.floor(q.limit));
     const where: string[] = [];
     const args: unknown[] = [];
-    if (q.username !== undefined) where.push('username = ?'), args.push(q.username);
-    if (q.type !== undefined) where.push('type = ?'), args.push(q.type);
-    if (q.afterId !== undefined) where.push('id > ?'), args.push(q.afterId);
-    if (q.since !== undefined) where.push('ts >= ?'), args.push(q.since);
+    if (q.username !== undefined) {
+      where.push('username = ?');
+      args.push(q.username);
+    }
+    if (q.type !== undefined) {
+      where.push('type = ?');
+      args.push(q.type);
+    }
+    if (q.afterId !== undefined) {
+      where.push('id > ?');
+      args.push(q.afterId);
+    }
+    if (q.since !== undefined) {
+      where.push('ts >= ?');
+      args.push(q.since);
+    }
     // The SQL text depends only on which filters are present, never on their values.
     const filter = where.join(' AND ');
     const order = q.oldestFirst ? 'ASC' : 'DESC';

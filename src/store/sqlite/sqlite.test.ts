@@ -193,8 +193,14 @@ describe('sqlite store specifics', () => {
     // Start the 300 ms clock at the first committed write, not at spawn (tsx startup varies).
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`writer never wrote; stderr: ${err}`)), 15_000);
-      child.stdout.once('data', () => (clearTimeout(timer), resolve()));
-      child.once('exit', () => (clearTimeout(timer), reject(new Error(`writer exited early; stderr: ${err}`))));
+      child.stdout.once('data', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      child.once('exit', () => {
+        clearTimeout(timer);
+        reject(new Error(`writer exited early; stderr: ${err}`));
+      });
     });
     await new Promise((r) => setTimeout(r, 300));
     child.kill('SIGKILL');
