@@ -51,22 +51,31 @@ describeChromium('portal defects in a real browser', () => {
    * click (playwright's dblclick is so fast that Chromium folds it into one navigation).
    */
   const doubleSubmit = async (page: Page, button: string) => {
-    // Each POST is held a moment on its way out, so the second click surely lands on the same form:
-    // against a fast server the first answer could otherwise have navigated away already, and the
-    // second click would hit whatever the next page has at that spot (seen under CI load). Without
+    // Every POST is held on its way out until the second click has been made (a slow server), so
+    // the second click surely lands on the same form: a fixed hold (400 ms) was not enough under CI
+    // load — the first answer had navigated away and the click hit the next page. Without
     // JavaScript the second submit then replaces the held first one, so one POST reaches the server
     // here; two concurrent POSTs with one form token are test/e2e/portal-devices.test.ts's case.
+    let release!: () => void;
+    const held = new Promise<void>((r) => {
+      release = r;
+    });
     await page.route('**/*', async (route) => {
-      if (route.request().method() === 'POST') await new Promise((r) => setTimeout(r, 400));
+      if (route.request().method() === 'POST') await held;
       await route.continue().catch(() => undefined); // the navigation the second submit replaced
     });
     const target = page.getByRole('button', { name: button });
     await target.scrollIntoViewIfNeeded();
     const box = (await target.boundingBox())!;
-    const posted = page.waitForRequest((r) => r.method() === 'POST');
+    const first = page.waitForRequest((r) => r.method() === 'POST');
     await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
-    await posted;
+    const firstPost = await first;
+    // Without JavaScript the second click posts again: wait for that request (with JavaScript the
+    // button is disabled and none comes — the wait ends by its timeout).
+    const second = page.waitForRequest((r) => r.method() === 'POST' && r !== firstPost, { timeout: 3_000 }).catch(() => null);
     await page.mouse.click(box.x + box.width / 2, box.y + box.height / 2);
+    await second;
+    release();
     await page.waitForLoadState('load');
     await page.unroute('**/*');
   };
