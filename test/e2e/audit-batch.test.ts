@@ -3,7 +3,6 @@
  * logins is queued, not written, during a long tick, and a SIGTERM commits every one of them
  * before the process exits.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +13,7 @@ import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import { describeInterop } from '../support/interop.js';
 import { gateConfigDoc } from '../support/gate.js';
 import { RawClient } from '../support/raw.js';
+import { spawnServe, type ServeProcess } from '../support/serve-process.js';
 import { startDovecot, type DovecotInstance } from '../../src/demo/dovecot.js';
 
 const ALICE = 'alice@example.com';
@@ -23,16 +23,8 @@ describeInterop('batched audit writes in mailgate serve', ['dovecot'], () => {
   let dovecot: DovecotInstance;
   let dir: string;
   let configFile: string;
-  let proc: ChildProcess;
-  let out = '';
-  const waitFor = async (re: RegExp, ms = 30_000) => {
-    const end = Date.now() + ms;
-    while (!re.test(out)) {
-      if (Date.now() > end) throw new Error(`timeout waiting for ${re} in:\n${out}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    return re.exec(out)!;
-  };
+  let serve: ServeProcess;
+  const waitFor = (re: RegExp, ms = 30_000) => serve.waitFor(re, ms);
 
   beforeAll(async () => {
     dovecot = await startDovecot();
@@ -43,20 +35,10 @@ describeInterop('batched audit writes in mailgate serve', ['dovecot'], () => {
       configFile,
       stringify(gateConfigDoc(dovecot, dir, { log: { level: 'info' }, limits: { shutdown_grace: '1s' }, audit: { write_batch: '10m' } })),
     );
-    proc = spawn(
-      process.execPath,
-      ['--import', 'tsx', join(import.meta.dirname, '../support/cli-process.ts'), 'serve', '--config', configFile],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    proc.stdout!.on('data', (d) => {
-      out += String(d);
-    });
-    proc.stderr!.on('data', (d) => {
-      out += String(d);
-    });
+    serve = spawnServe(configFile);
   }, 30_000);
   afterAll(async () => {
-    proc?.kill('SIGKILL');
+    serve?.proc.kill('SIGKILL');
     await dovecot?.stop();
   });
 
@@ -87,8 +69,8 @@ describeInterop('batched audit writes in mailgate serve', ['dovecot'], () => {
     try {
       // Queued, not written: the tick has not come.
       expect((await store.queryAudit({ type: 'auth', limit: 1000 })).length).toBe(0);
-      const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-      proc.kill('SIGTERM');
+      const exited = serve.exited();
+      serve.proc.kill('SIGTERM');
       expect(await exited).toBe(0);
       const events = await store.queryAudit({ type: 'auth', limit: 1000 });
       // One event per login, plus the upstream's verdict on each passthrough login.

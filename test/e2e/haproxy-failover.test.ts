@@ -4,7 +4,6 @@
  * instance's sessions never notice. Instance A is `mailgate serve` in its own process (so it can
  * be killed), B runs in the test process; both share one PostgreSQL store and the secret file.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +16,7 @@ import { startPostgres, type PostgresInstance } from '../../src/demo/postgres.js
 import { gateConfigDoc, startGate, type Gate } from '../support/gate.js';
 import { describeInterop } from '../support/interop.js';
 import { RawClient } from '../support/raw.js';
+import { spawnServe, type ServeProcess } from '../support/serve-process.js';
 import { waitUntil } from './haproxy-support.js';
 
 const ALICE = 'alice@example.com';
@@ -25,9 +25,8 @@ describeInterop('kill -9 of one instance behind HAProxy', ['dovecot', 'postgres'
   let dovecot: DovecotInstance;
   let pgServer: PostgresInstance;
   let b: Gate;
-  let proc: ChildProcess | undefined;
+  let serve: ServeProcess | undefined;
   let hap: HaproxyInstance;
-  let out = '';
   let passcode: string;
 
   beforeAll(async () => {
@@ -46,16 +45,8 @@ describeInterop('kill -9 of one instance behind HAProxy', ['dovecot', 'postgres'
     const dir = mkdtempSync(join(tmpdir(), 'mailgate-a-'));
     const configFile = join(dir, 'mailgate.yaml');
     writeFileSync(configFile, stringify(gateConfigDoc(dovecot, dir, { ...shared(aImaps!, aMetrics!), log: { level: 'info' } })));
-    proc = spawn(
-      process.execPath,
-      ['--import', 'tsx', join(import.meta.dirname, '../support/cli-process.ts'), 'serve', '--config', configFile],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    proc.stdout!.on('data', (d) => (out += String(d)));
-    proc.stderr!.on('data', (d) => (out += String(d)));
-    await waitUntil(() => /"msg":"IMAP listening"/.test(out), 30_000);
+    serve = spawnServe(configFile);
+    await serve.waitFor(/"msg":"IMAP listening"/, 30_000);
     hap = await startHaproxy([
       {
         name: 'imaps',
@@ -70,7 +61,7 @@ describeInterop('kill -9 of one instance behind HAProxy', ['dovecot', 'postgres'
     passcode = (await b.server.core.manager.createPasscode(ALICE, { name: 'failover', scopes: ['imap'] })).passcode;
   }, 90_000);
   afterAll(async () => {
-    proc?.kill('SIGKILL');
+    serve?.proc.kill('SIGKILL');
     await hap?.stop();
     await b?.close();
     await Promise.all([dovecot?.stop(), pgServer?.stop()]);
@@ -90,11 +81,11 @@ describeInterop('kill -9 of one instance behind HAProxy', ['dovecot', 'postgres'
     const froms = ['127.0.0.21', '127.0.0.22', '127.0.0.23', '127.0.0.24'];
     const clients = new Map<string, RawClient>();
     for (const f of froms) clients.set(f, await session(f));
-    const onA = froms.filter((f) => new RegExp(`"ip":"${f.replaceAll('.', '\\.')}".*"msg":"logged in"`).test(out));
+    const onA = froms.filter((f) => new RegExp(`"ip":"${f.replaceAll('.', '\\.')}".*"msg":"logged in"`).test(serve!.out));
     const onB = froms.filter((f) => new RegExp(`"ip":"${f.replaceAll('.', '\\.')}".*"msg":"logged in"`).test(b.logs()));
     expect([onA.length, onB.length]).toEqual([2, 2]);
 
-    proc!.kill('SIGKILL');
+    serve!.proc.kill('SIGKILL');
     for (const f of onA) expect(await clients.get(f)!.closedWithin(5000)).toBe(true);
     // B's sessions never noticed.
     for (const f of onB) expect((await clients.get(f)!.cmd('n', 'NOOP')).at(-1)).toMatch(/^n OK/);

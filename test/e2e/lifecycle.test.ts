@@ -2,7 +2,6 @@
  * `mailgate serve` as a real process: SIGHUP reloads policy without dropping sessions, SIGTERM
  * stops accepting, lets live sessions drain for the grace period, then closes them and exits.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +11,7 @@ import { main } from '../../src/cli/index.js';
 import { describeInterop } from '../support/interop.js';
 import { gateConfigDoc } from '../support/gate.js';
 import { RawClient } from '../support/raw.js';
+import { spawnServe, type ServeProcess } from '../support/serve-process.js';
 import { startDovecot, type DovecotInstance } from '../../src/demo/dovecot.js';
 
 const ALICE = 'alice@example.com';
@@ -20,41 +20,23 @@ describeInterop('mailgate serve lifecycle', ['dovecot'], () => {
   let dovecot: DovecotInstance;
   let dir: string;
   let configFile: string;
-  let proc: ChildProcess;
-  let out = '';
+  let serve: ServeProcess;
   const write = (overrides: Record<string, unknown>) =>
     writeFileSync(
       configFile,
       stringify(gateConfigDoc(dovecot, dir, { log: { level: 'info' }, limits: { shutdown_grace: '2s' }, ...overrides })),
     );
-  const waitFor = async (re: RegExp, ms = 10_000) => {
-    const end = Date.now() + ms;
-    while (!re.test(out)) {
-      if (Date.now() > end) throw new Error(`timeout waiting for ${re} in:\n${out}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    return re.exec(out)!;
-  };
+  const waitFor = (re: RegExp, ms = 10_000) => serve.waitFor(re, ms);
 
   beforeAll(async () => {
     dovecot = await startDovecot();
     dir = mkdtempSync(join(tmpdir(), 'mailgate-life-'));
     configFile = join(dir, 'mailgate.yaml');
     write({});
-    proc = spawn(
-      process.execPath,
-      ['--import', 'tsx', join(import.meta.dirname, '../support/cli-process.ts'), 'serve', '--config', configFile],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    proc.stdout!.on('data', (d) => {
-      out += String(d);
-    });
-    proc.stderr!.on('data', (d) => {
-      out += String(d);
-    });
+    serve = spawnServe(configFile);
   }, 30_000);
   afterAll(async () => {
-    proc?.kill('SIGKILL');
+    serve?.proc.kill('SIGKILL');
     await dovecot?.stop();
   });
 
@@ -82,18 +64,18 @@ describeInterop('mailgate serve lifecycle', ['dovecot'], () => {
     };
     expect(await bobLogin('b1')).toMatch(/^b1 OK/);
     write({ policy: { enforce: ['example.com'] } });
-    proc.kill('SIGHUP');
+    serve.proc.kill('SIGHUP');
     await waitFor(/configuration reloaded/);
     expect(await bobLogin('b2')).toMatch(/^b2 NO \[AUTHENTICATIONFAILED\]/);
     expect((await alice.cmd('a2', 'NOOP')).at(-1)).toMatch(/^a2 OK/); // the live session survived
 
-    const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
-    proc.kill('SIGTERM');
+    const exited = serve.exited();
+    serve.proc.kill('SIGTERM');
     await waitFor(/no longer accepting connections/);
     await expect(RawClient.connect(port, { tls: true, ca: dovecot.certs.caCert })).rejects.toThrow(/ECONNREFUSED/);
     expect((await alice.cmd('a3', 'SELECT INBOX')).at(-1)).toMatch(/^a3 OK/); // still served during the grace period
     expect(await alice.closedWithin(4000)).toBe(true);
     expect(await exited).toBe(0);
-    expect(out).toMatch(/grace period over: closing the remaining sessions/);
+    expect(serve.out).toMatch(/grace period over: closing the remaining sessions/);
   }, 30_000);
 });
