@@ -4,6 +4,7 @@
  * and applies to its guard.
  */
 import type { Guard } from './guard-port.js';
+import { poller } from './poller.js';
 import type { Clock } from './types.js';
 import type { Store } from '../store/types.js';
 
@@ -20,15 +21,8 @@ export function watchUnblocks(deps: {
   onChange?: () => void;
 }): () => void {
   let afterId: number | null = null;
-  let running = false;
-  let again = false;
-  const tick = async (): Promise<void> => {
-    if (running) {
-      again = true; // a push arrived during a poll: poll once more after it
-      return;
-    }
-    running = true;
-    try {
+  return poller(
+    async () => {
       if (afterId === null) {
         // Start after the newest event: unblocks from before this process started are moot.
         afterId = (await deps.store.queryAudit({ limit: 1 })).at(-1)?.id ?? 0;
@@ -41,19 +35,7 @@ export function watchUnblocks(deps: {
         const source = typeof e.detail?.source === 'string' ? e.detail.source : null;
         if (source) await deps.guard.unblock(source);
       }
-    } catch (e) {
-      deps.onError?.(e as Error);
-    } finally {
-      running = false;
-    }
-    if (again) {
-      again = false;
-      await tick();
-    }
-  };
-  deps.wake?.(() => void tick());
-  void tick();
-  const timer = setInterval(() => void tick(), deps.intervalMs ?? 500);
-  timer.unref();
-  return () => clearInterval(timer);
+    },
+    { intervalMs: deps.intervalMs ?? 500, wake: deps.wake, onError: deps.onError },
+  );
 }

@@ -19,6 +19,7 @@ import type { EnforcePolicy } from './rollout.js';
 import { isEnforced, type NetworkSet } from './enforcement.js';
 import { datePassed } from './rollout.js';
 import { fromAllowedNetwork } from './passcode-limits.js';
+import { poller } from './poller.js';
 import type { SessionRegistry } from './sessions.js';
 import type { Clock } from './types.js';
 import type { Store } from '../store/types.js';
@@ -50,9 +51,7 @@ const FOLLOWED = ['account.enforce', 'account.release', 'passcode.scope', 'passc
 export function watchLivePolicy(deps: LivePolicyDeps): LivePolicy {
   const { store, sessions, clock } = deps;
   const afterId = new Map<string, number>();
-  let running = false;
   let lastTick = clock.now();
-  let again = false;
 
   /** Ends the account's main-password sessions if the account is now enforced for them. */
   const recheckAccount = async (account: string): Promise<number> => {
@@ -98,28 +97,13 @@ export function watchLivePolicy(deps: LivePolicyDeps): LivePolicy {
     }
   };
 
-  const tick = async (): Promise<void> => {
-    if (running) {
-      again = true; // a push arrived during a poll: poll once more after it
-      return;
-    }
-    running = true;
-    try {
-      const now = clock.now();
-      sessions.closeWhere((s) => s.expiresAt != null && s.expiresAt <= now, 'passcode expired');
-      const since = lastTick;
-      lastTick = now;
-      if (datePassed(deps.policy().policy.enforce, since, now)) await recheckAllAccounts();
-      await follow();
-    } catch (e) {
-      deps.onError?.(e as Error);
-    } finally {
-      running = false;
-    }
-    if (again) {
-      again = false;
-      await tick();
-    }
+  const poll = async (): Promise<void> => {
+    const now = clock.now();
+    sessions.closeWhere((s) => s.expiresAt != null && s.expiresAt <= now, 'passcode expired');
+    const since = lastTick;
+    lastTick = now;
+    if (datePassed(deps.policy().policy.enforce, since, now)) await recheckAllAccounts();
+    await follow();
   };
   /** Re-checks every account with a live main-password session. */
   async function recheckAllAccounts(): Promise<number> {
@@ -134,12 +118,8 @@ export function watchLivePolicy(deps: LivePolicyDeps): LivePolicy {
     return closed;
   }
 
-  deps.wake?.(() => void tick());
-  void tick();
-  const timer = setInterval(() => void tick(), deps.intervalMs ?? 500);
-  timer.unref();
   return {
     recheckAll: recheckAllAccounts,
-    stop: () => clearInterval(timer),
+    stop: poller(poll, { intervalMs: deps.intervalMs ?? 500, wake: deps.wake, onError: deps.onError }),
   };
 }

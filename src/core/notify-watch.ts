@@ -9,6 +9,7 @@
  * one slow or hanging upstream never holds back the next notice.
  */
 import { buildNotification, type NotifySettings } from './notify.js';
+import { poller } from './poller.js';
 import type { Store } from '../store/types.js';
 
 /** Where notices go. The core knows only this; the IMAP implementation lives in protocols/imap. */
@@ -40,7 +41,6 @@ export function watchNotifications(deps: NotifyWatchDeps): () => void {
   const maxInFlight = deps.maxInFlight ?? 8;
   let afterId: number | null = null;
   let inFlight = 0;
-  let running = false;
   let stopped = false;
 
   const dispatch = (account: string, type: string, eventId: number, message: string) => {
@@ -58,36 +58,26 @@ export function watchNotifications(deps: NotifyWatchDeps): () => void {
       });
   };
 
-  const tick = async () => {
-    if (running || stopped) return;
-    running = true;
-    try {
-      if (afterId === null) {
-        // Start after the newest event: what happened before this process started is not re-sent.
-        afterId = (await deps.store.queryAudit({ limit: 1 })).at(-1)?.id ?? 0;
-        return;
+  const poll = async (): Promise<void> => {
+    if (afterId === null) {
+      // Start after the newest event: what happened before this process started is not re-sent.
+      afterId = (await deps.store.queryAudit({ limit: 1 })).at(-1)?.id ?? 0;
+      return;
+    }
+    for (let b = 0; b < BATCHES_PER_TICK && inFlight < maxInFlight && !stopped; b++) {
+      const events = await deps.store.queryAudit({ afterId, limit: batch, oldestFirst: true });
+      for (const e of events) {
+        if (inFlight >= maxInFlight || stopped) break; // the rest waits for the next tick
+        afterId = Math.max(afterId, e.id ?? 0);
+        const n = buildNotification(e, deps.settings);
+        if (n) dispatch(n.account, e.type, e.id ?? 0, n.message);
       }
-      for (let b = 0; b < BATCHES_PER_TICK && inFlight < maxInFlight && !stopped; b++) {
-        const events = await deps.store.queryAudit({ afterId, limit: batch, oldestFirst: true });
-        for (const e of events) {
-          if (inFlight >= maxInFlight || stopped) break; // the rest waits for the next tick
-          afterId = Math.max(afterId, e.id ?? 0);
-          const n = buildNotification(e, deps.settings);
-          if (n) dispatch(n.account, e.type, e.id ?? 0, n.message);
-        }
-        if (events.length < batch) break;
-      }
-    } catch (e) {
-      deps.onError?.(e as Error);
-    } finally {
-      running = false;
+      if (events.length < batch) break;
     }
   };
-  void tick();
-  const timer = setInterval(() => void tick(), deps.intervalMs ?? 500);
-  timer.unref();
+  const stop = poller(poll, { intervalMs: deps.intervalMs ?? 500, onError: deps.onError });
   return () => {
     stopped = true;
-    clearInterval(timer);
+    stop();
   };
 }

@@ -4,6 +4,7 @@
  * may all prune: a prune is idempotent.
  */
 import { appendAudit } from './audit.js';
+import { poller } from './poller.js';
 import type { Clock } from './types.js';
 import type { Store } from '../store/types.js';
 
@@ -34,25 +35,11 @@ export function watchRetention(deps: {
   onPruned?: (removed: number) => void;
   onError?: (e: Error) => void;
 }): () => void {
-  let running = false;
-  const tick = async () => {
-    if (running) return;
-    running = true;
-    try {
+  return poller(
+    async () => {
       const removed = await pruneAuditOnce(deps);
       if (removed > 0) deps.onPruned?.(removed);
-    } catch (e) {
-      deps.onError?.(e as Error);
-    } finally {
-      running = false;
-    }
-  };
-  const first = setTimeout(() => void tick(), 0);
-  const timer = setInterval(() => void tick(), deps.intervalMs ?? HOUR);
-  first.unref();
-  timer.unref();
-  return () => {
-    clearTimeout(first);
-    clearInterval(timer);
-  };
+    },
+    { intervalMs: deps.intervalMs ?? HOUR, start: 'soon', onError: deps.onError },
+  );
 }

@@ -4,6 +4,7 @@
  * about one interval.
  */
 import type { VerifiedCache } from './cache.js';
+import { poller } from './poller.js';
 import type { SessionRegistry } from './sessions.js';
 import type { Clock } from './types.js';
 import type { Store } from '../store/types.js';
@@ -25,15 +26,8 @@ export function watchRevocations(deps: {
   // Look back a little further than the interval: clocks of two processes on one host agree, but
   // a write committed just as we polled must not be missed.
   let since = deps.clock.now() - 5_000;
-  let running = false;
-  let again = false;
-  const tick = async (): Promise<void> => {
-    if (running) {
-      again = true; // a push arrived during a poll: poll once more after it
-      return;
-    }
-    running = true;
-    try {
+  return poller(
+    async () => {
       const now = deps.clock.now();
       const fresh = (await deps.store.revokedSince(since)).filter((r) => !seen.has(r.id));
       if (fresh.length) deps.onChange?.();
@@ -44,18 +38,7 @@ export function watchRevocations(deps: {
       }
       since = now - 5_000;
       if (seen.size > 10_000) seen.clear();
-    } catch (e) {
-      deps.onError?.(e as Error);
-    } finally {
-      running = false;
-    }
-    if (again) {
-      again = false;
-      await tick();
-    }
-  };
-  deps.wake?.(() => void tick());
-  const timer = setInterval(() => void tick(), deps.intervalMs ?? 500);
-  timer.unref();
-  return () => clearInterval(timer);
+    },
+    { intervalMs: deps.intervalMs ?? 500, start: 'interval', wake: deps.wake, onError: deps.onError },
+  );
 }

@@ -8,9 +8,10 @@
  *    lapse is final even if the setting is later turned off, and listings show it as expired.
  */
 import { appendAudit } from './audit.js';
+import { poller } from './poller.js';
 import { UNUSED_WARNING_MS, unusedDeadline } from './passcode-limits.js';
 import type { Clock } from './types.js';
-import type { Store } from '../store/types.js';
+import type { PasscodeRow, Store } from '../store/types.js';
 
 export interface UnusedSweepDeps {
   store: Store;
@@ -25,19 +26,21 @@ export async function sweepUnusedPasscodes(deps: UnusedSweepDeps): Promise<{ war
   const { store, clock, expireUnusedMs } = deps;
   const batch = deps.batch ?? 500;
   const now = clock.now();
+  const record = (type: string, row: PasscodeRow, at: number) =>
+    appendAudit(store, clock, {
+      type,
+      username: row.username,
+      passcodeId: row.id,
+      outcome: 'ok',
+      detail: { name: row.name, lastUsedAt: row.lastUsedAt, unusedExpiresAt: at },
+    });
   let expired = 0;
   // +1: a passcode lapses at its deadline (as logins see it), and the query is strictly before.
   for (const row of await store.unusedPasscodes(now - expireUnusedMs + 1, now, batch)) {
     const at = unusedDeadline(row, expireUnusedMs)!;
     if (!(await store.updatePasscode(row.username, row.id, { expiresAt: Math.min(at, row.expiresAt ?? at) }))) continue;
     expired++;
-    await appendAudit(store, clock, {
-      type: 'passcode.expire-unused',
-      username: row.username,
-      passcodeId: row.id,
-      outcome: 'ok',
-      detail: { name: row.name, lastUsedAt: row.lastUsedAt, unusedExpiresAt: at },
-    });
+    await record('passcode.expire-unused', row, at);
   }
   let warned = 0;
   for (const row of await store.unusedPasscodes(now - expireUnusedMs + UNUSED_WARNING_MS, now, batch)) {
@@ -47,33 +50,17 @@ export async function sweepUnusedPasscodes(deps: UnusedSweepDeps): Promise<{ war
     if ((row.unusedWarnedAt ?? -1) >= since || (row.expiresAt !== null && row.expiresAt <= at)) continue;
     if (!(await store.updatePasscode(row.username, row.id, { unusedWarnedAt: now }))) continue;
     warned++;
-    await appendAudit(store, clock, {
-      type: 'passcode.unused-expiring',
-      username: row.username,
-      passcodeId: row.id,
-      outcome: 'ok',
-      detail: { name: row.name, lastUsedAt: row.lastUsedAt, unusedExpiresAt: at },
-    });
+    await record('passcode.unused-expiring', row, at);
   }
   return { warned, expired };
 }
 
 /** Sweeps at start and then every `intervalMs` (default an hour); returns the stop function. */
 export function watchUnusedPasscodes(deps: UnusedSweepDeps & { intervalMs?: number; onError?: (e: Error) => void }): () => void {
-  let running = false;
-  const tick = async () => {
-    if (running) return;
-    running = true;
-    try {
+  return poller(
+    async () => {
       await sweepUnusedPasscodes(deps);
-    } catch (e) {
-      deps.onError?.(e as Error);
-    } finally {
-      running = false;
-    }
-  };
-  void tick();
-  const timer = setInterval(() => void tick(), deps.intervalMs ?? 3_600_000);
-  timer.unref();
-  return () => clearInterval(timer);
+    },
+    { intervalMs: deps.intervalMs ?? 3_600_000, onError: deps.onError },
+  );
 }
