@@ -17,15 +17,25 @@ const TAIL = NEEDLES[0]!.length - 1;
 /** Watches what the client sends from now on (and `pipelined`); the result says whether COMPRESS was seen. */
 export function watchCompress(client: Socket, pipelined: Buffer): () => boolean {
   let seen = false;
-  let tail = Buffer.alloc(0);
+  // The last TAIL bytes so far, in a buffer of this session's own: no allocation per chunk, and no
+  // slice of Node's shared pool kept alive by an idle session.
+  const tail = Buffer.allocUnsafeSlow(TAIL);
+  let tailLength = 0;
+  const found = (b: Buffer) => NEEDLES.some((n) => b.includes(n));
   const scan = (chunk: Buffer): void => {
-    const b = tail.length ? Buffer.concat([tail, chunk]) : chunk;
-    if (NEEDLES.some((n) => b.includes(n))) {
+    // The chunk itself, then only the seam: the kept tail joined with the chunk's first bytes.
+    const seam = tailLength ? Buffer.concat([tail.subarray(0, tailLength), chunk.subarray(0, TAIL)]) : null;
+    if (found(chunk) || (seam !== null && found(seam))) {
       seen = true;
       client.off('data', scan);
       return;
     }
-    tail = Buffer.from(b.subarray(Math.max(0, b.length - TAIL)));
+    if (chunk.length >= TAIL) tailLength = chunk.copy(tail, 0, chunk.length - TAIL);
+    else {
+      // A short chunk: keep the end of (old tail + chunk).
+      const joined = Buffer.concat([tail.subarray(0, tailLength), chunk]);
+      tailLength = joined.copy(tail, 0, Math.max(0, joined.length - TAIL));
+    }
   };
   scan(pipelined);
   if (!seen) client.on('data', scan);
