@@ -196,13 +196,10 @@ export class ImapUpstream {
     }
   }
 
-  /** ID with the real client address (only to an upstream that trusts us), plus the client's own ID fields. */
-  async sendClientInfo(info: ClientInfo): Promise<void> {
-    const cmd = this.clientInfoCommand(info);
-    if (cmd) this.noteId(await this.command(cmd));
-  }
-
-  /** The ID command sendClientInfo would send, or null; for pipelining it with the login. */
+  /**
+   * The ID command with the real client address (only to an upstream that trusts us) plus the
+   * client's own ID fields, or null; pipelined with the login.
+   */
   clientInfoCommand(info: ClientInfo): string | null {
     const fields: Array<[string, string]> = [...info.clientId.filter(([k]) => !k.toLowerCase().startsWith('x-'))];
     if (this.cfg.trusted) {

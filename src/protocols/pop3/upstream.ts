@@ -75,13 +75,10 @@ export class Pop3Upstream {
     return out;
   }
 
-  /** Forwards the client's address so Dovecot logs rip= and applies its penalties to the client. */
-  async sendClient(client: Pick<ClientInfo, 'remoteIp' | 'remotePort'>): Promise<void> {
-    const line = this.xclientLine(client);
-    if (line) checkXclient(await this.command(line));
-  }
-
-  /** The XCLIENT line sendClient would send (trusted upstream that offers it), or null. */
+  /**
+   * The XCLIENT line that forwards the client's address, so Dovecot logs rip= and applies its
+   * penalties to the client (trusted upstream that offers it), or null; sent with the login.
+   */
   xclientLine(client: Pick<ClientInfo, 'remoteIp' | 'remotePort'>): string | null {
     if (!this.cfg.trusted || !this.offersXclient) return null;
     return `XCLIENT ADDR=${client.remoteIp} PORT=${client.remotePort}`;
