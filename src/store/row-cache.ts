@@ -45,7 +45,7 @@ type Effect = 'none' | 'account' | 'passcode' | 'all';
 const EFFECTS: Record<Exclude<keyof Store, 'getAccount' | 'getPasscode' | 'writeBatch' | 'changeVersion'>, Effect> = {
   listAccounts: 'none',
   setEnforcement: 'account',
-  insertPasscode: 'all', // creates the account row too; rare
+  insertPasscode: 'account', // may create the account row; the new id was never read
   findPasscodeByTag: 'none',
   listPasscodes: 'none',
   revokePasscode: 'passcode',
@@ -55,14 +55,14 @@ const EFFECTS: Record<Exclude<keyof Store, 'getAccount' | 'getPasscode' | 'write
   unusedPasscodes: 'none',
   revokedSince: 'none',
   getTotp: 'none',
-  setPendingTotp: 'all', // may create the account row
-  activateTotp: 'all',
+  setPendingTotp: 'account', // may create the account row
+  activateTotp: 'account',
   useTotpStep: 'none',
-  deleteTotp: 'all',
+  deleteTotp: 'account',
   replaceEmergencyCodes: 'none',
   listEmergencyCodes: 'none',
   useEmergencyCode: 'none',
-  setEnrolCode: 'all',
+  setEnrolCode: 'account',
   getEnrolCode: 'none',
   useEnrolCode: 'none',
   createPortalSession: 'none',
@@ -73,7 +73,7 @@ const EFFECTS: Record<Exclude<keyof Store, 'getAccount' | 'getPasscode' | 'write
   prunePortalSessions: 'none',
   recordObservation: 'none',
   listObservations: 'none',
-  markRolloutNotice: 'all', // sets a flag on the account row
+  markRolloutNotice: 'none', // a row of rollout_notices, not of accounts
   appendAudit: 'none',
   queryAudit: 'none',
   pruneAudit: 'none',
@@ -179,7 +179,8 @@ export function cacheRows(store: Store, o: RowCacheOptions): RowCache {
 
 /** The cache keys a mutation can affect, from its arguments (null: all). */
 function keysOf(effect: Effect, name: string, args: unknown[]): string[] | null {
-  if (effect === 'account') return [`a:${args[0] as string}`];
+  // (username, …), or a row with its username (insertPasscode, setEnrolCode).
+  if (effect === 'account') return [`a:${typeof args[0] === 'string' ? args[0] : (args[0] as { username: string }).username}`];
   // recordPasscodeUse(id, …); the others take (username, id, …).
   if (effect === 'passcode') return [`p:${(name === 'recordPasscodeUse' ? args[0] : args[1]) as string}`];
   return null;
