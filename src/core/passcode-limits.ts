@@ -4,6 +4,7 @@
  * passcode forgotten on an old phone should not stay a way in for ever.
  */
 import { isIP } from 'node:net';
+import { LRUCache } from 'lru-cache';
 import { NetworkSet } from './enforcement.js';
 import type { PasscodeRow } from '../store/types.js';
 
@@ -17,10 +18,24 @@ export function unusedDeadline(row: Pick<PasscodeRow, 'lastUsedAt' | 'createdAt'
   return expireUnusedMs === null ? null : (row.lastUsedAt ?? row.createdAt) + expireUnusedMs;
 }
 
+/**
+ * Each allowlist's matcher, built once per list: it is asked on every login with that passcode and
+ * for every live session at each policy change, and building one (a BlockList, a subnet per entry)
+ * costs more than the match. Keyed by the list itself; bounded by the passcodes in use.
+ */
+const matchers = new LRUCache<string, NetworkSet>({ max: 10_000 });
+
 /** True when the passcode may be used from `ip` (no allowlist: from anywhere). */
 export function fromAllowedNetwork(row: Pick<PasscodeRow, 'allowedNetworks'>, ip: string): boolean {
   const nets = row.allowedNetworks;
-  return !nets?.length || new NetworkSet(nets).has(ip);
+  if (!nets?.length) return true;
+  const key = nets.join(',');
+  let set = matchers.get(key);
+  if (!set) {
+    set = new NetworkSet(nets);
+    matchers.set(key, set);
+  }
+  return set.has(ip);
 }
 
 /**
