@@ -14,16 +14,23 @@ const TICKS = (() => {
   }
 })();
 
-/** utime + stime of a process (all its threads) in seconds; NaN if it is gone. */
-export function cpuSeconds(pid: number): number {
+/**
+ * The fields of /proc/PID/stat after the ")" that closes the command name (which may hold spaces):
+ * [0] state, [1] ppid, [11] utime, [12] stime, [13] cutime, [14] cstime. Null if the process is gone.
+ */
+function statFields(pid: number | string): string[] | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // Fields after the ")" that closes the command name: state is field 3, utime 14, stime 15.
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / TICKS;
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
-    return Number.NaN;
+    return null;
   }
+}
+
+/** utime + stime of a process (all its threads) in seconds; NaN if it is gone. */
+export function cpuSeconds(pid: number): number {
+  const f = statFields(pid);
+  return f ? (Number(f[11]) + Number(f[12])) / TICKS : Number.NaN;
 }
 
 /**
@@ -32,8 +39,8 @@ export function cpuSeconds(pid: number): number {
  */
 export function cpuDetail(pid: number): { user: number; sys: number; vcsw: number; ivcsw: number } {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const f = statFields(pid);
+    if (!f) throw new Error('gone');
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     // /proc/PID/status counts the main thread's switches only; sum the threads'.
     let vcsw = 0;
@@ -70,17 +77,18 @@ export function openFds(pid: number): number {
 
 /** Direct children of a process (by scanning /proc: /proc/PID/task/PID/children is not everywhere). */
 export function childPids(pid: number): number[] {
-  const out: number[] = [];
+  return [...allStats()].filter(([, f]) => Number(f[1]) === pid).map(([p]) => p);
+}
+
+/** Every process's stat fields, by pid (one pass over /proc). */
+function allStats(): Map<number, string[]> {
+  const stats = new Map<number, string[]>();
   for (const e of readdirSync('/proc')) {
     if (!/^\d+$/.test(e)) continue;
-    try {
-      const stat = readFileSync(`/proc/${e}/stat`, 'utf8');
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid) out.push(Number(e));
-    } catch {
-      /* gone */
-    }
+    const f = statFields(e); // null: gone meanwhile (its parent's cutime has it once reaped)
+    if (f) stats.set(Number(e), f);
   }
-  return out;
+  return stats;
 }
 
 /**
@@ -138,16 +146,7 @@ export function machineBusySeconds(): number {
  * cstime, over the live tree (Dovecot forks a process per login and its master reaps them).
  */
 export function treeCpuSeconds(pid: number): number {
-  const stats = new Map<number, string[]>();
-  for (const e of readdirSync('/proc')) {
-    if (!/^\d+$/.test(e)) continue;
-    try {
-      const f = readFileSync(`/proc/${e}/stat`, 'utf8');
-      stats.set(Number(e), f.slice(f.lastIndexOf(')') + 2).split(' '));
-    } catch {
-      /* gone meanwhile: its parent's cutime has it once reaped */
-    }
-  }
+  const stats = allStats();
   const children = new Map<number, number[]>();
   for (const [p, x] of stats) children.set(Number(x[1]), [...(children.get(Number(x[1])) ?? []), p]);
   let total = 0;

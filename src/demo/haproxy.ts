@@ -6,11 +6,10 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { connect } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { findExecutable } from './interop.js';
-import { freePorts } from './ports.js';
+import { freePorts, isPortOpen } from './ports.js';
 import { killQuietly, registerExitCleanup, unregisterExitCleanup } from './processes.js';
 
 export interface HaproxyServer {
@@ -104,7 +103,7 @@ export async function startHaproxy(frontends: HaproxyFrontend[]): Promise<Haprox
   };
   const deadline = Date.now() + 10_000;
   for (const port of ports) {
-    while (!(await accepts(port))) {
+    while (!(await isPortOpen(port))) {
       if (proc.exitCode !== null || Date.now() > deadline) {
         await instance.stop();
         throw new Error(`haproxy did not start (exit ${proc.exitCode}):\n${out}`);
@@ -113,15 +112,4 @@ export async function startHaproxy(frontends: HaproxyFrontend[]): Promise<Haprox
     }
   }
   return instance;
-}
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = connect(port, '127.0.0.1');
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
 }

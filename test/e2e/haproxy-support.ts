@@ -30,11 +30,4 @@ export async function readyz(g: Gate): Promise<number> {
   return r?.status ?? 0;
 }
 
-/** Polls until `ok` holds; throws after `ms`. */
-export async function waitUntil(ok: () => boolean | Promise<boolean>, ms: number): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await ok())) {
-    if (Date.now() > deadline) throw new Error(`condition not met within ${ms} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
+export { waitUntil } from '../support/poll.js';

@@ -14,6 +14,7 @@ import { main } from '../../src/cli/index.js';
 import { startDovecot, type DovecotInstance } from '../../src/demo/dovecot.js';
 import { startRedis, type RedisInstance } from '../../src/demo/redis.js';
 import { gateConfigDoc, startGate, type Gate } from '../support/gate.js';
+import { pollUntil } from '../support/poll.js';
 import { describeInterop } from '../support/interop.js';
 import { RawClient } from '../support/raw.js';
 
@@ -50,11 +51,7 @@ describeInterop('two instances sharing Redis', ['dovecot', 'redis'], () => {
     const text = await (await fetch(`http://127.0.0.1:${gate.server.ops!.address.port}/metrics`)).text();
     return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
   };
-  const waitFor = async (cond: () => boolean | Promise<boolean>, ms: number) => {
-    const deadline = Date.now() + ms;
-    while (!(await cond()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-    return cond();
-  };
+  const waitFor = pollUntil;
   const cli = (...argv: string[]) => main([...argv, '--config', configFile], { out: () => {}, err: () => {}, env: {} });
   /** Records the pushes an instance receives (the message is only an event type). */
   const pushes = (gate: Gate) => {

@@ -15,6 +15,7 @@ import { startPostgres, type PostgresInstance } from '../../src/demo/postgres.js
 import { startRedis, type RedisInstance } from '../../src/demo/redis.js';
 import { openSqliteStore } from '../../src/store/sqlite/index.js';
 import { startGate, type Gate } from '../support/gate.js';
+import { pollUntil } from '../support/poll.js';
 import { describeInterop } from '../support/interop.js';
 import { RawClient } from '../support/raw.js';
 
@@ -50,11 +51,7 @@ describeInterop('row cache: two instances on PostgreSQL + Redis, one on SQLite a
         }
       };
     });
-  const waitFor = async (cond: () => boolean, ms: number) => {
-    const deadline = Date.now() + ms;
-    while (!cond() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
-    return cond();
-  };
+  const waitFor = pollUntil;
   const rowsOf = (g: Gate) => g.server.core.rows!;
 
   beforeAll(async () => {
