@@ -55,7 +55,10 @@ export async function reportCommand(argv: string[], io: Io): Promise<number> {
   const config = readConfig(values.config, io);
   const core = await openCore(config, { hashWorkers: 1 });
   try {
-    const report = await rolloutReport({ store: core.store, policy: config.policy, clock: core.clock }, values.domain);
+    const report = await rolloutReport(
+      { store: core.store, policy: config.policy, clock: core.clock, expireUnusedMs: config.passcodes.expireUnusedMs },
+      values.domain,
+    );
     io.out(values.json ? JSON.stringify(report, null, 2) : reportText(report));
     return 0;
   } finally {

@@ -13,7 +13,7 @@ import type { NetworkSet } from './enforcement.js';
 import type { Identity } from './identity.js';
 import type { Guard } from './guard-port.js';
 import { keyedHash, type ServerKeys } from './keys.js';
-import { fromAllowedNetwork, unusedDeadline } from './passcode-limits.js';
+import { fromAllowedNetwork, passcodeStatus } from './passcode-limits.js';
 import { normalizePasscode, passcodeTag } from './passcodes.js';
 import type { AuthRequest, Clock, Decision, Hasher, RejectReason } from './types.js';
 import type { PasscodeRow, Store } from '../store/types.js';
@@ -117,10 +117,8 @@ export function createAuthenticator(deps: AuthenticatorDeps): Authenticator {
 
   /** Checks that do not depend on who is asking, after the passcode is proven. */
   const usable = (row: PasscodeRow, req: AuthRequest): RejectReason | null => {
-    if (row.revokedAt !== null) return 'revoked';
-    if (row.expiresAt !== null && row.expiresAt <= clock.now()) return 'expired';
-    const lapse = unusedDeadline(row, deps.expireUnusedMs ?? null);
-    if (lapse !== null && lapse <= clock.now()) return 'expired';
+    const status = passcodeStatus(row, clock.now(), deps.expireUnusedMs ?? null);
+    if (status !== 'active') return status;
     if (!row.scopes.includes(req.protocol)) return 'wrong-scope';
     // Last: only someone holding the right passcode learns that the network is the problem.
     if (!fromAllowedNetwork(row, req.remoteIp)) return 'network-not-allowed';

@@ -9,7 +9,7 @@ import { isEnforced } from './enforcement.js';
 import type { Identity } from './identity.js';
 import type { ServerKeys } from './keys.js';
 import { formatPasscode, generatePasscode, newPasscodeId, passcodeTag } from './passcodes.js';
-import { fromAllowedNetwork, parseNetworks, unusedDeadline } from './passcode-limits.js';
+import { fromAllowedNetwork, parseNetworks, passcodeStatus, unusedDeadline } from './passcode-limits.js';
 import type { LiveSession, SessionRegistry } from './sessions.js';
 import type { Clock, Hasher, Protocol, RandomBytes } from './types.js';
 import { PROTOCOLS, type AccountRow, type OverrideOwner, type PasscodeRow, type Store } from '../store/types.js';
@@ -74,9 +74,7 @@ export function createManager(deps: ManageDeps) {
   const view = (row: PasscodeRow): PasscodeView => {
     const { hash: _h, tag: _t, ...rest } = row;
     const unusedExpiresAt = unusedDeadline(row, deps.expireUnusedMs ?? null);
-    const now = clock.now();
-    const lapsed = (row.expiresAt !== null && row.expiresAt <= now) || (unusedExpiresAt !== null && unusedExpiresAt <= now);
-    const status = row.revokedAt !== null ? 'revoked' : lapsed ? 'expired' : 'active';
+    const status = passcodeStatus(row, clock.now(), deps.expireUnusedMs ?? null);
     return { ...rest, allowedNetworks: row.allowedNetworks ?? null, status, unusedExpiresAt };
   };
 
@@ -94,6 +92,8 @@ export function createManager(deps: ManageDeps) {
   }
 
   return {
+    /** `passcodes.expire_unused` as this manager applies it (the rollout report counts the same way). */
+    expireUnusedMs: deps.expireUnusedMs ?? null,
     async listAccounts(): Promise<AccountView[]> {
       return Promise.all((await store.listAccounts()).map((a) => accountView(a.username, a)));
     },

@@ -18,6 +18,7 @@ import { SessionRegistry } from './sessions.js';
 import type { AuthRequest, Hasher } from './types.js';
 import { sweepUnusedPasscodes } from './unused-expiry.js';
 import { openSqliteStore } from '../store/sqlite/index.js';
+import { rolloutReport } from './rollout-report.js';
 import type { Store } from '../store/types.js';
 
 const DAY = 86_400_000;
@@ -159,5 +160,16 @@ describe('per-passcode limits', () => {
     // Final even with the setting turned off afterwards.
     expect(await setup(null).auth.authenticate(req(p.passcode))).toMatchObject({ kind: 'reject', reason: 'expired' });
     expect(await sweep()).toEqual({ warned: 0, expired: 0 });
+  });
+
+  it('the rollout report counts a passcode past its unused deadline as not active, as logins and the manager do', async () => {
+    const { auth, manager } = setup(30 * DAY);
+    const p = await manager.createPasscode(U, { name: 'old phone', scopes: ['imap'] });
+    const report = () => rolloutReport({ store, policy: { enforce: ['example.com'] }, clock, expireUnusedMs: 30 * DAY });
+    expect((await report()).accounts[0]).toMatchObject({ account: U, activePasscodes: 1 });
+    now += 31 * DAY;
+    expect(await auth.authenticate(req(p.passcode))).toMatchObject({ kind: 'reject', reason: 'expired' });
+    expect((await manager.listPasscodes(U))[0]).toMatchObject({ status: 'expired' });
+    expect((await report()).accounts[0]).toMatchObject({ account: U, activePasscodes: 0 });
   });
 });

@@ -13,6 +13,22 @@ export const UNUSED_WARNING_MS = 7 * 86_400_000;
 /** More networks than anyone types by hand; keeps the stored list and the check small. */
 const MAX_NETWORKS = 32;
 
+/**
+ * Whether a passcode still opens anything at `now`: revoked, expired (its expiry or, with
+ * `passcodes.expire_unused`, its unused deadline has passed) or active. The one rule the login,
+ * the manager's views and the rollout report share.
+ */
+export function passcodeStatus(
+  row: Pick<PasscodeRow, 'revokedAt' | 'expiresAt' | 'lastUsedAt' | 'createdAt'>,
+  now: number,
+  expireUnusedMs: number | null,
+): 'active' | 'revoked' | 'expired' {
+  if (row.revokedAt !== null) return 'revoked';
+  const lapse = unusedDeadline(row, expireUnusedMs);
+  if ((row.expiresAt !== null && row.expiresAt <= now) || (lapse !== null && lapse <= now)) return 'expired';
+  return 'active';
+}
+
 /** When the passcode lapses for want of use (null: expire_unused is off). */
 export function unusedDeadline(row: Pick<PasscodeRow, 'lastUsedAt' | 'createdAt'>, expireUnusedMs: number | null): number | null {
   return expireUnusedMs === null ? null : (row.lastUsedAt ?? row.createdAt) + expireUnusedMs;

@@ -8,6 +8,7 @@
  * with a recorded would-break login.
  */
 import { domainOf } from './identity.js';
+import { passcodeStatus } from './passcode-limits.js';
 import { type EnforcePolicy, type ModeAt, modeAt } from './rollout.js';
 import type { Clock } from './types.js';
 import type { ObservationRow, Store } from '../store/types.js';
@@ -51,6 +52,8 @@ export interface ReportDeps {
   store: Store;
   policy: EnforcePolicy;
   clock: Clock;
+  /** `passcodes.expire_unused`: a passcode past its unused deadline is not counted as active. */
+  expireUnusedMs: number | null;
 }
 
 /** Builds the report, for one domain if `domain` is given (lower-cased, a leading "@" ignored). */
@@ -76,7 +79,7 @@ export async function rolloutReport(deps: ReportDeps, domain?: string): Promise<
       ...modeAt(deps.policy.enforce, overrides.get(account), account, now),
       wouldBreak: observed.get(account) ?? [],
       totpEnrolled: totp?.secret != null,
-      activePasscodes: passcodes.filter((p) => p.revokedAt === null && (p.expiresAt === null || p.expiresAt > now)).length,
+      activePasscodes: passcodes.filter((p) => passcodeStatus(p, now, deps.expireUnusedMs) === 'active').length,
     });
   }
   return { generatedAt: now, accounts, domains: totals(accounts) };

@@ -196,7 +196,12 @@ const ENDPOINTS: Endpoint[] = [
     method: 'GET',
     pattern: /^\/api\/admin\/rollout$/,
     run: async ({ p, c }) =>
-      ok(await rolloutReport({ store: p.deps.store, policy: p.deps.policy, clock: p.deps.clock }, c.query.get('domain') ?? undefined)),
+      ok(
+        await rolloutReport(
+          { store: p.deps.store, policy: p.deps.policy, clock: p.deps.clock, expireUnusedMs: p.deps.manager.expireUnusedMs },
+          c.query.get('domain') ?? undefined,
+        ),
+      ),
   },
   {
     method: 'GET',
