@@ -128,9 +128,16 @@ describeInterop('row cache: two instances on PostgreSQL + Redis, one on SQLite a
       expect(await login(c, ALICE, p.formatted)).toBe(true);
       await c.server.core.writes.flush();
       expect(await login(c, ALICE, p.formatted)).toBe(true);
-      const hits = rowsOf(c).hits;
-      expect(await login(c, ALICE, p.formatted)).toBe(true);
-      expect(rowsOf(c).hits - hits).toBe(2); // served from memory until then
+      // Served from memory until then. The revocation poll (every 500 ms) that finds the previous
+      // round's revocation empties the cache when it runs: under load it can fall between the two
+      // logins (CI saw 0 hits once), so a warm login is measured again then.
+      let served = 0;
+      for (let attempt = 0; attempt < 3 && served !== 2; attempt++) {
+        const hits = rowsOf(c).hits;
+        expect(await login(c, ALICE, p.formatted)).toBe(true);
+        served = rowsOf(c).hits - hits;
+      }
+      expect(served).toBe(2);
       const other = await openSqliteStore(sqliteFile, { migrate: false }); // as `mailgate passcodes revoke` does
       expect(await other.revokePasscode(ALICE, p.info.id, Date.now())).toBe(true);
       await other.close();
