@@ -284,7 +284,8 @@ async function spawnHelper(script: string, args: string[], nodeFlags: string[] =
 
 /** Spawns `gate-process.ts FILE` and waits for its ports. */
 export async function spawnGate(file: string): Promise<GateProcess> {
-  const h = await spawnHelper('./gate-process.ts', [file], ['--expose-gc']);
+  const extra = process.env.MAILGATE_BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? [];
+  const h = await spawnHelper('./gate-process.ts', [file], ['--expose-gc', ...extra]);
   return {
     pid: h.hello.pid as number,
     imap: h.hello.imap as GateAddr[],

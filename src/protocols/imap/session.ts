@@ -3,7 +3,7 @@
  * registry, and on a successful login hands the connection to the upstream and splices.
  * The session knows the protocol; who may log in is decided by the core's Authenticator.
  */
-import { randomBytes } from 'node:crypto';
+import { newSessionId } from '../front/session-id.js';
 import type { Socket } from 'node:net';
 import { LineConn } from '../front/conn.js';
 import { handOff } from '../front/handoff.js';
@@ -59,7 +59,7 @@ const ID_MAX_BYTES = 72 * 1024;
 const HTTP_REQUEST = /^(GET|POST|HEAD|PUT|DELETE|OPTIONS|CONNECT|PATCH) \S+ HTTP\/\d/;
 
 export class ImapSession implements SessionApi {
-  readonly id = randomBytes(8).toString('hex');
+  readonly id = newSessionId();
   readonly conn: LineConn<WireError, LineReader>;
   readonly remoteIp: string;
   readonly remotePort: number;

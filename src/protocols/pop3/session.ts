@@ -4,7 +4,7 @@
  * Who may log in is decided by the one login flow (front/login.ts); how the upstream is reached,
  * by adapter.ts; registering and splicing, by front/handoff.ts.
  */
-import { randomBytes } from 'node:crypto';
+import { newSessionId } from '../front/session-id.js';
 import type { Socket } from 'node:net';
 import type { Authenticator } from '../../core/authenticate.js';
 import type { SessionRegistry } from '../../core/sessions.js';
@@ -51,7 +51,7 @@ export interface Pop3Deps {
 const HTTP_REQUEST = /^(GET|POST|HEAD|PUT|DELETE|OPTIONS|CONNECT|PATCH) \S+ HTTP\/\d/;
 
 export class Pop3Session implements SessionApi {
-  readonly id = randomBytes(8).toString('hex');
+  readonly id = newSessionId();
   readonly conn: LineConn<LineTooLong, PlainLineReader>;
   readonly remoteIp: string;
   readonly remotePort: number;

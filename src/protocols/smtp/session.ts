@@ -4,7 +4,7 @@
  * After a good AUTH the one login flow (front/login.ts) logs the account in upstream, the client
  * gets 235 and the connection is spliced: from then on every reply is the upstream's own.
  */
-import { randomBytes } from 'node:crypto';
+import { newSessionId } from '../front/session-id.js';
 import type { Socket } from 'node:net';
 import type { Authenticator } from '../../core/authenticate.js';
 import type { SessionRegistry } from '../../core/sessions.js';
@@ -53,7 +53,7 @@ export interface SmtpDeps {
 }
 
 export class SmtpSession implements SmtpSessionApi {
-  readonly id = randomBytes(8).toString('hex');
+  readonly id = newSessionId();
   readonly conn: LineConn<LineTooLong, PlainLineReader>;
   readonly remoteIp: string;
   readonly remotePort: number;
