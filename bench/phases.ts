@@ -4,6 +4,7 @@
  * medians to the report.
  */
 import { idleSessions } from './idle-load.js';
+import { manyIdleSessions } from './idle-many.js';
 import { bulkFetch, headOfLine, loginStorm, smallCommands, type Path } from './imap-load.js';
 import { add, col, paired, pathOf, profiled, rotated, withNginx, type Ctx } from './rounds.js';
 import { pop3Retr } from './pop3-load.js';
@@ -398,6 +399,43 @@ export async function idlePhase(ctx: Ctx): Promise<void> {
       );
     }
   }
+  await idleManyPhase(ctx);
+}
+
+/** The issue's bar: 20,000 idle TLS sessions, more than one process may hold here (idle-many.ts). */
+async function idleManyPhase(ctx: Ctx): Promise<void> {
+  const n = ctx.idleMany;
+  if (!n) return;
+  const r = await manyIdleSessions(ctx.gatePaths.tls, {
+    n,
+    fdLimit: ctx.fdLimit,
+    warmConfig: ctx.warmConfigFile,
+    dir: ctx.workDir,
+    idleMs: ctx.quick ? 1000 : 10_000,
+    log: ctx.log,
+  });
+  const s = `${n} idle sessions (SELECT INBOX, IDLE), TLS, mailgate serve with ${r.workers} workers, ${r.clients} client processes`;
+  add(
+    ctx,
+    {
+      section: s,
+      metric: 'gate RSS per session (serve + workers, no forced GC)',
+      unit: 'KB',
+      compare: 'none',
+      target: '≤ 40 KB',
+      note: `RSS ${r.rssBeforeMB.toFixed(0)} → ${r.rssAfterMB.toFixed(0)} MB`,
+      d: null,
+      m: [r.rssPerSessionKB],
+    },
+    (_d, g) => g <= 40,
+  );
+  add(ctx, { section: s, metric: 'gate CPU while idle (all workers)', unit: '% core', compare: 'none', d: null, m: [r.idleCpuPct] });
+  const held = `${r.held}/${n} held, ${r.answered} answered DONE, set up in ${r.setupSeconds.toFixed(1)} s${r.firstError ? `; first error: ${r.firstError}` : ''}`;
+  add(
+    ctx,
+    { section: s, metric: 'sessions that held', unit: '', compare: 'none', target: 'all', note: held, d: null, m: [r.answered] },
+    () => r.answered === n,
+  );
 }
 
 export async function smtpPhase(ctx: Ctx): Promise<void> {

@@ -91,6 +91,11 @@ function allStats(): Map<number, string[]> {
   return stats;
 }
 
+/** Resident memory of a process and its direct children (a `serve --workers N` primary and its workers). */
+export function treeRssBytes(pid: number): number {
+  return [pid, ...childPids(pid)].reduce((a, p) => a + rssBytes(p), 0);
+}
+
 /**
  * A CPU meter: seconds of CPU used since the call, by `pid` and, with `withChildren`, by its
  * direct children as they were at the start (nginx: master + workers).

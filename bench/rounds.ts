@@ -35,6 +35,11 @@ export interface Ctx {
   hashWorkers: number;
   /** Open-files limit of the bench and its children (the gate needs 2 per proxied session). */
   fdLimit: number;
+  /** Idle TLS sessions to hold through `mailgate serve` with several workers (0: skip; idle-many.ts). */
+  idleMany: number;
+  /** The warm gate's config file and the bench's work directory (for gates started by a phase). */
+  warmConfigFile: string;
+  workDir: string;
   /** POP3 RETR: Dovecot's POP3 port and the gate's plain POP3 listener (user POP3_USER, passthrough). */
   pop3: { direct: Endpoint; gate: Endpoint | null };
   smtp: { direct: Endpoint; gate: Endpoint | null; unavailable: string | null; mainPassword: string; passcode: string } | null;

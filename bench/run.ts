@@ -1,7 +1,7 @@
 /**
  * `npm run bench [-- --quick] [-- --json] [-- --only bulk,small,logins,hol,idle,smtp,pop3,scale]
  *  [-- --rounds N] [-- --profile DIR] [-- --out FILE] [-- --bcrypt-cost N] [-- --hash-workers N] [-- --hash-nice N] [-- --no-nginx] [-- --pool N]
- *  [-- --store sqlite|postgres] [-- --imaptest PATH]`
+ *  [-- --store sqlite|postgres] [-- --imaptest PATH] [-- --idle-many N]`
  *
  * Starts a private Dovecot (seeded mailbox) and Postfix, mailgate in its own process in front of
  * them, and measures the direct path and the mailgate path side by side. Progress goes to
@@ -64,6 +64,8 @@ const { values: args } = parseArgs({
     store: { type: 'string', default: 'sqlite' },
     imaptest: { type: 'string' },
     pool: { type: 'string', default: '0' },
+    // Idle sessions through `serve --workers N` (default 20,000 in full runs, 0 with --quick).
+    'idle-many': { type: 'string' },
   },
 });
 
@@ -198,6 +200,9 @@ async function main(): Promise<void> {
     bcryptCost,
     hashWorkers,
     fdLimit,
+    idleMany: Number(args['idle-many'] ?? (quick ? 0 : 20_000)),
+    warmConfigFile: warmFile,
+    workDir: dir,
     profileDir,
     log,
     rows: [],
