@@ -17,7 +17,8 @@
  *   eld-start, eld-stop  event-loop delay (perf_hooks.monitorEventLoopDelay) in between: p50/p99/max ms
  * SIGTERM/SIGINT or the end of stdin (the bench died) close the server and exit.
  */
-import { writeFileSync } from 'node:fs';
+import { openSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { Session } from 'node:inspector';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
@@ -42,7 +43,9 @@ const { createLogger } = (await import(`${from}/runtime/logger.js`)) as typeof i
 const { startServer } = (await import(`${from}/main.js`)) as typeof import('../src/main.js');
 
 const config = loadConfig(file);
-const log = createLogger({ level: config.log.level, destination: 2 });
+// Logged like a production `serve` (info by default: a line per login and per session end), into a
+// file beside the config instead of the bench's terminal.
+const log = createLogger({ level: config.log.level, destination: openSync(join(dirname(file), `gate-${process.pid}.log`), 'a') });
 let server: Server;
 let smtpError: string | null = null;
 try {

@@ -267,7 +267,7 @@ async function main(): Promise<void> {
       'mailgate listeners':
         'plain (tls: none, policy.allow_plaintext_auth: true) and implicit TLS; upstream plain to Dovecot/Postfix on loopback',
       'mailgate auth': `sasl-proxy (Dovecot master user), trusted upstream (ID x-originating-ip per login); failure_delay 0s; hash_workers ${hashWorkers} at nice ${hashNice}`,
-      'mailgate process': 'bench/gate-process.ts running dist/ (tsc output, built at start; own process, log level warn)',
+      'mailgate process': 'bench/gate-process.ts running dist/ (tsc output, built at start; own process, log level info into a file)',
       'Postfix delivery': 'virtual_transport = discard: (submission measured, not LMTP delivery)',
       'nginx mail proxy': nginxInfo || 'not needed by these phases',
     },

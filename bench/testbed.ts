@@ -186,7 +186,7 @@ export function gateConfigDoc(
     },
     // Every benchmark client comes from 127.0.0.1: lift the per-address pre-login cap.
     limits: { idle_timeout: '10m', max_prelogin_per_ip: 100_000, max_connections: 30_000 },
-    log: { level: 'warn' },
+    log: { level: 'info' }, // mailgate's default: what a login costs includes its log lines
   };
 }
 
