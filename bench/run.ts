@@ -27,6 +27,7 @@ import {
   onCleanup,
   prepareGate,
   spawnGate,
+  spawnLoginFloor,
   startMta,
   startWorld,
   USER,
@@ -223,6 +224,15 @@ async function main(): Promise<void> {
       const g = await spawnGate(file);
       cold = { gate: g, paths: gatePathsOf(g) };
       return cold;
+    },
+    async loginFloor() {
+      const floor = await spawnLoginFloor(dovecot.imapPort, dovecot.master, dovecot.certs);
+      // It checks no password: the main one is sent only so the client does what it does elsewhere.
+      const base = { label: 'floor' as const, user: USER, secret: alice.password, gatePid: floor.pid };
+      return {
+        floor,
+        paths: { plain: { ...base, ep: { port: floor.port, tls: false } }, tls: { ...base, ep: { port: floor.tlsPort!, tls: true, ca } } },
+      };
     },
     pop3: { direct: { port: dovecot.pop3Port, tls: false }, gate: gatePop3 ? { port: gatePop3.port, tls: false } : null },
     smtp: postfix
