@@ -170,7 +170,9 @@ function relayBoth(a: Socket, b: Socket): void {
       if (!to.write(d)) from.pause();
     });
     to.on('drain', () => from.resume());
-    from.on('end', () => to.end());
+    from.on('end', () => {
+      if (!to.writableEnded) to.end(); // ended already: its own peer's FIN came first (end() again builds an error)
+    });
   }
   closeTogether(a, b);
 }
