@@ -269,6 +269,12 @@ async function main(): Promise<void> {
       'mailgate process': 'node --import tsx bench/gate-process.ts (own process, log level warn)',
       'Postfix delivery': 'virtual_transport = discard: (submission measured, not LMTP delivery)',
       'nginx mail proxy': nginxInfo || 'not needed by these phases',
+      ...(only.includes('logins')
+        ? {
+            'bare Node login proxy (logins reference)':
+              'bench/login-floor.ts in its own process: fixed greeting, LOGIN parsed, no password check, pipelined ID + AUTHENTICATE PLAIN master login as mailgate sends it, on(data)/write splice',
+          }
+        : {}),
     },
     rows: ctx.rows,
     profiles: ctx.profiles,
