@@ -46,6 +46,7 @@ const splice = opt.splice === 'pipe' ? pipeBoth : relayBoth;
 
 const GREETING = Buffer.from('* OK [CAPABILITY IMAP4rev1 ID IDLE] login floor ready\r\n');
 const MAX_LINE = 8192;
+const MAX_BUFFERED = 1 << 20;
 // tag SP LOGIN SP astring SP astring, each astring an atom or a quoted string (no literals).
 const ASTRING = String.raw`("(?:[^"\\\r\n]|\\["\\])*"|[^\s(){%*"\\\]]+)`;
 const LOGIN_RE = new RegExp(String.raw`^([^\s(){%*"\\+\]]+) LOGIN ${ASTRING} ${ASTRING}$`, 'i');
@@ -65,28 +66,28 @@ function onClient(client: Socket): void {
   client.on('close', drop);
   const onData = (d: Buffer): void => {
     buf += d.toString('latin1');
-    if (!busy) next();
+    if (buf.length > MAX_BUFFERED)
+      drop(); // a client flooding while its LOGIN is upstream
+    else if (!busy) next();
   };
+  // A loop, not recursion: one chunk may hold thousands of lines to refuse.
   const next = (): void => {
-    const nl = buf.indexOf('\n');
-    if (nl < 0) {
-      if (buf.length > MAX_LINE) {
-        client.end('* BYE line too long\r\n');
-        buf = '';
+    for (let nl = buf.indexOf('\n'); nl >= 0; nl = buf.indexOf('\n')) {
+      const line = buf.slice(0, nl).replace(/\r$/, '');
+      buf = buf.slice(nl + 1);
+      const m = LOGIN_RE.exec(line);
+      if (m) {
+        busy = true;
+        login(m[1]!, unquote(m[2]!));
+        return;
       }
-      return;
-    }
-    const line = buf.slice(0, nl).replace(/\r$/, '');
-    buf = buf.slice(nl + 1);
-    const m = LOGIN_RE.exec(line);
-    if (!m) {
       const tag = /^[^\s(){%*"\\+\]]+/.exec(line)?.[0] ?? '*';
-      client.write(`${tag} BAD only LOGIN with atoms or quoted strings here\r\n`);
-      next();
-      return;
+      client.write(`${tag} BAD only LOGIN with atoms or quoted strings here\r\n`, 'latin1');
     }
-    busy = true;
-    login(m[1]!, unquote(m[2]!));
+    if (buf.length > MAX_LINE) {
+      client.end('* BYE line too long\r\n');
+      buf = '';
+    }
   };
   const login = (tag: string, user: string): void => {
     const up = net.connect({ host: '127.0.0.1', port: upstreamPort, noDelay: true });
@@ -99,7 +100,7 @@ function onClient(client: Socket): void {
       up.destroy();
       upstream = null;
       busy = false;
-      client.write(`${tag} ${text}\r\n`);
+      client.write(`${tag} ${text}\r\n`, 'latin1');
       next();
     };
     up.on('error', drop);

@@ -71,4 +71,17 @@ describeInterop('bench login floor proxy', ['dovecot'], () => {
       c.close();
     }
   });
+
+  it('refuses 5,000 pipelined lines in one write one by one, then logs in the LOGIN behind them', async () => {
+    const c = await RawClient.connect(floor.port);
+    try {
+      await c.until(/^\* OK/);
+      c.send(`${'x NOOP\r\n'.repeat(5000)}c1 LOGIN ${ALICE} x\r\n`);
+      const lines = await c.until(/^c1 /);
+      expect(lines.filter((l) => l.startsWith('x BAD'))).toHaveLength(5000);
+      expect(lines.at(-1)).toMatch(/^c1 OK/);
+    } finally {
+      c.close();
+    }
+  });
 });
