@@ -9,7 +9,7 @@ import { latency, msSince, timedLoop, type LatencySummary } from './stats.js';
 
 /** One way in: the endpoint plus the credentials that work there, and the gate's pid if any. */
 export interface Path {
-  label: 'direct' | 'mailgate' | 'pipe' | 'nginx';
+  label: 'direct' | 'mailgate' | 'pipe' | 'floor' | 'nginx';
   ep: Endpoint;
   user: string;
   secret: string;

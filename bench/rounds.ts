@@ -9,7 +9,7 @@ import type { Path } from './imap-load.js';
 import { topFunctions } from './profile.js';
 import type { Report, Row } from './report.js';
 import { median } from './stats.js';
-import type { GateProcess, Mailboxes } from './testbed.js';
+import type { GateProcess, LoginFloor, Mailboxes } from './testbed.js';
 
 export interface Paths {
   plain: Path;
@@ -31,6 +31,8 @@ export interface Ctx {
   freshGate(): Promise<{ gate: GateProcess; paths: Paths }>;
   /** The gate with the verified-credential cache off (cache_ttl 0s): every login runs bcrypt. */
   coldGate(): Promise<{ gate: GateProcess; paths: Paths }>;
+  /** A new bare Node login proxy (`login-floor.ts`) in front of Dovecot: the logins phase's reference; the caller stops it. */
+  loginFloor(): Promise<{ floor: LoginFloor; paths: Paths }>;
   bcryptCost: number;
   hashWorkers: number;
   /** Open-files limit of the bench and its children (the gate needs 2 per proxied session). */
@@ -118,7 +120,7 @@ export function col<T>(xs: readonly T[] | undefined, f: (x: T) => number | undef
  */
 export async function profiled<T>(
   ctx: Ctx,
-  gate: GateProcess,
+  gate: Pick<GateProcess, 'control'>,
   label: string,
   fn: () => Promise<T>,
   describe: (r: T) => string,

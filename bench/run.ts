@@ -27,6 +27,7 @@ import {
   onCleanup,
   prepareGate,
   spawnGate,
+  spawnLoginFloor,
   startMta,
   startWorld,
   USER,
@@ -235,6 +236,15 @@ async function main(): Promise<void> {
       cold = { gate: g, paths: gatePathsOf(g) };
       return cold;
     },
+    async loginFloor() {
+      const floor = await spawnLoginFloor(dovecot.imapPort, dovecot.master, dovecot.certs);
+      // It checks no password: the main one is sent only so the client does what it does elsewhere.
+      const base = { label: 'floor' as const, user: USER, secret: alice.password, gatePid: floor.pid };
+      return {
+        floor,
+        paths: { plain: { ...base, ep: { port: floor.port, tls: false } }, tls: { ...base, ep: { port: floor.tlsPort!, tls: true, ca } } },
+      };
+    },
     pop3: { direct: { port: dovecot.pop3Port, tls: false }, gate: gatePop3 ? { port: gatePop3.port, tls: false } : null },
     smtp: postfix
       ? {
@@ -270,6 +280,12 @@ async function main(): Promise<void> {
       'mailgate process': 'bench/gate-process.ts running dist/ (tsc output, built at start; own process, log level info into a file)',
       'Postfix delivery': 'virtual_transport = discard: (submission measured, not LMTP delivery)',
       'nginx mail proxy': nginxInfo || 'not needed by these phases',
+      ...(only.includes('logins')
+        ? {
+            'bare Node login proxy (logins reference)':
+              'bench/login-floor.ts in its own process: fixed greeting, LOGIN parsed, no password check, pipelined ID + AUTHENTICATE PLAIN master login as mailgate sends it, on(data)/write splice',
+          }
+        : {}),
     },
     rows: ctx.rows,
     profiles: ctx.profiles,

@@ -229,13 +229,14 @@ interface Helper {
   stop(): Promise<void>;
 }
 
-async function spawnHelper(script: string, args: string[], nodeFlags: string[] = []): Promise<Helper> {
+async function spawnHelper(script: string, args: string[], nodeFlags: string[] = [], env?: NodeJS.ProcessEnv): Promise<Helper> {
   const child: ChildProcess = spawn(
     process.execPath,
     [...nodeFlags, '--import', 'tsx', new URL(script, import.meta.url).pathname, ...args],
     {
       stdio: ['pipe', 'pipe', 'inherit'],
       cwd: new URL('..', import.meta.url).pathname,
+      env: env ? { ...process.env, ...env } : undefined,
     },
   );
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
@@ -301,4 +302,34 @@ export async function spawnGate(file: string): Promise<GateProcess> {
 export async function spawnPipeProxy(upstreamPort: number): Promise<{ pid: number; port: number; stop(): Promise<void> }> {
   const h = await spawnHelper('./pipe-proxy.ts', [String(upstreamPort)]);
   return { pid: h.hello.pid as number, port: h.hello.port as number, stop: h.stop };
+}
+
+export interface LoginFloor {
+  pid: number;
+  port: number;
+  /** Implicit TLS (with the certificate given), or null. */
+  tlsPort: number | null;
+  control: GateProcess['control'];
+  stop(): Promise<void>;
+}
+
+/**
+ * Spawns the logins phase's reference proxy (`login-floor.ts`) in front of Dovecot's plain IMAP
+ * port, logging users in with the master credentials (the password in its environment).
+ */
+export async function spawnLoginFloor(
+  upstreamPort: number,
+  master: { user: string; password: string },
+  certs?: { cert: string; key: string },
+  splice: 'data' | 'pipe' = 'data',
+): Promise<LoginFloor> {
+  const args = [String(upstreamPort), master.user, '--splice', splice, ...(certs ? ['--cert', certs.cert, '--key', certs.key] : [])];
+  const h = await spawnHelper('./login-floor.ts', args, [], { LOGIN_FLOOR_MASTER_PASS: master.password });
+  return {
+    pid: h.hello.pid as number,
+    port: h.hello.port as number,
+    tlsPort: h.hello.tlsPort as number | null,
+    control: h.control,
+    stop: h.stop,
+  };
 }
