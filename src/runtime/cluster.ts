@@ -114,6 +114,7 @@ export async function runSupervisor(config: Readonly<Config>, opts: { workers: n
       pingStore: () => core.store.getAccount('mailgate-readyz-probe'),
       scrape: () => gather.scrape(metrics.registry),
     });
+    log.info(ops.address, 'metrics listening (every worker added up)');
   }
   log.info({ workers: n, scheduling: cluster.schedulingPolicy === cluster.SCHED_RR ? 'rr' : 'none' }, 'starting workers');
   for (let i = 0; i < n; i++) fork(i, 0);

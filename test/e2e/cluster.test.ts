@@ -25,6 +25,7 @@ interface Line {
   user?: string;
   pids?: number[];
   auditId?: number;
+  port?: number;
 }
 
 describeInterop('mailgate serve --workers 2', ['dovecot'], () => {
@@ -42,6 +43,7 @@ describeInterop('mailgate serve --workers 2', ['dovecot'], () => {
           limits: { shutdown_grace: '2s', idle_timeout: '20s' },
           auth: { bcrypt_cost: 4, hash_workers: 1, failure_delay: '10ms', refusal_hint: false, throttle: { block_after: BLOCK_AFTER } },
           notify: { enabled: true },
+          metrics: { listen: { host: '127.0.0.1', port: 0 } },
           ...overrides,
         }),
       ),
@@ -99,6 +101,11 @@ describeInterop('mailgate serve --workers 2', ['dovecot'], () => {
     expect(results.filter((r) => /^a1 OK/.test(r))).toHaveLength(20);
     const served = workersWith((l) => l.msg === 'connected' && l.ip === '127.0.0.1');
     expect([...served].sort()).toEqual([0, 1]);
+    // One /metrics for the service: the supervisor adds up both workers' counters.
+    const metricsPort = lines().find((l) => l.msg === 'metrics listening (every worker added up)')?.port;
+    const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    const accepted = /^mailgate_auth_decisions_total\{[^}]*result="accept-passcode"[^}]*\} (\d+)$/m.exec(text);
+    expect(Number(accepted?.[1])).toBe(20);
   }, 60_000);
 
   it('blocks a source after block_after failures in total, spread over both workers', async () => {
