@@ -1,7 +1,6 @@
 /**
  * Start-up wiring: config → store → core → fronts. The only module that imports all layers.
  */
-import { appendAudit } from './core/audit.js';
 import { createMetrics, type Metrics } from './ops/metrics.js';
 import { startOps, type OpsHandle } from './ops/http.js';
 import { readNofile, sessionsAllowed } from './ops/nofile.js';
@@ -10,16 +9,12 @@ import { createObserver } from './core/observe.js';
 import { createAuthenticator, type Authenticator } from './core/authenticate.js';
 import { VerifiedCache } from './core/cache.js';
 import { NetworkSet } from './core/enforcement.js';
-import { DEFAULT_GUARD, type GuardEvent } from './core/guard.js';
 import type { Guard } from './core/guard-port.js';
 import { watchUnblocks } from './core/guard-watch.js';
 import { identityFor, type Identity } from './core/identity.js';
 import { deriveKeys, type ServerKeys } from './core/keys.js';
 import { createManager, type Manager } from './core/manage.js';
-import { watchUnusedPasscodes } from './core/unused-expiry.js';
 import { watchLivePolicy } from './core/livepolicy.js';
-import { watchNotifications } from './core/notify-watch.js';
-import { watchRetention } from './core/retention.js';
 import { watchRevocations } from './core/revocations.js';
 import { SessionRegistry } from './core/sessions.js';
 import { systemClock, type Clock, type Hasher } from './core/types.js';
@@ -28,9 +23,10 @@ import { loadConfig } from './config/load.js';
 import type { Config } from './config/types.js';
 import { createHasher, type HashLoad } from './runtime/hasher.js';
 import { createLogger, type Logger } from './runtime/logger.js';
+import type { ClusterRole } from './runtime/cluster-role.js';
+import { canAppendNotices, guardEventReporter, guardOptionsFor, startRunOnceJobs } from './runtime/jobs.js';
 import { loadServerTls } from './net/tls.js';
 import { startImapFront, type ImapFront } from './protocols/imap/listener.js';
-import { imapNotificationSink } from './protocols/imap/notify-sink.js';
 import { UpstreamInfo } from './protocols/imap/upstream-info.js';
 import { startSmtpFront, type SmtpFront } from './protocols/smtp/front.js';
 import { pop3Adapter } from './protocols/pop3/adapter.js';
@@ -157,13 +153,6 @@ export async function openCore(
   };
 }
 
-const GUARD_MESSAGES: Record<GuardEvent['type'], string> = {
-  'abuse.block': 'source blocked after repeated login failures',
-  'abuse.account-ceiling': 'account under attack: refusing new sources for it',
-  'abuse.unblock': 'block lifted',
-  'abuse.table-full': 'brute-force table full of blocked sources: refusing new sources until a block ends',
-};
-
 export interface Server {
   core: Core;
   authenticator: Authenticator;
@@ -187,8 +176,15 @@ export interface Server {
 /** Starts every configured front. `log` defaults to JSON lines on stdout at the configured level. */
 export async function startServer(
   config: Readonly<Config>,
-  opts: { log?: Logger; clock?: Clock; migrate?: boolean } = {},
+  opts: {
+    log?: Logger;
+    clock?: Clock;
+    migrate?: boolean;
+    /** One worker of `limits.workers` > 1 (runtime/cluster.ts); absent: the whole server in this process. */
+    cluster?: ClusterRole;
+  } = {},
 ): Promise<Server> {
+  const role = opts.cluster ?? null;
   const log = opts.log ?? createLogger({ level: config.log.level });
   const tls = config.tls ? loadServerTls(config.tls) : null;
   let metrics: Metrics | null = null;
@@ -205,35 +201,21 @@ export async function startServer(
     onWriteError: (e, rows) => log.error({ err: e.message, rows }, 'cannot write the audit log (batch)'),
   });
   metrics = config.metrics ? createMetrics({ sessions: core.sessions, redis: core.shared !== null, hashLoad: core.hasher }) : null;
+  if (metrics) role?.exposeMetrics(metrics);
   if (core.shared) metrics?.redisUp(core.shared.link.up);
   let draining = false;
-  const t = config.auth.throttle;
-  const guard = createGuard({
-    clock: core.clock,
-    shared: core.shared,
-    onFallback: (step) => metrics?.redisFallback(step),
-    opts: {
-      ...DEFAULT_GUARD,
-      baseDelayMs: config.auth.failureDelayMs,
-      maxDelayMs: Math.max(t.maxDelayMs, config.auth.failureDelayMs),
-      blockAfter: t.blockAfter,
-      blockForMs: t.blockForMs,
-      windowMs: t.windowMs,
-      accountCeiling: t.accountCeiling,
-    },
-    onEvent: (e) => {
-      log.warn(e, GUARD_MESSAGES[e.type]);
-      metrics?.guardEvent(e);
-      const username = e.type === 'abuse.account-ceiling' ? e.account : null;
-      appendAudit(core.store, core.clock, {
-        type: e.type,
-        username,
-        ip: 'source' in e ? e.source : null,
-        outcome: 'ok',
-        detail: { ...e },
-      }).catch((err: Error) => log.error({ err: err.message }, 'cannot write the audit log'));
-    },
-  });
+  const onGuardEvent = guardEventReporter({ log, store: core.store, clock: core.clock, count: (e) => metrics?.guardEvent(e) });
+  // Several workers without Redis: the supervisor's one guard, over IPC (runtime/cluster-guard.ts).
+  const guard: Guard & { resync?: () => Promise<number> } =
+    role && !core.shared
+      ? role.guard(guardOptionsFor(config), onGuardEvent)
+      : createGuard({
+          clock: core.clock,
+          shared: core.shared,
+          onFallback: (step) => metrics?.redisFallback(step),
+          opts: guardOptionsFor(config),
+          onEvent: onGuardEvent,
+        });
   resync = guard.resync;
   // A live view, so that a SIGHUP policy reload reaches the portal and the live sessions too.
   let currentPolicy = config.policy;
@@ -260,10 +242,16 @@ export async function startServer(
   });
   const authenticator = metrics ? metrics.instrument(decide) : decide;
   const nofile = readNofile();
-  if (nofile && nofile.soft < 2 * config.limits.maxConnections) {
+  // Per process: a cluster worker's config carries its share of max_connections (runtime/cluster-worker.ts).
+  if (nofile && nofile.soft < 2 * config.limits.maxConnections && (role?.index ?? 0) === 0) {
     log.warn(
-      { openFiles: nofile.soft, sessions: sessionsAllowed(nofile), maxConnections: config.limits.maxConnections },
-      'the open-files limit holds fewer sessions than limits.max_connections (two descriptors per session): raise it (systemd LimitNOFILE=65536)',
+      {
+        openFiles: nofile.soft,
+        sessions: sessionsAllowed(nofile),
+        maxConnections: config.limits.maxConnections,
+        workers: config.limits.workers,
+      },
+      'the open-files limit holds fewer sessions than limits.max_connections (two descriptors per session; the limit is per process, max_connections shared out between the workers): raise it (systemd LimitNOFILE=65536)',
     );
   }
   const enforcesDomains = config.policy.enforce === 'all' || config.policy.enforce.some((e) => !e.target.includes('@'));
@@ -272,7 +260,7 @@ export async function startServer(
       'identity.default_domain and identity.domains are not set: if the upstream adds or drops domains (auth_username_format, auth_default_realm), a name typed without its domain is another account for mailgate and escapes enforcement; run `mailgate doctor --user USER`',
     );
   }
-  const stopUnblocks = watchUnblocks({
+  const stopUnblocks = (role && !core.shared ? () => () => {} : watchUnblocks)({
     store: core.store,
     guard,
     clock: core.clock,
@@ -280,27 +268,6 @@ export async function startServer(
     onChange: core.rows?.invalidate,
     onError: (e) => log.error({ err: e.message }, 'unblock watch failed'),
   });
-  const retentionMs = config.audit.retentionMs;
-  const stopRetention =
-    retentionMs === null
-      ? () => {}
-      : watchRetention({
-          store: core.store,
-          clock: core.clock,
-          retentionMs,
-          onPruned: (removed) => log.info({ removed, retentionMs }, 'audit events past the retention deleted'),
-          onError: (e) => log.error({ err: e.message }, 'audit retention pruning failed'),
-        });
-  const expireUnusedMs = config.passcodes.expireUnusedMs;
-  const stopUnused =
-    expireUnusedMs === null
-      ? () => {}
-      : watchUnusedPasscodes({
-          store: core.store,
-          clock: core.clock,
-          expireUnusedMs,
-          onError: (e) => log.error({ err: e.message }, 'unused passcode sweep failed'),
-        });
   const livePolicy = watchLivePolicy({
     store: core.store,
     sessions: core.sessions,
@@ -320,7 +287,8 @@ export async function startServer(
     onChange: core.rows?.invalidate,
     onError: (e) => log.error({ err: e.message }, 'revocation watch failed'),
   });
-  const stopNotices = startNotices(config, core.store, log);
+  // Run-once jobs: in a cluster the supervisor runs them (runtime/jobs.ts says why).
+  const stopJobs = role ? () => {} : startRunOnceJobs(config, core.store, core.clock, log);
 
   let imap: ImapFront | null = null;
   let upstreamInfo: UpstreamInfo | null = null;
@@ -418,7 +386,9 @@ export async function startServer(
         config.limits,
       );
     }
-    if (config.portal && config.imap) {
+    // In a cluster one worker serves the portal: shown-once secrets and in-flight slots live in its memory.
+    if (config.portal && config.imap && role && !role.portal) log.debug('portal served by worker 0');
+    else if (config.portal && config.imap) {
       portal = await startPortal({
         store: core.store,
         manager: core.manager,
@@ -441,7 +411,8 @@ export async function startServer(
       });
       if (!config.admin.token) log.info('admin API off (no admin token configured)');
     } else if (config.portal) log.warn('the portal needs an imap section (it checks main passwords with the IMAP server); not started');
-    if (config.metrics && metrics) {
+    // In a cluster the supervisor listens and adds up the workers' registries (runtime/cluster.ts).
+    if (config.metrics && metrics && !role) {
       ops = await startOps(config.metrics.listen, {
         metrics,
         draining: () => draining,
@@ -457,10 +428,8 @@ export async function startServer(
     upstreamInfo?.close();
     stopWatching();
     stopUnblocks();
-    stopNotices();
+    stopJobs();
     livePolicy.stop();
-    stopRetention();
-    stopUnused();
     await core.close();
     throw e;
   }
@@ -470,10 +439,8 @@ export async function startServer(
     closed ??= (async () => {
       stopWatching();
       stopUnblocks();
-      stopNotices();
+      stopJobs();
       livePolicy.stop();
-      stopRetention();
-      stopUnused();
       await ops?.close();
       await portal?.close();
       await imap?.close();
@@ -531,43 +498,4 @@ export async function startServer(
       await close();
     },
   };
-}
-
-/**
- * Security notices into the owner's INBOX (core/notify.ts), delivered with the IMAP master login.
- * Without one there is no way in to the mailbox: said once at start, not on every event.
- */
-/** Notices are APPENDed through the IMAP master login: only sasl-proxy and separator have one. */
-function canAppendNotices(config: Readonly<Config>): boolean {
-  const method = config.imap?.upstream.auth.method;
-  return method === 'sasl-proxy' || method === 'separator';
-}
-
-function startNotices(config: Readonly<Config>, store: Store, log: Logger): () => void {
-  if (!config.notify.enabled) return () => {};
-  if (!config.imap || !canAppendNotices(config)) {
-    log.info(
-      'security notifications off: they are APPENDed through the IMAP master login (imap.upstream.auth sasl-proxy or separator), and there is none',
-    );
-    return () => {};
-  }
-  return watchNotifications({
-    store,
-    sink: imapNotificationSink(config.imap.upstream),
-    settings: { from: config.notify.from, portalUrl: config.portal?.publicUrl ?? null },
-    onDelivered: (i) => log.info({ account: i.account, event: i.type, auditId: i.eventId }, 'security notice delivered'),
-    // Never the message: the stage and the upstream's answer are what the admin needs.
-    onDeliveryError: (err, i) =>
-      log.warn(
-        {
-          account: i.account,
-          event: i.type,
-          auditId: i.eventId,
-          stage: (err as Error & { stage?: string }).stage ?? 'unknown',
-          err: err.message,
-        },
-        'security notice not delivered',
-      ),
-    onError: (e) => log.error({ err: e.message }, 'notification watch failed'),
-  });
 }

@@ -255,7 +255,12 @@ const auth = () =>
     bcrypt_cost: int(10, 4, 15),
     // One core is left to the event loop that splices everyone's traffic: with bcrypt on every
     // core, a cold-login storm added 6 ms to other sessions' p99 in the bench, 2 ms with one less.
-    hash_workers: int(Math.max(1, availableParallelism() - 1), 1, 64),
+    // Unset: cores - 1, shared out between `limits.workers` processes (runtime/cluster-worker.ts).
+    hash_workers: field<number | null>(
+      null,
+      (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 64 ? v : undefined),
+      (v) => `expected a whole number from 1 to 64, got ${JSON.stringify(v)}`,
+    ),
     // Nice value of the hash threads: the kernel runs the splice first (bench: head-of-line phase).
     hash_nice: int(10, 0, 19),
     cache_ttl: duration(5 * 60_000),
@@ -272,7 +277,9 @@ const auth = () =>
     }),
   }).transform(({ throttle: t, ...o }) => ({
     bcryptCost: o.bcrypt_cost,
-    hashWorkers: o.hash_workers,
+    hashWorkers: o.hash_workers ?? Math.max(1, availableParallelism() - 1),
+    /** hash_workers was left unset: a cluster worker takes its share of the cores instead. */
+    hashWorkersAuto: o.hash_workers === null,
     hashNice: o.hash_nice,
     cacheTtlMs: o.cache_ttl,
     failureDelayMs: o.failure_delay,
@@ -298,6 +305,8 @@ const limits = section({
   max_prelogin_per_ip: int(1000, 1, 100_000),
   max_connections: int(20_000, 1, 1_000_000),
   shutdown_grace: duration(30_000),
+  // Processes serving the listeners (node:cluster); 1: no cluster, one process as before.
+  workers: int(1, 1, 256),
 }).transform((o) => ({
   idleTimeoutMs: o.idle_timeout,
   maxBadCommands: o.max_bad_commands,
@@ -307,6 +316,7 @@ const limits = section({
   maxPreLoginPerIp: o.max_prelogin_per_ip,
   maxConnections: o.max_connections,
   shutdownGraceMs: o.shutdown_grace,
+  workers: o.workers,
 }));
 
 const publicUrl = field<string | null>(

@@ -13,6 +13,8 @@ export interface OpsDeps {
   pingStore(): Promise<unknown>;
   draining(): boolean;
   readyTimeoutMs?: number;
+  /** The /metrics text when it is not `metrics.registry` alone (a cluster supervisor adds up its workers'). */
+  scrape?: () => Promise<string>;
 }
 
 export interface OpsHandle {
@@ -48,7 +50,7 @@ export async function startOps(listen: { host: string; port: number }, deps: Ops
       return;
     }
     if (path === '/metrics') {
-      void deps.metrics.registry.metrics().then(
+      void (deps.scrape ?? (() => deps.metrics.registry.metrics()))().then(
         (m) => text(200, m, deps.metrics.registry.contentType),
         () => text(500, 'metrics failed\n'),
       );

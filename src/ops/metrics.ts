@@ -59,7 +59,13 @@ export function createMetrics(deps: {
   });
   // Only with `redis` configured: a one-box install must not show a Redis that is "down".
   const redisRegistries = deps.redis ? [registry] : [];
-  const redisUp = new Gauge({ name: 'mailgate_redis_up', help: '1 while the shared Redis is reachable', registers: redisRegistries });
+  // 'min' when a cluster supervisor adds up its workers: Redis is up only if every worker reaches it.
+  const redisUp = new Gauge({
+    name: 'mailgate_redis_up',
+    help: '1 while the shared Redis is reachable',
+    registers: redisRegistries,
+    aggregator: 'min',
+  });
   const redisFallbacks = new Counter({
     name: 'mailgate_redis_fallback_total',
     help: 'Guard steps answered from local state because Redis was unreachable',

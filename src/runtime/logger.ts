@@ -12,6 +12,8 @@ export interface LoggerOptions {
   destination?: NodeJS.WritableStream | number;
   /** Pretty printing is deliberately unsupported: logs are machine-read JSON lines. */
   pretty?: false;
+  /** Fields on every line besides `service`, e.g. `{ worker: 1 }` in a cluster worker. */
+  base?: Record<string, unknown>;
 }
 
 /** Field paths whose values are replaced by '[redacted]' wherever a caller logs them. */
@@ -32,7 +34,7 @@ export const REDACT_PATHS: readonly string[] = [
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const options: pino.LoggerOptions = {
     level: opts.level ?? 'info',
-    base: { service: 'mailgate' },
+    base: { service: 'mailgate', ...opts.base },
     timestamp: pino.stdTimeFunctions.isoTime,
     redact: { paths: [...REDACT_PATHS], censor: '[redacted]' },
   };

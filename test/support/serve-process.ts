@@ -16,9 +16,15 @@ export interface ServeProcess {
   exited(): Promise<number | null>;
 }
 
-/** Starts `mailgate serve --config FILE`. */
-export function spawnServe(configFile: string): ServeProcess {
-  const proc = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'cli-process.ts'), 'serve', '--config', configFile], {
+/**
+ * Starts `mailgate serve --config FILE [...args]`; `dist`: the built CLI (bin/mailgate.js, after
+ * `tsc -p tsconfig.build.json`), as an admin runs it — cluster workers re-run the same entry.
+ */
+export function spawnServe(configFile: string, opts: { args?: string[]; dist?: boolean } = {}): ServeProcess {
+  const entry = opts.dist
+    ? [join(import.meta.dirname, '../../bin/mailgate.js')]
+    : ['--import', 'tsx', join(import.meta.dirname, 'cli-process.ts')];
+  const proc = spawn(process.execPath, [...entry, 'serve', '--config', configFile, ...(opts.args ?? [])], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
