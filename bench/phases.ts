@@ -182,9 +182,10 @@ export async function loginPhase(ctx: Ctx): Promise<void> {
   const labels = ['direct', 'mailgate', 'floor', ...(ctx.nginx ? ['nginx' as const] : [])] as const;
   for (const tr of ['plain', 'tls'] as const) {
     // Warm-up, untimed, every path alike: fills the verified-credential cache and lets V8 compile
-    // the login path (a gate runs for days; its first second of JIT is not what a login costs).
+    // the login path: a gate runs for days, and V8 was still compiling it (29 % of the gate's CPU on
+    // its compiler threads, perf) a second into the run; steady state is what a login costs.
     for (const w of labels)
-      await loginStorm(w === 'floor' ? floorPaths[tr] : pathOf(ctx, w, tr === 'tls'), C, 100_000, ctx.quick ? 500 : 1500);
+      await loginStorm(w === 'floor' ? floorPaths[tr] : pathOf(ctx, w, tr === 'tls'), C, 1_000_000, ctx.quick ? 2000 : 5000);
     // The whole machine's CPU per login (generator, Dovecot, the proxy): on 2 shared cores the
     // logins/s ratio follows this, so the note can say where a proxy's login costs go.
     // Split by who spends it: Dovecot's process tree, the proxy process (nginx: master + workers),

@@ -242,7 +242,10 @@ async function spawnHelper(script: string, args: string[], nodeFlags: string[] =
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
   const lines: Interface = createInterface({ input: child.stdout! });
   const queue: Array<(l: string) => void> = [];
-  lines.on('line', (l) => queue.shift()?.(l));
+  // Replies are JSON lines; anything else (V8's --trace-opt/--trace-deopt print to stdout) goes to
+  // a file in the temp directory, so tracing flags can be given through MAILGATE_BENCH_NODE_FLAGS.
+  const traceFile = join(tmpdir(), `mailgate-bench-${script.replace(/\W+/g, '')}-${Date.now()}.stdout`);
+  lines.on('line', (l) => (l.startsWith('{') ? queue.shift()?.(l) : appendFileSync(traceFile, `${l}\n`)));
   const next = (timeoutMs: number) =>
     new Promise<Record<string, unknown>>((resolve, reject) => {
       const t = setTimeout(() => reject(new Error(`${script} did not answer`)), timeoutMs);
