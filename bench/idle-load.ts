@@ -53,6 +53,10 @@ export async function idleSessions(
 ): Promise<IdleResult> {
   const fds0 = openFds(gate.pid);
   const mem0 = await settledMemory(gate);
+  // BENCH_IDLE_HEAP=DIR: heap snapshots before and with the sessions, to diff by constructor.
+  const heapDir = process.env.BENCH_IDLE_HEAP;
+  const snapshot = (name: string) => (heapDir ? gate.control(`heap ${heapDir}/idle-${n}-${gate.pid}-${name}.heapsnapshot`, 300_000) : null);
+  await snapshot('before');
   const sessions: Array<{ c: ImapConn; done: () => Promise<string> }> = [];
   let openErrors = 0;
   let firstError: string | null = null;
@@ -75,6 +79,7 @@ export async function idleSessions(
     });
     const setupSeconds = (Date.now() - t0) / 1000;
     const mem1 = await settledMemory(gate);
+    await snapshot('after');
     await new Promise((r) => setTimeout(r, o.settleMs)); // let the GC's background threads finish
     const cpu = cpuMeter(gate.pid);
     await new Promise((r) => setTimeout(r, o.idleMs));
