@@ -41,6 +41,11 @@ async function settledMemory(gate: GateProcess): Promise<{ rss: number; heap: nu
   await new Promise((r) => setTimeout(r, 1000));
   const m = await gate.control('gc');
   await new Promise((r) => setTimeout(r, 500));
+  if (process.env.BENCH_IDLE_MEM) {
+    process.stderr.write(`idle: gate memory ${JSON.stringify({ ...m, rssNow: rssBytes(gate.pid) })}\n`);
+    const { execFileSync } = await import('node:child_process');
+    process.stderr.write(`idle: smaps ${execFileSync('node', [process.env.BENCH_IDLE_MEM, String(gate.pid)]).toString()}`);
+  }
   return { rss: rssBytes(gate.pid), heap: Number(m.heapUsed) + Number(m.external) };
 }
 
