@@ -5,7 +5,7 @@
  */
 import { openLoggedIn, type ImapConn } from './imap-client.js';
 import type { Path } from './imap-load.js';
-import { cpuMeter, openFds, rssBytes } from './proc.js';
+import { cpuMeter, openFds, rssByMapping, rssBytes } from './proc.js';
 import type { GateProcess } from './testbed.js';
 
 export interface IdleResult {
@@ -41,11 +41,9 @@ async function settledMemory(gate: GateProcess): Promise<{ rss: number; heap: nu
   await new Promise((r) => setTimeout(r, 1000));
   const m = await gate.control('gc');
   await new Promise((r) => setTimeout(r, 500));
-  if (process.env.BENCH_IDLE_MEM) {
-    process.stderr.write(`idle: gate memory ${JSON.stringify({ ...m, rssNow: rssBytes(gate.pid) })}\n`);
-    const { execFileSync } = await import('node:child_process');
-    process.stderr.write(`idle: smaps ${execFileSync('node', [process.env.BENCH_IDLE_MEM, String(gate.pid)]).toString()}`);
-  }
+  // BENCH_IDLE_MEM=1: where the memory is (V8 spaces, external, RSS by mapping), to stderr.
+  if (process.env.BENCH_IDLE_MEM)
+    process.stderr.write(`idle: gate memory ${JSON.stringify({ ...m, byMapping: rssByMapping(gate.pid) })}\n`);
   return { rss: rssBytes(gate.pid), heap: Number(m.heapUsed) + Number(m.external) };
 }
 
