@@ -7,7 +7,8 @@
  * Prints one JSON line on stdout once listening: { pid, imap: [...addresses], smtp: [...] | null,
  * smtpError }. If the SMTP front cannot start (not implemented yet), it starts without it and
  * says so in smtpError. Control lines on stdin, each answered with one JSON line on stdout:
- *   gc                 run a full garbage collection (needs --expose-gc), answer { rss, heapUsed, external }
+ *   gc                 run a full garbage collection (needs --expose-gc), answer { rss, heapUsed, heapTotal,
+ *                      external, arrayBuffers, spaces: { name: { size, used } } }
  *   prof-start         start the V8 CPU profiler
  *   prof-stop FILE     stop it and write a .cpuprofile (open in Chrome DevTools / speedscope)
  *   heap FILE          write a heap snapshot
@@ -22,7 +23,7 @@ import { dirname, join } from 'node:path';
 import { Session } from 'node:inspector';
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { writeHeapSnapshot } from 'node:v8';
+import { getHeapSpaceStatistics, writeHeapSnapshot } from 'node:v8';
 import type { Server } from '../src/main.js';
 import { startGcCounting, stopGcCounting } from './gc-count.js';
 import { startCounting, stopCounting } from './io-count.js';
@@ -98,7 +99,20 @@ async function control(line: string): Promise<unknown> {
         gc();
       }
       const m = process.memoryUsage();
-      return { ok: true, gc: Boolean(gc), rss: m.rss, heapUsed: m.heapUsed, external: m.external };
+      // Committed V8 pages per space (what the RSS sees of the heap) beside what is in use.
+      const spaces = Object.fromEntries(
+        getHeapSpaceStatistics().map((s) => [s.space_name, { size: s.space_size, used: s.space_used_size }]),
+      );
+      return {
+        ok: true,
+        gc: Boolean(gc),
+        rss: m.rss,
+        heapUsed: m.heapUsed,
+        heapTotal: m.heapTotal,
+        external: m.external,
+        arrayBuffers: m.arrayBuffers,
+        spaces,
+      };
     }
     case 'prof-start':
       if (!profiling) {

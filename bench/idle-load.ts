@@ -5,7 +5,7 @@
  */
 import { openLoggedIn, type ImapConn } from './imap-client.js';
 import type { Path } from './imap-load.js';
-import { cpuMeter, openFds, rssBytes } from './proc.js';
+import { cpuMeter, openFds, rssByMapping, rssBytes } from './proc.js';
 import type { GateProcess } from './testbed.js';
 
 export interface IdleResult {
@@ -41,6 +41,9 @@ async function settledMemory(gate: GateProcess): Promise<{ rss: number; heap: nu
   await new Promise((r) => setTimeout(r, 1000));
   const m = await gate.control('gc');
   await new Promise((r) => setTimeout(r, 500));
+  // BENCH_IDLE_MEM=1: where the memory is (V8 spaces, external, RSS by mapping), to stderr.
+  if (process.env.BENCH_IDLE_MEM)
+    process.stderr.write(`idle: gate memory ${JSON.stringify({ ...m, byMapping: rssByMapping(gate.pid) })}\n`);
   return { rss: rssBytes(gate.pid), heap: Number(m.heapUsed) + Number(m.external) };
 }
 
@@ -53,6 +56,10 @@ export async function idleSessions(
 ): Promise<IdleResult> {
   const fds0 = openFds(gate.pid);
   const mem0 = await settledMemory(gate);
+  // BENCH_IDLE_HEAP=DIR: heap snapshots before and with the sessions, to diff by constructor.
+  const heapDir = process.env.BENCH_IDLE_HEAP;
+  const snapshot = (name: string) => (heapDir ? gate.control(`heap ${heapDir}/idle-${n}-${gate.pid}-${name}.heapsnapshot`, 300_000) : null);
+  await snapshot('before');
   const sessions: Array<{ c: ImapConn; done: () => Promise<string> }> = [];
   let openErrors = 0;
   let firstError: string | null = null;
@@ -75,6 +82,7 @@ export async function idleSessions(
     });
     const setupSeconds = (Date.now() - t0) / 1000;
     const mem1 = await settledMemory(gate);
+    await snapshot('after');
     await new Promise((r) => setTimeout(r, o.settleMs)); // let the GC's background threads finish
     const cpu = cpuMeter(gate.pid);
     await new Promise((r) => setTimeout(r, o.idleMs));

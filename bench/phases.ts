@@ -375,7 +375,7 @@ export async function holPhase(ctx: Ctx): Promise<void> {
 }
 
 export async function idlePhase(ctx: Ctx): Promise<void> {
-  const counts = ctx.quick ? [200] : [2000, 10000];
+  const counts = process.env.BENCH_IDLE_N ? [Number(process.env.BENCH_IDLE_N)] : ctx.quick ? [200] : [2000, 10000];
   for (const n of counts) {
     for (const tr of ['plain', 'tls'] as const) {
       ctx.log(`idle: ${n} sessions, ${tr} (fresh gate process)`);

@@ -66,6 +66,27 @@ export function rssBytes(pid: number): number {
   }
 }
 
+/**
+ * Resident KB by kind of mapping (/proc/PID/smaps): `[heap]` is malloc's main arena (OpenSSL,
+ * Node's native objects), `anon` the other anonymous mappings (V8's pages, other arenas), `file`
+ * code and data of binaries. Tells which allocator an RSS difference came from.
+ */
+export function rssByMapping(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  let kind = '';
+  for (const line of readFileSync(`/proc/${pid}/smaps`, 'utf8').split('\n')) {
+    const m = /^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s*(.*)$/.exec(line);
+    if (m) {
+      const name = m[1] ?? '';
+      kind = name.startsWith('/') ? 'file' : name === '' ? 'anon' : name;
+      continue;
+    }
+    const r = /^Rss:\s+(\d+) kB/.exec(line);
+    if (r) out[kind] = (out[kind] ?? 0) + Number(r[1]);
+  }
+  return out;
+}
+
 /** Number of open file descriptors of a process; NaN if it cannot be read. */
 export function openFds(pid: number): number {
   try {

@@ -30,6 +30,9 @@ export function upstreamTlsOptions(cfg: UpstreamConfig): ConnectionOptions {
   };
 }
 
+/** A shared no-op, so an error after the caller detached its handlers never crashes the process. */
+const ignoreError = (): void => {};
+
 /** Opens the TCP (or implicit-TLS) connection, low-latency for the login dialogue. */
 export function connectUpstream(cfg: UpstreamConfig): Promise<Socket> {
   return new Promise((resolve, reject) => {
@@ -45,15 +48,20 @@ export function connectUpstream(cfg: UpstreamConfig): Promise<Socket> {
       socket.destroy();
       reject(new UpstreamError(`connecting to ${cfg.host}:${cfg.port} timed out`, 'connect'));
     }, cfg.connectTimeoutMs);
-    socket.once(implicit ? 'secureConnect' : 'connect', () => {
-      clearTimeout(timer);
-      socket.setNoDelay(true);
-      resolve(socket);
-    });
-    socket.once('error', (e: NodeJS.ErrnoException) => {
+    const failed = (e: NodeJS.ErrnoException) => {
       clearTimeout(timer);
       const stage = implicit && !e.code?.startsWith('E') ? 'tls' : 'connect';
       reject(new UpstreamError(`cannot reach the upstream ${cfg.host}:${cfg.port}: ${e.message}`, stage));
+    };
+    socket.once('error', failed);
+    socket.once(implicit ? 'secureConnect' : 'connect', () => {
+      clearTimeout(timer);
+      socket.setNoDelay(true);
+      // Left attached, `failed` would keep this closure's timer, cfg and promise for the session's
+      // whole life. The caller attaches its own error handler before any I/O can run.
+      socket.off('error', failed);
+      socket.on('error', ignoreError);
+      resolve(socket);
     });
   });
 }

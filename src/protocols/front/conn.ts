@@ -22,6 +22,8 @@ export interface LineSource<E = unknown> {
   discard(): void;
 }
 
+const ignoreError = (): void => {};
+
 export type ConnItem<E = unknown> = ReadItem<E> | { type: 'closed' } | { type: 'timeout' };
 
 export class LineConn<E, R extends LineSource<E> = LineSource<E>> {
@@ -66,9 +68,10 @@ export class LineConn<E, R extends LineSource<E> = LineSource<E>> {
     this.socket.off('data', this.onData);
     this.socket.off('end', this.onEnd);
     this.socket.off('close', this.onEnd);
-    // Keep a no-op error handler: an error after detaching must never crash the process.
+    // Keep a no-op error handler: an error after detaching must never crash the process. A shared
+    // one, added once: a spliced socket keeps its listeners for as long as the session idles.
     this.socket.off('error', this.onEnd);
-    this.socket.on('error', () => {});
+    if (!this.socket.listeners('error').includes(ignoreError)) this.socket.on('error', ignoreError);
   }
 
   private wake(): void {

@@ -55,7 +55,8 @@ export async function startListeners(o: ListenerOptions): Promise<FrontListener>
   const proxyRefusals = refusalLog(o.log, { proto: o.name.toLowerCase() }, undefined, PROXY_REFUSED);
   const track = (sock: Socket) => {
     sockets.add(sock);
-    sock.once('close', () => sockets.delete(sock));
+    // `on`, not `once`: 'close' comes once, and a once-wrapper is two more objects per idle session.
+    sock.on('close', () => sockets.delete(sock));
   };
   const accept: Accept = (sock, starttls, peer = socketPeer(sock)) => {
     track(sock);

@@ -6,7 +6,7 @@
 import { newSessionId } from '../front/session-id.js';
 import type { Socket } from 'node:net';
 import { LineConn } from '../front/conn.js';
-import { handOff } from '../front/handoff.js';
+import { handOff, type HandOff } from '../front/handoff.js';
 import { loginFlow, refuseEarly, type LoginDeps, loginDepsOf } from '../front/login.js';
 import type { Logger } from '../../runtime/logger.js';
 import type { ServerTls } from '../../net/tls.js';
@@ -15,10 +15,10 @@ import type { SessionRegistry } from '../../core/sessions.js';
 import type { UpstreamConfig } from '../../config/types.js';
 import { startLoginTimer } from '../front/pacing.js';
 import { imapAdapter, type ImapLoggedIn } from './adapter.js';
-import type { EndReason, RefusalHintSettings, UpstreamAdapter } from '../front/types.js';
+import type { RefusalHintSettings, UpstreamAdapter } from '../front/types.js';
 import { preLoginCapabilities } from './capabilities.js';
 import { COMMANDS } from './commands/index.js';
-import { watchCompress } from './compress-watch.js';
+import { CompressWatch } from './compress-watch.js';
 import { needsPasscode, R } from './responses.js';
 import type { Next, SessionApi } from './types.js';
 import type { UpstreamInfo } from './upstream-info.js';
@@ -262,7 +262,7 @@ export class ImapSession implements SessionApi {
     for (const u of result.untagged) this.send(u);
     this.send(`${tag} OK ${result.text}`);
     const client = this.conn.detach();
-    let compressed = () => false;
+    const compress = new CompressWatch();
     handOff({
       id: this.id,
       protocol: 'imap',
@@ -273,10 +273,11 @@ export class ImapSession implements SessionApi {
       upstream: adapter.detach(r.session),
       sessions: this.deps.sessions,
       now: this.deps.now,
-      goodbye: (reason) => (compressed() ? null : imapGoodbye(reason)),
+      // No farewell: when the upstream leaves first, its BYE or the close says enough.
+      goodbye: imapGoodbye(compress),
     });
     // Attached after the splice's own reader, so it only looks and never takes bytes from it.
-    compressed = watchCompress(client.socket, client.rest);
+    compress.watch(client.socket, client.rest);
     return 'handoff';
   }
 
@@ -296,8 +297,13 @@ export class ImapSession implements SessionApi {
  * after COMPRESS DEFLATE (compress-watch.ts): there it would be garbage, so the session just closes.
  * Otherwise nothing is added, as before: the upstream's own BYE or the close says enough.
  */
-function imapGoodbye(reason: EndReason): string | null {
-  if (reason === 'revoked') return `${R.passcodeRevoked}\r\n`;
-  if (reason === 'expired') return `${R.passcodeExpired}\r\n`;
-  return null;
+function imapGoodbye(compress: CompressWatch): NonNullable<HandOff['goodbye']> {
+  // Made out here, not in the session's login(): kept for the session's life, it must not capture
+  // the pre-login session (front/handoff.ts).
+  return (reason) => {
+    if (compress.seen) return null;
+    if (reason === 'revoked') return `${R.passcodeRevoked}\r\n`;
+    if (reason === 'expired') return `${R.passcodeExpired}\r\n`;
+    return null;
+  };
 }

@@ -13,7 +13,7 @@ import type { Logger } from '../../runtime/logger.js';
 import { startLoginTimer, type LoginTimer } from '../front/pacing.js';
 import type { ServerTls } from '../../net/tls.js';
 import { LineConn } from '../front/conn.js';
-import { handOff } from '../front/handoff.js';
+import { handOff, type HandOff } from '../front/handoff.js';
 import { PlainLineReader, type LineTooLong } from '../front/lines.js';
 import { loginFlow, refuseEarly, type LoginDeps, loginDepsOf } from '../front/login.js';
 import type { EndReason, Next, RefusalHintSettings, UpstreamAdapter } from '../front/types.js';
@@ -231,7 +231,7 @@ export class SmtpSession implements SmtpSessionApi {
           upstream: adapter.detach(r.session),
           sessions: this.deps.sessions,
           now: this.deps.now,
-          goodbye: (reason, last) => goodbye(reason, last, enhanced),
+          ...endLines(enhanced),
         }),
     };
   }
@@ -240,6 +240,17 @@ export class SmtpSession implements SmtpSessionApi {
     await refuseEarly(this.loginDeps, this.timer ?? startLoginTimer(this.deps.settings.failureJitterMs));
     return { reply: R.authFailed, next: 'continue' };
   }
+}
+
+/**
+ * The spliced session's last lines, made out here so the closures the session keeps for its
+ * whole life capture `enhanced` only, not the pre-login session (front/handoff.ts).
+ */
+function endLines(enhanced: boolean): Pick<HandOff, 'goodbye' | 'farewell'> {
+  return {
+    goodbye: (reason) => goodbye(reason, null, enhanced),
+    farewell: (last) => goodbye('upstream-lost', last, enhanced),
+  };
 }
 
 /**
