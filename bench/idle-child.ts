@@ -12,7 +12,7 @@ import { openLoggedIn, type ImapConn } from './imap-client.js';
 import type { Endpoint } from './imap-client.js';
 
 const o = JSON.parse(process.argv[2] ?? '{}') as {
-  ep: Endpoint;
+  ep: Omit<Endpoint, 'ca'> & { ca?: string };
   user: string;
   secret: string;
   n: number;
@@ -38,12 +38,13 @@ async function pool(items: number, parallel: number, fn: () => Promise<void>): P
   );
 }
 
+const ep: Endpoint = { ...o.ep, ca: o.ep.ca === undefined ? undefined : Buffer.from(o.ep.ca, 'utf8') };
 const deadline = Date.now() + o.budgetMs;
 await pool(o.n, o.parallel, async () => {
   if (Date.now() > deadline || openErrors > Math.max(50, o.n / 10)) return;
   let c: ImapConn | null = null;
   try {
-    c = await openLoggedIn(o.ep, o.user, o.secret, 60_000);
+    c = await openLoggedIn(ep, o.user, o.secret, 60_000);
     await c.ok('SELECT INBOX', 60_000);
     const idle = await c.idle(60_000);
     sessions.push({ c, done: idle.done });

@@ -127,7 +127,9 @@ export async function manyIdleSessions(
     const t0 = Date.now();
     for (let i = 0; i < k; i++) {
       const share = Math.min(PER_CHILD, o.n - i * PER_CHILD);
-      children.push(spawnChild({ ep: { ...p.ep, port }, user: p.user, secret: p.secret, n: share, parallel: 40, budgetMs: 300_000 }));
+      // The CA goes as PEM text (a Buffer does not survive JSON); idle-child.ts turns it back.
+      const ep = { ...p.ep, port, ca: p.ep.ca?.toString('utf8') };
+      children.push(spawnChild({ ep, user: p.user, secret: p.secret, n: share, parallel: 40, budgetMs: 300_000 }));
     }
     o.log(`idle: ${o.n} sessions via ${workers} gate workers and ${k} client processes`);
     const opened = await Promise.all(children.map((c) => c.next(360_000)));
