@@ -9,8 +9,8 @@
  * A spliced session may idle for hours, so what it keeps is counted: one object with a few fields
  * and one listener per socket event, not stream.pipe's eleven closures and three once-wrappers nor
  * a promise (issue 12: 20,000 idle TLS sessions within 40 KB each). The listeners are inline
- * arrows on purpose: a named function costs a property dictionary per session under tsx (the
- * bench's runner, esbuild keepNames), and they all share one context (`this`).
+ * arrows on purpose: a named function costs a property dictionary per session under esbuild's
+ * keepNames (tsx, vitest; not the tsc-built dist/), and they all share one context (`this`).
  */
 import type { Socket } from 'node:net';
 import { ringOf, type RingReads } from './reads.js';

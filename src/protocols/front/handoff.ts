@@ -89,7 +89,7 @@ class LiveSplice implements LiveSession {
 
   start(h: HandOff): void {
     const opts: SpliceOptions = h.farewell ? { farewell: h.farewell } : {};
-    // Assigned, not written as `{ closed: … }`: under tsx (the bench's runner) a named arrow gets a
+    // Assigned, not written as `{ closed: … }`: under esbuild's keepNames (tsx, vitest) a named arrow gets a
     // property dictionary of its own, ~250 bytes per idle session.
     opts.closed = (stats) => this.ended(stats);
     this.sp = splice(h.client.socket, h.upstream.socket, { toUpstream: h.client.rest, toClient: h.upstream.rest }, opts);

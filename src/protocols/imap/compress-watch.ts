@@ -31,7 +31,7 @@ export class CompressWatch {
     this.scan(pipelined);
     if (this.seen) return;
     this.client = client;
-    // Assigned here, not a class field: under tsx (the bench's runner) a named arrow gets a
+    // Assigned here, not a class field: under esbuild's keepNames (tsx, vitest) a named arrow gets a
     // property dictionary of its own, ~250 bytes per idle session.
     this.onData = (chunk) => this.scan(chunk);
     client.on('data', this.onData);
