@@ -202,6 +202,7 @@ export async function startServer(
   });
   metrics = config.metrics ? createMetrics({ sessions: core.sessions, redis: core.shared !== null, hashLoad: core.hasher }) : null;
   if (metrics) role?.exposeMetrics(metrics);
+  role?.shareSessions(core.sessions);
   if (core.shared) metrics?.redisUp(core.shared.link.up);
   let draining = false;
   const onGuardEvent = guardEventReporter({ log, store: core.store, clock: core.clock, count: (e) => metrics?.guardEvent(e) });

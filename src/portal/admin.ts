@@ -79,12 +79,12 @@ function auditQuery(q: URLSearchParams, identity: Identity): AuditQuery {
 
 async function accountDetail(p: Portal, user: string) {
   const a = await p.deps.manager.showAccount(user);
-  const live = (id: string) => p.deps.sessions.list({ passcodeId: id }).length;
+  const live = (id: string) => p.deps.sessions.count({ passcodeId: id });
   return {
     ...a,
     passcodeList: a.passcodeList.map((pc) => ({ ...pc, liveSessions: live(pc.id) })),
     twoFactor: await p.tf.status(user),
-    liveSessions: p.deps.sessions.list({ account: a.username }).length,
+    liveSessions: p.deps.sessions.count({ account: a.username }),
   };
 }
 

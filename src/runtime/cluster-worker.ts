@@ -14,6 +14,7 @@ import type { Config } from '../config/types.js';
 import { startServer, type Server } from '../main.js';
 import { ipcGuard, type IpcGuard } from './cluster-guard.js';
 import type { ClusterRole } from './cluster-role.js';
+import { RemoteCounts, reportSessions } from './cluster-sessions.js';
 import { createLogger } from './logger.js';
 import type { Registry } from 'prom-client';
 
@@ -48,6 +49,7 @@ export async function runWorker(config: Readonly<Config>, workers: number): Prom
   for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(s, () => {});
   let ipc: IpcGuard | null = null;
   let registry: Registry | null = null;
+  let remote: RemoteCounts | null = null;
   const role: ClusterRole = {
     index,
     portal: index === 0,
@@ -68,6 +70,13 @@ export async function runWorker(config: Readonly<Config>, workers: number): Prom
     exposeMetrics: (m) => {
       registry = m.registry;
     },
+    shareSessions(sessions) {
+      // Worker 0 serves the portal and admin API, which show the counts; the others report theirs.
+      if (index === 0) {
+        remote = new RemoteCounts();
+        sessions.setRemote(remote);
+      } else reportSessions({ registry: sessions, send });
+    },
   };
   let server: Server;
   try {
@@ -84,7 +93,7 @@ export async function runWorker(config: Readonly<Config>, workers: number): Prom
       void how().then(resolve);
     };
     process.on('message', (m: unknown) => {
-      if (ipc?.handle(m)) return;
+      if (ipc?.handle(m) || remote?.handle(m)) return;
       const msg = m as ToWorker;
       if (msg?.mg === 'reload') {
         server.reload().catch((e: Error) => log.error({ err: e.message }, 'reload failed; keeping the running configuration'));

@@ -22,6 +22,7 @@ import { startOps, type OpsHandle } from '../ops/http.js';
 import { createMetrics } from '../ops/metrics.js';
 import { answerGuard } from './cluster-guard.js';
 import { MetricsGatherer } from './cluster-metrics.js';
+import { SessionTally } from './cluster-sessions.js';
 import { WORKER_INDEX_ENV, type FromWorker, type ToWorker } from './cluster-worker.js';
 import { guardEventReporter, guardOptionsFor, startRunOnceJobs } from './jobs.js';
 import { createLogger } from './logger.js';
@@ -67,6 +68,13 @@ export async function runSupervisor(config: Readonly<Config>, opts: { workers: n
   let started = false;
   const ready = new Set<number>();
   const life = new Map<number, { worker: Worker; bornAt: number; quickDeaths: number }>();
+  // Worker 0's portal counts every worker's live sessions (cluster-sessions.ts).
+  const tally = new SessionTally({
+    sendToPortal: (m) => {
+      const w0 = life.get(0)?.worker;
+      if (w0?.isConnected()) w0.send(m);
+    },
+  });
   const timers = new Set<NodeJS.Timeout>();
   let failStart: (code: number) => void = () => {};
   const startFailed = new Promise<number>((r) => (failStart = r));
@@ -76,9 +84,10 @@ export async function runSupervisor(config: Readonly<Config>, opts: { workers: n
     life.set(index, { worker, bornAt: Date.now(), quickDeaths });
     worker.on('message', (m: unknown) => {
       if (guard && answerGuard(guard, m, (r) => worker.isConnected() && worker.send(r))) return;
-      if (gather.handle(m)) return;
+      if (gather.handle(m) || tally.handle(index, m)) return;
       if ((m as FromWorker)?.mg === 'ready') {
         ready.add(index);
+        if (index === 0) tally.portalReady();
         if (!started && ready.size === n) {
           started = true;
           log.info({ workers: n, pids: [...life.values()].map((l) => l.worker.process.pid) }, 'all workers serving');
@@ -87,6 +96,7 @@ export async function runSupervisor(config: Readonly<Config>, opts: { workers: n
     });
     worker.on('exit', (code, signal) => {
       ready.delete(index);
+      tally.drop(index);
       if (stopping) return;
       if (!started) {
         // A worker that cannot start (port taken, bad certificate) will not start on a retry either.
@@ -147,6 +157,7 @@ export async function runSupervisor(config: Readonly<Config>, opts: { workers: n
   process.off('SIGTERM', now);
   stopUnblocks();
   stopJobs();
+  tally.stop();
   await ops?.close();
   await core.close();
   log.info('stopped');

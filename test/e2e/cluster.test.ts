@@ -17,6 +17,7 @@ import { startDovecot, type DovecotInstance } from '../../src/demo/dovecot.js';
 
 const ALICE = 'alice@example.com';
 const BLOCK_AFTER = 6;
+const ADMIN_TOKEN = 'cluster-admin-token-0123456789abcdef';
 
 interface Line {
   worker?: number | string;
@@ -44,6 +45,8 @@ describeInterop('mailgate serve --workers 2', ['dovecot'], () => {
           auth: { bcrypt_cost: 4, hash_workers: 1, failure_delay: '10ms', refusal_hint: false, throttle: { block_after: BLOCK_AFTER } },
           notify: { enabled: true },
           metrics: { listen: { host: '127.0.0.1', port: 0 } },
+          portal: { listen: { host: '127.0.0.1', port: 0 } },
+          admin: { token: ADMIN_TOKEN },
           ...overrides,
         }),
       ),
@@ -106,6 +109,47 @@ describeInterop('mailgate serve --workers 2', ['dovecot'], () => {
     const text = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
     const accepted = /^mailgate_auth_decisions_total\{[^}]*result="accept-passcode"[^}]*\} (\d+)$/m.exec(text);
     expect(Number(accepted?.[1])).toBe(20);
+  }, 60_000);
+
+  it("shows every worker's live sessions in the admin API (worker 0's portal)", async () => {
+    const portalPort = lines().find((l) => l.msg === 'portal listening')?.port;
+    const account = async () => {
+      const res = await fetch(`http://127.0.0.1:${portalPort}/api/admin/accounts/${ALICE}`, {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      });
+      expect(res.status).toBe(200);
+      const a = (await res.json()) as { liveSessions: number; passcodeList: Array<{ name: string; liveSessions: number }> };
+      return [a.liveSessions, a.passcodeList.find((pc) => pc.name === 'cluster')?.liveSessions];
+    };
+    /** Polls the account view until it shows `want`; returns it and how long that took (ms). */
+    const until = async (want: number[]) => {
+      const t0 = Date.now();
+      let got = await account();
+      while (JSON.stringify(got) !== JSON.stringify(want) && Date.now() - t0 < 3_000) {
+        await new Promise((r) => setTimeout(r, 25));
+        got = await account();
+      }
+      return { got, ms: Date.now() - t0 };
+    };
+    expect((await until([0, 0])).got).toEqual([0, 0]); // the first test's sessions have all ended
+    const src = '127.0.0.5';
+    const held: RawClient[] = [];
+    for (let i = 0; i < 6; i++) {
+      const c = await RawClient.connect(port, { tls: true, ca: dovecot.certs.caCert, localAddress: src });
+      await c.until(/^\* OK/);
+      expect((await c.cmd('a1', `LOGIN ${ALICE} "${passcode}"`)).at(-1)).toMatch(/^a1 OK/);
+      held.push(c);
+    }
+    // Both workers hold some: worker 0 alone would have shown fewer than 6.
+    expect([...workersWith((l) => l.msg === 'connected' && l.ip === src)].sort()).toEqual([0, 1]);
+    const up = await until([6, 6]);
+    expect(up.got).toEqual([6, 6]);
+    expect(up.ms).toBeLessThan(1_000);
+    for (const c of held) c.close();
+    const down = await until([0, 0]);
+    expect(down.got).toEqual([0, 0]);
+    expect(down.ms).toBeLessThan(1_000);
+    console.log(`live-session counts: 6 shown after ${up.ms} ms, 0 after ${down.ms} ms`);
   }, 60_000);
 
   it('blocks a source after block_after failures in total, spread over both workers', async () => {

@@ -28,7 +28,7 @@ async function showList(p: Portal, c: Ctx, status: number, form: CreateForm | nu
   const all = await p.deps.manager.listPasscodes(user);
   // Without 2FA there is nothing to create, and nothing to show unless an admin made some.
   if (form === null && all.length === 0) return go(p, c, '/?notice=need-2fa');
-  const items = all.reverse().map((pc) => ({ p: pc, live: p.deps.sessions.list({ passcodeId: pc.id }).length }));
+  const items = all.reverse().map((pc) => ({ p: pc, live: p.deps.sessions.count({ passcodeId: pc.id }) }));
   render(p, c, status, 'App passcodes', passcodesBody(p.base, c.session!.csrf, offered(p), items, form), notice);
 }
 
@@ -133,7 +133,7 @@ export const passcodeRoutes: Route[] = [
       const id = c.query.get('id') ?? '';
       const pc = (await p.deps.manager.listPasscodes(c.session!.username)).find((x) => x.id === id && x.status === 'active');
       if (!pc) return go(p, c, '/passcodes');
-      render(p, c, 200, 'Revoke passcode', revokeBody(p.base, c.session!.csrf, pc, p.deps.sessions.list({ passcodeId: pc.id }).length));
+      render(p, c, 200, 'Revoke passcode', revokeBody(p.base, c.session!.csrf, pc, p.deps.sessions.count({ passcodeId: pc.id })));
     },
   },
   {
