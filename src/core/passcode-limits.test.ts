@@ -88,6 +88,25 @@ describe('per-passcode limits', () => {
     expect(await auth.authenticate(req(p.passcode, '203.0.113.1'))).toMatchObject({ kind: 'accept-passcode' });
   });
 
+  it('revoking counts the sessions of every worker (serve --workers): its own closed, the others from their counts', async () => {
+    const { manager } = setup(null);
+    const p = await manager.createPasscode(U, { name: 'phone', scopes: ['imap'] });
+    const closed: string[] = [];
+    sessions.register({
+      id: 's1',
+      account: U,
+      passcodeId: p.info.id,
+      protocol: 'imap',
+      remoteIp: '192.0.2.9',
+      since: now,
+      close: (why) => closed.push(why),
+    });
+    // Two more sessions with this passcode live in other workers (their watchers end them).
+    sessions.setRemote({ count: (f) => (f.passcodeId === p.info.id ? 2 : 0) });
+    expect(await manager.revokePasscode(U, p.info.id)).toEqual({ revoked: true, sessionsClosed: 3 });
+    expect(closed).toEqual(['passcode revoked']);
+  });
+
   it('limiting a passcode ends its live sessions from elsewhere only; rename keeps everything else', async () => {
     const { manager } = setup(null);
     const p = await manager.createPasscode(U, { name: 'phone', scopes: ['imap'] });
