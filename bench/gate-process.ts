@@ -37,8 +37,12 @@ if (!file) {
 
 // mailgate as it ships: the tsc output in dist/ (bench/run.ts builds it first), not the TypeScript
 // through tsx, whose esbuild transform wraps every class and closure in a `__name` helper — 3 % of
-// the gate's CPU per warm login in the profile. MAILGATE_BENCH_FROM=src measures the sources.
-const from = process.env.MAILGATE_BENCH_FROM === 'src' ? '../src' : '../dist';
+// the gate's CPU per warm login in the profile. MAILGATE_BENCH_FROM=src measures the sources,
+// MAILGATE_BENCH_FROM=/abs/dir another build.
+const fromEnv = process.env.MAILGATE_BENCH_FROM;
+// 'src', or the absolute path of another build (A/B runs: `tsc -p tsconfig.build.json --outDir DIR`
+// with DIR inside the checkout, so that node_modules resolves).
+const from = fromEnv === 'src' ? '../src' : fromEnv?.startsWith('/') ? fromEnv : '../dist';
 const { loadConfig } = (await import(`${from}/config/load.js`)) as typeof import('../src/config/load.js');
 const { createLogger } = (await import(`${from}/runtime/logger.js`)) as typeof import('../src/runtime/logger.js');
 const { startServer } = (await import(`${from}/main.js`)) as typeof import('../src/main.js');

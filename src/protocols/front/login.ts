@@ -76,12 +76,15 @@ export async function loginFlow<T>(deps: LoginDeps, adapter: UpstreamAdapter<T>,
   } catch (e) {
     r = { kind: 'unavailable' as const, stage: 'internal', detail: (e as Error).message };
   }
-  const log = deps.log.child({ user: decision.account });
   const proto = adapter.protocol;
+  if (r.kind === 'ok') {
+    if (decision.kind === 'passthrough') await deps.authenticator.recordUpstreamResult(req, true);
+    return { kind: 'ok', session: r.session, decision };
+  }
+  // Only a login that went wrong logs here: no child logger on the way of a successful one (a
+  // child per login made the session's logger a prototype, and cost ~4 µs).
+  const log = deps.log.child({ user: decision.account });
   switch (r.kind) {
-    case 'ok':
-      if (decision.kind === 'passthrough') await deps.authenticator.recordUpstreamResult(req, true);
-      return { kind: 'ok', session: r.session, decision };
     case 'unavailable':
       log.error({ stage: r.stage, err: r.detail, upstream: adapter.upstreamLabel }, `${proto.toUpperCase()} upstream unavailable`);
       return { kind: 'unavailable' };
