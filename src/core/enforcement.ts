@@ -1,6 +1,7 @@
 /** Who is under enforcement: the admin's per-account override wins over the configured policy. */
 import { BlockList, isIP } from 'node:net';
 import { type EnforcePolicy, modeAt } from './rollout.js';
+import { unmapIpv4 } from './ip.js';
 
 /** True when the account must use application passcodes at time `now` (observe and dated entries: core/rollout.ts). */
 export function isEnforced(policy: EnforcePolicy, override: boolean | null | undefined, account: string, now: number): boolean {
@@ -21,8 +22,7 @@ export class NetworkSet {
   }
   has(ip: string): boolean {
     if (this.empty) return false;
-    const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-    const addr = mapped?.[1] ?? ip;
+    const addr = unmapIpv4(ip);
     const fam = isIP(addr);
     if (fam === 0) return false;
     return this.list.check(addr, fam === 6 ? 'ipv6' : 'ipv4');

@@ -31,6 +31,7 @@ import { isIPv6 } from 'node:net';
 import { DEFAULT_POLICIES, DelayCounter, type DelayPolicy, type PolicyName } from './guard-delay.js';
 import { evictOldest, ttlMap } from './ttlmap.js';
 import type { Clock } from './types.js';
+import { unmapIpv4 } from './ip.js';
 
 export { DEFAULT_POLICIES, type DelayPolicy, type PolicyName } from './guard-delay.js';
 
@@ -90,7 +91,7 @@ interface AccountEntry {
 
 /** The unit of blame: the address, or its /64 for IPv6 (one customer line hands out a whole /64). */
 export function sourceOf(ip: string): string {
-  const addr = ip.replace(/^::ffff:(?=\d+\.\d+\.\d+\.\d+$)/i, '');
+  const addr = unmapIpv4(ip);
   if (!isIPv6(addr)) return addr;
   const [head = '', tail = ''] = addr.split('::');
   const left = head ? head.split(':') : [];

@@ -7,7 +7,8 @@
  */
 import type { Socket } from 'node:net';
 import type { NetworkSet } from '../core/enforcement.js';
-import { normalizeIp, parseProxyHeader, type Peer } from './proxy-protocol.js';
+import { unmapIpv4 } from '../core/ip.js';
+import { parseProxyHeader, type Peer } from './proxy-protocol.js';
 
 export type { Peer } from './proxy-protocol.js';
 
@@ -37,7 +38,7 @@ export function peerOf(sock: Socket): Peer {
 
 /** The TCP peer of a socket, as the sessions write addresses (IPv4-mapped → IPv4). */
 export function socketPeer(sock: Socket): Peer {
-  return { ip: normalizeIp(sock.remoteAddress ?? ''), port: sock.remotePort ?? 0 };
+  return { ip: unmapIpv4(sock.remoteAddress ?? ''), port: sock.remotePort ?? 0 };
 }
 
 /**

@@ -5,6 +5,7 @@
  * (net/proxied.ts) feeds it what arrived and acts on the answer.
  */
 import { isIP } from 'node:net';
+import { unmapIpv4 } from '../core/ip.js';
 
 /** The client's address as the balancer saw it. */
 export interface Peer {
@@ -60,7 +61,7 @@ function parseV1(buf: Buffer): ProxyParse {
   if (isIP(src) !== family || isIP(dst) !== family) return { kind: 'invalid', reason: 'PROXY v1 address malformed' };
   const port = v1Port(sport);
   if (port === null || v1Port(dport) === null) return { kind: 'invalid', reason: 'PROXY v1 port malformed' };
-  return { kind: 'ok', consumed, peer: { ip: normalizeIp(src), port } };
+  return { kind: 'ok', consumed, peer: { ip: unmapIpv4(src), port } };
 }
 
 /** A decimal port without leading zeros, 0-65535 (the spec's form). */
@@ -97,7 +98,7 @@ function parseV2(buf: Buffer): ProxyParse {
   }
   if (family === 2) {
     if (len < 36) return { kind: 'invalid', reason: 'PROXY v2 address block too short' };
-    return { kind: 'ok', consumed, peer: { ip: normalizeIp(ipv6(body.subarray(0, 16))), port: body.readUInt16BE(32) } };
+    return { kind: 'ok', consumed, peer: { ip: unmapIpv4(ipv6(body.subarray(0, 16))), port: body.readUInt16BE(32) } };
   }
   return { kind: 'invalid', reason: 'PROXY v2 address family unknown' };
 }
@@ -107,16 +108,4 @@ function ipv6(b: Buffer): string {
   const groups: string[] = [];
   for (let i = 0; i < 16; i += 2) groups.push(b.readUInt16BE(i).toString(16));
   return new URL(`http://[${groups.join(':')}]/`).hostname.slice(1, -1);
-}
-
-/** `::ffff:192.0.2.1` → `192.0.2.1`, as the sessions write a socket's own address. */
-export function normalizeIp(ip: string): string {
-  const m = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  if (m) return m[1]!;
-  const hex = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/i.exec(ip);
-  if (hex) {
-    const [hi, lo] = [parseInt(hex[1]!, 16), parseInt(hex[2]!, 16)];
-    return `${hi >> 8}.${hi & 255}.${lo >> 8}.${lo & 255}`;
-  }
-  return ip;
 }
