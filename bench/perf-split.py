@@ -10,7 +10,7 @@ libuv, kernel). CPU-true, unlike the V8 inspector's wall-clock samples. Needs JS
 """
 import subprocess, sys, re, collections
 data = sys.argv[1]
-out = subprocess.run(['perf','script','-i',data,'-F','tid,ip,sym'], capture_output=True, text=True).stdout
+out = subprocess.run(['perf','script','-i',data,'-F','tid,ip,sym,dso'], capture_output=True, text=True).stdout
 cats = [
   ('logging', re.compile(r'pino|sonic-boom|@pinojs|runtime/logger')),
   ('policy+store', re.compile(r'dist/core/|dist/store/|lru-cache|better-sqlite3|better_sqlite3')),
@@ -21,7 +21,7 @@ cats = [
   ('floor proxy code', re.compile(r'login-floor')),
 ]
 samples = out.split('\n\n')
-tot = collections.Counter(); n = 0
+tot = collections.Counter(); ker = collections.Counter(); n = 0
 tids = collections.Counter()
 for s in samples:
     lines = [l for l in s.strip().split('\n') if l.strip()]
@@ -42,6 +42,11 @@ for s in samples:
         elif re.search(r'Scaveng|Heap|MarkCompact|ConcurrentMarking|Sweep|Evacuat|GC', txt): cat = 'GC'
         elif re.search(r'inspector|gate-process', txt): cat = 'profiler'
         else: cat = 'node/libuv/kernel, no mailgate frame'
+    # Kernel time (the leaf frame in the kernel: system calls, loopback TCP) is told apart, because a
+    # category's share includes the system calls its code makes (socket writes under the session…).
+    kernel = 'kernel' in frames[0]
     tot[cat] += 1
+    ker[cat] += kernel
 print('samples', n, 'threads', tids.most_common(3))
-for c, k in tot.most_common(): print(f'{100*k/n:5.1f} {c}')
+print('  all kernel  area')
+for c, k in tot.most_common(): print(f'{100*k/n:5.1f} {100*ker[c]/n:5.1f}  {c}')
