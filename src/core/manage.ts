@@ -166,11 +166,7 @@ export function createManager(deps: ManageDeps) {
       const revoked = await store.revokePasscode(k, id, clock.now());
       if (!revoked) return { revoked, sessionsClosed: 0 };
       deps.cache?.dropPasscode(id);
-      // Counted before closing, across workers (count() adds the other workers' sessions, which their
-      // own revocation watchers end); this process closes its own at once.
-      const live = deps.sessions?.count({ passcodeId: id }) ?? 0;
-      const closedHere = deps.sessions?.closeByPasscode(id, 'passcode revoked') ?? 0;
-      const sessionsClosed = Math.max(live, closedHere);
+      const sessionsClosed = deps.sessions?.closeByPasscode(id, 'passcode revoked') ?? 0;
       await audit('passcode.revoke', k, id, { sessionsClosed }, actor);
       return { revoked, sessionsClosed };
     },

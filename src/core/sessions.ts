@@ -94,9 +94,13 @@ export class SessionRegistry {
     };
   }
 
-  /** Closes every session opened with that passcode; returns how many. */
+  /**
+   * Closes this process's sessions opened with that passcode; returns how many sessions the
+   * passcode had in all, the other workers' included (each worker's revocation watcher ends its own).
+   */
   closeByPasscode(passcodeId: string, reason: string): number {
-    return this.closeWhere((s) => s.passcodeId === passcodeId, reason);
+    const elsewhere = this.remote?.count({ passcodeId }) ?? 0;
+    return this.closeWhere((s) => s.passcodeId === passcodeId, reason) + elsewhere;
   }
 
   /** Closes every session `pred` selects; returns how many. */
