@@ -92,7 +92,8 @@ async function startServe(
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   const until = Date.now() + 30_000;
-  while (!(await isPortOpen(tls)) || childPids(proc.pid!).length < workers) {
+  // With one worker, serve runs without a supervisor: no child processes to wait for.
+  while (!(await isPortOpen(tls)) || (workers > 1 && childPids(proc.pid!).length < workers)) {
     if (Date.now() > until || proc.exitCode !== null) throw new Error(`mailgate serve (workers ${workers}) did not start`);
     await new Promise((r) => setTimeout(r, 200));
   }
