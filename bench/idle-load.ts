@@ -3,7 +3,7 @@
  * all day): mailgate's resident memory per session, its CPU while they idle, and whether they
  * all still answer afterwards (DONE → tagged OK).
  */
-import { openLoggedIn, type ImapConn } from './imap-client.js';
+import { openLoggedIn, type Endpoint, type ImapConn } from './imap-client.js';
 import type { Path } from './imap-load.js';
 import { cpuMeter, openFds, rssByMapping, rssBytes } from './proc.js';
 import type { GateProcess } from './testbed.js';
@@ -36,6 +36,57 @@ async function pool<T>(items: number, parallel: number, fn: (i: number) => Promi
   );
 }
 
+export interface IdleSession {
+  c: ImapConn;
+  done: () => Promise<string>;
+}
+
+/**
+ * Opens up to `n` sessions through `ep` (LOGIN, SELECT INBOX, IDLE), `parallel` at a time, pushing
+ * each into `into`; stops opening after `budgetMs` or too many errors. Also used by idle-child.ts.
+ */
+export async function openIdleSessions(
+  ep: Endpoint,
+  user: string,
+  secret: string,
+  n: number,
+  o: { parallel: number; budgetMs: number },
+  into: IdleSession[] = [],
+): Promise<{ sessions: IdleSession[]; openErrors: number; firstError: string | null }> {
+  let openErrors = 0;
+  let firstError: string | null = null;
+  const deadline = Date.now() + o.budgetMs;
+  await pool(n, o.parallel, async () => {
+    if (Date.now() > deadline || openErrors > Math.max(50, n / 10)) return;
+    let c: ImapConn | null = null;
+    try {
+      c = await openLoggedIn(ep, user, secret, 60_000);
+      await c.ok('SELECT INBOX', 60_000);
+      const idle = await c.idle(60_000);
+      into.push({ c, done: idle.done });
+    } catch (e) {
+      openErrors++;
+      firstError ??= (e as Error).message;
+      c?.close();
+    }
+  });
+  return { sessions: into, openErrors, firstError };
+}
+
+/** Ends the IDLE of every session still open (DONE); resolves to how many answered with a tagged OK. */
+export async function endIdle(sessions: IdleSession[], parallel: number): Promise<number> {
+  const live = sessions.filter((s) => !s.c.closed);
+  let answered = 0;
+  await pool(live.length, parallel, async (i) => {
+    try {
+      if (/^\S+ OK/.test(await live[i]!.done())) answered++;
+    } catch {
+      /* counted as not answered */
+    }
+  });
+  return answered;
+}
+
 /** RSS and V8 heap (used + external) after a full GC, once the process has settled. */
 async function settledMemory(gate: GateProcess): Promise<{ rss: number; heap: number }> {
   await new Promise((r) => setTimeout(r, 1000));
@@ -60,26 +111,17 @@ export async function idleSessions(
   const heapDir = process.env.BENCH_IDLE_HEAP;
   const snapshot = (name: string) => (heapDir ? gate.control(`heap ${heapDir}/idle-${n}-${gate.pid}-${name}.heapsnapshot`, 300_000) : null);
   await snapshot('before');
-  const sessions: Array<{ c: ImapConn; done: () => Promise<string> }> = [];
-  let openErrors = 0;
-  let firstError: string | null = null;
+  const sessions: IdleSession[] = [];
   const t0 = Date.now();
-  const deadline = t0 + o.setupBudgetMs;
   try {
-    await pool(n, o.parallel, async () => {
-      if (Date.now() > deadline || openErrors > Math.max(50, n / 10)) return;
-      let c: ImapConn | null = null;
-      try {
-        c = await openLoggedIn(p.ep, p.user, p.secret, 60_000);
-        await c.ok('SELECT INBOX', 60_000);
-        const idle = await c.idle(60_000);
-        sessions.push({ c, done: idle.done });
-      } catch (e) {
-        openErrors++;
-        firstError ??= (e as Error).message;
-        c?.close();
-      }
-    });
+    const { openErrors, firstError } = await openIdleSessions(
+      p.ep,
+      p.user,
+      p.secret,
+      n,
+      { parallel: o.parallel, budgetMs: o.setupBudgetMs },
+      sessions,
+    );
     const setupSeconds = (Date.now() - t0) / 1000;
     const mem1 = await settledMemory(gate);
     await snapshot('after');
@@ -87,15 +129,7 @@ export async function idleSessions(
     const cpu = cpuMeter(gate.pid);
     await new Promise((r) => setTimeout(r, o.idleMs));
     const idleCpuPct = (cpu() / (o.idleMs / 1000)) * 100;
-    const live = sessions.filter((s) => !s.c.closed);
-    let answered = 0;
-    await pool(live.length, o.parallel, async (i) => {
-      try {
-        if (/^\S+ OK/.test(await live[i]!.done())) answered++;
-      } catch {
-        /* counted as not answered */
-      }
-    });
+    const answered = await endIdle(sessions, o.parallel);
     const held = sessions.length;
     return {
       target: n,
