@@ -3,12 +3,14 @@
  * cache forget (onChange) before it acts, so what it — and the next login — reads is the store's.
  */
 import { afterEach, expect, it } from 'vitest';
+import { appendAudit } from './audit.js';
 import { VerifiedCache } from './cache.js';
 import { NetworkSet } from './enforcement.js';
 import { deriveKeys } from './keys.js';
 import { watchLivePolicy } from './livepolicy.js';
 import { watchRevocations } from './revocations.js';
 import { SessionRegistry } from './sessions.js';
+import { systemClock } from './types.js';
 import { samplePasscode } from '../store/contract.js';
 import { overlayStore } from '../store/overlay.js';
 import { openSqliteStore } from '../store/sqlite/index.js';
@@ -79,18 +81,7 @@ it('watchLivePolicy: an enforcement event found by the poll calls onChange befor
   await ticks();
   expect(order).toEqual([]);
   await real.setEnforcement('bob', true, Date.now(), 'admin');
-  await real.appendAudit({
-    ts: Date.now(),
-    type: 'account.enforce',
-    username: 'bob',
-    protocol: null,
-    ip: null,
-    passcodeId: null,
-    outcome: 'ok',
-    reason: null,
-    sessionId: null,
-    detail: null,
-  });
+  await appendAudit(real, systemClock, { type: 'account.enforce', username: 'bob', outcome: 'ok' });
   await ticks();
   expect(order).toEqual(['onChange', 'read bob', 'closed']);
 });
