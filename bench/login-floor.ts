@@ -27,6 +27,7 @@ import net, { type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import tls from 'node:tls';
 import { parseArgs } from 'node:util';
+import { quote } from '../src/protocols/imap/wire.js'; // the same quoting as mailgate's ID
 
 const { values: opt, positionals } = parseArgs({
   allowPositionals: true,
@@ -144,7 +145,6 @@ function onClient(client: Socket): void {
 
 /** The pipelined ID + AUTHENTICATE PLAIN (SASL-IR), byte for byte the form mailgate sends. */
 function authCommands(client: Socket, user: string): string {
-  const q = (v: string): string => `"${v.replace(/[^\x20-\x7e]/g, '?').replace(/(["\\])/g, '\\$1')}"`;
   const id = (++sessions).toString(16).padStart(16, '0'); // unique per session, like mailgate's 16 hex digits
   const fields = [
     ['x-originating-ip', client.remoteAddress ?? ''],
@@ -154,7 +154,7 @@ function authCommands(client: Socket, user: string): string {
     ['x-session-ext-id', id],
   ];
   const ir = Buffer.from(`${user}\u0000${masterUser}\u0000${masterPass}`, 'latin1').toString('base64');
-  return `f1 ID (${fields.map(([k, v]) => `${q(k!)} ${q(v!)}`).join(' ')})\r\nf2 AUTHENTICATE PLAIN ${ir}\r\n`;
+  return `f1 ID (${fields.map(([k, v]) => `${quote(k!)} ${quote(v!)}`).join(' ')})\r\nf2 AUTHENTICATE PLAIN ${ir}\r\n`;
 }
 
 /**
