@@ -98,7 +98,11 @@ class Spliced implements Splice {
       if (!upstream.write(chunk)) client.pause();
     });
     upstream.on('drain', () => client.resume());
-    client.on('end', () => upstream.end());
+    // Not when the upstream has ended already (it closed first, e.g. after LOGOUT): end() on an
+    // ended stream builds an ERR_STREAM_ALREADY_FINISHED with its stack, ~2 % of a login's CPU.
+    client.on('end', () => {
+      if (!upstream.writableEnded) upstream.end();
+    });
     // A goodbye is decided on the last line(s) the upstream sent: its chunk's tail is enough, and a
     // ring buffer is reused once written, so the tail is copied.
     const ring = this.ring;
@@ -147,8 +151,10 @@ class Spliced implements Splice {
    */
   private endGently(s: Socket, last?: Buffer | string | null): void {
     if (s.destroyed) return;
-    if (last) s.write(last);
-    s.end();
+    if (!s.writableEnded) {
+      if (last) s.write(last);
+      s.end();
+    }
     setTimeout(() => s.destroy(), CLOSE_GRACE_MS).unref();
   }
 

@@ -54,6 +54,28 @@ describe('logger', () => {
     expect(nested.cfg.masterPassword).toBe('[redacted]');
   });
 
+  it('redacts in child bindings and inside errors, and leaves the logged objects as they were', () => {
+    const { stream, lines } = sink();
+    const log = createLogger({ destination: stream });
+    const child = log.child({ sid: 's1', password: 'bound-secret-1', ctx: { passcode: 'bound-secret-2' } });
+    const err = Object.assign(new Error('upstream said no'), { password: 'err-secret-3' });
+    const req = { user: 'alice', password: 'obj-secret-4' };
+    child.error({ err, req, list: ['kept'] }, 'failed');
+    child.child({ secret: 'grand-secret-5' }).info('grandchild');
+    const out = lines.join('\n');
+    expect(lines).toHaveLength(2);
+    for (const s of ['bound-secret-1', 'bound-secret-2', 'err-secret-3', 'obj-secret-4', 'grand-secret-5']) expect(out).not.toContain(s);
+    const rec = JSON.parse(lines[0]!) as { sid: string; err: { message: string; stack: string }; req: { user: string }; list: string[] };
+    expect(rec.sid).toBe('s1');
+    expect(rec.err.message).toBe('upstream said no');
+    expect(rec.err.stack).toContain('upstream said no');
+    expect(rec.req.user).toBe('alice');
+    expect(rec.list).toEqual(['kept']);
+    // The caller's objects are not modified: only the line is censored.
+    expect(req.password).toBe('obj-secret-4');
+    expect(err.password).toBe('err-secret-3');
+  });
+
   it('respects the level', () => {
     const { stream, lines } = sink();
     const log = createLogger({ destination: stream, level: 'warn' });
