@@ -7,6 +7,8 @@
  */
 
 const MAX_USER_BYTES = 255;
+/** Names remembered by Identity.canonical (≤ 10,000 × ~320 characters: a few MB at worst). */
+const MEMO_MAX = 10_000;
 
 export interface IdentityConfig {
   /** A name without "@" means name@defaultDomain. Null: bare names stay bare (no domains in use). */
@@ -44,6 +46,21 @@ export class Identity {
    * server should be asked about (refused with the normal failure answer, without a store lookup).
    */
   canonical(typed: string): string | null {
+    // Pure in `typed` for a given configuration, and asked on every login (twice for a passthrough),
+    // mostly for the same few names: remembered, within a bound. A flood of made-up names only
+    // empties the memo; the answer is the same either way.
+    if (typed.length > MAX_USER_BYTES + 64) return this.fresh(typed); // a long input is worked out each time, never kept
+    const known = this.memo.get(typed);
+    if (known !== undefined) return known;
+    const answer = this.fresh(typed);
+    if (this.memo.size >= MEMO_MAX) this.memo.clear();
+    this.memo.set(typed, answer);
+    return answer;
+  }
+
+  private readonly memo = new Map<string, string | null>();
+
+  private fresh(typed: string): string | null {
     const name = fold(typed);
     if (name === '' || Buffer.byteLength(name) > MAX_USER_BYTES || FORBIDDEN.test(name)) return null;
     if (this.separators.some((s) => s !== '' && name.includes(s))) return null;

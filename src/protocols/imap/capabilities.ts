@@ -18,7 +18,20 @@ export interface CapabilityState {
   allowPlaintextAuth: boolean;
 }
 
-export function preLoginCapabilities(upstream: readonly string[], s: CapabilityState): string[] {
+export function preLoginCapabilities(upstream: readonly string[], s: CapabilityState): readonly string[] {
+  // Worked out once per upstream list and state: every connection's greeting needs it, and the list
+  // only changes when the upstream's does (UpstreamInfo.learn keeps the same array while it is equal).
+  const key = (s.secure ? 1 : 0) | (s.starttlsAvailable ? 2 : 0) | (s.allowPlaintextAuth ? 4 : 0);
+  let byState = memo.get(upstream);
+  if (!byState) memo.set(upstream, (byState = new Map()));
+  let caps = byState.get(key);
+  if (!caps) byState.set(key, (caps = Object.freeze(compute(upstream, s))));
+  return caps;
+}
+
+const memo = new WeakMap<readonly string[], Map<number, readonly string[]>>();
+
+function compute(upstream: readonly string[], s: CapabilityState): string[] {
   const ours = [
     ...(s.starttlsAvailable && !s.secure ? ['STARTTLS'] : []),
     ...(s.secure || s.allowPlaintextAuth ? ['AUTH=PLAIN', 'AUTH=LOGIN'] : ['LOGINDISABLED']),

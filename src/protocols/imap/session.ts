@@ -111,7 +111,7 @@ export class ImapSession implements SessionApi {
     this.conn.write(`${line}\r\n`);
   }
 
-  capabilities(): string[] {
+  capabilities(): readonly string[] {
     return preLoginCapabilities(this.deps.upstreamInfo.capabilities, {
       secure: this.secure,
       starttlsAvailable: this.starttlsAvailable,

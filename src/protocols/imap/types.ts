@@ -13,7 +13,7 @@ export interface SessionApi {
   /** LOGIN/AUTHENTICATE allowed here (TLS, or the admin allowed plaintext). */
   readonly plaintextAllowed: boolean;
   send(line: string): void;
-  capabilities(): string[];
+  capabilities(): readonly string[];
   idResponse(): string;
   setClientId(fields: Array<[string, string]>): void;
   bad(tag: string | null, text: string, fatal: boolean): Promise<Next>;

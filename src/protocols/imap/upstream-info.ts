@@ -70,8 +70,18 @@ export class UpstreamInfo {
 
   /** Refreshes what we know from an upstream connection that just got ready. */
   learn(up: ImapUpstream): void {
-    if (up.capabilities.length) this.capabilities = up.capabilities;
+    // The same array while the list is equal: the greeting's capability list is worked out once per
+    // array (capabilities.ts), and every login passes here.
+    if (up.capabilities.length && !sameList(up.capabilities, this.capabilities)) this.capabilities = up.capabilities;
+    if (up.greeting === this.lastGreeting) return;
+    this.lastGreeting = up.greeting;
     const text = up.greeting.replace(/^\* OK\s*/i, '').replace(/^\[[^\]]*\]\s*/, '');
     if (text) this.greetingText = text;
   }
+
+  private lastGreeting = '';
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((x, i) => x === b[i]);
 }

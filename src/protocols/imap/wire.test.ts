@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { imapString, LineReader, parseCommand, WireError, type ReadItem } from './wire.js';
+import { imapString, LineReader, parseCommand, parseWithLibrary, WireError, type ReadItem } from './wire.js';
 
 const LIMITS = { maxLineBytes: 200, maxLiteralBytes: 100, maxCommandBytes: 400 };
 
@@ -88,6 +88,44 @@ describe('parseCommand', () => {
         { kind: 'atom', value: 'AGEAYg==' },
       ],
     });
+  });
+
+  it('reads a LOGIN line as the library does, whether or not the quick path takes it (property)', () => {
+    // Lines made of the characters where the quick path's edges are: quotes, backslashes, spaces,
+    // NIL, brackets, 8-bit, tags with '+' or '*'; the command in any case.
+    const piece = fc.oneof(
+      fc.constantFrom('"', '\\', ' ', 'NIL', 'nil', '(', ')', '{', '}', '%', '*', ']', '+', '~', 'é', '\x7f', '@', '.', '-', '_'),
+      fc.stringMatching(/^[A-Za-z0-9]{1,6}$/),
+    );
+    const text = fc.array(piece, { maxLength: 8 }).map((a) => a.join(''));
+    const arg = fc.oneof(
+      text,
+      text.map((t) => `"${t}"`),
+    );
+    const tag = fc.oneof(fc.stringMatching(/^[A-Za-z0-9.]{1,6}$/), text);
+    const name = fc.constantFrom('LOGIN', 'login', 'LoGiN', 'LOGIN ', 'LOGINX');
+    let quick = 0;
+    fc.assert(
+      fc.property(tag, name, arg, arg, (t, n, u, p) => {
+        const line = Buffer.from(`${t} ${n} ${u} ${p}`, 'latin1');
+        let expected: unknown;
+        try {
+          expected = parseWithLibrary(line);
+        } catch (e) {
+          expected = (e as Error).message;
+        }
+        let got: unknown;
+        try {
+          got = parseCommand(line);
+        } catch (e) {
+          got = (e as Error).message;
+        }
+        expect(got).toEqual(expected);
+        if (/^[A-Za-z0-9.]+ login /i.test(line.toString('latin1')) && typeof got === 'object') quick++;
+      }),
+      { numRuns: 5000 },
+    );
+    expect(quick).toBeGreaterThan(500); // the property did exercise parsed LOGIN lines
   });
 
   it('throws only WireError, for any input (property)', () => {
