@@ -23,9 +23,15 @@ export function preLoginCapabilities(upstream: readonly string[], s: CapabilityS
   // only changes when the upstream's does (UpstreamInfo.learn keeps the same array while it is equal).
   const key = (s.secure ? 1 : 0) | (s.starttlsAvailable ? 2 : 0) | (s.allowPlaintextAuth ? 4 : 0);
   let byState = memo.get(upstream);
-  if (!byState) memo.set(upstream, (byState = new Map()));
+  if (!byState) {
+    byState = new Map();
+    memo.set(upstream, byState);
+  }
   let caps = byState.get(key);
-  if (!caps) byState.set(key, (caps = Object.freeze(compute(upstream, s))));
+  if (!caps) {
+    caps = Object.freeze(compute(upstream, s));
+    byState.set(key, caps);
+  }
   return caps;
 }
 
