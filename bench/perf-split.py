@@ -13,7 +13,7 @@ data = sys.argv[1]
 out = subprocess.run(['perf','script','-i',data,'-F','tid,ip,sym,dso'], capture_output=True, text=True).stdout
 cats = [
   ('logging', re.compile(r'pino|sonic-boom|@pinojs|runtime/logger')),
-  ('policy+store', re.compile(r'dist/core/|dist/store/|lru-cache|better-sqlite3|better_sqlite3')),
+  ('policy+store', re.compile(r'/core/|/store/|lru-cache|better-sqlite3|better_sqlite3')),
   ('imap parse (client cmd)', re.compile(r'imap/wire\.js|emailjs-imap-handler|commands/')),
   ('upstream dialogue', re.compile(r'imap/upstream\.js|imap/upstream-info\.js|imap/adapter\.js|net/pool\.js|net/upstream\.js|imap/family\.js|imap/capabilities')),
   ('handoff+splice', re.compile(r'front/handoff\.js|net/splice\.js|net/reads\.js|compress-watch')),
