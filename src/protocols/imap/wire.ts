@@ -170,9 +170,11 @@ export class LineReader {
         this.fail('line-too-long', 'Command too long');
         continue;
       }
-      const m = this.rawLines ? null : LITERAL_AT_END.exec(line.toString('latin1'));
+      // Only a line ending in "}" can announce a literal: most lines skip the string and the regex.
+      const m = this.rawLines || line[line.length - 1] !== 0x7d ? null : LITERAL_AT_END.exec(line.subarray(-14).toString('latin1'));
       if (!m) {
-        this.parts.push(Buffer.from(line));
+        // A one-line command (the usual case) is copied once, not copied and then concatenated.
+        this.parts.push(line);
         this.items.push({ type: 'line', data: Buffer.concat(this.parts) });
         this.parts = [];
         this.partsBytes = 0;
