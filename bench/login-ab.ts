@@ -10,6 +10,9 @@
  *   node --import tsx bench/login-ab.ts $PWD/build-a $PWD/build-b [--rounds 8] [--seconds 3] [--clients 8] [--tls]
  *
  * `--profile PREFIX` adds one round per build under the V8 profiler: PREFIX-a.cpuprofile, PREFIX-b.cpuprofile.
+ * `--vs-floor` takes one build and puts the bare Node login proxy (login-floor.ts) in B's place:
+ * what mailgate costs per login above a proxy with no policy, store or logging.
+ * Each round also reports Dovecot's CPU per login (its whole process tree).
  * Build directories must be inside the checkout (node_modules resolves from there). `dist` is
  * accepted as a name for ./dist. Prints per round and the medians; exits 0.
  */
@@ -17,9 +20,9 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loginStorm, type Path } from './imap-load.js';
-import { cpuDetail, cpuSeconds, raiseFdLimit } from './proc.js';
+import { cpuDetail, cpuSeconds, raiseFdLimit, treeCpuSeconds } from './proc.js';
 import { median } from './stats.js';
-import { cleanupAll, gateConfigDoc, prepareGate, spawnGate, startWorld, USER, workDir } from './testbed.js';
+import { cleanupAll, gateConfigDoc, prepareGate, spawnGate, spawnLoginFloor, startWorld, USER, workDir } from './testbed.js';
 
 const { values: args, positionals } = parseArgs({
   allowPositionals: true,
@@ -29,10 +32,13 @@ const { values: args, positionals } = parseArgs({
     clients: { type: 'string', default: '8' },
     tls: { type: 'boolean', default: false },
     profile: { type: 'string' },
+    'vs-floor': { type: 'boolean', default: false },
   },
 });
-if (positionals.length !== 2) {
-  process.stderr.write('usage: login-ab.ts BUILD_A BUILD_B [--rounds N] [--seconds S] [--clients C] [--tls]\n');
+if (positionals.length !== (args['vs-floor'] ? 1 : 2)) {
+  process.stderr.write(
+    'usage: login-ab.ts BUILD_A BUILD_B | BUILD --vs-floor [--rounds N] [--seconds S] [--clients C] [--tls] [--profile PREFIX]\n',
+  );
   process.exit(2);
 }
 const builds = positionals.map((p) => (p === 'dist' ? resolve('dist') : resolve(p)));
@@ -45,6 +51,7 @@ async function main(): Promise<void> {
   raiseFdLimit();
   const dovecot = await startWorld({ big: { name: 'Big', count: 1, size: 1024 }, small: { name: 'Small', count: 1, size: 1024 } });
   const ca = readFileSync(dovecot.certs.caCert);
+  const dovecotPid = Number(readFileSync(join(dovecot.dir, 'run', 'master.pid'), 'utf8').trim());
   const paths: Path[] = [];
   const gates: Array<Awaited<ReturnType<typeof spawnGate>>> = [];
   for (const [i, build] of builds.entries()) {
@@ -63,23 +70,35 @@ async function main(): Promise<void> {
     paths.push({ label: 'mailgate', ep: { port: ep.port, tls: !!args.tls, ca }, user: USER, secret: passcode!, gatePid: g.pid });
     log(`${'AB'[i]}: ${build} (pid ${g.pid})`);
   }
+  if (args['vs-floor']) {
+    const f = await spawnLoginFloor(dovecot.imapPort, dovecot.master, dovecot.certs);
+    const alice = dovecot.users.find((u) => u.user === USER)!;
+    const port = args.tls ? f.tlsPort! : f.port;
+    paths.push({ label: 'floor', ep: { port, tls: !!args.tls, ca }, user: USER, secret: alice.password, gatePid: f.pid });
+    builds.push('the bare Node login proxy (bench/login-floor.ts)');
+    log(`B: login floor (pid ${f.pid})`);
+  }
   for (const p of paths) await loginStorm(p, clients, 1_000_000, 5000); // V8 compiles the login path
   const cpu: number[][] = [[], []];
 
   const rate: number[][] = [[], []];
+  const dov: number[][] = [[], []];
   for (let r = 0; r < rounds; r++) {
     for (const i of r % 2 ? [1, 0] : [0, 1]) {
       const p = paths[i]!;
       const c0 = cpuSeconds(p.gatePid!);
       const d0 = cpuDetail(p.gatePid!);
+      const v0 = treeCpuSeconds(dovecotPid);
       const res = await loginStorm(p, clients, 1_000_000, budgetMs);
       const perLogin = ((cpuSeconds(p.gatePid!) - c0) / res.ok) * 1000;
       const d1 = cpuDetail(p.gatePid!);
+      const dovecotPerLogin = ((treeCpuSeconds(dovecotPid) - v0) / res.ok) * 1000;
+      dov[i]!.push(dovecotPerLogin);
       cpu[i]!.push(perLogin);
       rate[i]!.push(res.perS);
       log(
         `round ${r + 1} ${'AB'[i]}: ${res.perS.toFixed(0)}/s, gate ${perLogin.toFixed(3)} ms/login ` +
-          `(user ${(((d1.user - d0.user) / res.ok) * 1000).toFixed(3)}, sys ${(((d1.sys - d0.sys) / res.ok) * 1000).toFixed(3)}), errors ${res.errors}`,
+          `(user ${(((d1.user - d0.user) / res.ok) * 1000).toFixed(3)}, sys ${(((d1.sys - d0.sys) / res.ok) * 1000).toFixed(3)}), Dovecot ${dovecotPerLogin.toFixed(3)} ms/login, errors ${res.errors}`,
       );
     }
   }
@@ -94,8 +113,8 @@ async function main(): Promise<void> {
   const b = median(cpu[1]!);
   process.stdout.write(
     `${args.tls ? 'TLS' : 'plain'}, ${clients} clients, ${rounds} rounds of ${args.seconds} s\n` +
-      `A ${builds[0]}: ${a.toFixed(3)} ms/login, ${median(rate[0]!).toFixed(0)} logins/s\n` +
-      `B ${builds[1]}: ${b.toFixed(3)} ms/login, ${median(rate[1]!).toFixed(0)} logins/s\n` +
+      `A ${builds[0]}: ${a.toFixed(3)} ms/login, ${median(rate[0]!).toFixed(0)} logins/s, Dovecot ${median(dov[0]!).toFixed(3)} ms/login\n` +
+      `B ${builds[1]}: ${b.toFixed(3)} ms/login, ${median(rate[1]!).toFixed(0)} logins/s, Dovecot ${median(dov[1]!).toFixed(3)} ms/login\n` +
       `B - A: ${((b - a) * 1000).toFixed(0)} µs/login (${(((b - a) / a) * 100).toFixed(1)} %); B wins ${cpu[1]!.filter((x, i) => x < cpu[0]![i]!).length}/${rounds} rounds\n`,
   );
 }
