@@ -12,7 +12,7 @@ import { NetworkSet } from './core/enforcement.js';
 import type { Guard } from './core/guard-port.js';
 import { watchUnblocks } from './core/guard-watch.js';
 import { identityFor, type Identity } from './core/identity.js';
-import { deriveKeys, TICKET_PERIOD_MS, ticketKeysAt, type ServerKeys } from './core/keys.js';
+import { deriveKeys, type ServerKeys } from './core/keys.js';
 import { createManager, type Manager } from './core/manage.js';
 import { watchLivePolicy } from './core/livepolicy.js';
 import { watchRevocations } from './core/revocations.js';
@@ -25,7 +25,7 @@ import { createHasher, type HashLoad } from './runtime/hasher.js';
 import { createLogger, type Logger } from './runtime/logger.js';
 import type { ClusterRole } from './runtime/cluster-role.js';
 import { canAppendNotices, guardEventReporter, guardOptionsFor, startRunOnceJobs } from './runtime/jobs.js';
-import { loadServerTls, withTicketKeys, type ServerTls } from './net/tls.js';
+import { loadServerTls } from './net/tls.js';
 import { startImapFront, type ImapFront } from './protocols/imap/listener.js';
 import { UpstreamInfo } from './protocols/imap/upstream-info.js';
 import { startSmtpFront, type SmtpFront } from './protocols/smtp/front.js';
@@ -186,8 +186,7 @@ export async function startServer(
 ): Promise<Server> {
   const role = opts.cluster ?? null;
   const log = opts.log ?? createLogger({ level: config.log.level });
-  // Read first: a certificate that does not load stops the start before the store is opened.
-  const tlsFiles = config.tls ? loadServerTls(config.tls) : null;
+  const tls = config.tls ? loadServerTls(config.tls) : null;
   let metrics: Metrics | null = null;
   let resync: (() => Promise<number>) | undefined;
   const core = await openCore(config, {
@@ -201,10 +200,6 @@ export async function startServer(
     cacheRows: true,
     onWriteError: (e, rows) => log.error({ err: e.message, rows }, 'cannot write the audit log (batch)'),
   });
-  // Session tickets from the server secret: a mail app's TLS session resumes on any worker and any
-  // instance sharing the secret (core/keys.ts), with a new set of keys every period (below).
-  const ticketKeys = () => ticketKeysAt(core.keys.tlsTickets, Date.now());
-  let tls = tlsFiles ? withTicketKeys(tlsFiles, ticketKeys()) : null;
   metrics = config.metrics ? createMetrics({ sessions: core.sessions, redis: core.shared !== null, hashLoad: core.hasher }) : null;
   if (metrics) role?.exposeMetrics(metrics);
   role?.shareSessions(core.sessions);
@@ -440,26 +435,9 @@ export async function startServer(
     throw e;
   }
 
-  // Every worker and instance changes its ticket keys at the same period boundary (checked each minute).
-  const reloadTls = (next: ServerTls) => {
-    tls = next;
-    imap?.reloadTls(next);
-    smtp?.reloadTls(next);
-    pop3?.reloadTls(next);
-  };
-  let ticketPeriod = Math.floor(Date.now() / TICKET_PERIOD_MS);
-  const ticketRotation = setInterval(() => {
-    const period = Math.floor(Date.now() / TICKET_PERIOD_MS);
-    if (period === ticketPeriod || !tls) return;
-    ticketPeriod = period;
-    reloadTls(withTicketKeys(tls, ticketKeys()));
-  }, 60_000);
-  ticketRotation.unref();
-
   let closed: Promise<void> | null = null;
   const close = () => {
     closed ??= (async () => {
-      clearInterval(ticketRotation);
       stopWatching();
       stopUnblocks();
       stopJobs();
@@ -492,14 +470,18 @@ export async function startServer(
     async reload() {
       if (!config.file) throw new Error('this server was not started from a configuration file');
       const next = loadConfig(config.file);
-      const nextTls = next.tls ? loadServerTls(next.tls, ticketKeys()) : null;
+      const nextTls = next.tls ? loadServerTls(next.tls) : null;
       currentExempt = new NetworkSet(next.policy.exemptNetworks);
       authenticator.setPolicy(next.policy, currentExempt);
       currentPolicy = next.policy;
       // Main-password sessions of accounts the new policy enforces end now (exempt networks aside).
       const ended = await livePolicy.recheckAll();
       if (ended) log.info({ sessions: ended }, 'ended main-password sessions of accounts the new policy enforces');
-      if (nextTls) reloadTls(nextTls);
+      if (nextTls) {
+        imap?.reloadTls(nextTls);
+        smtp?.reloadTls(nextTls);
+        pop3?.reloadTls(nextTls);
+      }
       log.info(
         { enforce: next.policy.enforce, exemptNetworks: next.policy.exemptNetworks },
         'configuration reloaded (certificate and policy)',
