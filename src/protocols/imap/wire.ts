@@ -249,6 +249,11 @@ export function parseWithLibrary(line: Buffer): ImapCommand {
   return { tag: parsed.tag, name, args };
 }
 
+/** A character a quoted string may hold as it is: printable ASCII but '"' and '\' (RFC 9051 QUOTED-CHAR, ASCII). */
+const QUOTED_CHAR = String.raw`[\x20\x21\x23-\x5b\x5d-\x7e]`;
+/** A value that goes between quotes without escapes or replacements (imapString, quote). */
+const QUOTE_SAFE = new RegExp(`^${QUOTED_CHAR}*$`);
+
 /**
  * The one command every login sends, in the form mail apps send it — `tag LOGIN user password`,
  * each an atom of common characters or a quoted string of printable ASCII — parsed without the
@@ -264,7 +269,7 @@ function simpleLogin(line: Buffer): ImapCommand | null {
   return user && password ? { tag: m[1]!, name: 'LOGIN', args: [user, password] } : null;
 }
 
-const SIMPLE_ARG = String.raw`("(?:[\x20\x21\x23-\x5b\x5d-\x7e]|\\["\\])*"|[A-Za-z0-9@._+-]{1,255})`;
+const SIMPLE_ARG = String.raw`("(?:${QUOTED_CHAR}|\\["\\])*"|[A-Za-z0-9@._+-]{1,255})`;
 const SIMPLE_LOGIN = new RegExp(`^([A-Za-z0-9.]{1,64}) [Ll][Oo][Gg][Ii][Nn] ${SIMPLE_ARG} ${SIMPLE_ARG}$`);
 const SIMPLE_LOGIN_MAX = 2048;
 
@@ -287,7 +292,7 @@ export function astring(arg: ImapArg | undefined): string | null {
  * CR/LF/NUL must go as literals; `{n+}` when the peer announced LITERAL+.
  */
 export function imapString(value: string, literalPlus: boolean): { text: string; literal: Buffer | null } {
-  if (/^[\x20\x21\x23-\x5b\x5d-\x7e]*$/.test(value) && value.length < 1000) return { text: `"${value}"`, literal: null };
+  if (QUOTE_SAFE.test(value) && value.length < 1000) return { text: `"${value}"`, literal: null };
   if (/^[\x20-\x7e]*$/.test(value) && value.length < 1000) return { text: `"${value.replace(/(["\\])/g, '\\$1')}"`, literal: null };
   const bytes = Buffer.from(value, 'utf8');
   return { text: `{${bytes.length}${literalPlus ? '+' : ''}}`, literal: bytes };
@@ -299,4 +304,3 @@ export function quote(value: string): string {
   if (QUOTE_SAFE.test(value)) return `"${value}"`;
   return `"${value.replace(/[^\x20-\x7e]/g, '?').replace(/(["\\])/g, '\\$1')}"`;
 }
-const QUOTE_SAFE = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
