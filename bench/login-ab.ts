@@ -20,9 +20,19 @@ import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loginStorm, type Path } from './imap-load.js';
-import { cpuDetail, cpuSeconds, raiseFdLimit, treeCpuSeconds } from './proc.js';
+import { cpuDetail, raiseFdLimit, treeCpuSeconds } from './proc.js';
 import { median } from './stats.js';
-import { cleanupAll, gateConfigDoc, prepareGate, spawnGate, spawnLoginFloor, startWorld, USER, workDir } from './testbed.js';
+import {
+  cleanupAll,
+  dovecotMasterPid,
+  gateConfigDoc,
+  prepareGate,
+  spawnGate,
+  spawnLoginFloor,
+  startWorld,
+  USER,
+  workDir,
+} from './testbed.js';
 
 const { values: args, positionals } = parseArgs({
   allowPositionals: true,
@@ -51,7 +61,7 @@ async function main(): Promise<void> {
   raiseFdLimit();
   const dovecot = await startWorld({ big: { name: 'Big', count: 1, size: 1024 }, small: { name: 'Small', count: 1, size: 1024 } });
   const ca = readFileSync(dovecot.certs.caCert);
-  const dovecotPid = Number(readFileSync(join(dovecot.dir, 'run', 'master.pid'), 'utf8').trim());
+  const dovecotPid = dovecotMasterPid(dovecot);
   const paths: Path[] = [];
   const gates: Array<Awaited<ReturnType<typeof spawnGate>>> = [];
   for (const [i, build] of builds.entries()) {
@@ -63,8 +73,7 @@ async function main(): Promise<void> {
       file,
       true,
     );
-    process.env.MAILGATE_BENCH_FROM = build; // read by gate-process.ts at its start
-    const g = await spawnGate(file);
+    const g = await spawnGate(file, { MAILGATE_BENCH_FROM: build }); // read by gate-process.ts at its start
     gates.push(g);
     const ep = g.imap.find((a) => a.tls === (args.tls ? 'implicit' : 'none'))!;
     paths.push({ label: 'mailgate', ep: { port: ep.port, tls: !!args.tls, ca }, user: USER, secret: passcode!, gatePid: g.pid });
@@ -86,12 +95,11 @@ async function main(): Promise<void> {
   for (let r = 0; r < rounds; r++) {
     for (const i of r % 2 ? [1, 0] : [0, 1]) {
       const p = paths[i]!;
-      const c0 = cpuSeconds(p.gatePid!);
       const d0 = cpuDetail(p.gatePid!);
       const v0 = treeCpuSeconds(dovecotPid);
       const res = await loginStorm(p, clients, 1_000_000, budgetMs);
-      const perLogin = ((cpuSeconds(p.gatePid!) - c0) / res.ok) * 1000;
       const d1 = cpuDetail(p.gatePid!);
+      const perLogin = ((d1.user + d1.sys - d0.user - d0.sys) / res.ok) * 1000;
       const dovecotPerLogin = ((treeCpuSeconds(dovecotPid) - v0) / res.ok) * 1000;
       dov[i]!.push(dovecotPerLogin);
       cpu[i]!.push(perLogin);

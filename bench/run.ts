@@ -23,6 +23,7 @@ import { scalePhase, type ScaleWorld } from './scale.js';
 import { startPostgres } from '../src/demo/postgres.js';
 import {
   cleanupAll,
+  dovecotMasterPid,
   gateConfigDoc,
   onCleanup,
   prepareGate,
@@ -214,7 +215,7 @@ async function main(): Promise<void> {
     },
     gate,
     gatePaths: gatePathsOf(gate),
-    dovecotPid: Number(readFileSync(join(dovecot.dir, 'run', 'master.pid'), 'utf8').trim()),
+    dovecotPid: dovecotMasterPid(dovecot),
     nginx,
     async freshGate() {
       const g = await spawnGate(warmFile);

@@ -88,11 +88,15 @@ export async function startWorld(boxes: Mailboxes): Promise<DovecotInstance> {
   const dovecot = await startDovecot({ messages, tuned: true, users: [...DEFAULT_USERS, POP3_USER] });
   onCleanup(() => dovecot.stop());
   appendFileSync(dovecot.configPath, DOVECOT_EXTRA);
-  const masterPid = Number(readFileSync(join(dovecot.dir, 'run', 'master.pid'), 'utf8').trim());
-  process.kill(masterPid, 'SIGHUP'); // reload: the new service limits apply to new processes
+  process.kill(dovecotMasterPid(dovecot), 'SIGHUP'); // reload: the new service limits apply to new processes
   await new Promise((r) => setTimeout(r, 1000));
   await waitForBanner(dovecot.imapPort, /^\* OK/, { timeoutMs: 10_000 });
   return dovecot;
+}
+
+/** The pid of the testbed Dovecot's master process (its CPU is counted over the whole tree under it). */
+export function dovecotMasterPid(dovecot: DovecotInstance): number {
+  return Number(readFileSync(join(dovecot.dir, 'run', 'master.pid'), 'utf8').trim());
 }
 
 /**
@@ -287,9 +291,10 @@ async function spawnHelper(script: string, args: string[], nodeFlags: string[] =
 }
 
 /** Spawns `gate-process.ts FILE` and waits for its ports. */
-export async function spawnGate(file: string): Promise<GateProcess> {
+/** `env`: extra environment for the gate, e.g. MAILGATE_BENCH_FROM for another build (login-ab.ts). */
+export async function spawnGate(file: string, env?: NodeJS.ProcessEnv): Promise<GateProcess> {
   const extra = process.env.MAILGATE_BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? [];
-  const h = await spawnHelper('./gate-process.ts', [file], ['--expose-gc', ...extra]);
+  const h = await spawnHelper('./gate-process.ts', [file], ['--expose-gc', ...extra], env);
   return {
     pid: h.hello.pid as number,
     imap: h.hello.imap as GateAddr[],
