@@ -120,7 +120,8 @@ export async function runSupervisor(config: Readonly<Config>, opts: { workers: n
   if (config.metrics && metrics) {
     ops = await startOps(config.metrics.listen, {
       metrics,
-      draining: () => draining,
+      // Not ready while no worker listens (starting, or all of them waiting out a restart backoff).
+      draining: () => draining || ready.size === 0,
       pingStore: () => core.store.getAccount('mailgate-readyz-probe'),
       scrape: () => gather.scrape(metrics.registry),
     });
