@@ -21,7 +21,7 @@ import { systemClock, type Clock, type Hasher } from './core/types.js';
 import { loadOrCreateSecret } from './config/secret.js';
 import { loadConfig } from './config/load.js';
 import type { Config } from './config/types.js';
-import { createHasher, type HashLoad } from './runtime/hasher.js';
+import { createHasher, defaultHashThreads, type HashLoad } from './runtime/hasher.js';
 import { createLogger, type Logger } from './runtime/logger.js';
 import type { ClusterRole } from './runtime/cluster-role.js';
 import { canAppendNotices, guardEventReporter, guardOptionsFor, startRunOnceJobs } from './runtime/jobs.js';
@@ -112,7 +112,7 @@ export async function openCore(
   const writes = batchWrites(raw, { tickMs: opts.batchWrites ? config.audit.writeBatchMs : 0, onError: opts.onWriteError });
   const store = readsAfterWrites(raw, writes);
   const hasher = createHasher({
-    size: opts.hashWorkers ?? config.auth.hashWorkers,
+    size: opts.hashWorkers ?? config.auth.hashWorkers ?? defaultHashThreads(),
     cost: config.auth.bcryptCost,
     nice: config.auth.hashNice,
   });

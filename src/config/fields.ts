@@ -50,8 +50,9 @@ export const bool = (def: boolean) =>
     () => 'expected true or false',
   );
 
-export const int = (def: number, min: number, max: number) =>
-  field(
+/** A whole number in [min, max]; a `null` default makes the key optional (null when unset). */
+export const int = <D extends number | null>(def: D, min: number, max: number) =>
+  field<number | D>(
     def,
     (v) => (typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max ? v : undefined),
     (v) => `expected a whole number from ${min} to ${max}, got ${show(v)}`,

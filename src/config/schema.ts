@@ -4,7 +4,6 @@
  * from here). Every key is also in config/mailgate.example.yaml with a comment; a test loads it.
  * Cross-section rules (a TLS listener needs tls:, at least one front) are in crossChecks().
  */
-import { availableParallelism } from 'node:os';
 import { isIP } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
@@ -256,11 +255,7 @@ const auth = () =>
     // One core is left to the event loop that splices everyone's traffic: with bcrypt on every
     // core, a cold-login storm added 6 ms to other sessions' p99 in the bench, 2 ms with one less.
     // Unset: cores - 1, shared out between `limits.workers` processes (runtime/cluster-worker.ts).
-    hash_workers: field<number | null>(
-      null,
-      (v) => (typeof v === 'number' && Number.isInteger(v) && v >= 1 && v <= 64 ? v : undefined),
-      (v) => `expected a whole number from 1 to 64, got ${JSON.stringify(v)}`,
-    ),
+    hash_workers: int(null, 1, 64),
     // Nice value of the hash threads: the kernel runs the splice first (bench: head-of-line phase).
     hash_nice: int(10, 0, 19),
     cache_ttl: duration(5 * 60_000),
@@ -277,9 +272,8 @@ const auth = () =>
     }),
   }).transform(({ throttle: t, ...o }) => ({
     bcryptCost: o.bcrypt_cost,
-    hashWorkers: o.hash_workers ?? Math.max(1, availableParallelism() - 1),
-    /** hash_workers was left unset: a cluster worker takes its share of the cores instead. */
-    hashWorkersAuto: o.hash_workers === null,
+    /** null (unset): runtime/hasher.ts defaultHashThreads, cores − 1 shared out between `serve --workers` processes. */
+    hashWorkers: o.hash_workers,
     hashNice: o.hash_nice,
     cacheTtlMs: o.cache_ttl,
     failureDelayMs: o.failure_delay,

@@ -10,11 +10,13 @@
  */
 import { availableParallelism } from 'node:os';
 import { AuthGuard } from '../core/guard.js';
+import { systemClock } from '../core/types.js';
 import type { Config } from '../config/types.js';
 import { startServer, type Server } from '../main.js';
 import { ipcGuard, type IpcGuard } from './cluster-guard.js';
 import type { ClusterRole } from './cluster-role.js';
 import { RemoteCounts, reportSessions } from './cluster-sessions.js';
+import { defaultHashThreads } from './hasher.js';
 import { createLogger } from './logger.js';
 import type { Registry } from 'prom-client';
 
@@ -26,14 +28,23 @@ export type FromWorker = { mg: 'ready' } | { mg: 'metrics-res'; id: number; metr
 /** The environment variable that carries a worker's index (kept when it is replaced). */
 export const WORKER_INDEX_ENV = 'MAILGATE_WORKER_INDEX';
 
-/** A worker's share: max_connections split between the workers, bcrypt threads too unless set. */
+/**
+ * A worker's share: max_connections and the per-address pre-login cap split between the workers
+ * (each counts its own; round robin spreads one address over all of them), bcrypt threads too unless set.
+ */
 export function workerConfig(config: Readonly<Config>, workers: number, cores = availableParallelism()): Readonly<Config> {
+  const share = (n: number) => Math.ceil(n / workers);
   return {
     ...config,
-    limits: { ...config.limits, workers, maxConnections: Math.ceil(config.limits.maxConnections / workers) },
+    limits: {
+      ...config.limits,
+      workers,
+      maxConnections: share(config.limits.maxConnections),
+      maxPreLoginPerIp: share(config.limits.maxPreLoginPerIp),
+    },
     auth: {
       ...config.auth,
-      hashWorkers: config.auth.hashWorkersAuto ? Math.max(1, Math.floor((cores - 1) / workers)) : config.auth.hashWorkers,
+      hashWorkers: config.auth.hashWorkers ?? defaultHashThreads(workers, cores),
     },
   };
 }
@@ -57,7 +68,7 @@ export async function runWorker(config: Readonly<Config>, workers: number): Prom
       ipc = ipcGuard({
         channel: { connected: () => process.connected, send: (m) => process.send?.(m) },
         // While the supervisor answers, it reports blocks; while it does not, this worker does.
-        local: new AuthGuard({ now: () => Date.now() }, opts, (e) => {
+        local: new AuthGuard(systemClock, opts, (e) => {
           if (!ipc?.up || e.type === 'abuse.table-full') onEvent(e);
         }),
         onLink: (up) =>

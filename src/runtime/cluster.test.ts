@@ -17,11 +17,12 @@ describe('cluster supervisor and worker shares', () => {
     expect([0, 1, 2, 3, 4, 6, 7, 20].map(restartDelayMs)).toEqual([0, 500, 1000, 2000, 4000, 16000, 30000, 30000]);
   });
 
-  it('shares max_connections and, when unset, the bcrypt threads between the workers', () => {
-    const c = buildConfig(doc({ limits: { workers: 4, max_connections: 20_001 } }), null, { MP: 'x' });
+  it('shares max_connections, the per-address pre-login cap and, when unset, the bcrypt threads between the workers', () => {
+    const c = buildConfig(doc({ limits: { workers: 4, max_connections: 20_001, max_prelogin_per_ip: 30 } }), null, { MP: 'x' });
     expect(c.limits.workers).toBe(4);
     const w = workerConfig(c, 4, 16);
     expect(w.limits.maxConnections).toBe(5_001);
+    expect(w.limits.maxPreLoginPerIp).toBe(8); // one address round-robined over 4 workers: 32 at most, not 120
     expect(w.auth.hashWorkers).toBe(3); // floor((16 - 1) / 4)
     expect(workerConfig(c, 4, 2).auth.hashWorkers).toBe(1); // never 0
     const set = buildConfig(doc({ auth: { hash_workers: 6 } }), null, { MP: 'x' });

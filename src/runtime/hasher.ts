@@ -26,6 +26,14 @@ export interface HasherOptions {
   nice?: number;
 }
 
+/**
+ * The hash threads of one process when `auth.hash_workers` is unset: one core is left to the event
+ * loop that splices everyone's traffic, the rest shared out between `serve --workers` processes.
+ */
+export function defaultHashThreads(workers = 1, cores = os.availableParallelism()): number {
+  return Math.max(1, Math.floor((cores - 1) / workers));
+}
+
 const MIN_COST = 4;
 const MAX_COST = 16;
 
