@@ -166,7 +166,9 @@ export function createManager(deps: ManageDeps) {
       const revoked = await store.revokePasscode(k, id, clock.now());
       if (!revoked) return { revoked, sessionsClosed: 0 };
       deps.cache?.dropPasscode(id);
-      const sessionsClosed = deps.sessions?.closeByPasscode(id, 'passcode revoked') ?? 0;
+      // Counted before closing, across every worker (count() adds theirs); each worker closes its own.
+      const sessionsClosed = deps.sessions?.count({ passcodeId: id }) ?? 0;
+      deps.sessions?.closeByPasscode(id, 'passcode revoked');
       await audit('passcode.revoke', k, id, { sessionsClosed }, actor);
       return { revoked, sessionsClosed };
     },

@@ -94,13 +94,9 @@ export class SessionRegistry {
     };
   }
 
-  /**
-   * Closes this process's sessions opened with that passcode; returns how many sessions the
-   * passcode had in all, the other workers' included (each worker's revocation watcher ends its own).
-   */
+  /** Closes this process's sessions opened with that passcode (each worker's revocation watcher ends its own); returns how many. */
   closeByPasscode(passcodeId: string, reason: string): number {
-    const elsewhere = this.remote?.count({ passcodeId }) ?? 0;
-    return this.closeWhere((s) => s.passcodeId === passcodeId, reason) + elsewhere;
+    return this.closeWhere((s) => s.passcodeId === passcodeId, reason);
   }
 
   /** Closes every session `pred` selects; returns how many. */
