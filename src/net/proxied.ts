@@ -9,6 +9,7 @@ import type { Socket } from 'node:net';
 import type { NetworkSet } from '../core/enforcement.js';
 import { unmapIpv4 } from '../core/ip.js';
 import { parseProxyHeader, type Peer } from './proxy-protocol.js';
+import { ignoreError } from './upstream.js';
 
 export type { Peer } from './proxy-protocol.js';
 
@@ -48,7 +49,7 @@ export function socketPeer(sock: Socket): Peer {
  */
 export function readProxyHeader(sock: Socket, o: ProxyHeaderOptions): Promise<Peer | null> {
   const own = socketPeer(sock);
-  sock.on('error', () => {});
+  sock.on('error', ignoreError);
   if (own.ip === '') {
     // Gone before we looked (a load balancer's TCP health check): nothing to refuse or log.
     sock.destroy();

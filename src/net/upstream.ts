@@ -30,8 +30,8 @@ export function upstreamTlsOptions(cfg: UpstreamConfig): ConnectionOptions {
   };
 }
 
-/** A shared no-op, so an error after the caller detached its handlers never crashes the process. */
-const ignoreError = (): void => {};
+/** The one no-op error listener: a socket whose errors another listener reports (or that is being dropped) must never crash the process; shared, so it is recognised and added once. */
+export const ignoreError = (): void => {};
 
 /** Opens the TCP (or implicit-TLS) connection, low-latency for the login dialogue. */
 export function connectUpstream(cfg: UpstreamConfig): Promise<Socket> {

@@ -7,6 +7,7 @@
  */
 import type { Socket } from 'node:net';
 import { TLSSocket, connect as tlsConnect, type ConnectionOptions, type SecureContext } from 'node:tls';
+import { ignoreError } from '../../net/upstream.js';
 
 /** A complete input item, or a framing error (too long …) with what the protocol needs to answer it. */
 export type ReadItem<E = unknown> = { type: 'line'; data: Buffer } | { type: 'error'; error: E };
@@ -21,8 +22,6 @@ export interface LineSource<E = unknown> {
   /** Drops everything received so far (STARTTLS: bytes pipelined in clear must not survive). */
   discard(): void;
 }
-
-const ignoreError = (): void => {};
 
 export type ConnItem<E = unknown> = ReadItem<E> | { type: 'closed' } | { type: 'timeout' };
 

@@ -11,6 +11,7 @@ import type { Limits, ListenConfig } from '../../config/types.js';
 import type { Logger } from '../../runtime/logger.js';
 import type { ServerTls } from '../../net/tls.js';
 import { closer } from '../../net/servers.js';
+import { ignoreError } from '../../net/upstream.js';
 import { readProxyHeader, socketPeer, type Peer } from '../../net/proxied.js';
 import { NetworkSet } from '../../core/enforcement.js';
 import { PROXY_REFUSED, refusalLog, type RefusalLog } from './refusals.js';
@@ -64,7 +65,7 @@ export async function startListeners(o: ListenerOptions): Promise<FrontListener>
     const n = preLogin.get(ip) ?? 0;
     if (n >= o.limits.maxPreLoginPerIp) {
       refusals.refused(ip);
-      sock.on('error', () => {});
+      sock.on('error', ignoreError);
       sock.end(o.tooManyConnections);
       return;
     }

@@ -6,7 +6,7 @@
  */
 import type { Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
-import { connectUpstream, upstreamTlsOptions, UpstreamError } from '../../net/upstream.js';
+import { connectUpstream, ignoreError, upstreamTlsOptions, UpstreamError } from '../../net/upstream.js';
 import type { UpstreamConfig } from '../../config/types.js';
 import { ReplyReader, replyText, xtext, type Reply } from './reply.js';
 
@@ -169,7 +169,7 @@ export class SmtpUpstream {
     if (this.reader.pending || this.replies.length) throw new UpstreamError('upstream sent data after its STARTTLS reply', 'tls');
     const plain = this.socket;
     plain.off('data', this.onData).off('error', this.onGone).off('close', this.onGone);
-    plain.on('error', () => {}); // reported through the TLS socket
+    plain.on('error', ignoreError); // reported through the TLS socket
     const tls: TLSSocket = tlsConnect({ ...upstreamTlsOptions(this.cfg), socket: plain });
     try {
       await new Promise<void>((resolve, reject) => {
@@ -253,7 +253,7 @@ export class SmtpUpstream {
   detach(): { socket: Socket; rest: Buffer } {
     const s = this.socket;
     s.off('data', this.onData).off('error', this.onGone).off('close', this.onGone);
-    s.on('error', () => {}); // the splice handles errors from now on; this one must never crash
+    s.on('error', ignoreError); // the splice handles errors from now on; this one must never crash
     this.closing = true;
     s.pause();
     return { socket: s, rest: this.reader.takeRest() };
