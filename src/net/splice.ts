@@ -95,6 +95,9 @@ class Spliced implements Splice {
     // Client to upstream as `client.pipe(upstream)` would: pause on a full write buffer, resume
     // on drain, end on end.
     client.on('data', (chunk: Buffer) => {
+      // Not once the upstream has gone (stream.pipe unpiped then): a write after its end builds an
+      // error with its stack and leaves the client paused until the grace timer.
+      if (this.upstreamGone) return;
       if (!upstream.write(chunk)) client.pause();
     });
     upstream.on('drain', () => client.resume());
