@@ -71,6 +71,11 @@ describe('logger', () => {
     expect(rec.err.stack).toContain('upstream said no');
     expect(rec.req.user).toBe('alice');
     expect(rec.list).toEqual(['kept']);
+    // And in `base` (a worker's fields), as pino's redact did.
+    const based = sink();
+    createLogger({ destination: based.stream, base: { worker: 1, masterPassword: 'base-secret-6' } }).info('with base');
+    expect(based.lines.join('\n')).not.toContain('base-secret-6');
+    expect(JSON.parse(based.lines[0]!)).toMatchObject({ worker: 1, masterPassword: '[redacted]', service: 'mailgate' });
     // The caller's objects are not modified: only the line is censored.
     expect(req.password).toBe('obj-secret-4');
     expect(err.password).toBe('err-secret-3');

@@ -20,7 +20,7 @@ export interface LoggerOptions {
  * Field names whose values are replaced by '[redacted]' wherever a caller logs them: at the top of a
  * line's object, in a child logger's bindings, and one level down (`{ req: { password } }`).
  */
-export const REDACTED_KEYS: ReadonlySet<string> = new Set(['password', 'pass', 'secret', 'passcode', 'masterPassword']);
+const REDACTED_KEYS: ReadonlySet<string> = new Set(['password', 'pass', 'secret', 'passcode', 'masterPassword']);
 const CENSOR = '[redacted]';
 
 /**
@@ -29,11 +29,11 @@ const CENSOR = '[redacted]';
  * path redactor cost ~4 µs per line (8 of the 16.5 µs a login's two lines cost; micro-benchmark
  * in the issue 12 note), this a few hundred nanoseconds.
  */
-export function redactSecrets(o: Record<string, unknown>): Record<string, unknown> {
+function redactSecrets(o: Record<string, unknown>): Record<string, unknown> {
   let out = o;
   for (const k of Object.keys(o)) {
     const v = o[k];
-    const nv = REDACTED_KEYS.has(k) ? CENSOR : v !== null && typeof v === 'object' && !Array.isArray(v) ? censorOwn(v) : v;
+    const nv = REDACTED_KEYS.has(k) ? CENSOR : v !== null && typeof v === 'object' && !Array.isArray(v) && !ArrayBuffer.isView(v) ? censorOwn(v) : v;
     if (nv === v) continue;
     if (out === o) out = { ...o };
     out[k] = nv;
@@ -56,7 +56,7 @@ function censorOwn(v: object): object {
 export function createLogger(opts: LoggerOptions = {}): Logger {
   const options: pino.LoggerOptions = {
     level: opts.level ?? 'info',
-    base: { service: 'mailgate', ...opts.base },
+    base: redactSecrets({ service: 'mailgate', ...opts.base }), // pino's redact covered base too
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { log: redactSecrets },
   };
