@@ -262,6 +262,9 @@ const QUOTE_SAFE = new RegExp(`^${QUOTED_CHAR}*$`);
  * generated lines that both give the same command wherever this one answers.
  */
 function simpleLogin(line: Buffer): ImapCommand | null {
+  // Only a command whose name starts with L or l is worth the string and the regex (ID, NOOP … are not).
+  const sp = line.indexOf(0x20);
+  if (sp < 1 || ((line[sp + 1] ?? 0) | 0x20) !== 0x6c) return null;
   const m = SIMPLE_LOGIN.exec(line.toString('latin1'));
   if (!m) return null;
   const user = simpleArg(m[2]!);
