@@ -42,10 +42,12 @@ interface Child {
   next(timeoutMs: number): Promise<Record<string, unknown>>;
 }
 
-function spawnChild(args: unknown): Child {
+/** `secret` goes in the child's environment: argv is visible to every user in `ps`. */
+function spawnChild(args: unknown, secret: string): Child {
   const proc = spawn(process.execPath, ['--import', 'tsx', join(root, 'bench/idle-child.ts'), JSON.stringify(args)], {
     cwd: root,
     stdio: ['pipe', 'pipe', 'inherit'],
+    env: { ...process.env, IDLE_CHILD_SECRET: secret },
   });
   const queue: string[] = [];
   const waiters: Array<(l: string) => void> = [];
@@ -94,7 +96,16 @@ async function startServe(
   const until = Date.now() + 30_000;
   // With one worker, serve runs without a supervisor: no child processes to wait for.
   while (!(await isPortOpen(tls)) || (workers > 1 && childPids(proc.pid!).length < workers)) {
-    if (Date.now() > until || proc.exitCode !== null) throw new Error(`mailgate serve (workers ${workers}) did not start`);
+    if (Date.now() > until || proc.exitCode !== null) {
+      for (const pid of [...childPids(proc.pid!), proc.pid!]) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+      throw new Error(`mailgate serve (workers ${workers}) did not start`);
+    }
     await new Promise((r) => setTimeout(r, 200));
   }
   await new Promise((r) => setTimeout(r, 1000)); // every worker listening
@@ -130,7 +141,7 @@ export async function manyIdleSessions(
       const share = Math.min(PER_CHILD, o.n - i * PER_CHILD);
       // The CA goes as PEM text (a Buffer does not survive JSON); idle-child.ts turns it back.
       const ep = { ...p.ep, port, ca: p.ep.ca?.toString('utf8') };
-      children.push(spawnChild({ ep, user: p.user, secret: p.secret, n: share, parallel: 40, budgetMs: 300_000 }));
+      children.push(spawnChild({ ep, user: p.user, n: share, parallel: 40, budgetMs: 300_000 }, p.secret));
     }
     o.log(`idle: ${o.n} sessions via ${workers} gate workers and ${k} client processes`);
     const opened = await Promise.all(children.map((c) => c.next(360_000)));
