@@ -5,14 +5,15 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { expect, it } from 'vitest';
-import { watchCompress } from './compress-watch.js';
+import { CompressWatch } from './compress-watch.js';
 
 /** Feeds `chunks` as the client's data events; the watcher's verdict. */
 function feed(pipelined: string, chunks: string[]): boolean {
   const client = new EventEmitter() as unknown as Socket;
-  const seen = watchCompress(client, Buffer.from(pipelined));
+  const w = new CompressWatch();
+  w.watch(client, Buffer.from(pipelined));
   for (const c of chunks) client.emit('data', Buffer.from(c));
-  return seen();
+  return w.seen;
 }
 
 it('sees COMPRESS in the pipelined bytes, in one chunk, and split at every position', () => {

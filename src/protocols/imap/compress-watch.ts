@@ -54,10 +54,3 @@ export class CompressWatch {
 }
 
 const found = (b: Buffer): boolean => NEEDLES.some((n) => b.includes(n));
-
-/** A watcher over `client` from now on (and `pipelined`); the result says whether COMPRESS was seen. */
-export function watchCompress(client: Socket, pipelined: Buffer): () => boolean {
-  const w = new CompressWatch();
-  w.watch(client, pipelined);
-  return () => w.seen;
-}
