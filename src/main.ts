@@ -206,17 +206,18 @@ export async function startServer(
   if (core.shared) metrics?.redisUp(core.shared.link.up);
   let draining = false;
   const onGuardEvent = guardEventReporter({ log, store: core.store, clock: core.clock, count: (e) => metrics?.guardEvent(e) });
-  // Several workers without Redis: the supervisor's one guard, over IPC (runtime/cluster-guard.ts).
-  const guard: Guard & { resync?: () => Promise<number> } =
-    role && !core.shared
-      ? role.guard(guardOptionsFor(config), onGuardEvent)
-      : createGuard({
-          clock: core.clock,
-          shared: core.shared,
-          onFallback: (step) => metrics?.redisFallback(step),
-          opts: guardOptionsFor(config),
-          onEvent: onGuardEvent,
-        });
+  // Several workers without Redis: the supervisor's one guard, over IPC (runtime/cluster-guard.ts);
+  // it also watches for admins' unblocks (below).
+  const guardInSupervisor = role !== null && !core.shared;
+  const guard: Guard & { resync?: () => Promise<number> } = guardInSupervisor
+    ? role.guard(guardOptionsFor(config), onGuardEvent)
+    : createGuard({
+        clock: core.clock,
+        shared: core.shared,
+        onFallback: (step) => metrics?.redisFallback(step),
+        opts: guardOptionsFor(config),
+        onEvent: onGuardEvent,
+      });
   resync = guard.resync;
   // A live view, so that a SIGHUP policy reload reaches the portal and the live sessions too.
   let currentPolicy = config.policy;
@@ -261,14 +262,16 @@ export async function startServer(
       'identity.default_domain and identity.domains are not set: if the upstream adds or drops domains (auth_username_format, auth_default_realm), a name typed without its domain is another account for mailgate and escapes enforcement; run `mailgate doctor --user USER`',
     );
   }
-  const stopUnblocks = (role && !core.shared ? () => () => {} : watchUnblocks)({
-    store: core.store,
-    guard,
-    clock: core.clock,
-    wake: core.shared?.waker.for('unblocks'),
-    onChange: core.rows?.invalidate,
-    onError: (e) => log.error({ err: e.message }, 'unblock watch failed'),
-  });
+  const stopUnblocks = guardInSupervisor
+    ? () => {}
+    : watchUnblocks({
+        store: core.store,
+        guard,
+        clock: core.clock,
+        wake: core.shared?.waker.for('unblocks'),
+        onChange: core.rows?.invalidate,
+        onError: (e) => log.error({ err: e.message }, 'unblock watch failed'),
+      });
   const livePolicy = watchLivePolicy({
     store: core.store,
     sessions: core.sessions,
