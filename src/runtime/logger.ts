@@ -33,7 +33,8 @@ function redactSecrets(o: Record<string, unknown>): Record<string, unknown> {
   let out = o;
   for (const k of Object.keys(o)) {
     const v = o[k];
-    const nv = REDACTED_KEYS.has(k) ? CENSOR : v !== null && typeof v === 'object' && !Array.isArray(v) && !ArrayBuffer.isView(v) ? censorOwn(v) : v;
+    const nested = v !== null && typeof v === 'object' && !Array.isArray(v) && !ArrayBuffer.isView(v);
+    const nv = REDACTED_KEYS.has(k) ? CENSOR : nested ? censorOwn(v) : v;
     if (nv === v) continue;
     if (out === o) out = { ...o };
     out[k] = nv;
